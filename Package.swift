@@ -1,0 +1,80 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "overlay",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "overlayctl", targets: ["overlayctl"]),
+        .executable(name: "overlayd", targets: ["overlayd"]),
+        .executable(name: "overlay-agent", targets: ["overlay-agent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries, as Debian ships them.
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
+        .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        // What Swift cannot import directly: macros, and setns confined to one thread.
+        .target(name: "CNetlink", dependencies: ["CMnl"]),
+
+        // Pure: values and decisions.
+        .target(name: "OverlayModel"),
+        .target(name: "OverlayPlanner", dependencies: ["OverlayModel"]),
+
+        // Keys, state, use cases.
+        .target(name: "OverlayCrypto", dependencies: ["OverlayModel", "CSodium"]),
+        .target(
+            name: "OverlayStore",
+            dependencies: ["OverlayModel", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "OverlayController",
+            dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "Yams"]),
+
+        // The kernel.
+        .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel"]),
+        .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),
+        .target(name: "WireGuard", dependencies: ["Netlink", "CNetlink", "CMnl", "OverlayModel"]),
+        .target(
+            name: "OverlayAgent",
+            dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "Netlink", "NFTables", "WireGuard"]),
+
+        // Thin executables.
+        .executableTarget(
+            name: "overlayctl",
+            dependencies: ["OverlayController", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "overlayd",
+            dependencies: ["OverlayController", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "overlay-agent",
+            dependencies: ["OverlayAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "overlay-bench",
+            dependencies: [
+                "OverlayController", "OverlayPlanner", "OverlayStore", "Netlink", "NFTables", "WireGuard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // Unit tests: no root, fast.
+        .testTarget(name: "OverlayModelTests", dependencies: ["OverlayModel"]),
+        .testTarget(name: "OverlayPlannerTests", dependencies: ["OverlayPlanner", "OverlayModel"]),
+        .testTarget(name: "OverlayCryptoTests", dependencies: ["OverlayCrypto", "OverlayModel"]),
+        .testTarget(
+            name: "OverlayControllerTests",
+            dependencies: ["OverlayController", "OverlayStore", "OverlayCrypto", "OverlayPlanner", "OverlayModel"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel"]),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
+
+        // Integration tests: root, real kernel, real traffic, in namespaces the tests create.
+        .testTarget(
+            name: "NetnsTests",
+            dependencies: ["Netlink", "NFTables", "WireGuard", "OverlayModel"],
+            path: "netns-tests/NetnsTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

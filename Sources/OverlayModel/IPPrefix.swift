@@ -1,0 +1,68 @@
+/// An address with a prefix length, of either family: an interface address (`fd00::1/64`),
+/// a route destination or an AllowedIPs entry. Host bits may be set; `masked` clears them.
+public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
+    public var address: IPAddress
+    public var length: UInt8
+
+    /// Returns nil when the length is longer than the family allows.
+    public init?(address: IPAddress, length: UInt8) {
+        guard length <= address.bitWidth else { return nil }
+        self.address = address
+        self.length = length
+    }
+
+    /// Parses `ADDR/LEN`; a bare address means a host prefix (/32 or /128).
+    public init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 1 || parts.count == 2, let address = IPAddress(parts[0]) else { return nil }
+        var length = address.bitWidth
+        if parts.count == 2 {
+            guard let n = UInt8(parts[1]), String(n) == parts[1] else { return nil }
+            length = n
+        }
+        self.init(address: address, length: length)
+    }
+
+    public static func host(_ address: IPAddress) -> IPPrefix {
+        IPPrefix(address: address, length: address.bitWidth)!
+    }
+
+    /// The same prefix with its host bits cleared.
+    public var masked: IPPrefix {
+        var bytes = address.bytes
+        for i in 0..<bytes.count {
+            let bitsBefore = i * 8
+            if bitsBefore >= Int(length) {
+                bytes[i] = 0
+            } else if bitsBefore + 8 > Int(length) {
+                bytes[i] &= UInt8(0xFF) << (8 - (Int(length) - bitsBefore))
+            }
+        }
+        return IPPrefix(address: IPAddress(bytes: bytes)!, length: length)!
+    }
+
+    public var isIPv6: Bool { address.isIPv6 }
+
+    public func contains(_ other: IPAddress) -> Bool {
+        guard other.isIPv6 == address.isIPv6 else { return false }
+        return IPPrefix(address: other, length: length)!.masked == masked
+    }
+
+    public var description: String { "\(address)/\(length)" }
+}
+
+extension IPPrefix: Codable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let value = IPPrefix(text) else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not an IP prefix"))
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
