@@ -1,0 +1,172 @@
+import OverlayModel
+
+/// Everything one node must build: the document `overlayctl plan NODE --json` prints and the agent
+/// consumes. Bump `currentVersion` on any change an older agent would misread.
+public struct NodePlan: Codable, Equatable, Sendable {
+    public static let currentVersion = 1
+
+    public var version: Int
+    public var node: String
+    /// The store revision this plan was computed at; it only grows.
+    public var revision: Int64
+    public var hostFirewall: HostFirewallPlan
+    /// Sorted by network name.
+    public var networks: [NetworkResourcePlan]
+    /// Present on gateway nodes.
+    public var gateway: GatewayPlan?
+
+    public init(node: String, revision: Int64, hostFirewall: HostFirewallPlan,
+                networks: [NetworkResourcePlan], gateway: GatewayPlan?) {
+        self.version = NodePlan.currentVersion
+        self.node = node
+        self.revision = revision
+        self.hostFirewall = hostFirewall
+        self.networks = networks
+        self.gateway = gateway
+    }
+}
+
+/// The host namespace's table: policy drop, except these UDP ports (one per network resource).
+public struct HostFirewallPlan: Codable, Equatable, Sendable {
+    public var wireguardPorts: [UInt16]
+    public init(wireguardPorts: [UInt16]) { self.wireguardPorts = wireguardPorts }
+}
+
+/// One network present on this node.
+public struct NetworkResourcePlan: Codable, Equatable, Sendable {
+    public var name: String
+    public var id: String
+    /// The network's /48.
+    public var prefix: IPv6Prefix
+    /// This node's /64.
+    public var subnet: IPv6Prefix
+    /// `::1` of the subnet, on the bridge.
+    public var routerAddress: IPv6Address
+    public var mtu: Int
+    /// `ovl-<id>`: holds the WireGuard interface and the bridge.
+    public var namespace: String
+    /// `wg-<id>`.
+    public var interface: String
+    /// `br-<id>`.
+    public var bridge: String
+    public var listenPort: UInt16
+    public var publicKey: WireGuardKey
+    /// The WireGuard private key sealed to this node's identity (base64 of the crypto_box_seal box).
+    public var sealedPrivateKey: String
+    /// Sorted by public key (base64).
+    public var peers: [PeerPlan]
+    /// Destinations routed over `interface` in `namespace`. The whole /48 by default: WireGuard's
+    /// AllowedIPs already route per peer, and one route never changes as members come and go.
+    public var routes: [IPPrefix]
+    /// Sorted by name.
+    public var workloads: [WorkloadPlan]
+    public var firewall: NetworkFirewallPlan
+    /// On a hidden node with two hubs: what to do when the primary hub goes silent.
+    public var failover: FailoverPlan?
+}
+
+public struct PeerPlan: Codable, Equatable, Hashable, Sendable {
+    public enum Kind: String, Codable, Sendable { case node, access }
+
+    public var name: String
+    public var kind: Kind
+    public var publicKey: WireGuardKey
+    /// Nil for peers that dial in (hidden nodes, access peers).
+    public var endpoint: Endpoint?
+    public var allowedIPs: [IPPrefix]
+    public var persistentKeepalive: UInt16?
+
+    public init(name: String, kind: Kind, publicKey: WireGuardKey, endpoint: Endpoint?, allowedIPs: [IPPrefix],
+                persistentKeepalive: UInt16?) {
+        self.name = name
+        self.kind = kind
+        self.publicKey = publicKey
+        self.endpoint = endpoint
+        self.allowedIPs = allowedIPs
+        self.persistentKeepalive = persistentKeepalive
+    }
+}
+
+public struct WorkloadPlan: Codable, Equatable, Hashable, Sendable {
+    public var name: String
+    public var address: IPv6Address
+    /// The workload's own network namespace; the agent creates it when missing.
+    public var namespace: String
+    /// The veth end on the bridge, inside the network namespace (`vw-<host number in hex>`).
+    public var hostInterface: String
+    /// The veth end inside the workload namespace.
+    public var interface: String
+    public var exposed: [PortSpec]
+
+    public init(name: String, address: IPv6Address, namespace: String, hostInterface: String,
+                interface: String = "ovl0", exposed: [PortSpec]) {
+        self.name = name
+        self.address = address
+        self.namespace = namespace
+        self.hostInterface = hostInterface
+        self.interface = interface
+        self.exposed = exposed
+    }
+}
+
+/// The network namespace's table (`inet overlay`): what may open a connection to a workload.
+public struct NetworkFirewallPlan: Codable, Equatable, Sendable {
+    /// Sources must lie in the network's /48 (no spoofing).
+    public var prefix: IPv6Prefix
+    /// Overlay addresses the gateways proxy from: they reach only `exposed`, nothing else.
+    public var gatewaySources: [IPv6Address]
+    /// Elements of the `ipv6_addr . inet_proto . inet_service` set: exposed ports of local workloads.
+    public var exposed: [ExposedPort]
+
+    public init(prefix: IPv6Prefix, gatewaySources: [IPv6Address], exposed: [ExposedPort]) {
+        self.prefix = prefix
+        self.gatewaySources = gatewaySources
+        self.exposed = exposed
+    }
+}
+
+public struct ExposedPort: Codable, Equatable, Hashable, Comparable, Sendable {
+    public var address: IPv6Address
+    public var proto: PortSpec.Proto
+    public var port: UInt16
+
+    public init(address: IPv6Address, proto: PortSpec.Proto, port: UInt16) {
+        self.address = address
+        self.proto = proto
+        self.port = port
+    }
+
+    public static func < (a: Self, b: Self) -> Bool { (a.address, a.proto, a.port) < (b.address, b.proto, b.port) }
+}
+
+/// A hidden node's two hubs: `prefix` sits on the primary; when the primary has had no handshake
+/// for `afterSeconds`, the agent moves `prefix` onto the standby (WireGuard allows one owner per prefix).
+public struct FailoverPlan: Codable, Equatable, Sendable {
+    public var primary: WireGuardKey
+    public var standby: WireGuardKey
+    public var prefix: IPv6Prefix
+    public var afterSeconds: Int
+}
+
+/// What a gateway node serves.
+public struct GatewayPlan: Codable, Equatable, Sendable {
+    public var domain: String?
+    /// Sorted by name.
+    public var routes: [GatewayRoutePlan]
+}
+
+public struct GatewayRoutePlan: Codable, Equatable, Sendable {
+    public var name: String
+    public var match: GatewayRoute.Match
+    /// The served name for HTTP/TLS routes.
+    public var host: String?
+    public var tlsPassthrough: Bool
+    public var network: String
+    public var backends: [GatewayBackendPlan]
+}
+
+public struct GatewayBackendPlan: Codable, Equatable, Sendable {
+    public var workload: String
+    public var address: IPv6Address
+    public var port: UInt16
+}
