@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "OverlayCrypto", dependencies: ["OverlayModel", "CSodium"]),
         .target(
             name: "OverlayStore",
-            dependencies: ["OverlayModel", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["OverlayModel", "OverlayPlanner", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "OverlayController",
             dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "Yams"]),

@@ -53,7 +53,7 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
     public var publicKey: WireGuardKey
     /// The WireGuard private key sealed to this node's identity (base64 of the crypto_box_seal box).
     public var sealedPrivateKey: String
-    /// Sorted by public key (base64).
+    /// Sorted by public key bytes.
     public var peers: [PeerPlan]
     /// Destinations routed over `interface` in `namespace`. The whole /48 by default: WireGuard's
     /// AllowedIPs already route per peer, and one route never changes as members come and go.
@@ -63,6 +63,29 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
     public var firewall: NetworkFirewallPlan
     /// On a hidden node with two hubs: what to do when the primary hub goes silent.
     public var failover: FailoverPlan?
+
+    public init(name: String, id: String, prefix: IPv6Prefix, subnet: IPv6Prefix, routerAddress: IPv6Address,
+                mtu: Int, namespace: String, interface: String, bridge: String, listenPort: UInt16,
+                publicKey: WireGuardKey, sealedPrivateKey: String, peers: [PeerPlan], routes: [IPPrefix],
+                workloads: [WorkloadPlan], firewall: NetworkFirewallPlan, failover: FailoverPlan?) {
+        self.name = name
+        self.id = id
+        self.prefix = prefix
+        self.subnet = subnet
+        self.routerAddress = routerAddress
+        self.mtu = mtu
+        self.namespace = namespace
+        self.interface = interface
+        self.bridge = bridge
+        self.listenPort = listenPort
+        self.publicKey = publicKey
+        self.sealedPrivateKey = sealedPrivateKey
+        self.peers = peers
+        self.routes = routes
+        self.workloads = workloads
+        self.firewall = firewall
+        self.failover = failover
+    }
 }
 
 public struct PeerPlan: Codable, Equatable, Hashable, Sendable {
@@ -146,6 +169,13 @@ public struct FailoverPlan: Codable, Equatable, Sendable {
     public var standby: WireGuardKey
     public var prefix: IPv6Prefix
     public var afterSeconds: Int
+
+    public init(primary: WireGuardKey, standby: WireGuardKey, prefix: IPv6Prefix, afterSeconds: Int) {
+        self.primary = primary
+        self.standby = standby
+        self.prefix = prefix
+        self.afterSeconds = afterSeconds
+    }
 }
 
 /// What a gateway node serves.
@@ -153,6 +183,11 @@ public struct GatewayPlan: Codable, Equatable, Sendable {
     public var domain: String?
     /// Sorted by name.
     public var routes: [GatewayRoutePlan]
+
+    public init(domain: String?, routes: [GatewayRoutePlan]) {
+        self.domain = domain
+        self.routes = routes
+    }
 }
 
 public struct GatewayRoutePlan: Codable, Equatable, Sendable {
@@ -163,10 +198,26 @@ public struct GatewayRoutePlan: Codable, Equatable, Sendable {
     public var tlsPassthrough: Bool
     public var network: String
     public var backends: [GatewayBackendPlan]
+
+    public init(name: String, match: GatewayRoute.Match, host: String?, tlsPassthrough: Bool, network: String,
+                backends: [GatewayBackendPlan]) {
+        self.name = name
+        self.match = match
+        self.host = host
+        self.tlsPassthrough = tlsPassthrough
+        self.network = network
+        self.backends = backends
+    }
 }
 
 public struct GatewayBackendPlan: Codable, Equatable, Sendable {
     public var workload: String
     public var address: IPv6Address
     public var port: UInt16
+
+    public init(workload: String, address: IPv6Address, port: UInt16) {
+        self.workload = workload
+        self.address = address
+        self.port = port
+    }
 }

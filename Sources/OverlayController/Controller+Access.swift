@@ -1,0 +1,96 @@
+import OverlayCrypto
+import OverlayModel
+import OverlayPlanner
+import OverlayStore
+
+extension Controller {
+    public struct AccessGrant: Sendable {
+        public var peer: AccessPeer
+        public var address: IPv6Address
+        /// The wg-quick file for the device. When the key pair was generated here, this is the only
+        /// place its private key ever appears.
+        public var wgQuick: String
+    }
+
+    /// Lets a device into a network through a hub. Without `publicKey` a key pair is generated and
+    /// its private key printed once in the wg-quick file; it is never stored.
+    public func addAccessPeer(name: String, network: String, publicKey: String? = nil, hub: String? = nil) throws
+        -> AccessGrant
+    {
+        let name = try Names.label(name, field: "access peer name")
+        var generated: SecretKey?
+        let key: WireGuardKey
+        if let publicKey {
+            guard let k = WireGuardKey(base64: publicKey) else {
+                throw ValidationError(
+                    "public key", publicKey,
+                    allowed: "a WireGuard public key: 44 characters of base64 (32 bytes), as 'wg pubkey' prints")
+            }
+            key = k
+        } else {
+            let pair = X25519.generateKeyPair()
+            generated = pair.privateKey
+            key = pair.publicKey
+        }
+        let (peer, address, hubNode, hubMember, net) = try mutate(networks: [network]) { m in
+            try addAccessPeer(m, name: name, network: network, key: key, hub: hub)
+        }.0
+        let privateText = generated?.base64 ?? "<the private key of \(key.base64)>"
+        let text = WireGuardConfig.accessPeer(
+            privateKeyBase64: privateText, address: address, mtu: net.mtu, hubName: hubNode.name,
+            hubKey: hubMember.publicKey,
+            hubEndpoint: Endpoint(address: hubNode.publicAddresses[0], port: hubMember.listenPort),
+            network: net.prefix)
+        return AccessGrant(peer: peer, address: address, wgQuick: text)
+    }
+
+    func addAccessPeer(_ m: Mutation, name: String, network: String, key: WireGuardKey, hub: String?) throws
+        -> (AccessPeer, IPv6Address, Node, Membership, Network)
+    {
+        guard let net = try m.tx.network(named: network) else { throw NotFoundError("network", network) }
+        if try m.tx.accessPeer(named: name) != nil { throw ConflictError("access peer '\(name)' already exists") }
+        if try m.tx.publicKeyInUse(key) { throw ConflictError("public key \(key.base64) is already in use") }
+        let hubNode: Node
+        if let hub {
+            guard let h = try m.tx.node(named: hub) else { throw NotFoundError("node", hub) }
+            guard h.hub else { throw ValidationError("hub", hub, allowed: "a node added with --hub") }
+            hubNode = h
+        } else {
+            // The network's first hub member, else the first hub of all.
+            let members = try m.tx.snapshot(network: network)!.members.sorted {
+                $0.membership.subnetID < $1.membership.subnetID
+            }
+            if let h = members.first(where: { $0.node.hub })?.node {
+                hubNode = h
+            } else if let h = try m.tx.nodes().first(where: { $0.hub }) {
+                hubNode = h
+            } else {
+                throw ConflictError("no hub for access peer '\(name)': add a node with --hub and a public address")
+            }
+        }
+        try m.ensureMember(network: net, node: hubNode)
+        let used = Set(try m.tx.accessPeers(network: network).map(\.hostNumber))
+        var number = AddressPlan.firstHostNumber
+        while used.contains(number) { number += 1 }
+        let peer = AccessPeer(name: name, network: network, hostNumber: number, publicKey: key, hub: hubNode.name)
+        try m.tx.insert(peer)
+        let member = try m.tx.memberships(network: network).first { $0.node == hubNode.name }!
+        let address = AddressPlan.host(AddressPlan.subnet(net.prefix, AddressPlan.accessSubnetID), number)
+        return (peer, address, hubNode, member, net)
+    }
+
+    public func accessPeers() throws -> [AccessPeer] {
+        try store.read { try $0.accessPeers() }
+    }
+
+    @discardableResult
+    public func removeAccessPeer(name: String) throws -> Change {
+        guard let peer = try store.read({ try $0.accessPeer(named: name) }) else {
+            throw NotFoundError("access peer", name)
+        }
+        return try mutate(networks: [peer.network]) { m in
+            try m.tx.deleteAccessPeer(named: name)
+            try m.pruneMembers(network: peer.network)
+        }.1
+    }
+}

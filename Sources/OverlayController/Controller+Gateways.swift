@@ -1,0 +1,154 @@
+import OverlayModel
+import OverlayPlanner
+import OverlayStore
+
+extension Controller {
+    public struct GatewaySpec: Sendable {
+        public var name: String
+        public var node: String
+        public var label: String?
+        public var fqdn: String?
+        public var tcp: String?
+        public var udp: String?
+        public var backends: [String]
+        public var tlsPassthrough = false
+
+        public init(
+            name: String, node: String, label: String? = nil, fqdn: String? = nil, tcp: String? = nil,
+            udp: String? = nil, backends: [String], tlsPassthrough: Bool = false
+        ) {
+            self.name = name
+            self.node = node
+            self.label = label
+            self.fqdn = fqdn
+            self.tcp = tcp
+            self.udp = udp
+            self.backends = backends
+            self.tlsPassthrough = tlsPassthrough
+        }
+
+        func match() throws -> GatewayRoute.Match {
+            let given = [label, fqdn, tcp, udp].compactMap { $0 }
+            guard given.count == 1 else {
+                throw ValidationError(
+                    "route", name, allowed: "exactly one of --name LABEL, --fqdn FQDN, --tcp PORT, --udp PORT")
+            }
+            if let label { return .name(try Names.label(label.lowercased(), field: "name")) }
+            if let fqdn { return .fqdn(try Names.fqdn(fqdn, field: "fqdn")) }
+            if let tcp { return .tcp(try PortSpec.port(tcp, field: "tcp port")) }
+            return .udp(try PortSpec.port(udp!, field: "udp port"))
+        }
+    }
+
+    /// Adds a public route on a gateway node to exposed ports of workloads of one network; the
+    /// gateway joins that network.
+    @discardableResult
+    public func addGatewayRoute(_ spec: GatewaySpec) throws -> GatewayRoute {
+        let network = try store.read { tx in
+            try spec.backends.first.flatMap { b in try tx.workload(named: String(b.prefix { $0 != ":" }))?.network }
+        }
+        return try mutate(networks: network.map { [$0] } ?? []) { m in try addGatewayRoute(m, spec) }.0
+    }
+
+    func addGatewayRoute(_ m: Mutation, _ spec: GatewaySpec) throws -> GatewayRoute {
+        let name = try Names.label(spec.name, field: "route name")
+        let match = try spec.match()
+        switch match {
+        case .tcp, .udp:
+            if spec.tlsPassthrough {
+                throw ValidationError("tls-passthrough", name, allowed: "only with --name or --fqdn (routing by SNI)")
+            }
+        default: break
+        }
+        guard !spec.backends.isEmpty else {
+            throw ValidationError("backend", "", allowed: "at least one --backend WORKLOAD:PORT")
+        }
+        var backends: [GatewayRoute.Backend] = []
+        for b in spec.backends {
+            guard let c = b.lastIndex(of: ":") else {
+                throw ValidationError("backend", b, allowed: "WORKLOAD:PORT, e.g. web:80")
+            }
+            let w = try Names.label(String(b[..<c]), field: "backend workload")
+            let p = try PortSpec.port(String(b[b.index(after: c)...]), field: "backend port")
+            backends.append(.init(workload: w, port: p))
+        }
+        let route = GatewayRoute(
+            name: name, node: spec.node, match: match, tlsPassthrough: spec.tlsPassthrough,
+            backends: backends)
+        guard let network = try m.tx.workload(named: backends[0].workload)?.network else {
+            throw NotFoundError("workload", backends[0].workload)
+        }
+        try m.include(network: network)
+        guard let gw = try m.tx.node(named: spec.node) else { throw NotFoundError("node", spec.node) }
+        guard gw.gateway else {
+            throw ValidationError("node", spec.node, allowed: "a node added with --gateway --domain")
+        }
+        let existing = try m.tx.gatewayRoutes()
+        if existing.contains(where: { $0.name == name }) {
+            throw ConflictError("gateway route '\(name)' already exists")
+        }
+        if let host = route.hostName(domain: gw.domain) {
+            if let taken = existing.first(where: { $0.hostName(domain: try? m.tx.node(named: $0.node)?.domain) == host }
+            ) {
+                throw ConflictError("'\(host)' is already served by gateway route '\(taken.name)'")
+            }
+            if case .fqdn = match {
+                for other in try m.tx.nodes() where other.gateway && other.name != gw.name {
+                    if let d = other.domain, host == d || host.hasSuffix("." + d) {
+                        throw ConflictError("'\(host)' is under the domain of gateway '\(other.name)' (\(d))")
+                    }
+                }
+            }
+        } else if existing.contains(where: { $0.node == gw.name && $0.match == match }) {
+            throw ConflictError("port \(Columns.describe(match)) on gateway '\(gw.name)' is already mapped")
+        }
+        for b in backends {
+            guard let w = try m.tx.workload(named: b.workload) else { throw NotFoundError("workload", b.workload) }
+            guard w.network == network else {
+                throw ValidationError(
+                    "backend", b.description, allowed: "backends of one route in one network ('\(network)')")
+            }
+            let needed = PortSpec(proto: route.backendProto, port: b.port)
+            guard w.exposed.contains(needed) else {
+                throw ValidationError(
+                    "backend", b.description,
+                    allowed:
+                        "a port the workload exposes (\(w.exposed.map(\.description).joined(separator: ", ")); add it with --expose \(needed))"
+                )
+            }
+        }
+        try m.ensureMember(network: try m.tx.network(named: network)!, node: gw)
+        try m.tx.insert(route)
+        m.touch(node: gw.name)
+        return route
+    }
+
+    public func gatewayRoutes() throws -> [GatewayRoute] {
+        try store.read { try $0.gatewayRoutes() }
+    }
+
+    @discardableResult
+    public func removeGatewayRoute(name: String) throws -> Change {
+        let found = try store.read { tx -> (GatewayRoute, String?)? in
+            guard let r = try tx.gatewayRoutes().first(where: { $0.name == name }) else { return nil }
+            return (r, try tx.workload(named: r.backends[0].workload)?.network)
+        }
+        guard let (route, network) = found else { throw NotFoundError("gateway route", name) }
+        return try mutate(networks: network.map { [$0] } ?? []) { m in
+            try m.tx.deleteGatewayRoute(named: name)
+            m.touch(node: route.node)
+            if let network { try m.pruneMembers(network: network) }
+        }.1
+    }
+}
+
+enum Columns {
+    static func describe(_ m: GatewayRoute.Match) -> String {
+        switch m {
+        case .name(let l): "name \(l)"
+        case .fqdn(let f): f
+        case .tcp(let p): "tcp/\(p)"
+        case .udp(let p): "udp/\(p)"
+        }
+    }
+}

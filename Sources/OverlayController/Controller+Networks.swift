@@ -1,0 +1,95 @@
+import OverlayCrypto
+import OverlayModel
+import OverlayPlanner
+import OverlayStore
+
+extension Controller {
+    /// Creates a network; without a prefix, a random RFC 4193 /48 (fd + 40 random bits) not used by
+    /// any other network.
+    @discardableResult
+    public func createNetwork(name: String, prefix: String? = nil, mtu: Int? = nil) throws -> Network {
+        let name = try Names.label(name, field: "network name")
+        let mtu = try Network.validateMTU(mtu ?? Network.defaultMTU)
+        let given = try prefix.map(Network.validatePrefix)
+        return try mutate(networks: []) { m in try createNetwork(m, name: name, prefix: given, mtu: mtu) }.0
+    }
+
+    func createNetwork(_ m: Mutation, name: String, prefix given: IPv6Prefix?, mtu: Int) throws -> Network {
+        if try m.tx.network(named: name) != nil { throw ConflictError("network '\(name)' already exists") }
+        var chosen = given
+        if let p = chosen, try m.tx.networkExists(prefix: p) {
+            throw ConflictError("prefix \(p) is already used by another network")
+        }
+        while chosen == nil {
+            let r = SecureRandom.bytes(5)
+            let bytes = [0xfd] + r + [UInt8](repeating: 0, count: 10)
+            let p = IPv6Prefix(network: IPv6Address(bytes: bytes)!, length: 48)!
+            if try !m.tx.networkExists(prefix: p) { chosen = p }
+        }
+        var id = SecureRandom.hex(4)
+        while try m.tx.networkExists(id: id) { id = SecureRandom.hex(4) }
+        let network = Network(name: name, id: id, prefix: chosen!, mtu: mtu)
+        try m.tx.insert(network)
+        return network
+    }
+
+    public func networks() throws -> [Network] {
+        try store.read { try $0.networks() }
+    }
+
+    public struct NetworkDetail: Sendable {
+        public var network: Network
+        public var members: [NetworkSnapshot.Member]
+        public var workloads: [Workload]
+        public var accessPeers: [AccessPeer]
+    }
+
+    public func network(named name: String) throws -> NetworkDetail {
+        try store.read { tx in
+            guard let s = try tx.snapshot(network: name) else { throw NotFoundError("network", name) }
+            return NetworkDetail(
+                network: s.network, members: s.members.sorted { $0.membership.subnetID < $1.membership.subnetID },
+                workloads: s.workloads, accessPeers: s.accessPeers)
+        }
+    }
+
+    /// Deletes a network with everything in it (memberships, workloads, access peers, and the gateway
+    /// routes into it).
+    @discardableResult
+    public func deleteNetwork(name: String) throws -> Change {
+        try mutate(networks: [name]) { m in
+            guard try m.tx.network(named: name) != nil else { throw NotFoundError("network", name) }
+            for r in try m.tx.gatewayRoutes() { m.touch(node: r.node) }
+            try m.tx.deleteNetwork(named: name)
+        }.1
+    }
+
+    /// Makes a node a member of a network explicitly (kept until detached).
+    @discardableResult
+    public func attach(network: String, node: String) throws -> Change {
+        try mutate(networks: [network]) { m in
+            guard let n = try m.tx.network(named: network) else { throw NotFoundError("network", network) }
+            guard let node = try m.tx.node(named: node) else { throw NotFoundError("node", node) }
+            try m.ensureMember(network: n, node: node, pinned: true)
+        }.1
+    }
+
+    /// Drops an explicit membership; it stays while workloads or relaying still need it.
+    @discardableResult
+    public func detach(network: String, node: String) throws -> Change {
+        try mutate(networks: [network]) { m in
+            guard try m.tx.network(named: network) != nil else { throw NotFoundError("network", network) }
+            guard try m.tx.node(named: node) != nil else { throw NotFoundError("node", node) }
+            try m.tx.setPinned(false, network: network, node: node)
+            try m.pruneMembers(network: network)
+        }.1
+    }
+
+    /// The topology of a network as Graphviz DOT.
+    public func graph(network name: String) throws -> String {
+        try store.read { tx in
+            guard let s = try tx.snapshot(network: name) else { throw NotFoundError("network", name) }
+            return GraphRenderer.dot(try PlannedNetwork(s))
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import OverlayModel
+import OverlayPlanner
+import OverlayStore
+
+extension Controller {
+    /// Places a workload: the node joins the network if it was not a member, and the workload gets
+    /// the lowest free address (from ::2) in the node's /64.
+    @discardableResult
+    public func addWorkload(
+        name: String, network: String, node: String, namespace: String? = nil,
+        expose: [String] = []
+    ) throws -> (Workload, IPv6Address) {
+        let name = try Names.label(name, field: "workload name")
+        let namespace = try Names.netns(namespace ?? Workload.defaultNamespace(for: name), field: "netns")
+        var ports: [PortSpec] = []
+        for e in expose {
+            let p = try PortSpec(parsing: e)
+            if !ports.contains(p) { ports.append(p) }
+        }
+        return try mutate(networks: [network]) { m in
+            try addWorkload(m, name: name, network: network, node: node, namespace: namespace, ports: ports)
+        }.0
+    }
+
+    func addWorkload(
+        _ m: Mutation, name: String, network: String, node: String, namespace: String,
+        ports: [PortSpec]
+    ) throws -> (Workload, IPv6Address) {
+        guard let net = try m.tx.network(named: network) else { throw NotFoundError("network", network) }
+        guard let host = try m.tx.node(named: node) else { throw NotFoundError("node", node) }
+        if try m.tx.workload(named: name) != nil { throw ConflictError("workload '\(name)' already exists") }
+        let onNode = try m.tx.workloads(node: node)
+        if let other = onNode.first(where: { $0.namespace == namespace }) {
+            throw ConflictError(
+                "namespace '\(namespace)' on node '\(node)' is already used by workload '\(other.name)'")
+        }
+        try m.ensureMember(network: net, node: host)
+        let used = Set(onNode.filter { $0.network == network }.map(\.hostNumber))
+        var number = AddressPlan.firstHostNumber
+        while used.contains(number) { number += 1 }
+        let w = Workload(
+            name: name, network: network, node: node, hostNumber: number, namespace: namespace,
+            exposed: ports.sorted())
+        try m.tx.insert(w)
+        let subnetID = try m.tx.memberships(network: network).first { $0.node == node }!.subnetID
+        return (w, AddressPlan.host(AddressPlan.subnet(net.prefix, subnetID), number))
+    }
+
+    public func workloads() throws -> [Workload] {
+        try store.read { try $0.workloads() }
+    }
+
+    public func workload(named name: String) throws -> (Workload, IPv6Address) {
+        try store.read { tx in
+            guard let w = try tx.workload(named: name), let net = try tx.network(named: w.network) else {
+                throw NotFoundError("workload", name)
+            }
+            let subnetID = try tx.memberships(network: w.network).first { $0.node == w.node }!.subnetID
+            return (w, AddressPlan.host(AddressPlan.subnet(net.prefix, subnetID), w.hostNumber))
+        }
+    }
+
+    /// Removes a workload; its node leaves the network when nothing else keeps it there.
+    @discardableResult
+    public func removeWorkload(name: String) throws -> Change {
+        let network = try store.read { try $0.workload(named: name)?.network }
+        guard let network else { throw NotFoundError("workload", name) }
+        return try mutate(networks: [network]) { m in
+            let routes = try m.tx.gatewayRoutes().filter { $0.backends.contains { $0.workload == name } }
+            if !routes.isEmpty {
+                throw ConflictError(
+                    "workload '\(name)' is a backend of gateway routes (\(routes.map(\.name).joined(separator: ", "))): remove them first"
+                )
+            }
+            try m.tx.deleteWorkload(named: name)
+            try m.pruneMembers(network: network)
+        }.1
+    }
+}

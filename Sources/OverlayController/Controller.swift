@@ -1,0 +1,148 @@
+import Foundation
+import OverlayCrypto
+import OverlayModel
+import OverlayPlanner
+import OverlayStore
+
+/// The use cases behind every admin command: validate, then change the store in one transaction,
+/// then re-plan the networks the change touched and mark the nodes whose plans changed.
+/// A thrown error anywhere rolls the whole command back.
+public final class Controller: Sendable {
+    public let store: Store
+
+    public init(store: Store) {
+        self.store = store
+    }
+
+    public convenience init(databasePath: String) throws {
+        self.init(store: try Store(path: databasePath))
+    }
+
+    /// The outcome of a command: the new store revision and the nodes whose plan changed.
+    public struct Change: Sendable, Equatable {
+        public var revision: Int64
+        public var touchedNodes: [String]
+    }
+
+    /// Runs `body` in one transaction around a re-plan of `networks` (names; the body may add more
+    /// through `Mutation.touch`). The plans are validated (topology errors abort the command).
+    @discardableResult
+    func mutate<T>(networks: [String], _ body: (Mutation) throws -> T) throws -> (T, Change) {
+        try store.write { tx in
+            let mutation = Mutation(tx: tx, networks: Set(networks))
+            var before: [String: PlannedNetwork] = [:]
+            for name in mutation.networks {
+                if let s = try tx.snapshot(network: name) { before[name] = try PlannedNetwork(s) }
+            }
+            let result = try body(mutation)
+            try mutation.ensureRelays()
+            var touched = mutation.touchedNodes
+            for name in mutation.networks {
+                let after = try tx.snapshot(network: name).map { try PlannedNetwork($0) }
+                touched.formUnion(PlanImpact.touchedNodes(before: before[name] ?? mutation.before[name], after: after))
+            }
+            let revision = try tx.bumpRevision()
+            try tx.setPlanRevision(revision, nodes: touched)
+            return (result, Change(revision: revision, touchedNodes: touched.sorted()))
+        }
+    }
+}
+
+/// What a command's body may do besides plain store writes.
+final class Mutation {
+    let tx: Transaction
+    private(set) var networks: Set<String>
+    private(set) var touchedNodes: Set<String> = []
+    /// Plans of networks added to the mutation after it started, taken when they were added.
+    private(set) var before: [String: PlannedNetwork] = [:]
+
+    init(tx: Transaction, networks: Set<String>) {
+        self.tx = tx
+        self.networks = networks
+    }
+
+    /// Adds a network to the re-plan; call before changing it.
+    func include(network: String) throws {
+        guard !networks.contains(network) else { return }
+        networks.insert(network)
+        if let s = try tx.snapshot(network: network) { before[network] = try PlannedNetwork(s) }
+    }
+
+    func touch(node: String) { touchedNodes.insert(node) }
+
+    /// Makes `node` a member of `network` when it is not: a /64 (lowest free subnet ID), a listen
+    /// port (lowest free in the node's range) and a fresh WireGuard key sealed to the node.
+    func ensureMember(network: Network, node: Node, pinned: Bool = false) throws {
+        let existing = try tx.memberships(network: network.name)
+        if existing.contains(where: { $0.node == node.name }) {
+            if pinned { try tx.setPinned(true, network: network.name, node: node.name) }
+            return
+        }
+        guard let subnetID = AddressPlan.lowestFree(in: AddressPlan.nodeSubnetIDs, used: Set(existing.map(\.subnetID)))
+        else {
+            throw ConflictError("network '\(network.name)' has no free /64 left for node '\(node.name)'")
+        }
+        guard let port = AddressPlan.lowestFree(in: node.listenPorts, used: try tx.usedListenPorts(node: node.name))
+        else {
+            throw ConflictError(
+                "node '\(node.name)' has no free listen port left in \(node.listenPorts.lowerBound)-\(node.listenPorts.upperBound) for network '\(network.name)'"
+            )
+        }
+        let (privateKey, publicKey) = X25519.generateKeyPair()
+        let sealed = try SealedBox.seal(privateKey, toIdentity: node.identity)
+        try tx.insert(
+            Membership(
+                network: network.name, node: node.name, subnetID: subnetID, publicKey: publicKey,
+                sealedPrivateKey: sealed, listenPort: port), pinned: pinned)
+    }
+
+    /// Hidden members need relays: a network with hidden members and no hub member gets up to two
+    /// hubs attached (same region as its first hidden member first, then by name). When no hub
+    /// exists the planner refuses the network, which aborts the command.
+    func ensureRelays() throws {
+        for name in networks {
+            guard let network = try tx.network(named: name) else { continue }
+            guard let snapshot = try tx.snapshot(network: name) else { continue }
+            let hidden = snapshot.members.filter { $0.node.isHidden }
+            let hubs = snapshot.members.filter { $0.node.hub }
+            guard !hidden.isEmpty, hubs.isEmpty else { continue }
+            let region = hidden.first?.node.region
+            let candidates = try tx.nodes().filter { $0.hub && !$0.isHidden }
+                .sorted { ($0.region == region ? 0 : 1, $0.name) < ($1.region == region ? 0 : 1, $1.name) }
+            for hub in candidates.prefix(2) { try ensureMember(network: network, node: hub) }
+        }
+    }
+
+    /// Removes memberships nothing needs any more (not pinned, no workloads, not relaying, not a
+    /// gateway serving the network).
+    func pruneMembers(network: String) throws {
+        guard let snapshot = try tx.snapshot(network: network) else { return }
+        let hosting = Set(snapshot.workloads.map(\.node))
+        let hasHidden = snapshot.members.contains { $0.node.isHidden }
+        let dialled = Set(snapshot.accessPeers.map(\.hub))
+        let gateways = Set(snapshot.gatewayRoutes.map(\.node))
+        for m in snapshot.members {
+            let name = m.node.name
+            if hosting.contains(name) || dialled.contains(name) || gateways.contains(name) { continue }
+            if m.node.hub && hasHidden { continue }
+            if try tx.isPinned(network: network, node: name) { continue }
+            try tx.deleteMembership(network: network, node: name)
+        }
+    }
+}
+
+/// Which members' plans a change alters. Shared state (peers, relays, gateway sources, network
+/// settings) reaches every member; workloads reach only their node.
+enum PlanImpact {
+    static func touchedNodes(before: PlannedNetwork?, after: PlannedNetwork?) -> Set<String> {
+        let namesBefore = Set(before?.topology.members.map(\.name) ?? [])
+        let namesAfter = Set(after?.topology.members.map(\.name) ?? [])
+        guard let before, let after else { return namesBefore.union(namesAfter) }
+        if before.sharedFingerprint != after.sharedFingerprint { return namesBefore.union(namesAfter) }
+        var touched = Set<String>()
+        for name in namesAfter where before.localFingerprint(of: name) != after.localFingerprint(of: name) {
+            touched.insert(name)
+        }
+        return touched
+    }
+}

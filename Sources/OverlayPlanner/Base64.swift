@@ -1,0 +1,5 @@
+import Foundation
+
+enum Base64 {
+    static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+}

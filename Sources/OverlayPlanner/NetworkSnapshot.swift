@@ -1,0 +1,37 @@
+import OverlayModel
+
+/// Everything the planner needs to know about one network: the input of planning, read from the
+/// store in one transaction.
+public struct NetworkSnapshot: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
+        public var node: Node
+        public var membership: Membership
+        public init(node: Node, membership: Membership) {
+            self.node = node
+            self.membership = membership
+        }
+    }
+
+    public var network: Network
+    /// Any order; the planner sorts by subnet ID.
+    public var members: [Member]
+    public var workloads: [Workload]
+    public var accessPeers: [AccessPeer]
+    /// Gateway routes whose backends are in this network.
+    public var gatewayRoutes: [GatewayRoute]
+
+    public init(network: Network, members: [Member], workloads: [Workload] = [], accessPeers: [AccessPeer] = [],
+                gatewayRoutes: [GatewayRoute] = []) {
+        self.network = network
+        self.members = members
+        self.workloads = workloads
+        self.accessPeers = accessPeers
+        self.gatewayRoutes = gatewayRoutes
+    }
+}
+
+public struct TopologyError: Error, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

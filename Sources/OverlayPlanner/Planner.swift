@@ -1,0 +1,107 @@
+import OverlayModel
+
+/// A network with its topology worked out: the unit the planner shares between the plans of all
+/// of the network's members.
+public struct PlannedNetwork: Sendable {
+    public let snapshot: NetworkSnapshot
+    public let topology: Topology
+    /// Node name -> its workloads in this network, sorted by name.
+    let workloadsByNode: [String: [Workload]]
+    let gatewaySources: [IPv6Address]
+    let membershipByNode: [String: Membership]
+
+    public init(_ snapshot: NetworkSnapshot) throws {
+        self.snapshot = snapshot
+        topology = try Topology(snapshot)
+        var byNode: [String: [Workload]] = [:]
+        for w in snapshot.workloads.sorted(by: { $0.name < $1.name }) { byNode[w.node, default: []].append(w) }
+        workloadsByNode = byNode
+        membershipByNode = Dictionary(snapshot.members.map { ($0.node.name, $0.membership) }, uniquingKeysWith: { a, _ in a })
+        gatewaySources = topology.members.filter(\.isGateway).map { AddressPlan.routerAddress($0.subnet) }.sorted()
+    }
+
+    public var network: Network { snapshot.network }
+
+    /// The address of a workload of this network.
+    public func address(of w: Workload) -> IPv6Address? {
+        guard let i = topology.indexByName[w.node] else { return nil }
+        return AddressPlan.host(topology.members[i].subnet, w.hostNumber)
+    }
+
+    /// What member `node` builds for this network; nil when it is not a member.
+    public func resource(for node: String) -> NetworkResourcePlan? {
+        guard let i = topology.indexByName[node] else { return nil }
+        return resource(index: i, membership: membershipByNode[node]!)
+    }
+
+    func resource(index i: Int, membership: Membership) -> NetworkResourcePlan {
+        let me = topology.members[i]
+        let workloads = (workloadsByNode[me.name] ?? []).map { w in
+            WorkloadPlan(name: w.name, address: AddressPlan.host(me.subnet, w.hostNumber), namespace: w.namespace,
+                         hostInterface: "vw-\(String(w.hostNumber, radix: 16))", exposed: w.exposed.sorted())
+        }
+        let exposed = workloads.flatMap { w in
+            w.exposed.map { ExposedPort(address: w.address, proto: $0.proto, port: $0.port) }
+        }.sorted()
+        return NetworkResourcePlan(
+            name: network.name, id: network.id, prefix: network.prefix, subnet: me.subnet,
+            routerAddress: AddressPlan.routerAddress(me.subnet), mtu: network.mtu,
+            namespace: network.namespaceName, interface: network.interfaceName, bridge: network.bridgeName,
+            listenPort: membership.listenPort, publicKey: membership.publicKey,
+            sealedPrivateKey: Base64.encode(membership.sealedPrivateKey),
+            peers: topology.peers(of: i), routes: [network.prefix.asIPPrefix], workloads: workloads,
+            firewall: NetworkFirewallPlan(prefix: network.prefix, gatewaySources: gatewaySources, exposed: exposed),
+            failover: topology.failover(of: i))
+    }
+}
+
+public enum Planner {
+    /// The whole plan of `node`, from the planned networks it is a member of and the gateway routes
+    /// it serves (each route's backends resolved through the networks).
+    public static func nodePlan(node: Node, revision: Int64, networks: [PlannedNetwork],
+                                gatewayRoutes: [GatewayRoute] = []) -> NodePlan {
+        let resources = networks.compactMap { $0.resource(for: node.name) }.sorted { $0.name < $1.name }
+        var gateway: GatewayPlan?
+        if node.gateway {
+            var workloadIndex: [String: (PlannedNetwork, Workload)] = [:]
+            for n in networks { for w in n.snapshot.workloads { workloadIndex[w.name] = (n, w) } }
+            let routes = gatewayRoutes.filter { $0.node == node.name }.sorted { $0.name < $1.name }.compactMap {
+                r -> GatewayRoutePlan? in
+                let backends = r.backends.compactMap { b -> (String, GatewayBackendPlan)? in
+                    guard let (n, w) = workloadIndex[b.workload], let a = n.address(of: w) else { return nil }
+                    return (n.network.name, GatewayBackendPlan(workload: w.name, address: a, port: b.port))
+                }
+                guard let network = backends.first?.0 else { return nil }
+                return GatewayRoutePlan(name: r.name, match: r.match, host: r.hostName(domain: node.domain),
+                                        tlsPassthrough: r.tlsPassthrough, network: network, backends: backends.map(\.1))
+            }
+            gateway = GatewayPlan(domain: node.domain, routes: routes)
+        }
+        return NodePlan(node: node.name, revision: revision,
+                        hostFirewall: HostFirewallPlan(wireguardPorts: resources.map(\.listenPort).sorted()),
+                        networks: resources, gateway: gateway)
+    }
+}
+
+
+extension PlannedNetwork {
+    /// Everything every member's plan depends on: the network's settings, the full-mesh entries,
+    /// relaying and gateway sources. Two equal fingerprints mean no member's peers changed.
+    public var sharedFingerprint: [AnyHashable] {
+        var out: [AnyHashable] = [network.name, network.id, network.prefix, network.mtu, gatewaySources]
+        out.reserveCapacity(topology.members.count + 8)
+        for i in topology.members.indices {
+            let m = topology.members[i]
+            out.append([AnyHashable(m.name), m.publicKey, m.endpoint, m.subnet, m.isHidden, m.isHub,
+                        topology.served[i], topology.relays[i].map { [$0.primary, $0.standby ?? -1] }])
+        }
+        out.append(topology.accessPeers.map { [AnyHashable($0.name), $0.publicKey, $0.hub, $0.hostNumber] })
+        return out
+    }
+
+    /// What only `node`'s own plan depends on: its membership and its workloads.
+    public func localFingerprint(of node: String) -> [AnyHashable] {
+        let m = membershipByNode[node]
+        return [m?.listenPort, m?.sealedPrivateKey, workloadsByNode[node]]
+    }
+}

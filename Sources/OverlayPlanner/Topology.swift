@@ -1,0 +1,154 @@
+import OverlayModel
+
+/// Who peers with whom in one network, and which prefixes each peer carries (docs/architecture.md).
+///
+/// Non-hidden members form a full mesh. Hidden members dial the network's *relay hubs* (the two
+/// hubs with the lowest subnet IDs; one if there is one): all hidden members share them, so any
+/// two members are at most two WireGuard hops apart. Each hidden member has a primary relay (by
+/// subnet ID parity, to spread load) that carries its /64 for everyone else; the other relay is its
+/// standby. A hub "serves" its own /64, the /64s of hidden members it is primary for, and the
+/// addresses of access peers that dial it.
+public struct Topology: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var index: Int
+        public var name: String
+        public var publicKey: WireGuardKey
+        public var endpoint: Endpoint?
+        public var subnet: IPv6Prefix
+        public var isHub: Bool
+        public var isHidden: Bool
+        public var isGateway: Bool
+    }
+
+    public let network: Network
+    /// Sorted by subnet ID.
+    public let members: [Entry]
+    public let relayHubs: [Int]
+    /// Member index -> (primary relay index, standby relay index?), for hidden members.
+    public let relays: [Int: (primary: Int, standby: Int?)]
+    /// Hub member index -> prefixes it carries for everyone else, its own /64 first.
+    public let served: [Int: [IPPrefix]]
+    public let accessPeers: [AccessPeer]
+    /// Hub member index -> its access peers.
+    public let accessByHub: [Int: [AccessPeer]]
+    public let indexByName: [String: Int]
+
+    public static let hiddenKeepalive: UInt16 = 25
+    public static let failoverAfterSeconds = 180
+
+    public init(_ snapshot: NetworkSnapshot) throws {
+        network = snapshot.network
+        let sorted = snapshot.members.sorted { $0.membership.subnetID < $1.membership.subnetID }
+        var entries: [Entry] = []
+        entries.reserveCapacity(sorted.count)
+        var byName: [String: Int] = [:]
+        byName.reserveCapacity(sorted.count)
+        for (i, m) in sorted.enumerated() {
+            let subnet = AddressPlan.subnet(network.prefix, m.membership.subnetID)
+            let endpoint = m.node.publicAddresses.first.map { Endpoint(address: $0, port: m.membership.listenPort) }
+            entries.append(Entry(index: i, name: m.node.name, publicKey: m.membership.publicKey, endpoint: endpoint,
+                                 subnet: subnet, isHub: m.node.hub && !m.node.isHidden, isHidden: m.node.isHidden,
+                                 isGateway: m.node.gateway))
+            byName[m.node.name] = i
+        }
+        members = entries
+        indexByName = byName
+
+        let hubs = entries.filter(\.isHub).map(\.index)
+        let hidden = entries.filter(\.isHidden).map(\.index)
+        if !hidden.isEmpty && hubs.isEmpty {
+            let names = hidden.prefix(3).map { entries[$0].name }.joined(separator: ", ")
+            throw TopologyError(
+                "network '\(network.name)' has hidden members (\(names)) but no hub to relay for them: add a node with --hub and a public address to the network")
+        }
+        relayHubs = Array(hubs.prefix(2))
+        var relays: [Int: (primary: Int, standby: Int?)] = [:]
+        var served: [Int: [IPPrefix]] = [:]
+        for h in hubs { served[h] = [entries[h].subnet.asIPPrefix] }
+        for x in hidden {
+            let subnetID = snapshot.members.isEmpty ? 0 : Int(sorted[x].membership.subnetID)
+            let p = relayHubs.count == 2 ? relayHubs[subnetID % 2] : relayHubs[0]
+            let s = relayHubs.count == 2 ? relayHubs[1 - subnetID % 2] : nil
+            relays[x] = (p, s)
+            served[p]!.append(entries[x].subnet.asIPPrefix)
+        }
+        var accessByHub: [Int: [AccessPeer]] = [:]
+        let access = snapshot.accessPeers.sorted { $0.hostNumber < $1.hostNumber }
+        for a in access {
+            guard let h = byName[a.hub], entries[h].isHub else {
+                throw TopologyError("access peer '\(a.name)' dials '\(a.hub)', which is not a hub member of network '\(network.name)'")
+            }
+            accessByHub[h, default: []].append(a)
+            let accessSubnet = AddressPlan.subnet(snapshot.network.prefix, AddressPlan.accessSubnetID)
+            served[h]!.append(IPPrefix.host(.v6(AddressPlan.host(accessSubnet, a.hostNumber))))
+        }
+        self.relays = relays
+        self.served = served
+        self.accessPeers = access
+        self.accessByHub = accessByHub
+    }
+
+    public var accessSubnet: IPv6Prefix { AddressPlan.subnet(network.prefix, AddressPlan.accessSubnetID) }
+
+    public func accessAddress(_ a: AccessPeer) -> IPv6Address {
+        AddressPlan.host(accessSubnet, a.hostNumber)
+    }
+
+    /// How every non-hidden member sees member `i` (the full-mesh entry).
+    public func canonicalPeer(_ i: Int) -> PeerPlan {
+        let m = members[i]
+        return PeerPlan(name: m.name, kind: .node, publicKey: m.publicKey, endpoint: m.endpoint,
+                        allowedIPs: served[i] ?? [m.subnet.asIPPrefix], persistentKeepalive: nil)
+    }
+
+    /// The peers of member `i`'s WireGuard interface, sorted by public key bytes.
+    public func peers(of i: Int) -> [PeerPlan] {
+        let me = members[i]
+        var out: [PeerPlan] = []
+        if me.isHidden {
+            let r = relays[i]!
+            var primary = canonicalPeer(r.primary)
+            primary.allowedIPs = [network.prefix.asIPPrefix]
+            primary.persistentKeepalive = Topology.hiddenKeepalive
+            out.append(primary)
+            if let s = r.standby {
+                var standby = canonicalPeer(s)
+                standby.persistentKeepalive = Topology.hiddenKeepalive
+                out.append(standby)
+            }
+        } else {
+            let isRelay = relayHubs.contains(i)
+            let hiddenSubnets = isRelay ? Set(relays.keys.map { members[$0].subnet.asIPPrefix }) : []
+            out.reserveCapacity(members.count)
+            for j in members.indices where j != i {
+                let other = members[j]
+                if other.isHidden {
+                    // Only relays hold hidden members; everyone else reaches them through a relay.
+                    if isRelay {
+                        out.append(PeerPlan(name: other.name, kind: .node, publicKey: other.publicKey, endpoint: nil,
+                                            allowedIPs: [other.subnet.asIPPrefix], persistentKeepalive: nil))
+                    }
+                    continue
+                }
+                var p = canonicalPeer(j)
+                if isRelay && relayHubs.contains(j) {
+                    // This relay holds every hidden member directly; don't also route them via the other.
+                    p.allowedIPs.removeAll { hiddenSubnets.contains($0) }
+                }
+                out.append(p)
+            }
+            for a in accessByHub[i] ?? [] {
+                out.append(PeerPlan(name: a.name, kind: .access, publicKey: a.publicKey, endpoint: nil,
+                                    allowedIPs: [IPPrefix.host(.v6(accessAddress(a)))], persistentKeepalive: nil))
+            }
+        }
+        out.sort { $0.publicKey.bytes.lexicographicallyPrecedes($1.publicKey.bytes) }
+        return out
+    }
+
+    public func failover(of i: Int) -> FailoverPlan? {
+        guard let r = relays[i], let s = r.standby else { return nil }
+        return FailoverPlan(primary: members[r.primary].publicKey, standby: members[s].publicKey,
+                            prefix: network.prefix, afterSeconds: Topology.failoverAfterSeconds)
+    }
+}

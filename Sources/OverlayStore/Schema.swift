@@ -1,0 +1,76 @@
+import GRDB
+
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT INTO meta (key, value) VALUES ('revision', 0);
+                CREATE TABLE networks (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    net_id TEXT NOT NULL UNIQUE,
+                    prefix TEXT NOT NULL UNIQUE,
+                    mtu INTEGER NOT NULL
+                );
+                CREATE TABLE nodes (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    identity BLOB NOT NULL UNIQUE,
+                    public_addresses TEXT NOT NULL,
+                    port_from INTEGER NOT NULL,
+                    port_to INTEGER NOT NULL,
+                    region TEXT,
+                    hub INTEGER NOT NULL,
+                    gateway INTEGER NOT NULL,
+                    domain TEXT UNIQUE,
+                    plan_revision INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE memberships (
+                    network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+                    node_id INTEGER NOT NULL REFERENCES nodes(id),
+                    subnet_id INTEGER NOT NULL,
+                    public_key TEXT NOT NULL UNIQUE,
+                    sealed_private_key BLOB NOT NULL,
+                    listen_port INTEGER NOT NULL,
+                    pinned INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (network_id, node_id),
+                    UNIQUE (network_id, subnet_id),
+                    UNIQUE (node_id, listen_port)
+                );
+                CREATE INDEX memberships_node ON memberships(node_id);
+                CREATE TABLE workloads (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    network_id INTEGER NOT NULL REFERENCES networks(id),
+                    node_id INTEGER NOT NULL REFERENCES nodes(id),
+                    host_number INTEGER NOT NULL,
+                    namespace TEXT NOT NULL,
+                    exposed TEXT NOT NULL,
+                    UNIQUE (network_id, node_id, host_number),
+                    UNIQUE (node_id, namespace)
+                );
+                CREATE TABLE access_peers (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    network_id INTEGER NOT NULL REFERENCES networks(id),
+                    host_number INTEGER NOT NULL,
+                    public_key TEXT NOT NULL UNIQUE,
+                    hub_node_id INTEGER NOT NULL REFERENCES nodes(id),
+                    UNIQUE (network_id, host_number)
+                );
+                CREATE TABLE gateway_routes (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    node_id INTEGER NOT NULL REFERENCES nodes(id),
+                    match TEXT NOT NULL,
+                    tls_passthrough INTEGER NOT NULL,
+                    backends TEXT NOT NULL,
+                    UNIQUE (node_id, match)
+                );
+                """)
+        }
+        return m
+    }
+}

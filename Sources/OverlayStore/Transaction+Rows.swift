@@ -1,0 +1,300 @@
+import Foundation
+import GRDB
+import OverlayModel
+
+/// Column codecs: lists are stored as JSON arrays of their text forms.
+enum Columns {
+    static func encodeList(_ items: [String]) -> String {
+        String(data: try! JSONEncoder().encode(items), encoding: .utf8)!
+    }
+
+    static func decodeList(_ text: String) -> [String] {
+        (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? []
+    }
+
+    static func matchText(_ m: GatewayRoute.Match) -> String {
+        switch m {
+        case .name(let l): "name:\(l)"
+        case .fqdn(let f): "fqdn:\(f)"
+        case .tcp(let p): "tcp:\(p)"
+        case .udp(let p): "udp:\(p)"
+        }
+    }
+
+    static func match(_ text: String) -> GatewayRoute.Match? {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return nil }
+        switch parts[0] {
+        case "name": return .name(parts[1])
+        case "fqdn": return .fqdn(parts[1])
+        case "tcp": return UInt16(parts[1]).map { .tcp($0) }
+        case "udp": return UInt16(parts[1]).map { .udp($0) }
+        default: return nil
+        }
+    }
+}
+
+extension Transaction {
+    // MARK: revision
+
+    public func revision() throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
+    }
+
+    /// Increments and returns the store revision; every committed command takes one.
+    public func bumpRevision() throws -> Int64 {
+        try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+        return try revision()
+    }
+
+    // MARK: networks
+
+    static let networkColumns = "name, net_id, prefix, mtu"
+
+    func network(_ row: Row) -> Network {
+        Network(name: row[0], id: row[1], prefix: IPv6Prefix(row[2] as String)!, mtu: row[3])
+    }
+
+    public func networks() throws -> [Network] {
+        try Row.fetchAll(db, sql: "SELECT \(Self.networkColumns) FROM networks ORDER BY name").map(network)
+    }
+
+    public func network(named name: String) throws -> Network? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.networkColumns) FROM networks WHERE name = ?", arguments: [name]).map(network)
+    }
+
+    public func networkExists(prefix: IPv6Prefix) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM networks WHERE prefix = ?", arguments: [prefix.description]) ?? false
+    }
+
+    public func networkExists(id: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM networks WHERE net_id = ?", arguments: [id]) ?? false
+    }
+
+    public func insert(_ n: Network) throws {
+        try db.execute(sql: "INSERT INTO networks (name, net_id, prefix, mtu) VALUES (?, ?, ?, ?)",
+                       arguments: [n.name, n.id, n.prefix.description, n.mtu])
+    }
+
+    public func deleteNetwork(named name: String) throws {
+        let id = "(SELECT id FROM networks WHERE name = ?)"
+        try db.execute(sql: "DELETE FROM gateway_routes WHERE id IN (SELECT r.id FROM gateway_routes r, json_each(r.backends) b JOIN workloads w ON w.name = substr(b.value, 1, instr(b.value, ':') - 1) WHERE w.network_id = \(id))", arguments: [name])
+        try db.execute(sql: "DELETE FROM workloads WHERE network_id = \(id)", arguments: [name])
+        try db.execute(sql: "DELETE FROM access_peers WHERE network_id = \(id)", arguments: [name])
+        try db.execute(sql: "DELETE FROM memberships WHERE network_id = \(id)", arguments: [name])
+        try db.execute(sql: "DELETE FROM networks WHERE name = ?", arguments: [name])
+    }
+
+    // MARK: nodes
+
+    static let nodeColumns = "name, identity, public_addresses, port_from, port_to, region, hub, gateway, domain"
+
+    func node(_ row: Row, offset o: Int = 0) -> Node {
+        Node(name: row[o], identity: [UInt8](row[o + 1] as Data),
+             publicAddresses: Columns.decodeList(row[o + 2]).compactMap { IPAddress($0) },
+             listenPorts: UInt16(row[o + 3] as Int)...UInt16(row[o + 4] as Int), region: row[o + 5],
+             hub: row[o + 6], gateway: row[o + 7], domain: row[o + 8])
+    }
+
+    public func nodes() throws -> [Node] {
+        try Row.fetchAll(db, sql: "SELECT \(Self.nodeColumns) FROM nodes ORDER BY name").map { node($0) }
+    }
+
+    public func node(named name: String) throws -> Node? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.nodeColumns) FROM nodes WHERE name = ?", arguments: [name]).map { node($0) }
+    }
+
+    public func nodeName(identity: [UInt8]) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT name FROM nodes WHERE identity = ?", arguments: [Data(identity)])
+    }
+
+    public func nodeName(domain: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT name FROM nodes WHERE domain = ?", arguments: [domain])
+    }
+
+    public func insert(_ n: Node) throws {
+        try db.execute(
+            sql: "INSERT INTO nodes (\(Self.nodeColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            arguments: [n.name, Data(n.identity), Columns.encodeList(n.publicAddresses.map(\.description)),
+                        Int(n.listenPorts.lowerBound), Int(n.listenPorts.upperBound), n.region, n.hub, n.gateway, n.domain])
+    }
+
+    public func deleteNode(named name: String) throws {
+        try db.execute(sql: "DELETE FROM nodes WHERE name = ?", arguments: [name])
+    }
+
+    public func planRevision(node: String) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT plan_revision FROM nodes WHERE name = ?", arguments: [node]) ?? 0
+    }
+
+    /// Marks the plans of these nodes as changed at `revision`.
+    public func setPlanRevision(_ revision: Int64, nodes: some Collection<String>) throws {
+        guard !nodes.isEmpty else { return }
+        // One statement, whatever the count: the names go in as a JSON array.
+        try db.execute(sql: "UPDATE nodes SET plan_revision = ? WHERE name IN (SELECT value FROM json_each(?))",
+                       arguments: [revision, Columns.encodeList(Array(nodes))])
+    }
+
+    // MARK: memberships
+
+    static let membershipColumns = "n.name, m.subnet_id, m.public_key, m.sealed_private_key, m.listen_port"
+
+    func membership(_ row: Row, network: String, offset o: Int = 0) -> Membership {
+        Membership(network: network, node: row[o], subnetID: UInt16(row[o + 1] as Int),
+                   publicKey: WireGuardKey(base64: row[o + 2] as String)!, sealedPrivateKey: [UInt8](row[o + 3] as Data),
+                   listenPort: UInt16(row[o + 4] as Int))
+    }
+
+    public func memberships(network: String) throws -> [Membership] {
+        try Row.fetchAll(db, sql: """
+            SELECT \(Self.membershipColumns) FROM memberships m JOIN nodes n ON n.id = m.node_id
+            WHERE m.network_id = (SELECT id FROM networks WHERE name = ?) ORDER BY m.subnet_id
+            """, arguments: [network]).map { membership($0, network: network) }
+    }
+
+    /// (network name, membership, pinned) for every network the node is in.
+    public func memberships(node: String) throws -> [(membership: Membership, pinned: Bool)] {
+        try Row.fetchAll(db, sql: """
+            SELECT w.name, \(Self.membershipColumns), m.pinned FROM memberships m
+            JOIN nodes n ON n.id = m.node_id JOIN networks w ON w.id = m.network_id
+            WHERE n.name = ? ORDER BY w.name
+            """, arguments: [node]).map { (membership($0, network: $0[0], offset: 1), $0[6]) }
+    }
+
+    public func isPinned(network: String, node: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: """
+            SELECT pinned FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+            AND node_id = (SELECT id FROM nodes WHERE name = ?)
+            """, arguments: [network, node]) ?? false
+    }
+
+    public func insert(_ m: Membership, pinned: Bool) throws {
+        try db.execute(sql: """
+            INSERT INTO memberships (network_id, node_id, subnet_id, public_key, sealed_private_key, listen_port, pinned)
+            VALUES ((SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?, ?, ?)
+            """, arguments: [m.network, m.node, Int(m.subnetID), m.publicKey.base64, Data(m.sealedPrivateKey),
+                             Int(m.listenPort), pinned])
+    }
+
+    public func setPinned(_ pinned: Bool, network: String, node: String) throws {
+        try db.execute(sql: """
+            UPDATE memberships SET pinned = ? WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+            AND node_id = (SELECT id FROM nodes WHERE name = ?)
+            """, arguments: [pinned, network, node])
+    }
+
+    public func deleteMembership(network: String, node: String) throws {
+        try db.execute(sql: """
+            DELETE FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+            AND node_id = (SELECT id FROM nodes WHERE name = ?)
+            """, arguments: [network, node])
+    }
+
+    public func usedListenPorts(node: String) throws -> Set<UInt16> {
+        Set(try Int.fetchAll(db, sql: "SELECT listen_port FROM memberships WHERE node_id = (SELECT id FROM nodes WHERE name = ?)",
+                             arguments: [node]).map { UInt16($0) })
+    }
+
+    // MARK: workloads
+
+    static let workloadColumns = "w.name, net.name, n.name, w.host_number, w.namespace, w.exposed"
+    static let workloadJoin = "workloads w JOIN networks net ON net.id = w.network_id JOIN nodes n ON n.id = w.node_id"
+
+    func workload(_ row: Row) -> Workload {
+        Workload(name: row[0], network: row[1], node: row[2], hostNumber: UInt64(row[3] as Int64), namespace: row[4],
+                 exposed: Columns.decodeList(row[5]).compactMap { try? PortSpec(parsing: $0) })
+    }
+
+    public func workloads(network: String? = nil, node: String? = nil) throws -> [Workload] {
+        var sql = "SELECT \(Self.workloadColumns) FROM \(Self.workloadJoin) WHERE 1"
+        var args: [String] = []
+        if let network { sql += " AND net.name = ?"; args.append(network) }
+        if let node { sql += " AND n.name = ?"; args.append(node) }
+        return try Row.fetchAll(db, sql: sql + " ORDER BY w.name", arguments: StatementArguments(args)).map(workload)
+    }
+
+    public func workload(named name: String) throws -> Workload? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.workloadColumns) FROM \(Self.workloadJoin) WHERE w.name = ?",
+                         arguments: [name]).map(workload)
+    }
+
+    public func insert(_ w: Workload) throws {
+        try db.execute(sql: """
+            INSERT INTO workloads (name, network_id, node_id, host_number, namespace, exposed)
+            VALUES (?, (SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?)
+            """, arguments: [w.name, w.network, w.node, Int64(w.hostNumber), w.namespace,
+                             Columns.encodeList(w.exposed.map(\.description))])
+    }
+
+    public func deleteWorkload(named name: String) throws {
+        try db.execute(sql: "DELETE FROM workloads WHERE name = ?", arguments: [name])
+    }
+
+    // MARK: access peers
+
+    static let accessColumns = "a.name, net.name, a.host_number, a.public_key, n.name"
+    static let accessJoin = "access_peers a JOIN networks net ON net.id = a.network_id JOIN nodes n ON n.id = a.hub_node_id"
+
+    func accessPeer(_ row: Row) -> AccessPeer {
+        AccessPeer(name: row[0], network: row[1], hostNumber: UInt64(row[2] as Int64),
+                   publicKey: WireGuardKey(base64: row[3] as String)!, hub: row[4])
+    }
+
+    public func accessPeers(network: String? = nil) throws -> [AccessPeer] {
+        var sql = "SELECT \(Self.accessColumns) FROM \(Self.accessJoin)"
+        var args: [String] = []
+        if let network { sql += " WHERE net.name = ?"; args.append(network) }
+        return try Row.fetchAll(db, sql: sql + " ORDER BY a.name", arguments: StatementArguments(args)).map(accessPeer)
+    }
+
+    public func accessPeer(named name: String) throws -> AccessPeer? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.accessColumns) FROM \(Self.accessJoin) WHERE a.name = ?",
+                         arguments: [name]).map(accessPeer)
+    }
+
+    public func publicKeyInUse(_ key: WireGuardKey) throws -> Bool {
+        try Bool.fetchOne(db, sql: """
+            SELECT 1 FROM access_peers WHERE public_key = ?1 UNION SELECT 1 FROM memberships WHERE public_key = ?1
+            """, arguments: [key.base64]) ?? false
+    }
+
+    public func insert(_ a: AccessPeer) throws {
+        try db.execute(sql: """
+            INSERT INTO access_peers (name, network_id, host_number, public_key, hub_node_id)
+            VALUES (?, (SELECT id FROM networks WHERE name = ?), ?, ?, (SELECT id FROM nodes WHERE name = ?))
+            """, arguments: [a.name, a.network, Int64(a.hostNumber), a.publicKey.base64, a.hub])
+    }
+
+    public func deleteAccessPeer(named name: String) throws {
+        try db.execute(sql: "DELETE FROM access_peers WHERE name = ?", arguments: [name])
+    }
+
+    // MARK: gateway routes
+
+    func gatewayRoute(_ row: Row) -> GatewayRoute {
+        GatewayRoute(name: row[0], node: row[1], match: Columns.match(row[2])!, tlsPassthrough: row[3],
+                     backends: Columns.decodeList(row[4]).compactMap { text in
+                         guard let c = text.lastIndex(of: ":"), let p = UInt16(text[text.index(after: c)...]) else { return nil }
+                         return GatewayRoute.Backend(workload: String(text[..<c]), port: p)
+                     })
+    }
+
+    public func gatewayRoutes(node: String? = nil) throws -> [GatewayRoute] {
+        var sql = "SELECT r.name, n.name, r.match, r.tls_passthrough, r.backends FROM gateway_routes r JOIN nodes n ON n.id = r.node_id"
+        var args: [String] = []
+        if let node { sql += " WHERE n.name = ?"; args.append(node) }
+        return try Row.fetchAll(db, sql: sql + " ORDER BY r.name", arguments: StatementArguments(args)).map(gatewayRoute)
+    }
+
+    public func insert(_ r: GatewayRoute) throws {
+        try db.execute(sql: """
+            INSERT INTO gateway_routes (name, node_id, match, tls_passthrough, backends)
+            VALUES (?, (SELECT id FROM nodes WHERE name = ?), ?, ?, ?)
+            """, arguments: [r.name, r.node, Columns.matchText(r.match), r.tlsPassthrough,
+                             Columns.encodeList(r.backends.map(\.description))])
+    }
+
+    public func deleteGatewayRoute(named name: String) throws {
+        try db.execute(sql: "DELETE FROM gateway_routes WHERE name = ?", arguments: [name])
+    }
+}

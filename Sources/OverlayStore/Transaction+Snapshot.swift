@@ -1,0 +1,23 @@
+import Foundation
+import GRDB
+import OverlayModel
+import OverlayPlanner
+
+extension Transaction {
+    /// Everything the planner needs about one network, in a handful of queries.
+    public func snapshot(network name: String) throws -> NetworkSnapshot? {
+        guard let network = try network(named: name) else { return nil }
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT \(Self.membershipColumns), \(Self.nodeColumns) FROM memberships m JOIN nodes n ON n.id = m.node_id
+            WHERE m.network_id = (SELECT id FROM networks WHERE name = ?) ORDER BY m.subnet_id
+            """, arguments: [name])
+        var members: [NetworkSnapshot.Member] = []
+        while let row = try rows.next() {
+            members.append(.init(node: node(row, offset: 5), membership: membership(row, network: name)))
+        }
+        let names = Set(try workloads(network: name).map(\.name))
+        let routes = try gatewayRoutes().filter { r in r.backends.contains { names.contains($0.workload) } }
+        return NetworkSnapshot(network: network, members: members, workloads: try workloads(network: name),
+                               accessPeers: try accessPeers(network: name), gatewayRoutes: routes)
+    }
+}
