@@ -36,13 +36,23 @@ public final class Controller: Sendable {
             }
             let result = try body(mutation)
             try mutation.ensureRelays()
-            var touched = mutation.touchedNodes
-            for name in mutation.networks {
-                let after = try tx.snapshot(network: name).map { try PlannedNetwork($0) }
-                touched.formUnion(PlanImpact.touchedNodes(before: before[name] ?? mutation.before[name], after: after))
-            }
             let revision = try tx.bumpRevision()
-            try tx.setPlanRevision(revision, nodes: touched)
+            var touched = mutation.touchedNodes
+            var nodeWide = mutation.touchedNodes
+            for name in mutation.networks {
+                let old = before[name] ?? mutation.before[name]
+                let new = try tx.snapshot(network: name).map { try PlannedNetwork($0) }
+                let impact = PlanImpact(before: old, after: new)
+                touched.formUnion(impact.all)
+                // Members that left the network have no membership row left to carry the change.
+                nodeWide.formUnion(impact.left)
+                if impact.everyMember {
+                    try tx.setPlanRevision(revision, network: name)
+                } else {
+                    for node in impact.local { try tx.setPlanRevision(revision, network: name, node: node) }
+                }
+            }
+            try tx.setPlanRevision(revision, nodes: nodeWide)
             return (result, Change(revision: revision, touchedNodes: touched.sorted()))
         }
     }
@@ -73,12 +83,11 @@ final class Mutation {
     /// Makes `node` a member of `network` when it is not: a /64 (lowest free subnet ID), a listen
     /// port (lowest free in the node's range) and a fresh WireGuard key sealed to the node.
     func ensureMember(network: Network, node: Node, pinned: Bool = false) throws {
-        let existing = try tx.memberships(network: network.name)
-        if existing.contains(where: { $0.node == node.name }) {
+        if try tx.isMember(network: network.name, node: node.name) {
             if pinned { try tx.setPinned(true, network: network.name, node: node.name) }
             return
         }
-        guard let subnetID = AddressPlan.lowestFree(in: AddressPlan.nodeSubnetIDs, used: Set(existing.map(\.subnetID)))
+        guard let subnetID = AddressPlan.lowestFree(in: AddressPlan.nodeSubnetIDs, used: try tx.usedSubnetIDs(network: network.name))
         else {
             throw ConflictError("network '\(network.name)' has no free /64 left for node '\(node.name)'")
         }
@@ -101,12 +110,11 @@ final class Mutation {
     /// exists the planner refuses the network, which aborts the command.
     func ensureRelays() throws {
         for name in networks {
-            guard let network = try tx.network(named: name) else { continue }
-            guard let snapshot = try tx.snapshot(network: name) else { continue }
-            let hidden = snapshot.members.filter { $0.node.isHidden }
-            let hubs = snapshot.members.filter { $0.node.hub }
-            guard !hidden.isEmpty, hubs.isEmpty else { continue }
-            let region = hidden.first?.node.region
+            let needs = try tx.relayNeeds(network: name)
+            guard needs.hidden > 0, needs.hubs == 0, let network = try tx.network(named: name),
+                let snapshot = try tx.snapshot(network: name)
+            else { continue }
+            let region = snapshot.members.first { $0.node.isHidden }?.node.region
             let candidates = try tx.nodes().filter { $0.hub && !$0.isHidden }
                 .sorted { ($0.region == region ? 0 : 1, $0.name) < ($1.region == region ? 0 : 1, $1.name) }
             for hub in candidates.prefix(2) { try ensureMember(network: network, node: hub) }
@@ -133,16 +141,27 @@ final class Mutation {
 
 /// Which members' plans a change alters. Shared state (peers, relays, gateway sources, network
 /// settings) reaches every member; workloads reach only their node.
-enum PlanImpact {
-    static func touchedNodes(before: PlannedNetwork?, after: PlannedNetwork?) -> Set<String> {
+struct PlanImpact {
+    var all: Set<String> = []
+    var left: Set<String> = []
+    var local: Set<String> = []
+    var everyMember = false
+
+    init(before: PlannedNetwork?, after: PlannedNetwork?) {
         let namesBefore = Set(before?.topology.members.map(\.name) ?? [])
         let namesAfter = Set(after?.topology.members.map(\.name) ?? [])
-        guard let before, let after else { return namesBefore.union(namesAfter) }
-        if before.sharedFingerprint != after.sharedFingerprint { return namesBefore.union(namesAfter) }
-        var touched = Set<String>()
-        for name in namesAfter where before.localFingerprint(of: name) != after.localFingerprint(of: name) {
-            touched.insert(name)
+        left = namesBefore.subtracting(namesAfter)
+        guard let before, let after else {
+            all = namesBefore.union(namesAfter)
+            everyMember = true
+            return
         }
-        return touched
+        if !before.sharesPlansWith(after) {
+            all = namesBefore.union(namesAfter)
+            everyMember = true
+        } else {
+            local = Set(namesAfter.filter { !before.sameLocalPlan(after, node: $0) })
+            all = local.union(left)
+        }
     }
 }

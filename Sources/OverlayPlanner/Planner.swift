@@ -34,7 +34,7 @@ public struct PlannedNetwork: Sendable {
         return resource(index: i, membership: membershipByNode[node]!)
     }
 
-    func resource(index i: Int, membership: Membership) -> NetworkResourcePlan {
+    func resource(index i: Int, membership: Membership, peers withPeers: Bool = true) -> NetworkResourcePlan {
         let me = topology.members[i]
         let workloads = (workloadsByNode[me.name] ?? []).map { w in
             WorkloadPlan(name: w.name, address: AddressPlan.host(me.subnet, w.hostNumber), namespace: w.namespace,
@@ -49,7 +49,7 @@ public struct PlannedNetwork: Sendable {
             namespace: network.namespaceName, interface: network.interfaceName, bridge: network.bridgeName,
             listenPort: membership.listenPort, publicKey: membership.publicKey,
             sealedPrivateKey: Base64.encode(membership.sealedPrivateKey),
-            peers: topology.peers(of: i), routes: [network.prefix.asIPPrefix], workloads: workloads,
+            peers: withPeers ? topology.peers(of: i) : [], routes: [network.prefix.asIPPrefix], workloads: workloads,
             firewall: NetworkFirewallPlan(prefix: network.prefix, gatewaySources: gatewaySources, exposed: exposed),
             failover: topology.failover(of: i))
     }
@@ -85,23 +85,19 @@ public enum Planner {
 
 
 extension PlannedNetwork {
-    /// Everything every member's plan depends on: the network's settings, the full-mesh entries,
-    /// relaying and gateway sources. Two equal fingerprints mean no member's peers changed.
-    public var sharedFingerprint: [AnyHashable] {
-        var out: [AnyHashable] = [network.name, network.id, network.prefix, network.mtu, gatewaySources]
-        out.reserveCapacity(topology.members.count + 8)
-        for i in topology.members.indices {
-            let m = topology.members[i]
-            out.append([AnyHashable(m.name), m.publicKey, m.endpoint, m.subnet, m.isHidden, m.isHub,
-                        topology.served[i], topology.relays[i].map { [$0.primary, $0.standby ?? -1] }])
-        }
-        out.append(topology.accessPeers.map { [AnyHashable($0.name), $0.publicKey, $0.hub, $0.hostNumber] })
-        return out
+    /// Whether every member's peers, relaying and network-wide settings are the same in `other`:
+    /// if so, only members whose own workloads or membership changed have a new plan.
+    public func sharesPlansWith(_ other: PlannedNetwork) -> Bool {
+        network == other.network && gatewaySources == other.gatewaySources
+            && topology.members == other.topology.members && topology.served == other.topology.served
+            && topology.relayHubs == other.topology.relayHubs
+            && topology.relays.mapValues { [$0.primary, $0.standby ?? -1] }
+                == other.topology.relays.mapValues { [$0.primary, $0.standby ?? -1] }
+            && topology.accessPeers == other.topology.accessPeers
     }
 
-    /// What only `node`'s own plan depends on: its membership and its workloads.
-    public func localFingerprint(of node: String) -> [AnyHashable] {
-        let m = membershipByNode[node]
-        return [m?.listenPort, m?.sealedPrivateKey, workloadsByNode[node]]
+    /// Whether `node`'s own part (its membership and workloads) is the same in `other`.
+    public func sameLocalPlan(_ other: PlannedNetwork, node: String) -> Bool {
+        membershipByNode[node] == other.membershipByNode[node] && workloadsByNode[node] == other.workloadsByNode[node]
     }
 }

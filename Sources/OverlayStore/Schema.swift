@@ -12,7 +12,9 @@ enum Schema {
                     name TEXT NOT NULL UNIQUE,
                     net_id TEXT NOT NULL UNIQUE,
                     prefix TEXT NOT NULL UNIQUE,
-                    mtu INTEGER NOT NULL
+                    mtu INTEGER NOT NULL,
+                    -- revision of the last change that reached every member's plan
+                    plan_revision INTEGER NOT NULL DEFAULT 0
                 );
                 CREATE TABLE nodes (
                     id INTEGER PRIMARY KEY,
@@ -25,7 +27,8 @@ enum Schema {
                     hub INTEGER NOT NULL,
                     gateway INTEGER NOT NULL,
                     domain TEXT UNIQUE,
-                    plan_revision INTEGER NOT NULL DEFAULT 0
+                    -- revision of the last change to this node's plan alone (gateway routes, leaving a network)
+                    local_revision INTEGER NOT NULL DEFAULT 0
                 );
                 CREATE TABLE memberships (
                     network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
@@ -35,6 +38,8 @@ enum Schema {
                     sealed_private_key BLOB NOT NULL,
                     listen_port INTEGER NOT NULL,
                     pinned INTEGER NOT NULL DEFAULT 0,
+                    -- revision of the last change to this member's own part (its workloads)
+                    local_revision INTEGER NOT NULL DEFAULT 0,
                     PRIMARY KEY (network_id, node_id),
                     UNIQUE (network_id, subnet_id),
                     UNIQUE (node_id, listen_port)

@@ -2,14 +2,20 @@ import Foundation
 import GRDB
 import OverlayModel
 
-/// Column codecs: lists are stored as JSON arrays of their text forms.
+/// Column codecs: lists of addresses, ports and backends (whose text never holds a space) are
+/// stored space-separated; decoding one is on the hot path of every snapshot.
 enum Columns {
     static func encodeList(_ items: [String]) -> String {
-        String(data: try! JSONEncoder().encode(items), encoding: .utf8)!
+        items.joined(separator: " ")
     }
 
     static func decodeList(_ text: String) -> [String] {
-        (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? []
+        text.split(separator: " ").map(String.init)
+    }
+
+    /// A JSON array of validated names, for `json_each`.
+    static func jsonNames(_ names: some Collection<String>) -> String {
+        "[" + names.map { "\"\($0)\"" }.joined(separator: ",") + "]"
     }
 
     static func matchText(_ m: GatewayRoute.Match) -> String {
@@ -123,16 +129,35 @@ extension Transaction {
         try db.execute(sql: "DELETE FROM nodes WHERE name = ?", arguments: [name])
     }
 
+    /// The revision of the last change to `node`'s plan: the newest of its own, its memberships'
+    /// and its networks' revisions. Plans change far more often for a whole network at once than
+    /// for one member, so a change that reaches every member writes one row, not one per member.
     public func planRevision(node: String) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT plan_revision FROM nodes WHERE name = ?", arguments: [node]) ?? 0
+        try Int64.fetchOne(db, sql: """
+            SELECT max(n.local_revision, coalesce(max(m.local_revision), 0), coalesce(max(w.plan_revision), 0))
+            FROM nodes n LEFT JOIN memberships m ON m.node_id = n.id LEFT JOIN networks w ON w.id = m.network_id
+            WHERE n.name = ?
+            """, arguments: [node]) ?? 0
     }
 
-    /// Marks the plans of these nodes as changed at `revision`.
+    /// Marks every member's plan of `network` as changed at `revision`.
+    public func setPlanRevision(_ revision: Int64, network: String) throws {
+        try db.execute(sql: "UPDATE networks SET plan_revision = ? WHERE name = ?", arguments: [revision, network])
+    }
+
+    /// Marks the plan of `node` as changed at `revision` through its part of `network`.
+    public func setPlanRevision(_ revision: Int64, network: String, node: String) throws {
+        try db.execute(sql: """
+            UPDATE memberships SET local_revision = ? WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+            AND node_id = (SELECT id FROM nodes WHERE name = ?)
+            """, arguments: [revision, network, node])
+    }
+
+    /// Marks the plans of these nodes as changed at `revision`, whatever the network.
     public func setPlanRevision(_ revision: Int64, nodes: some Collection<String>) throws {
         guard !nodes.isEmpty else { return }
-        // One statement, whatever the count: the names go in as a JSON array.
-        try db.execute(sql: "UPDATE nodes SET plan_revision = ? WHERE name IN (SELECT value FROM json_each(?))",
-                       arguments: [revision, Columns.encodeList(Array(nodes))])
+        try db.execute(sql: "UPDATE nodes SET local_revision = ? WHERE name IN (SELECT value FROM json_each(?))",
+                       arguments: [revision, Columns.jsonNames(nodes)])
     }
 
     // MARK: memberships
@@ -188,6 +213,27 @@ extension Transaction {
             DELETE FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)
             AND node_id = (SELECT id FROM nodes WHERE name = ?)
             """, arguments: [network, node])
+    }
+
+    public func isMember(network: String, node: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: """
+            SELECT 1 FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+            AND node_id = (SELECT id FROM nodes WHERE name = ?)
+            """, arguments: [network, node]) ?? false
+    }
+
+    public func usedSubnetIDs(network: String) throws -> Set<UInt16> {
+        Set(try Int.fetchAll(db, sql: "SELECT subnet_id FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)",
+                             arguments: [network]).map { UInt16($0) })
+    }
+
+    /// (hidden members, hub members) of a network.
+    public func relayNeeds(network: String) throws -> (hidden: Int, hubs: Int) {
+        let row = try Row.fetchOne(db, sql: """
+            SELECT coalesce(sum(n.public_addresses = ''), 0), coalesce(sum(n.hub), 0) FROM memberships m
+            JOIN nodes n ON n.id = m.node_id WHERE m.network_id = (SELECT id FROM networks WHERE name = ?)
+            """, arguments: [network])
+        return (row?[0] ?? 0, row?[1] ?? 0)
     }
 
     public func usedListenPorts(node: String) throws -> Set<UInt16> {

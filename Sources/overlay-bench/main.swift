@@ -1,1 +1,18 @@
-print("usage")
+import Foundation
+
+// overlay-bench WHICH: plans | links | nft | wg | all. Each prints its figures beside the baseline
+// measured in the same run, as a ratio.
+let which = CommandLine.arguments.dropFirst().first ?? "all"
+do {
+    switch which {
+    case "plans": try runPlansBenchmark()
+    case "all":
+        try runPlansBenchmark()
+    default:
+        FileHandle.standardError.write(Data("usage: overlay-bench plans|links|nft|wg|all\n".utf8))
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("benchmark failed: \(error)\n".utf8))
+    exit(1)
+}

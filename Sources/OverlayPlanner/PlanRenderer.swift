@@ -1,0 +1,74 @@
+import Foundation
+import OverlayModel
+
+/// Renders the JSON plan documents of every member of a network without re-encoding the shared
+/// part N times: each member's full-mesh peer entry is encoded once, in key order, into one
+/// buffer; an ordinary member's peer list is that buffer minus its own entry (two copies).
+/// Members whose view differs (hidden members, relays, hubs with access peers) go through
+/// the plain encoder. The output decodes to exactly the `NodePlan` that `Planner.nodePlan` builds.
+public struct PlanRenderer {
+    let planned: PlannedNetwork
+    let revision: Int64
+    /// Canonical entries of the non-hidden members, sorted by public key, comma-joined.
+    let meshBytes: [UInt8]
+    /// Member index -> byte range of its entry (with its following comma, if any) in meshBytes.
+    let meshRanges: [Int: Range<Int>]
+    let encoder: JSONEncoder
+
+    public init(_ planned: PlannedNetwork, revision: Int64) throws {
+        self.planned = planned
+        self.revision = revision
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let t = planned.topology
+        let open = t.members.indices.filter { !t.members[$0].isHidden }
+            .sorted { t.members[$0].publicKey.bytes.lexicographicallyPrecedes(t.members[$1].publicKey.bytes) }
+        var bytes: [UInt8] = []
+        var ranges: [Int: Range<Int>] = [:]
+        for (k, i) in open.enumerated() {
+            let start = bytes.count
+            if k > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: try encoder.encode(t.canonicalPeer(i)))
+            ranges[i] = start..<bytes.count
+        }
+        meshBytes = bytes
+        meshRanges = ranges
+    }
+
+    /// Whether member `i`'s peers are exactly the mesh minus itself.
+    func isPlain(_ i: Int) -> Bool {
+        let t = planned.topology
+        return !t.members[i].isHidden && !t.relayHubs.contains(i) && (t.accessByHub[i] ?? []).isEmpty
+    }
+
+    /// The JSON plan of the member `node` for this network alone, appended to `out`.
+    public func render(node: Node, into out: inout [UInt8]) throws {
+        guard let i = planned.topology.indexByName[node.name] else { return }
+        var resource = planned.resource(index: i, membership: planned.membershipByNode[node.name]!, peers: !isPlain(i))
+        var plan = NodePlan(node: node.name, revision: revision,
+                            hostFirewall: HostFirewallPlan(wireguardPorts: [resource.listenPort]),
+                            networks: [resource], gateway: nil)
+        guard isPlain(i) else {
+            out.append(contentsOf: try encoder.encode(plan))
+            return
+        }
+        // Encode with a marker peer list, then splice the shared bytes in its place.
+        resource.peers = []
+        plan.networks = [resource]
+        let skeleton = try encoder.encode(plan)
+        let marker = Array(#""peers":[]"#.utf8)
+        guard let at = skeleton.firstRange(of: marker) else { throw TopologyError("renderer: no peer list in skeleton") }
+        out.append(contentsOf: skeleton[..<at.lowerBound])
+        out.append(contentsOf: #""peers":["#.utf8)
+        let own = meshRanges[i]!
+        if own.lowerBound == 0 {
+            // First entry: drop it and the comma that opens the next one.
+            if own.upperBound < meshBytes.count { out.append(contentsOf: meshBytes[(own.upperBound + 1)...]) }
+        } else {
+            out.append(contentsOf: meshBytes[..<own.lowerBound])
+            out.append(contentsOf: meshBytes[own.upperBound...])
+        }
+        out.append(UInt8(ascii: "]"))
+        out.append(contentsOf: skeleton[at.upperBound...])
+    }
+}
