@@ -38,7 +38,7 @@ SIM_DIR=""               # per-test temp dir: <node>/state, logs
 SIM_PASS=0
 SIM_FAIL=0
 SIM_CLEANED=0
-SIM_LAST_BG=""           # PID of the last sim_exec_bg job (its process group leader)
+SIM_LAST_BG=""           # host PID of the last sim_exec_bg job's nsenter (what sim_bg_stop takes)
 SIM_PING_WAIT=${SIM_PING_WAIT:-1}   # seconds a ping probe waits for its reply
 declare -gA SIM_INIT=()      # name -> host PID of the holder's init (nsenter target)
 declare -gA SIM_HOLDER=()    # name -> host PID of the holder (setpriv/unshare, our child)
@@ -206,9 +206,9 @@ sim_exec() {
 }
 
 # sim_exec_bg NAME LOGFILE CMD... — start CMD in the node in the background, stdout+stderr to
-# LOGFILE (relative names go to the node's log dir). Sets SIM_LAST_BG to its PID (a process-group
-# leader: sim_bg_stop signals the whole group). Do not call it inside $(...): the PID would be
-# recorded in a subshell and lost.
+# LOGFILE (relative names go to the node's log dir, appended). Sets SIM_LAST_BG to the job's PID
+# (its nsenter; the command is nsenter's only child) for sim_bg_stop; teardown stops it anyway.
+# Do not call it inside $(...): the PID would be recorded in a subshell and lost.
 sim_exec_bg() {
   local name=${1:?usage: sim_exec_bg NAME LOGFILE CMD...} log=${2:?usage: sim_exec_bg NAME LOGFILE CMD...}
   shift 2
@@ -217,7 +217,8 @@ sim_exec_bg() {
   case $log in /*) ;; *) log="$SIM_DIR/$name/log/$log" ;; esac
   local wd=$PWD
   case $wd in /run | /run/* | /var/run | /var/run/*) wd=/ ;; esac
-  # setsid: own process group, so stopping it reaches the command behind nsenter's fork too.
+  # setsid: a session of its own, so a signal for the scenario's process group (Ctrl-C, timeout)
+  # does not kill nsenter before its command; the trap then stops the command in order.
   SIM_NODE=$name SIM_STATE_DIR="$SIM_DIR/$name/state" \
     setsid nsenter --target "${SIM_INIT[$name]}" --net --mount --pid --wd="$wd" -- "$@" \
     >>"$log" 2>&1 </dev/null &
@@ -225,15 +226,15 @@ sim_exec_bg() {
   SIM_BG_PIDS+=("$SIM_LAST_BG")
 }
 
-# sim_bg_stop PID [SIGNAL] — stop a job started by sim_exec_bg (its process group): SIGNAL
-# (default TERM), then KILL after 3 s. Returns once it is gone.
+# sim_bg_stop PID [SIGNAL] — stop a job started by sim_exec_bg: SIGNAL (default TERM) to the
+# command itself, KILL after 3 s; returns once it is gone. The command, not its nsenter, gets the
+# signal: nsenter then reaps it and exits. (Killing nsenter first would orphan the command to the
+# host's init, where it can linger as a zombie.)
 sim_bg_stop() {
-  local pid=${1:?usage: sim_bg_stop PID [SIGNAL]} sig=${2:-TERM} i
-  kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid" 2>/dev/null || true
-  for i in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-  fi
+  local pid=${1:?usage: sim_bg_stop PID [SIGNAL]} sig=${2:-TERM}
+  _sim_bg_signal "$pid" "$sig"
+  _sim_bg_wait_gone 30 "$pid" || _sim_bg_signal "$pid" KILL
+  _sim_bg_wait_gone 30 "$pid" || kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null || true
 }
 
@@ -337,7 +338,12 @@ _sim_record() {
   fi
   return 0
 }
-_sim_outfile() { echo "${SIM_DIR:-${TMPDIR:-/tmp}}/.expect.out"; }
+# Captured output of the current expectation; outside the temp dir once sim_cleanup removed it
+# (a scenario checks for leaks after teardown), then deleted on exit.
+_sim_outfile() {
+  if [ -n "$SIM_DIR" ] && [ -d "$SIM_DIR" ]; then echo "$SIM_DIR/.expect.out"
+  else echo "${TMPDIR:-/tmp}/.simnet-expect.$$"; fi
+}
 
 # expect_ok DESC CMD... — CMD must exit 0.
 expect_ok() {
@@ -370,6 +376,21 @@ expect_output() {
     _sim_record 0 "$desc" "$out"
   fi
 }
+# expect_eq DESC EXPECTED CMD... — CMD must exit 0 and print exactly EXPECTED (trailing newlines
+# ignored; no regex, so keys and addresses compare literally).
+expect_eq() {
+  local desc=${1:?usage: expect_eq DESC EXPECTED CMD...} want=${2?} out rc=0 got
+  shift 2
+  out=$(_sim_outfile)
+  "$@" >"$out" 2>&1 || rc=$?
+  got=$(cat "$out")
+  if [ $rc = 0 ] && [ "$got" = "$want" ]; then
+    _sim_record 1 "$desc" "$out"
+  else
+    echo "(exit $rc; wanted exactly '$want': $*)" >>"$out"
+    _sim_record 0 "$desc" "$out"
+  fi
+}
 # sim_summary — prints "N passed, M failed"; returns 1 if anything failed or nothing was checked.
 sim_summary() {
   echo "$SIM_PASS passed, $SIM_FAIL failed"
@@ -393,14 +414,13 @@ sim_cleanup() {
   set +e   # best effort from here on: one failure must not stop the rest of the teardown
   local h pid name i
   for h in "${SIM_CLEANUP_HOOKS[@]}"; do eval "$h" >/dev/null 2>&1; done
-  for pid in "${SIM_BG_PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
-  for i in $(seq 20); do
-    local alive=0
-    for pid in "${SIM_BG_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${SIM_BG_PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  # Background jobs: TERM to each command (see sim_bg_stop), 2 s grace, then KILL.
+  for pid in "${SIM_BG_PIDS[@]}"; do _sim_bg_signal "$pid" TERM; done
+  _sim_bg_wait_gone 20 "${SIM_BG_PIDS[@]}" || {
+    for pid in "${SIM_BG_PIDS[@]}"; do _sim_bg_signal "$pid" KILL; done
+    _sim_bg_wait_gone 20 "${SIM_BG_PIDS[@]}"
+  }
+  for pid in "${SIM_BG_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   # Nodes first, the internet last (order does not matter to the kernel; it reads better in logs).
   for ((i = ${#SIM_ORDER[@]} - 1; i >= 0; i--)); do
     name=${SIM_ORDER[i]}
@@ -492,6 +512,38 @@ _sim_net() {
   nsenter --target "${SIM_INIT[$name]}" --net -- "$@"
 }
 
+# _sim_bg_signal PID SIG — signal the command(s) nsenter PID forked (the job's real process);
+# if nsenter has no child (yet/any more), signal nsenter itself.
+_sim_bg_signal() {
+  local pid=$1 sig=$2 kids
+  kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
+  if [ -n "${kids// /}" ]; then
+    # shellcheck disable=SC2086
+    kill -"$sig" $kids 2>/dev/null || true
+  else
+    kill -"$sig" "$pid" 2>/dev/null || true
+  fi
+}
+# _sim_bg_wait_gone TENTHS PID... — wait up to TENTHS*0.1 s until all PIDs have exited.
+_sim_bg_wait_gone() {
+  local n=$1 i p alive
+  shift
+  for ((i = 0; i < n; i++)); do
+    alive=0
+    for p in "$@"; do _sim_alive "$p" && alive=1; done
+    [ $alive = 0 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# _sim_alive PID — running (a zombie counts as gone: it has exited, only its parent has not
+# collected it yet).
+_sim_alive() {
+  local st
+  st=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
 # Host PIDs of processes inside any net or PID namespace this run created.
 _sim_procs_in_our_namespaces() {
   [ ${#SIM_NSINO[@]} -gt 0 ] || return 0
@@ -519,11 +571,13 @@ _sim_gc_stale_dirs() {
 _sim_on_exit() {
   local rc=$?
   sim_cleanup
+  rm -f "${TMPDIR:-/tmp}/.simnet-expect.$$"
   exit $rc
 }
 _sim_on_signal() {
   echo "# sim: caught SIG$1, tearing down" >&2
   sim_cleanup
+  rm -f "${TMPDIR:-/tmp}/.simnet-expect.$$"
   trap - EXIT
   exit "$2"
 }
