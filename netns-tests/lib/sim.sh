@@ -288,15 +288,10 @@ sim_holder_pid() { echo "${SIM_INIT[${1:?}]:-}"; }
 # sim_pids NAME — host PIDs of every process now running in the node (its PID namespace),
 # except its init. Daemons nobody recorded (e.g. a forked wireguard-go) show up here.
 sim_pids() {
-  local name=${1:?usage: sim_pids NAME} init=${SIM_INIT[$1]:-} want p
+  local init=${SIM_INIT[${1:?usage: sim_pids NAME}]:-} want
   [ -n "$init" ] || return 1
   want=$(readlink "/proc/$init/ns/pid") || return 1
-  for p in /proc/[0-9]*; do
-    p=${p#/proc/}
-    [ "$p" = "$init" ] && continue
-    [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$want" ] && echo "$p"
-  done
-  return 0
+  _sim_ns_members "$want" | grep -vx "$init" || true
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -422,12 +417,17 @@ sim_cleanup() {
   }
   for pid in "${SIM_BG_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
   # Nodes first, the internet last (order does not matter to the kernel; it reads better in logs).
+  # Only the init is killed; its parent (unshare --fork) then collects it and exits by itself.
+  local holders=()
   for ((i = ${#SIM_ORDER[@]} - 1; i >= 0; i--)); do
     name=${SIM_ORDER[i]}
-    kill -KILL "${SIM_INIT[$name]}" 2>/dev/null
-    kill -KILL "${SIM_HOLDER[$name]}" 2>/dev/null
+    [ -n "${SIM_INIT[$name]:-}" ] && kill -KILL "${SIM_INIT[$name]}" 2>/dev/null
+    holders+=("${SIM_HOLDER[$name]}")
   done
-  for name in "${SIM_ORDER[@]}"; do wait "${SIM_HOLDER[$name]}" 2>/dev/null; done
+  if [ ${#holders[@]} -gt 0 ]; then
+    _sim_bg_wait_gone 50 "${holders[@]}" || kill -KILL "${holders[@]}" 2>/dev/null
+    for pid in "${holders[@]}"; do wait "$pid" 2>/dev/null; done
+  fi
   # PID-namespace teardown is asynchronous: wait until no process is left in any of ours.
   for i in $(seq 50); do
     [ -z "$(_sim_procs_in_our_namespaces)" ] && break
@@ -476,7 +476,10 @@ _sim_holder() {
   # init: a shell that only sleeps and reaps (orphans in a PID namespace are re-parented to it;
   # `sleep infinity` as init would leave zombies that look alive to `kill -0`). Its argv carries
   # "simnet-<prefix>-<name>" so leftovers of a killed run can be found by sim_leaks.
-  setpriv --pdeathsig KILL -- \
+  # setsid: not in the scenario's process group, so Ctrl-C or `timeout` reach only the scenario,
+  # whose trap then tears down in order (init first, so its parent unshare collects it; a holder
+  # killed out of order would leave its init to the host's init as a zombie for a while).
+  setsid setpriv --pdeathsig KILL -- \
     unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc \
     bash -c 'trap "" TERM INT HUP; touch "$1"; while :; do sleep 3600 & wait $!; done' \
     "simnet-$SIM_PREFIX-$name" "$ready" </dev/null >/dev/null 2>&1 &
@@ -547,15 +550,15 @@ _sim_alive() {
 # Host PIDs of processes inside any net or PID namespace this run created.
 _sim_procs_in_our_namespaces() {
   [ ${#SIM_NSINO[@]} -gt 0 ] || return 0
-  local p n q out=()
-  for p in /proc/[0-9]*; do
-    q=${p#/proc/}
-    n=$(readlink "$p/ns/net" 2>/dev/null) || continue
-    if [ -n "${SIM_NSINO[$n]:-}" ]; then out+=("$q"); continue; fi
-    n=$(readlink "$p/ns/pid" 2>/dev/null) || continue
-    [ -n "${SIM_NSINO[$n]:-}" ] && out+=("$q")
-  done
-  echo "${out[*]}"
+  _sim_ns_members "${!SIM_NSINO[@]}" | sort -un | tr '\n' ' ' | sed 's/ $//'
+}
+# _sim_ns_members NS... — host PIDs of processes whose net or pid namespace is one of NS
+# ("net:[4026532...]" as readlink shows it). One find over /proc, no process per PID.
+_sim_ns_members() {
+  find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/*' \( -name net -o -name pid \) \
+    -printf '%l %p\n' 2>/dev/null |
+    awk -v want="$*" 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) ok[w[i]] = 1 }
+                      ($1 in ok) { split($2, f, "/"); print f[3] }' | sort -un
 }
 
 # Temp dirs of earlier runs whose scenario died without its trap (SIGKILL).
@@ -564,7 +567,7 @@ _sim_gc_stale_dirs() {
   for d in "${TMPDIR:-/tmp}"/simnet-s????-*; do
     [ -d "$d" ] && [ "$d" != "$SIM_DIR" ] || continue
     o=$(cat "$d/owner.pid" 2>/dev/null) || continue
-    kill -0 "$o" 2>/dev/null || rm -rf "$d"
+    _sim_alive "$o" || rm -rf "$d"
   done
 }
 
