@@ -43,6 +43,7 @@ expect_fail "pa -> hc's LAN address"              sim_ping pa "$C_LAN"
 expect_fail "internet -> hc's LAN address"        sim_internet_exec ping -n -q -c1 -W1 "$C_LAN"
 
 # pa sees connections from hc as coming from the home router's public address.
+# shellcheck disable=SC2016  # $SOCAT_PEERADDR is for socat's shell
 sim_exec_bg pa peer-echo.log socat TCP-LISTEN:7000,reuseaddr,fork 'SYSTEM:echo $SOCAT_PEERADDR'
 sim_wait_until 5 sim_tcp pa 127.0.0.1 7000 || true
 expect_eq   "pa sees hc as $C_NAT (masquerade)" "$C_NAT" \

@@ -33,11 +33,12 @@
 # ---------------------------------------------------------------------------------------------
 # State (globals; this library is meant to be sourced by exactly one scenario shell).
 SIM_PREFIX=""            # e.g. s3f9a; prefixes every link, holder tag and temp dir
-SIM_TAG=""
+SIM_TAG=""               # the TAG given to sim_init (for scenarios' own messages)
 SIM_DIR=""               # per-test temp dir: <node>/state, logs
 SIM_PASS=0
 SIM_FAIL=0
 SIM_CLEANED=0
+SIM_ERR_FD=""            # dup of the scenario's stderr (set by sim_init)
 SIM_LAST_BG=""           # host PID of the last sim_exec_bg job's nsenter (what sim_bg_stop takes)
 SIM_PING_WAIT=${SIM_PING_WAIT:-1}   # seconds a ping probe waits for its reply
 declare -gA SIM_INIT=()      # name -> host PID of the holder's init (nsenter target)
@@ -56,8 +57,8 @@ SIM_INET4=192.0.2.1
 SIM_INET4_ALT=198.51.100.1
 SIM_INET6=2001:db8::1
 
-_sim_log() { echo "# sim: $*" >&2; }
-_sim_die() { echo "# sim: FATAL: $*" >&2; return 1; }
+_sim_log() { echo "# sim: $*" >&"${SIM_ERR_FD:-2}"; }
+_sim_die() { echo "# sim: FATAL: $*" >&"${SIM_ERR_FD:-2}"; return 1; }
 
 # ---------------------------------------------------------------------------------------------
 # Setup
@@ -76,12 +77,16 @@ sim_init() {
     SIM_DIR=""
   done
   [ -n "$SIM_DIR" ] || _sim_die "cannot create temp dir" || return 1
+  # shellcheck disable=SC2034  # read by scenarios
   SIM_TAG=$tag
   echo $$ >"$SIM_DIR/owner.pid"
   _sim_gc_stale_dirs
   # EXIT covers normal ends and `set -e` failures; INT/TERM/HUP run the same cleanup and then
   # exit with the conventional 128+signal status (bash runs a trap only after the current
   # foreground command returns, which is why every probe here has a short timeout).
+  # A copy of the scenario's stderr for the traps: a signal can arrive while an expect_* has
+  # redirected stdout/stderr of a shell function into its capture file.
+  exec {SIM_ERR_FD}>&2
   trap '_sim_on_exit' EXIT
   trap '_sim_on_signal INT 130' INT
   trap '_sim_on_signal TERM 143' TERM
@@ -221,7 +226,7 @@ sim_exec_bg() {
   # does not kill nsenter before its command; the trap then stops the command in order.
   SIM_NODE=$name SIM_STATE_DIR="$SIM_DIR/$name/state" \
     setsid nsenter --target "${SIM_INIT[$name]}" --net --mount --pid --wd="$wd" -- "$@" \
-    >>"$log" 2>&1 </dev/null &
+    >>"$log" 2>&1 </dev/null {SIM_ERR_FD}>&- &
   SIM_LAST_BG=$!
   SIM_BG_PIDS+=("$SIM_LAST_BG")
 }
@@ -434,7 +439,7 @@ sim_cleanup() {
     sleep 0.1
   done
   if [ -n "$(_sim_procs_in_our_namespaces)" ]; then
-    echo "# sim: WARNING: processes still in test namespaces: $(_sim_procs_in_our_namespaces)" >&2
+    _sim_log "WARNING: processes still in test namespaces: $(_sim_procs_in_our_namespaces)"
   fi
   if [ -n "$SIM_DIR" ] && [ -d "$SIM_DIR" ]; then
     if [ "${SIM_KEEP_LOGS:-0}" = 1 ]; then _sim_log "logs kept in $SIM_DIR"; else rm -rf "$SIM_DIR"; fi
@@ -455,11 +460,11 @@ sim_leaks() {
   [ -z "$x" ] || { echo "leak: host links: $x"; found=1; }
   # "[s]..." so the pattern does not match grep's own command line.
   x=$(grep -lasE "simnet-[${p:0:1}]${p:1}-" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 || true)
-  [ -z "$x" ] || { echo "leak: holder processes: $(echo $x)"; found=1; }
+  [ -z "$x" ] || { echo "leak: holder processes: ${x//$'\n'/ }"; found=1; }
   x=$(_sim_procs_in_our_namespaces)
   [ -z "$x" ] || { echo "leak: processes in test namespaces: $x"; found=1; }
   x=$(find "${TMPDIR:-/tmp}" -maxdepth 1 -regextype egrep -regex ".*/simnet-$p-.*" 2>/dev/null || true)
-  [ -z "$x" ] || { echo "leak: temp dirs: $(echo $x)"; found=1; }
+  [ -z "$x" ] || { echo "leak: temp dirs: ${x//$'\n'/ }"; found=1; }
   [ $found = 0 ]
 }
 
@@ -479,16 +484,17 @@ _sim_holder() {
   # setsid: not in the scenario's process group, so Ctrl-C or `timeout` reach only the scenario,
   # whose trap then tears down in order (init first, so its parent unshare collects it; a holder
   # killed out of order would leave its init to the host's init as a zombie for a while).
+  # shellcheck disable=SC2016  # $1/$! belong to the inner bash
   setsid setpriv --pdeathsig KILL -- \
     unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc \
     bash -c 'trap "" TERM INT HUP; touch "$1"; while :; do sleep 3600 & wait $!; done' \
-    "simnet-$SIM_PREFIX-$name" "$ready" </dev/null >/dev/null 2>&1 &
+    "simnet-$SIM_PREFIX-$name" "$ready" </dev/null >/dev/null 2>&1 {SIM_ERR_FD}>&- &
   pid=$!
   SIM_HOLDER[$name]=$pid
   SIM_KIND[$name]=$kind
   SIM_ORDER+=("$name")
   for i in $(seq 100); do [ -e "$ready" ] && break; sleep 0.02; done
-  init=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null | awk '{print $1}')
+  init=$(awk '{print $1}' "/proc/$pid/task/$pid/children" 2>/dev/null)
   [ -e "$ready" ] && [ -n "$init" ] || _sim_die "holder for $name did not start" || return 1
   rm -f "$ready"
   SIM_INIT[$name]=$init
@@ -565,7 +571,7 @@ _sim_ns_members() {
 _sim_gc_stale_dirs() {
   local d o
   for d in "${TMPDIR:-/tmp}"/simnet-s????-*; do
-    [ -d "$d" ] && [ "$d" != "$SIM_DIR" ] || continue
+    if [ ! -d "$d" ] || [ "$d" = "$SIM_DIR" ]; then continue; fi
     o=$(cat "$d/owner.pid" 2>/dev/null) || continue
     _sim_alive "$o" || rm -rf "$d"
   done
@@ -578,7 +584,7 @@ _sim_on_exit() {
   exit $rc
 }
 _sim_on_signal() {
-  echo "# sim: caught SIG$1, tearing down" >&2
+  echo "# sim: caught SIG$1 after $SIM_PASS passed, $SIM_FAIL failed; tearing down" >&"${SIM_ERR_FD:-2}"
   sim_cleanup
   rm -f "${TMPDIR:-/tmp}/.simnet-expect.$$"
   trap - EXIT
