@@ -24,7 +24,8 @@ public struct WireGuardKey: Hashable, Sendable, CustomStringConvertible {
     public var hex: String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     public init?(hex: some StringProtocol) {
-        guard hex.count == 64 else { return nil }
+        // Only hex digits: UInt8(_:radix:) alone would also take a sign ("+f", "-0").
+        guard hex.count == 64, hex.allSatisfy(\.isHexDigit), hex.allSatisfy(\.isASCII) else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(32)
         var i = hex.startIndex
