@@ -10,6 +10,20 @@
 /// Returns the fd, or -errno. Runs entirely on the calling thread.
 int cnl_socket_in_netns(const char *netns_path, int domain, int type, int protocol);
 
+/// open(file_path, flags) from inside the network namespace at `netns_path`, on the calling
+/// thread only. /proc/sys/net files opened this way stay bound to that namespace.
+/// Returns the fd, or -errno.
+int cnl_open_in_netns(const char *netns_path, const char *file_path, int flags);
+
+/// Creates a network namespace the way `ip netns add` does: makes `run_dir` a shared mount
+/// (once), creates `run_dir/name` and bind-mounts a fresh namespace onto it. The namespace is
+/// created on a throwaway thread, so no thread of the caller ever changes namespace.
+/// Returns 0 or -errno.
+int cnl_netns_create(const char *run_dir, const char *name);
+
+/// Undoes cnl_netns_create: lazy unmount and unlink, like `ip netns delete`. Returns 0 or -errno.
+int cnl_netns_delete(const char *run_dir, const char *name);
+
 /// MNL_SOCKET_BUFFER_SIZE.
 size_t cnl_socket_buffer_size(void);
 
