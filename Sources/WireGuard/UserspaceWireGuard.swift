@@ -51,6 +51,12 @@ public final class UserspaceWireGuard: WireGuardBackend {
         /// is only noticed when it stops answering.
         public var isChild: Bool
         public var restarts: Int
+
+        public init(pid: pid_t, isChild: Bool, restarts: Int) {
+            self.pid = pid
+            self.isChild = isChild
+            self.restarts = restarts
+        }
     }
 
     private struct Entry {

@@ -49,7 +49,7 @@ extension WireGuardBackend {
     /// (empty when the interface already matched: then nothing was sent).
     @discardableResult
     public func sync(_ name: String, to desired: DeviceConfig) throws -> DeviceChange {
-        let change = DeviceChange.between(current: try device(name), desired: desired)
+        let change = DeviceChange.between(current: try device(name), desired: desired, now: Date())
         if !change.isEmpty { try apply(change, to: name) }
         return change
     }
