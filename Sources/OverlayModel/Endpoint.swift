@@ -8,18 +8,22 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         self.port = port
     }
 
-    public init?(_ text: String) {
+    /// Parses `192.0.2.1:51820` or `[2001:db8::1]:51820`. A zone (`%eth0`) is dropped: overlay
+    /// endpoints are global addresses, never link-local.
+    public init?(_ text: some StringProtocol) {
+        let text = Substring(text)
         if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"),
-                text[text.index(after: close)...].hasPrefix(":"),
-                case .some(.v6(let a)) = IPAddress(text[text.index(after: text.startIndex)..<close]),
-                let port = UInt16(text[text.index(close, offsetBy: 2)...]), port > 0
-            else { return nil }
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            var host = text[text.index(after: text.startIndex)..<close]
+            if let percent = host.firstIndex(of: "%") { host = host[..<percent] }
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":"), let port = UInt16(rest.dropFirst()), port > 0, let a = IPv6Address(host) else {
+                return nil
+            }
             self.init(address: .v6(a), port: port)
         } else {
-            guard let colon = text.lastIndex(of: ":"),
-                case .some(.v4(let a)) = IPAddress(text[..<colon]),
-                let port = UInt16(text[text.index(after: colon)...]), port > 0
+            guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0,
+                let a = IPv4Address(text[..<colon])
             else { return nil }
             self.init(address: .v4(a), port: port)
         }

@@ -7,7 +7,8 @@ import OverlayModel
 /// two members are at most two WireGuard hops apart. Each hidden member has a primary relay (by
 /// subnet ID parity, to spread load) that carries its /64 for everyone else; the other relay is its
 /// standby. A hub "serves" its own /64, the /64s of hidden members it is primary for, and the
-/// addresses of access peers that dial it.
+/// addresses of access peers that dial it. Two hidden members with different primaries talk
+/// through the primary of the one with the lower subnet ID, in both directions.
 public struct Topology: Sendable {
     public struct Entry: Sendable, Equatable {
         public var index: Int
@@ -112,7 +113,14 @@ public struct Topology: Sendable {
             primary.persistentKeepalive = Topology.hiddenKeepalive
             out.append(primary)
             if let s = r.standby {
+                // Two hidden members talk through one relay in both directions, or WireGuard's
+                // source check drops the replies: the primary of the one with the lower subnet ID.
+                // So the standby carries its own /64, its access peers, and the hidden members
+                // before this one whose primary it is; everything else goes to the primary (/48).
                 var standby = canonicalPeer(s)
+                standby.allowedIPs = [members[s].subnet.asIPPrefix]
+                    + relays.filter { $0.key < i && $0.value.primary == s }.keys.sorted().map { members[$0].subnet.asIPPrefix }
+                    + (accessByHub[s] ?? []).map { IPPrefix.host(.v6(accessAddress($0))) }
                 standby.persistentKeepalive = Topology.hiddenKeepalive
                 out.append(standby)
             }
