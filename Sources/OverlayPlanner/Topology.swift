@@ -113,6 +113,14 @@ public struct Topology: Sendable {
             out.append(primary)
             if let s = r.standby {
                 var standby = canonicalPeer(s)
+                // WireGuard accepts a packet only from the peer its source address routes to, so two
+                // hidden members with different primaries must use one relay in both directions: the
+                // first relay. On the second relay's standby entry, drop the hidden /64s it is primary
+                // for; they are reached (and accepted) through the primary's /48.
+                if s != relayHubs[0] {
+                    let hiddenSubnets = Set(relays.keys.map { members[$0].subnet.asIPPrefix })
+                    standby.allowedIPs.removeAll { hiddenSubnets.contains($0) }
+                }
                 standby.persistentKeepalive = Topology.hiddenKeepalive
                 out.append(standby)
             }
