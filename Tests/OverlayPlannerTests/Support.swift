@@ -119,7 +119,31 @@ struct RoutingSimulator {
         var local: IPv6Prefix
         /// A source address and a destination address on it.
         var address: IPv6Address
-        var peers: [(key: WireGuardKey, endpoint: Endpoint?, allowed: [IPPrefix])]
+        var peers: [Peer]
+        var peerByKey: [WireGuardKey: Peer] = [:]
+        init(who: Who, publicKey: WireGuardKey, local: IPv6Prefix, address: IPv6Address, peers: [Peer]) {
+            self.who = who
+            self.publicKey = publicKey
+            self.local = local
+            self.address = address
+            self.peers = peers
+            peerByKey = Dictionary(peers.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    struct Peer {
+        var key: WireGuardKey
+        var endpoint: Endpoint?
+        /// AllowedIPs as integer prefixes: the simulation does many lookups.
+        var allowed: [IPv6Prefix]
+        init(_ key: WireGuardKey, _ endpoint: Endpoint?, _ allowed: [IPPrefix]) {
+            self.key = key
+            self.endpoint = endpoint
+            self.allowed = allowed.map { p in
+                guard case .v6(let a) = p.masked.address else { fatalError("IPv4 AllowedIPs \(p) in an IPv6 overlay") }
+                return IPv6Prefix(network: a, length: p.length)!
+            }
+        }
     }
 
     var interfaces: [Who: Interface] = [:]
@@ -132,7 +156,7 @@ struct RoutingSimulator {
             let who = Who.member(m.node.name)
             interfaces[who] = Interface(
                 who: who, publicKey: r.publicKey, local: r.subnet, address: AddressPlan.host(r.subnet, 2),
-                peers: r.peers.map { ($0.publicKey, $0.endpoint, $0.allowedIPs) })
+                peers: r.peers.map { Peer($0.publicKey, $0.endpoint, $0.allowedIPs) })
             byKey[r.publicKey] = who
         }
         let t = planned.topology
@@ -147,18 +171,18 @@ struct RoutingSimulator {
             interfaces[who] = Interface(
                 who: who, publicKey: a.publicKey, local: IPv6Prefix(network: t.accessAddress(a), length: 128)!,
                 address: t.accessAddress(a),
-                peers: [(WireGuardKey(base64: conf.peer["PublicKey"]!)!, Endpoint(conf.peer["Endpoint"]!),
+                peers: [Peer(WireGuardKey(base64: conf.peer["PublicKey"]!)!, Endpoint(conf.peer["Endpoint"]!),
                          conf.peer["AllowedIPs"]!.split(separator: ",").map { IPPrefix($0.trimmingCharacters(in: .whitespaces))! })])
             byKey[a.publicKey] = who
         }
     }
 
-    static func longestMatch(_ peers: [(key: WireGuardKey, endpoint: Endpoint?, allowed: [IPPrefix])], _ a: IPv6Address)
+    static func longestMatch(_ peers: [Peer], _ a: IPv6Address)
         -> (key: WireGuardKey, length: UInt8, ties: Int)?
     {
         var best: (key: WireGuardKey, length: UInt8, ties: Int)?
         for p in peers {
-            for prefix in p.allowed where prefix.contains(.v6(a)) {
+            for prefix in p.allowed where prefix.contains(a) {
                 if best == nil || prefix.length > best!.length {
                     best = (p.key, prefix.length, 1)
                 } else if prefix.length == best!.length {
@@ -187,10 +211,10 @@ struct RoutingSimulator {
                 return .failure(.init("\(here.who) routes \(dst.address) to unknown key \(m.key)"))
             }
             // The receiver must know the sender, and one side must know where the other is.
-            guard let back = next.peers.first(where: { $0.key == here.publicKey }) else {
+            guard let back = next.peerByKey[here.publicKey] else {
                 return .failure(.init("\(nextWho) has no peer entry for \(here.who), which sends it \(dst.address)"))
             }
-            let forward = here.peers.first { $0.key == m.key }!
+            let forward = here.peerByKey[m.key]!
             if forward.endpoint == nil && back.endpoint == nil {
                 return .failure(.init("neither \(here.who) nor \(nextWho) knows the other's endpoint"))
             }
