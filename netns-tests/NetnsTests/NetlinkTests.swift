@@ -231,15 +231,28 @@ struct NetlinkNamespaceTests {
     }
 
     @Test func eventSubscriptionSeesLinkAddressAndRouteChanges() throws {
-        try withNamespaces(1) { ns in
+        try withNamespaces(2) { ns in
             let monitor = try NetlinkEventMonitor(namespace: ns[0], timeout: .seconds(2))
             let h = try NetlinkHandle(namespace: ns[0])
             try h.linkAdd(.bridge("br-ev", up: true))
+            // A bridge with no port has no carrier, and IPv6 may hold back the address
+            // notification until it has one: give it an up veth port first.
+            try h.linkAdd(.veth("ev-a", peer: VethPeer(name: "ev-b", namespace: .named(ns[1]), up: true), up: true))
+            try h.linkSetMaster("ev-a", master: "br-ev")
             try h.addressAdd(IPPrefix("fd00:ee::1/64")!, link: "br-ev")
+            // The kernel announces an IPv6 address only once the link is ready, which linkwatch
+            // decides asynchronously: wait for the announcement before deleting the link.
+            var seen: [NetlinkEvent] = []
+            let announced = { (events: [NetlinkEvent]) -> Bool in
+                events.contains { if case .addressAdded(let a) = $0 { a.prefix == IPPrefix("fd00:ee::1/64")! } else { false } }
+            }
+            let deadline = Date().addingTimeInterval(5)
+            while !announced(seen) && Date() < deadline {
+                seen += try monitor.events()
+            }
             try h.routeAdd(Route(destination: IPPrefix("fd00:ef::/64")!, gateway: IPAddress("fd00:ee::2")!))
             try h.linkDelete("br-ev")
 
-            var seen: [NetlinkEvent] = []
             let complete = { (events: [NetlinkEvent]) -> Bool in
                 events.contains { if case .linkRemoved(let l) = $0 { l.name == "br-ev" } else { false } }
             }
@@ -247,7 +260,7 @@ struct NetlinkNamespaceTests {
                 seen += try monitor.events()
             }
             #expect(seen.contains { if case .linkAdded(let l) = $0 { l.name == "br-ev" && l.kind == .bridge } else { false } })
-            #expect(seen.contains { if case .addressAdded(let a) = $0 { a.prefix == IPPrefix("fd00:ee::1/64")! } else { false } })
+            #expect(seen.contains { if case .addressAdded(let a) = $0 { a.prefix == IPPrefix("fd00:ee::1/64")! } else { false } }, "events: \(seen)")
             #expect(seen.contains { if case .routeAdded(let r) = $0 { r.destination == IPPrefix("fd00:ef::/64")! } else { false } })
             #expect(seen.contains { if case .addressRemoved = $0 { true } else { false } })
         }
