@@ -9,6 +9,10 @@ import OverlayStore
 /// A thrown error anywhere rolls the whole command back.
 public final class Controller: Sendable {
     public let store: Store
+    /// The last planned state of each network this controller committed, with the store revision
+    /// it belongs to. A command whose transaction starts at that revision reuses it as its "before"
+    /// instead of reading and planning the network again; any other writer moves the revision on.
+    let planned = PlannedNetworkCache()
 
     public init(store: Store) {
         self.store = store
@@ -30,18 +34,25 @@ public final class Controller: Sendable {
     func mutate<T>(networks: [String], _ body: (Mutation) throws -> T) throws -> (T, Change) {
         try store.write { tx in
             let mutation = Mutation(tx: tx, networks: Set(networks))
+            let startRevision = try tx.revision()
             var before: [String: PlannedNetwork] = [:]
             for name in mutation.networks {
-                if let s = try tx.snapshot(network: name) { before[name] = try PlannedNetwork(s) }
+                if let cached = planned.get(name, revision: startRevision) {
+                    before[name] = cached
+                } else if let s = try tx.snapshot(network: name) {
+                    before[name] = try PlannedNetwork(s)
+                }
             }
             let result = try body(mutation)
             try mutation.ensureRelays()
             let revision = try tx.bumpRevision()
             var touched = mutation.touchedNodes
             var nodeWide = mutation.touchedNodes
+            var afterPlans: [String: PlannedNetwork?] = [:]
             for name in mutation.networks {
                 let old = before[name] ?? mutation.before[name]
                 let new = try tx.snapshot(network: name).map { try PlannedNetwork($0) }
+                afterPlans[name] = new
                 let impact = PlanImpact(before: old, after: new)
                 touched.formUnion(impact.all)
                 // Members that left the network have no membership row left to carry the change.
@@ -53,6 +64,9 @@ public final class Controller: Sendable {
                 }
             }
             try tx.setPlanRevision(revision, nodes: nodeWide)
+            // Kept under the new revision: if the commit fails, the store is still at the old one
+            // and the entries are never used.
+            planned.replace(afterPlans, revision: revision)
             return (result, Change(revision: revision, touchedNodes: touched.sorted()))
         }
     }
@@ -162,6 +176,25 @@ struct PlanImpact {
         } else {
             local = Set(namesAfter.filter { !before.sameLocalPlan(after, node: $0) })
             all = local.union(left)
+        }
+    }
+}
+
+/// Planned networks by name, valid at one store revision.
+final class PlannedNetworkCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: (revision: Int64, network: PlannedNetwork)] = [:]
+
+    func get(_ name: String, revision: Int64) -> PlannedNetwork? {
+        lock.withLock { entries[name].flatMap { $0.revision == revision ? $0.network : nil } }
+    }
+
+    /// Records the networks planned at `revision`; everything older is dropped, since it can no
+    /// longer match the store.
+    func replace(_ networks: [String: PlannedNetwork?], revision: Int64) {
+        lock.withLock {
+            entries = [:]
+            for case let (name, network?) in networks { entries[name] = (revision, network) }
         }
     }
 }
