@@ -12,7 +12,8 @@ extension Controller {
         public var dryRun: Bool
     }
 
-    struct DryRun: Error { var result: ApplyResult }
+    /// Ends the transaction without committing: a dry run, or a file that changes nothing.
+    struct RollBack: Error { var result: ApplyResult }
 
     /// Creates what the file describes and the store lacks, in one transaction. Objects that exist
     /// with the same settings are left alone (so re-applying changes nothing); objects that exist
@@ -35,14 +36,17 @@ extension Controller {
                     if !delta.isEmpty { summaries[n] = delta.summary }
                 }
                 let result = ApplyResult(created: created, nodes: summaries, revision: nil, dryRun: dryRun)
-                if dryRun { throw DryRun(result: result) }
+                // Nothing to do is not a command: no new revision (re-applying changes nothing).
+                if dryRun || (created.isEmpty && summaries.isEmpty) { throw RollBack(result: result) }
                 return result
             }
             var r = result
             r.revision = change.revision
             return r
-        } catch let d as DryRun {
-            return d.result
+        } catch let d as RollBack {
+            var r = d.result
+            if !dryRun { r.revision = try revision() }
+            return r
         }
     }
 

@@ -71,8 +71,17 @@ public struct TopologyFile: Codable, Sendable, Equatable {
         }
     }
 
+    /// `nodes[1].identity`, as the unknown-key check writes paths.
     private static func path(_ keys: [any CodingKey]) -> String {
-        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        var out = ""
+        for k in keys {
+            if let i = k.intValue {
+                out += "[\(i)]"
+            } else {
+                out += (out.isEmpty ? "" : ".") + k.stringValue
+            }
+        }
+        return out
     }
 
     private static let allowedKeys: [String: Set<String>] = [

@@ -21,7 +21,7 @@ extension Store {
                         case .int64(let i): text = String(i)
                         case .double(let d): text = String(d)
                         case .string(let s): text = "'\(s)'"
-                        case .blob(let b): text = "x'" + b.map { String(format: "%02x", $0) }.joined() + "'"
+                        case .blob(let b): text = "x'" + Store.hex(b) + "'"
                         }
                         return "\(column)=\(text)"
                     }
@@ -31,5 +31,17 @@ extension Store {
             }
             return out.joined(separator: "\n")
         }
+    }
+
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    static func hex(_ data: Data) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(data.count * 2)
+        for b in data {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
