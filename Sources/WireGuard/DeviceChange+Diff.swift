@@ -85,8 +85,12 @@ struct KeyID: Hashable {
 
     init(_ key: WireGuardKey) {
         (a, b, c, d) = key.bytes.withUnsafeBytes {
-            ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-             $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+            (
+                $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+            )
         }
     }
 }

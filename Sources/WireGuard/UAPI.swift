@@ -203,8 +203,12 @@ public enum UAPI {
             case 5: self = matches("errno") ? .errno : .other
             case 6: self = matches("fwmark") ? .fwmark : .other
             case 8:
-                self = matches("endpoint") ? .endpoint : matches("rx_bytes") ? .rxBytes
-                    : matches("tx_bytes") ? .txBytes : .other
+                self =
+                    matches("endpoint")
+                    ? .endpoint
+                    : matches("rx_bytes")
+                        ? .rxBytes
+                        : matches("tx_bytes") ? .txBytes : .other
             case 10: self = matches("public_key") ? .publicKey : matches("allowed_ip") ? .allowedIP : .other
             case 11: self = matches("private_key") ? .privateKey : matches("listen_port") ? .listenPort : .other
             case 13: self = matches("preshared_key") ? .presharedKey : .other
@@ -275,11 +279,13 @@ public enum UAPI {
 
         mutating func next() throws -> (Bytes, Bytes)? {
             guard start < bytes.endIndex else {
-                throw WireGuardError.malformedResponse(interface: interface, detail: "reply not terminated by a blank line")
+                throw WireGuardError.malformedResponse(
+                    interface: interface, detail: "reply not terminated by a blank line")
             }
             let base = bytes.baseAddress!
             guard let nl = memchr(base + start, Int32(UAPI.newline), bytes.endIndex - start) else {
-                throw WireGuardError.malformedResponse(interface: interface, detail: "reply not terminated by a newline")
+                throw WireGuardError.malformedResponse(
+                    interface: interface, detail: "reply not terminated by a newline")
             }
             let end = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) - base
             if end == start { return nil }  // Blank line: end of the reply.

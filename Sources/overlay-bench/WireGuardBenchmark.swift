@@ -33,7 +33,7 @@ func runWireGuardBenchmark() throws {
         source.resume()
         sources.append(source)
     }
-    defer { sources.forEach { $0.cancel() } }
+    defer { for source in sources { source.cancel() } }
     if env["WG_BENCH_PARSE"] != nil { try bench.parseOnly(runs: runs) }
     if env["WG_BENCH_PARSE"] == "only" { return }
     try bench.run(runs: runs)
@@ -84,8 +84,9 @@ private final class WireGuardBench: @unchecked Sendable {
     }
 
     func run(runs: Int) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         let empty = try writeConf("wg_0.conf", peers: [])
         let full = try writeConf("wg_\(peerCount).conf", peers: peers)
         var changed = peers
@@ -97,7 +98,9 @@ private final class WireGuardBench: @unchecked Sendable {
         try backend.createInterface(interface)
         interfaceCreated = true
         try command(["ip", "-n", namespace, "link", "set", interface, "up"])
-        print("wg: wireguard-go \(backend.instance(interface)!.pid) on \(interface) in \(namespace), \(peerCount) peers, \(runs) runs each (median)")
+        print(
+            "wg: wireguard-go \(backend.instance(interface)!.pid) on \(interface) in \(namespace), \(peerCount) peers, \(runs) runs each (median)"
+        )
 
         // (b) first N peers onto an empty interface.
         let first = DeviceChange(privateKey: privateKey, listenPort: 51820, peers: peers.map { .add($0) })
@@ -115,7 +118,10 @@ private final class WireGuardBench: @unchecked Sendable {
                     w = try time { try wg(["setconf", interface, full]) }
                 }
             }
-            if i > 0 { libFresh.append(l); wgFresh.append(w) }  // first round is warm-up
+            if i > 0 {
+                libFresh.append(l)
+                wgFresh.append(w)
+            }  // first round is warm-up
         }
 
         // Now holding the N peers; check both paths produced the same device.
@@ -129,8 +135,11 @@ private final class WireGuardBench: @unchecked Sendable {
         // (a) one peer changes. Every timed step really changes that peer: the library moves it
         // to the changed version, then `wg setconf` with a file that differs from the live
         // state in that one peer (the original file) moves it back.
-        let toChanged = DeviceChange(peers: [.update(PeerUpdate(
-            publicKey: changedPeer.publicKey, allowedIPs: changedPeer.allowedIPs))])
+        let toChanged = DeviceChange(peers: [
+            .update(
+                PeerUpdate(
+                    publicKey: changedPeer.publicKey, allowedIPs: changedPeer.allowedIPs))
+        ])
         let desiredChanged = DeviceConfig(privateKey: privateKey, listenPort: 51820, peers: changed)
         var libApply: [Double] = []
         var libSync: [Double] = []
@@ -160,7 +169,10 @@ private final class WireGuardBench: @unchecked Sendable {
             let l = try time { d = try backend.device(interface) }
             guard d?.peers.count == peerCount else { throw BenchError("read back \(d?.peers.count ?? 0) peers") }
             let w = try time { try wg(["show", interface, "dump"]) }
-            if i > 0 { libRead.append(l); wgRead.append(w) }
+            if i > 0 {
+                libRead.append(l)
+                wgRead.append(w)
+            }
         }
 
         let rss = peakRSSMegabytes()
@@ -175,7 +187,8 @@ private final class WireGuardBench: @unchecked Sendable {
     func parseOnly(runs: Int) throws {
         var reply = "private_key=\(String(repeating: "ab", count: 32))\nlisten_port=51820\n"
         for p in peers {
-            reply += "public_key=\(p.publicKey.hex)\npreshared_key=\(String(repeating: "0", count: 64))\nprotocol_version=1\nendpoint=\(p.endpoint!)\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\ntx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=0\nallowed_ip=\(p.allowedIPs[0])\n"
+            reply +=
+                "public_key=\(p.publicKey.hex)\npreshared_key=\(String(repeating: "0", count: 64))\nprotocol_version=1\nendpoint=\(p.endpoint!)\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\ntx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=0\nallowed_ip=\(p.allowedIPs[0])\n"
         }
         reply += "errno=0\n\n"
         let bytes = Array(reply.utf8)
@@ -184,12 +197,20 @@ private final class WireGuardBench: @unchecked Sendable {
         print(String(format: "wg: library only  parse %.2f ms (%d bytes)", median(parse), bytes.count))
         let first = DeviceChange(privateKey: privateKey, listenPort: 51820, peers: peers.map { .add($0) })
         var build: [Double] = []
-        for _ in 0..<runs { build.append(try time { var r = UAPI.setRequest(first); r.wipe() }) }
+        for _ in 0..<runs {
+            build.append(
+                try time {
+                    var r = UAPI.setRequest(first)
+                    r.wipe()
+                })
+        }
         print(String(format: "wg: library only  build first request %.2f ms", median(build)))
         let current = try UAPI.parseDevice(bytes, name: interface)
         let desired = DeviceConfig(peers: peers)
         var diff: [Double] = []
-        for _ in 0..<runs { diff.append(try time { _ = DeviceChange.between(current: current, desired: desired, now: Date()) }) }
+        for _ in 0..<runs {
+            diff.append(try time { _ = DeviceChange.between(current: current, desired: desired, now: Date()) })
+        }
         print(String(format: "wg: library only  diff (no change) %.2f ms", median(diff)))
     }
 
@@ -200,8 +221,10 @@ private final class WireGuardBench: @unchecked Sendable {
         let my = median(y)
         let ratio = my / mx
         let ratioText = ratio >= 10 ? String(format: "%.0fx", ratio) : String(format: "%.2fx", ratio)
-        print(String(format: "wg: %@  %@ %.2f ms  %@ %.1f ms  ratio %@  peak RSS %.0f MB",
-                     what, a, mx, b, my, ratioText, rss))
+        print(
+            String(
+                format: "wg: %@  %@ %.2f ms  %@ %.1f ms  ratio %@  peak RSS %.0f MB",
+                what, a, mx, b, my, ratioText, rss))
     }
 
     func median(_ v: [Double]) -> Double {
@@ -231,13 +254,14 @@ private final class WireGuardBench: @unchecked Sendable {
             if let e = p.endpoint { text += "Endpoint = \(e)\n" }
         }
         let path = directory.appendingPathComponent(name).path
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
         else { throw BenchError("cannot write \(path)") }
         return path
     }
 
     func wg(_ args: [String]) throws { try command(["wg"] + args) }
-
 
     /// Runs a tool as its own process (no shell), output discarded, like `hyperfine -N`.
     @discardableResult
