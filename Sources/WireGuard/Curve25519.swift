@@ -12,7 +12,8 @@ enum Curve25519 {
         let rc = secret.withBytes { sk in
             out.withUnsafeMutableBytes { pk in
                 crypto_scalarmult_curve25519_base(
-                    pk.baseAddress!.assumingMemoryBound(to: UInt8.self), sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                    pk.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
         // An all-zero private key (an unset device) gives no usable public key.

@@ -24,23 +24,24 @@ extension DeviceChange {
         if let port = desired.listenPort, port != current.listenPort { change.listenPort = port }
         if let mark = desired.fwmark, mark != current.fwmark { change.fwmark = mark }
 
-        var existing: [WireGuardKey: Device.Peer] = [:]
+        var existing: [KeyID: Int] = [:]
         existing.reserveCapacity(current.peers.count)
-        for peer in current.peers { existing[peer.config.publicKey] = peer }
+        for (i, peer) in current.peers.enumerated() { existing[KeyID(peer.publicKey)] = i }
 
-        var wanted = Set<WireGuardKey>()
+        var wanted = Set<KeyID>()
         wanted.reserveCapacity(desired.peers.count)
-        for peer in desired.peers { wanted.insert(peer.publicKey) }
+        for peer in desired.peers { wanted.insert(KeyID(peer.publicKey)) }
 
         // Removals first: they free AllowedIPs that a later add may claim.
-        for peer in current.peers where !wanted.contains(peer.publicKey) {
+        for peer in current.peers where !wanted.contains(KeyID(peer.publicKey)) {
             change.peers.append(.remove(peer.publicKey))
         }
         for peer in desired.peers {
-            guard let old = existing[peer.publicKey] else {
+            guard let index = existing[KeyID(peer.publicKey)] else {
                 change.peers.append(.add(peer))
                 continue
             }
+            let old = current.peers[index]
             let connected = old.lastHandshake.map { now.timeIntervalSince($0) < roamingGrace } ?? false
             let update = PeerUpdate.between(current: old.config, desired: peer, keepEndpoint: connected)
             if !update.isEmpty { change.peers.append(.update(update)) }
@@ -78,6 +79,22 @@ extension DeviceChange {
     }
 }
 
+/// A public key as four words: hashing it is four combines instead of thirty-two.
+struct KeyID: Hashable {
+    let a: UInt64, b: UInt64, c: UInt64, d: UInt64
+
+    init(_ key: WireGuardKey) {
+        (a, b, c, d) = key.bytes.withUnsafeBytes {
+            (
+                $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+            )
+        }
+    }
+}
+
 extension PeerUpdate {
     /// The fields of `desired` that differ from `current` (same public key assumed).
     /// `keepEndpoint`: leave the endpoint alone (the peer is connected where it is).
@@ -87,7 +104,9 @@ extension PeerUpdate {
         let newPSK = desired.presharedKey.flatMap { $0.isZero ? nil : $0 }
         if oldPSK != newPSK { update.presharedKey = newPSK ?? .zero }
         if !keepEndpoint, let endpoint = desired.endpoint, endpoint != current.endpoint { update.endpoint = endpoint }
-        if Set(current.allowedIPs.map(\.masked)) != Set(desired.allowedIPs.map(\.masked)) {
+        if current.allowedIPs != desired.allowedIPs,
+            Set(current.allowedIPs.map(\.masked)) != Set(desired.allowedIPs.map(\.masked))
+        {
             update.allowedIPs = desired.allowedIPs
         }
         if desired.persistentKeepalive != current.persistentKeepalive {

@@ -84,7 +84,9 @@ public final class KernelWireGuard: WireGuardBackend {
 
     private func familyID(_ name: String) throws -> UInt16 {
         if let id = family.withLock({ $0 }) { return id }
-        let id = try netlink(name, "resolve the wireguard family") { try transport.familyID(WireGuardNetlink.familyName) }
+        let id = try netlink(name, "resolve the wireguard family") {
+            try transport.familyID(WireGuardNetlink.familyName)
+        }
         family.withLock { $0 = id }
         return id
     }

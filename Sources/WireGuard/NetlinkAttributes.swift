@@ -137,9 +137,10 @@ struct NetlinkAttribute {
             let len = Int(load(bytes, UInt16.self, at: i - bytes.startIndex))
             let rawType = load(bytes, UInt16.self, at: i - bytes.startIndex + 2)
             guard len >= Netlink.attributeHeaderSize, i + len <= bytes.endIndex else { return nil }
-            out.append(NetlinkAttribute(
-                type: rawType & Netlink.attributeTypeMask, isNested: rawType & Netlink.attributeNested != 0,
-                payload: bytes[(i + Netlink.attributeHeaderSize)..<(i + len)]))
+            out.append(
+                NetlinkAttribute(
+                    type: rawType & Netlink.attributeTypeMask, isNested: rawType & Netlink.attributeNested != 0,
+                    payload: bytes[(i + Netlink.attributeHeaderSize)..<(i + len)]))
             i += Netlink.align(len)
         }
         return out

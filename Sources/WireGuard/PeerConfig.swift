@@ -30,7 +30,9 @@ public struct DeviceConfig: Sendable {
     public var fwmark: UInt32?
     public var peers: [PeerConfig]
 
-    public init(privateKey: SecretKey? = nil, listenPort: UInt16? = nil, fwmark: UInt32? = nil, peers: [PeerConfig] = []) {
+    public init(
+        privateKey: SecretKey? = nil, listenPort: UInt16? = nil, fwmark: UInt32? = nil, peers: [PeerConfig] = []
+    ) {
         self.privateKey = privateKey
         self.listenPort = listenPort
         self.fwmark = fwmark

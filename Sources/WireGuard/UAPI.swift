@@ -74,9 +74,13 @@ public enum UAPI {
 
     /// Checks the reply to a `set=1`: `errno=0` and a blank line, or a typed error.
     public static func checkSetResponse(_ response: [UInt8], interface: String) throws {
-        var errno: Int64?
-        try forEachLine(response, interface: interface) { key, value in
-            if key.elementsEqual("errno".utf8) { errno = parseInt(value) }
+        let errno: Int64? = try response.withUnsafeBufferPointer { buffer in
+            var lines = Lines(bytes: buffer, interface: interface)
+            var errno: Int64?
+            while let (key, value) = try lines.next() {
+                if Key(key) == .errno { errno = parseInt(value) }
+            }
+            return errno
         }
         guard let errno else {
             throw WireGuardError.malformedResponse(
@@ -86,85 +90,97 @@ public enum UAPI {
     }
 
     /// Parses the reply to `get=1` into a `Device`. The private key goes straight from the reply
-    /// into a `SecretKey`; the caller should wipe `response` afterwards.
+    /// into a `SecretKey`; the caller should wipe `response` afterwards. Works on the bytes
+    /// without making strings: a 1,000-peer reply is 10,000 lines.
     public static func parseDevice(_ response: [UInt8], name: String) throws -> Device {
+        try response.withUnsafeBufferPointer { try parseDevice($0, name: name) }
+    }
+
+    /// Slices of an unsafe buffer: no reference counting per line, which dominated the cost.
+    typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
+
+    private static func parseDevice(_ response: UnsafeBufferPointer<UInt8>, name: String) throws -> Device {
         var device = Device(name: name)
         var peer: Device.Peer?
         var handshakeSeconds: Int64 = 0
         var handshakeNanos: Int64 = 0
         var errno: Int64?
 
-        func bad(_ what: String, _ value: ArraySlice<UInt8>) -> WireGuardError {
+        func bad(_ what: String, _ value: Bytes) -> WireGuardError {
             .malformedResponse(interface: name, detail: "\(what) '\(String(decoding: value, as: UTF8.self))'")
         }
-        func finishPeer() {
-            guard var p = peer else { return }
-            p.lastHandshake = Device.handshakeDate(seconds: handshakeSeconds, nanoseconds: handshakeNanos)
-            device.peers.append(p)
-            peer = nil
-            handshakeSeconds = 0
-            handshakeNanos = 0
-        }
-
-        try forEachLine(response, interface: name) { key, value in
-            if key.elementsEqual("public_key".utf8) {
-                finishPeer()
+        // A plain loop over the lines, no closures: captured variables would be boxed and
+        // checked for exclusive access on every line, which dominated the cost.
+        var lines = Lines(bytes: response, interface: name)
+        while let (keyBytes, value) = try lines.next() {
+            let key = Key(keyBytes)
+            if key == .publicKey {
+                if var p = peer {
+                    p.lastHandshake = Device.handshakeDate(seconds: handshakeSeconds, nanoseconds: handshakeNanos)
+                    device.peers.append(p)
+                }
+                handshakeSeconds = 0
+                handshakeNanos = 0
                 guard let k = parseKey(value) else { throw bad("public_key", value) }
                 peer = Device.Peer(config: PeerConfig(publicKey: k))
-                return
+                continue
             }
-            if key.elementsEqual("errno".utf8) {
+            if key == .errno {
                 errno = parseInt(value)
-                return
+                continue
             }
             guard peer != nil else {
-                // Device section.
-                switch String(decoding: key, as: UTF8.self) {
-                case "private_key":
-                    guard value.count == 64, let secret = parseSecret(value) else { throw bad("private_key", [] ) }
+                switch key {
+                case .privateKey:
+                    guard let secret = parseSecret(value) else { throw bad("private_key", value.prefix(0)) }
                     device.privateKey = secret
                     device.publicKey = Curve25519.publicKey(for: secret)
-                case "listen_port":
+                case .listenPort:
                     guard let v = parseInt(value), let p = UInt16(exactly: v) else { throw bad("listen_port", value) }
                     device.listenPort = p
-                case "fwmark":
+                case .fwmark:
                     guard let v = parseInt(value), let m = UInt32(exactly: v) else { throw bad("fwmark", value) }
                     device.fwmark = m
                 default: break  // Unknown device keys from newer versions are ignored.
                 }
-                return
+                continue
             }
-            switch String(decoding: key, as: UTF8.self) {
-            case "preshared_key":
+            switch key {
+            case .presharedKey:
+                // Most peers have none: all zeros, no key to build.
+                if value.count == 64, value.allSatisfy({ $0 == UInt8(ascii: "0") }) { continue }
                 guard let k = parseKey(value) else { throw bad("preshared_key", value) }
                 peer!.config.presharedKey = k.isZero ? nil : k
-            case "endpoint":
-                guard let e = Endpoint(String(decoding: value, as: UTF8.self)) else { throw bad("endpoint", value) }
+            case .endpoint:
+                guard let e = parseEndpoint(value) else { throw bad("endpoint", value) }
                 peer!.config.endpoint = e
-            case "allowed_ip":
-                guard let p = IPPrefix(String(decoding: value, as: UTF8.self)) else { throw bad("allowed_ip", value) }
+            case .allowedIP:
+                guard let p = parsePrefix(value) else { throw bad("allowed_ip", value) }
                 peer!.config.allowedIPs.append(p)
-            case "persistent_keepalive_interval":
+            case .persistentKeepaliveInterval:
                 guard let v = parseInt(value), let k = UInt16(exactly: v) else {
                     throw bad("persistent_keepalive_interval", value)
                 }
                 peer!.config.persistentKeepalive = k
-            case "last_handshake_time_sec":
+            case .lastHandshakeTimeSec:
                 guard let v = parseInt(value) else { throw bad("last_handshake_time_sec", value) }
                 handshakeSeconds = v
-            case "last_handshake_time_nsec":
+            case .lastHandshakeTimeNsec:
                 guard let v = parseInt(value) else { throw bad("last_handshake_time_nsec", value) }
                 handshakeNanos = v
-            case "rx_bytes":
+            case .rxBytes:
                 guard let v = parseUInt(value) else { throw bad("rx_bytes", value) }
                 peer!.rxBytes = v
-            case "tx_bytes":
+            case .txBytes:
                 guard let v = parseUInt(value) else { throw bad("tx_bytes", value) }
                 peer!.txBytes = v
             default: break  // protocol_version and keys of newer versions.
             }
         }
-        finishPeer()
+        if var p = peer {
+            p.lastHandshake = Device.handshakeDate(seconds: handshakeSeconds, nanoseconds: handshakeNanos)
+            device.peers.append(p)
+        }
         guard let errno else {
             throw WireGuardError.malformedResponse(interface: name, detail: "no errno in reply to get")
         }
@@ -172,31 +188,116 @@ public enum UAPI {
         return device
     }
 
+    /// The keys of a `get` reply this parser uses, recognised from bytes.
+    private enum Key {
+        case privateKey, listenPort, fwmark, publicKey, presharedKey, endpoint, allowedIP
+        case persistentKeepaliveInterval, lastHandshakeTimeSec, lastHandshakeTimeNsec, rxBytes, txBytes, errno
+        case other
+
+        /// By length first, then the bytes: no allocation, no table walk per line.
+        init(_ b: Bytes) {
+            func matches(_ s: StaticString) -> Bool {
+                s.withUTF8Buffer { $0.count == b.count && $0.elementsEqual(b) }
+            }
+            switch b.count {
+            case 5: self = matches("errno") ? .errno : .other
+            case 6: self = matches("fwmark") ? .fwmark : .other
+            case 8:
+                self =
+                    matches("endpoint")
+                    ? .endpoint
+                    : matches("rx_bytes")
+                        ? .rxBytes
+                        : matches("tx_bytes") ? .txBytes : .other
+            case 10: self = matches("public_key") ? .publicKey : matches("allowed_ip") ? .allowedIP : .other
+            case 11: self = matches("private_key") ? .privateKey : matches("listen_port") ? .listenPort : .other
+            case 13: self = matches("preshared_key") ? .presharedKey : .other
+            case 23: self = matches("last_handshake_time_sec") ? .lastHandshakeTimeSec : .other
+            case 24: self = matches("last_handshake_time_nsec") ? .lastHandshakeTimeNsec : .other
+            case 29: self = matches("persistent_keepalive_interval") ? .persistentKeepaliveInterval : .other
+            default: self = .other
+            }
+        }
+    }
+
+    /// `ADDR/LEN` from bytes.
+    static func parsePrefix(_ b: Bytes) -> IPPrefix? {
+        guard let slash = b.firstIndex(of: UInt8(ascii: "/")), let address = parseAddress(b[..<slash]),
+            let len = parseUInt(b[(slash + 1)...]), len <= UInt64(address.bitWidth)
+        else { return nil }
+        return IPPrefix(address: address, length: UInt8(len))
+    }
+
+    /// `a.b.c.d:port` or `[v6]:port` from bytes (a zone is dropped).
+    static func parseEndpoint(_ b: Bytes) -> Endpoint? {
+        guard let colon = b.lastIndex(of: UInt8(ascii: ":")), let port = parseUInt(b[(colon + 1)...]),
+            let port16 = UInt16(exactly: port)
+        else { return nil }
+        var host = b[..<colon]
+        if host.first == UInt8(ascii: "[") {
+            guard host.last == UInt8(ascii: "]") else { return nil }
+            host = host.dropFirst().dropLast()
+            if let percent = host.firstIndex(of: UInt8(ascii: "%")) { host = host[..<percent] }
+            guard case .v6(let a)? = parseAddress(host) else { return nil }
+            return Endpoint(address: .v6(a), port: port16)
+        }
+        guard case .v4(let a)? = parseAddress(host) else { return nil }
+        return Endpoint(address: .v4(a), port: port16)
+    }
+
+    /// inet_pton on a stack copy: no String in between.
+    static func parseAddress(_ b: Bytes) -> IPAddress? {
+        guard !b.isEmpty, b.count < 64 else { return nil }
+        let v6 = b.contains(UInt8(ascii: ":"))
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { text -> IPAddress? in
+            for (i, c) in b.enumerated() { text[i] = CChar(bitPattern: c) }
+            text[b.count] = 0
+            // Network order in memory: read back as big-endian integers.
+            var raw = (UInt64(0), UInt64(0))
+            guard inet_pton(v6 ? AF_INET6 : AF_INET, text.baseAddress!, &raw) == 1 else { return nil }
+            if v6 { return .v6(IPv6Address(high: UInt64(bigEndian: raw.0), low: UInt64(bigEndian: raw.1))) }
+            return .v4(IPv4Address(UInt32(bigEndian: withUnsafeBytes(of: raw) { $0.load(as: UInt32.self) })))
+        }
+    }
+
     // MARK: - Lines
 
-    private static let newline = UInt8(ascii: "\n")
-    private static let equals = UInt8(ascii: "=")
+    static let newline = UInt8(ascii: "\n")
+    static let equals = UInt8(ascii: "=")
 
-    /// Calls `body` for each `key=value` line up to the terminating blank line.
-    static func forEachLine(
-        _ bytes: [UInt8], interface: String,
-        _ body: (ArraySlice<UInt8>, ArraySlice<UInt8>) throws -> Void
-    ) throws {
-        var start = bytes.startIndex
-        while start < bytes.endIndex {
-            guard let end = bytes[start...].firstIndex(of: newline) else {
-                throw WireGuardError.malformedResponse(interface: interface, detail: "reply not terminated by a newline")
+    /// The `key=value` lines of a reply, up to its blank line.
+    struct Lines {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let interface: String
+        var start: Int
+
+        init(bytes: UnsafeBufferPointer<UInt8>, interface: String) {
+            self.bytes = bytes
+            self.interface = interface
+            start = bytes.startIndex
+        }
+
+        mutating func next() throws -> (Bytes, Bytes)? {
+            guard start < bytes.endIndex else {
+                throw WireGuardError.malformedResponse(
+                    interface: interface, detail: "reply not terminated by a blank line")
             }
-            if end == start { return }  // Blank line: end of the reply.
+            let base = bytes.baseAddress!
+            guard let nl = memchr(base + start, Int32(UAPI.newline), bytes.endIndex - start) else {
+                throw WireGuardError.malformedResponse(
+                    interface: interface, detail: "reply not terminated by a newline")
+            }
+            let end = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) - base
+            if end == start { return nil }  // Blank line: end of the reply.
             let line = bytes[start..<end]
-            guard let eq = line.firstIndex(of: equals) else {
+            guard let eqPointer = memchr(base + start, Int32(UAPI.equals), end - start) else {
                 throw WireGuardError.malformedResponse(
                     interface: interface, detail: "line without '=': '\(String(decoding: line, as: UTF8.self))'")
             }
-            try body(bytes[start..<eq], bytes[(eq + 1)..<end])
+            let eq = UnsafePointer(eqPointer.assumingMemoryBound(to: UInt8.self)) - base
             start = end + 1
+            return (bytes[line.startIndex..<eq], bytes[(eq + 1)..<end])
         }
-        throw WireGuardError.malformedResponse(interface: interface, detail: "reply not terminated by a blank line")
     }
 
     private static func line(_ out: inout [UInt8], _ key: String, _ value: String) {
@@ -238,20 +339,25 @@ public enum UAPI {
         }
     }
 
-    static func parseKey(_ hex: ArraySlice<UInt8>) -> WireGuardKey? {
+    static func parseKey(_ hex: Bytes) -> WireGuardKey? {
         guard hex.count == 64 else { return nil }
-        var out = [UInt8](repeating: 0, count: 32)
-        var i = hex.startIndex
-        for j in 0..<32 {
-            guard let h = nibble(hex[i]), let l = nibble(hex[i + 1]) else { return nil }
-            out[j] = h << 4 | l
-            i += 2
+        var ok = true
+        let out = [UInt8](unsafeUninitializedCapacity: 32) { dst, count in
+            let src = UnsafeBufferPointer(rebasing: hex)
+            for j in 0..<32 {
+                guard let h = nibble(src[2 * j]), let l = nibble(src[2 * j + 1]) else {
+                    ok = false
+                    break
+                }
+                dst[j] = h << 4 | l
+            }
+            count = 32
         }
-        return WireGuardKey(bytes: out)
+        return ok ? WireGuardKey(bytes: out) : nil
     }
 
     /// Decodes straight into the secret's own buffer: no intermediate copy of the key.
-    static func parseSecret(_ hex: ArraySlice<UInt8>) -> SecretKey? {
+    static func parseSecret(_ hex: Bytes) -> SecretKey? {
         guard hex.count == 64 else { return nil }
         let secret = SecretKey(count: 32)
         let ok = secret.withMutableBytes { dst -> Bool in
@@ -266,7 +372,7 @@ public enum UAPI {
         return ok ? secret : nil
     }
 
-    static func parseInt(_ s: ArraySlice<UInt8>) -> Int64? {
+    static func parseInt(_ s: Bytes) -> Int64? {
         var rest = s[...]
         var negative = false
         if rest.first == UInt8(ascii: "-") {
@@ -277,7 +383,7 @@ public enum UAPI {
         return negative ? -Int64(v) : Int64(v)
     }
 
-    static func parseUInt(_ s: ArraySlice<UInt8>) -> UInt64? {
+    static func parseUInt(_ s: Bytes) -> UInt64? {
         guard !s.isEmpty, s.count <= 20 else { return nil }
         var v: UInt64 = 0
         for c in s {

@@ -102,7 +102,8 @@ public final class UserspaceWireGuard: WireGuardBackend {
         try WireGuardError.validate(name)
         let socket = try UAPISocket(path: socketPath(name), interface: name, timeout: options.requestTimeout)
         guard let pid = socket.peerPID() else {
-            throw WireGuardError.process(interface: name, detail: "cannot tell which process serves \(socketPath(name))")
+            throw WireGuardError.process(
+                interface: name, detail: "cannot tell which process serves \(socketPath(name))")
         }
         let inst = Instance(pid: pid, isChild: false, restarts: 0)
         entries.withLock { $0[name] = Entry(instance: inst) }

@@ -64,8 +64,14 @@ enum WireGuardGoProcess {
         return signal == 0 ? "exited with status \((status >> 8) & 0xff)" : "killed by signal \(signal)"
     }
 
-    /// Whether `pid` still exists (for a process we did not spawn and cannot wait for).
+    /// Whether `pid` still runs (for a process we did not spawn and cannot wait for). A zombie
+    /// counts as ended: its parent may be slow to reap it.
     static func isAlive(_ pid: pid_t) -> Bool {
-        kill(pid, 0) == 0 || errno == EPERM
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return true }
+        // "pid (comm) S ...": the state follows the command name, which may contain spaces.
+        return stat[stat.index(after: close)...].dropFirst().first != "Z"
     }
 }

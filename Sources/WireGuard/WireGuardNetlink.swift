@@ -199,7 +199,8 @@ public enum WireGuardNetlink {
         let port = [UInt8(e.port >> 8), UInt8(e.port & 0xFF)]
         switch e.address {
         case .v4(let a):
-            return withUnsafeBytes(of: afInet.littleEndian, Array.init) + port + a.bytes + [UInt8](repeating: 0, count: 8)
+            return withUnsafeBytes(of: afInet.littleEndian, Array.init) + port + a.bytes
+                + [UInt8](repeating: 0, count: 8)
         case .v6(let a):
             return withUnsafeBytes(of: afInet6.littleEndian, Array.init) + port + [0, 0, 0, 0] + a.bytes + [0, 0, 0, 0]
         }
@@ -297,7 +298,8 @@ public enum WireGuardNetlink {
         }
     }
 
-    private static func parsePeer(_ fields: [NetlinkAttribute], _ bad: (String) -> WireGuardError) throws -> Device.Peer {
+    private static func parsePeer(_ fields: [NetlinkAttribute], _ bad: (String) -> WireGuardError) throws -> Device.Peer
+    {
         var key: WireGuardKey?
         var peer = Device.Peer(config: PeerConfig(publicKey: .zero))
         for f in fields {
@@ -343,7 +345,11 @@ public enum WireGuardNetlink {
                     }
                     guard let address, let cidr, family == (address.isIPv6 ? afInet6 : afInet),
                         let prefix = IPPrefix(address: address, length: cidr)
-                    else { throw bad("allowed IP (family \(family.map(String.init) ?? "none"), mask \(cidr.map(String.init) ?? "none"))") }
+                    else {
+                        throw bad(
+                            "allowed IP (family \(family.map(String.init) ?? "none"), mask \(cidr.map(String.init) ?? "none"))"
+                        )
+                    }
                     peer.config.allowedIPs.append(prefix)
                 }
             default: break  // protocol version, flags, newer attributes.

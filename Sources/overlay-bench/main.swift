@@ -1,15 +1,17 @@
 import Foundation
 
-// overlay-bench WHICH: plans | links | nft | wg | all. Each prints its figures beside the baseline
-// measured in the same run, as a ratio.
+// overlay-bench WHICH: plans | wg | all. Each prints its figures beside the baseline measured in
+// the same run, as a ratio.
 let which = CommandLine.arguments.dropFirst().first ?? "all"
 do {
     switch which {
     case "plans": try runPlansBenchmark()
+    case "wg": try runWireGuardBenchmark()
     case "all":
         try runPlansBenchmark()
+        try runWireGuardBenchmark()
     default:
-        FileHandle.standardError.write(Data("usage: overlay-bench plans|links|nft|wg|all\n".utf8))
+        FileHandle.standardError.write(Data("usage: overlay-bench plans|wg|all\n".utf8))
         exit(2)
     }
 } catch {

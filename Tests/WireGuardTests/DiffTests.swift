@@ -1,6 +1,7 @@
 import Foundation
 import OverlayModel
 import Testing
+
 @testable import WireGuard
 
 @Suite struct DiffTests {
@@ -81,8 +82,9 @@ import Testing
         #expect(diff(current, DeviceConfig(peers: Self.three)).isEmpty)
         // No handshake for longer than a session lives: back to the configured endpoint.
         current.peers[0].lastHandshake = Self.now.addingTimeInterval(-181)
-        #expect(diff(current, DeviceConfig(peers: Self.three)).peers
-            == [.update(PeerUpdate(publicKey: key(1), endpoint: endpoint("192.0.2.1:51820")))])
+        #expect(
+            diff(current, DeviceConfig(peers: Self.three)).peers
+                == [.update(PeerUpdate(publicKey: key(1), endpoint: endpoint("192.0.2.1:51820")))])
         current.peers[0].lastHandshake = nil
         #expect(diff(current, DeviceConfig(peers: Self.three)).peers.count == 1)
     }
@@ -136,7 +138,12 @@ import Testing
         desired[0].persistentKeepalive = 10
         desired[0].allowedIPs = []
         let change = diff(Self.device(Self.three), DeviceConfig(peers: desired))
-        #expect(change.peers == [.update(PeerUpdate(
-            publicKey: key(1), endpoint: endpoint("192.0.2.100:1"), allowedIPs: [], persistentKeepalive: 10))])
+        #expect(
+            change.peers == [
+                .update(
+                    PeerUpdate(
+                        publicKey: key(1), endpoint: endpoint("192.0.2.100:1"), allowedIPs: [], persistentKeepalive: 10)
+                )
+            ])
     }
 }

@@ -1,5 +1,6 @@
 import OverlayModel
 import Testing
+
 @testable import WireGuard
 
 @Suite struct EndpointTests {

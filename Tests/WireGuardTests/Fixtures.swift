@@ -1,11 +1,14 @@
 import OverlayModel
+
 @testable import WireGuard
 
 /// A recognisable key: 32 copies of `byte` (hex `bbbb...`).
 func key(_ byte: UInt8) -> WireGuardKey { WireGuardKey(bytes: [UInt8](repeating: byte, count: 32))! }
 
-func hex(_ byte: UInt8) -> String { String(repeating: String(byte, radix: 16, uppercase: false).count == 1
-    ? "0" + String(byte, radix: 16) : String(byte, radix: 16), count: 32) }
+/// The hex of `key(byte)`.
+func hex(_ byte: UInt8) -> String {
+    String(repeating: (byte < 0x10 ? "0" : "") + String(byte, radix: 16), count: 32)
+}
 
 func prefix(_ s: String) -> IPPrefix { IPPrefix(s)! }
 

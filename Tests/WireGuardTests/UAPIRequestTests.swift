@@ -1,5 +1,6 @@
 import OverlayModel
 import Testing
+
 @testable import WireGuard
 
 @Suite struct UAPIRequestTests {
@@ -18,10 +19,12 @@ import Testing
         let change = DeviceChange(peers: [
             .remove(key(0x01)),
             .update(PeerUpdate(publicKey: key(0x02), allowedIPs: [prefix("fd00:1:2::/64"), prefix("10.0.0.0/24")])),
-            .update(PeerUpdate(publicKey: key(0x03), endpoint: endpoint("[2001:db8::3]:51820"), persistentKeepalive: 0)),
-            .add(PeerConfig(
-                publicKey: key(0x04), presharedKey: key(0x05), endpoint: endpoint("198.51.100.4:51821"),
-                allowedIPs: [prefix("fd00:1:4::/64")], persistentKeepalive: 25)),
+            .update(
+                PeerUpdate(publicKey: key(0x03), endpoint: endpoint("[2001:db8::3]:51820"), persistentKeepalive: 0)),
+            .add(
+                PeerConfig(
+                    publicKey: key(0x04), presharedKey: key(0x05), endpoint: endpoint("198.51.100.4:51821"),
+                    allowedIPs: [prefix("fd00:1:4::/64")], persistentKeepalive: 25)),
         ])
         let request = UAPI.setRequest(change)
         #expect(request.head == Array("set=1\n".utf8))
@@ -53,11 +56,13 @@ import Testing
 
     @Test func updateWithEmptyAllowedIPsClearsThem() {
         let request = UAPI.setRequest(DeviceChange(peers: [.update(PeerUpdate(publicKey: key(0xAB), allowedIPs: []))]))
-        #expect(request.redactedText == "set=1\npublic_key=\(hex(0xAB))\nupdate_only=true\nreplace_allowed_ips=true\n\n")
+        #expect(
+            request.redactedText == "set=1\npublic_key=\(hex(0xAB))\nupdate_only=true\nreplace_allowed_ips=true\n\n")
     }
 
     @Test func presharedKeyRemovalIsZeroKey() {
-        let request = UAPI.setRequest(DeviceChange(peers: [.update(PeerUpdate(publicKey: key(0x11), presharedKey: .zero))]))
+        let request = UAPI.setRequest(
+            DeviceChange(peers: [.update(PeerUpdate(publicKey: key(0x11), presharedKey: .zero))]))
         #expect(request.redactedText.contains("preshared_key=\(String(repeating: "0", count: 64))\n"))
     }
 

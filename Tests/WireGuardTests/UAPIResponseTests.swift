@@ -1,6 +1,7 @@
 import Foundation
 import OverlayModel
 import Testing
+
 @testable import WireGuard
 
 @Suite struct UAPIResponseTests {

@@ -2,6 +2,7 @@ import Foundation
 import OverlayModel
 import Synchronization
 import Testing
+
 @testable import WireGuard
 
 /// Byte-for-byte vectors for the kernel's `wireguard` generic netlink family, derived by hand
@@ -37,9 +38,10 @@ import Testing
             privateKey: SecretKey(copying: rep(0x11, 32)), listenPort: 51820, fwmark: 42,
             peers: [
                 .remove(key(0x22)),
-                .add(PeerConfig(
-                    publicKey: key(0x33), endpoint: Endpoint("198.51.100.4:51821"),
-                    allowedIPs: [IPPrefix("10.0.0.0/8")!, IPPrefix("fd00::/64")!], persistentKeepalive: 25)),
+                .add(
+                    PeerConfig(
+                        publicKey: key(0x33), endpoint: Endpoint("198.51.100.4:51821"),
+                        allowedIPs: [IPPrefix("10.0.0.0/8")!, IPPrefix("fd00::/64")!], persistentKeepalive: 25)),
             ])
         let expected: [UInt8] =
             [0x18, 0x01, 0x00, 0x00]  // nlmsg_len 280
@@ -199,9 +201,11 @@ import Testing
         #expect(device.listenPort == 51820 && device.fwmark == 0)
         #expect(device.peers.count == 2)
         let a = device.peers[0]
-        #expect(a.config == PeerConfig(
-            publicKey: key(0x33), endpoint: Endpoint("[2001:db8::1]:51820"),
-            allowedIPs: [IPPrefix("fd00:1::/64")!, IPPrefix("10.0.0.0/8")!], persistentKeepalive: 25))
+        #expect(
+            a.config
+                == PeerConfig(
+                    publicKey: key(0x33), endpoint: Endpoint("[2001:db8::1]:51820"),
+                    allowedIPs: [IPPrefix("fd00:1::/64")!, IPPrefix("10.0.0.0/8")!], persistentKeepalive: 25))
         #expect(a.lastHandshake == Date(timeIntervalSince1970: 1_700_000_000.5))
         #expect(a.rxBytes == 1234 && a.txBytes == 5678)
         let b = device.peers[1]
@@ -288,13 +292,15 @@ import Testing
         try wg.apply(DeviceChange(), to: "wg0")  // empty: nothing sent
         try wg.removePeer(key(0x23), from: "wg0")
         #expect(transport.sent.withLock { $0.count } == 2)
-        #expect(transport.sent.withLock { $0[0] }
-            == WireGuardNetlink.setDeviceRequests(change, interface: "wg0", family: 0x1c))
+        #expect(
+            transport.sent.withLock { $0[0] }
+                == WireGuardNetlink.setDeviceRequests(change, interface: "wg0", family: 0x1c))
         #expect(transport.lookups.withLock { $0 } == 1)
     }
 
     @Test func mapsErrnoErrors() {
-        let missing = KernelWireGuard(transport: RecordingTransport { _ in throw Errno(errno: ENODEV) }, links: NoLinks())
+        let missing = KernelWireGuard(
+            transport: RecordingTransport { _ in throw Errno(errno: ENODEV) }, links: NoLinks())
         #expect(throws: WireGuardError.noSuchInterface("wg0")) { try missing.device("wg0") }
         let denied = KernelWireGuard(transport: RecordingTransport { _ in throw Errno(errno: EPERM) }, links: NoLinks())
         #expect(throws: WireGuardError.self) { try denied.setFwmark(1, on: "wg0") }

@@ -31,7 +31,9 @@ struct WireGuardUserspaceTests {
             cleanup.add("netns \(nsB)") { try T.run("ip", "netns", "del", nsB) }
             // Created inside nsA with its peer sent to nsB: never present in the host namespace.
             try T.run("ip", "-n", nsA, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", nsB)
-            for (ns, dev, v6, v4) in [(nsA, "vA", "fd7e:57::1/64", "198.51.100.1/30"), (nsB, "vB", "fd7e:57::2/64", "198.51.100.2/30")] {
+            for (ns, dev, v6, v4) in [
+                (nsA, "vA", "fd7e:57::1/64", "198.51.100.1/30"), (nsB, "vB", "fd7e:57::2/64", "198.51.100.2/30"),
+            ] {
                 try T.run("ip", "-n", ns, "link", "set", "lo", "up")
                 try T.run("ip", "-n", ns, "addr", "add", v6, "dev", dev, "nodad")
                 try T.run("ip", "-n", ns, "addr", "add", v4, "dev", dev)
@@ -86,7 +88,8 @@ struct WireGuardUserspaceTests {
         let pubA = try #require(try wgA.device(u.ifA).publicKey)
         let pubB = try #require(try wgB.device(u.ifB).publicKey)
         #expect(pubA != pubB)
-        #expect(try T.run("wg", "show", u.ifA, "public-key").trimmingCharacters(in: .whitespacesAndNewlines) == pubA.base64)
+        #expect(
+            try T.run("wg", "show", u.ifA, "public-key").trimmingCharacters(in: .whitespacesAndNewlines) == pubA.base64)
         let setKeyRequest = log.take(u.ifA)
         #expect(setKeyRequest == ["set=1\nprivate_key=(redacted)\nlisten_port=51820\n\n"])
 
@@ -104,10 +107,16 @@ struct WireGuardUserspaceTests {
         let server = try T.start([
             "ip", "netns", "exec", u.nsB, "socat", "TCP6-LISTEN:7777,bind=[fd00:77::2]", "SYSTEM:read l; echo pong-$l",
         ])
-        defer { server.terminate(); server.waitUntilExit() }
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
         var reply = ""
         for _ in 0..<50 where !reply.contains("pong") {
-            reply = (try? T.run(["ip", "netns", "exec", u.nsA, "socat", "-t", "2", "-", "TCP6:[fd00:77::2]:7777"], input: "ping\n")) ?? ""
+            reply =
+                (try? T.run(
+                    ["ip", "netns", "exec", u.nsA, "socat", "-t", "2", "-", "TCP6:[fd00:77::2]:7777"], input: "ping\n"))
+                ?? ""
             if !reply.contains("pong") { usleep(100_000) }
         }
         #expect(reply.trimmingCharacters(in: .whitespacesAndNewlines) == "pong-ping")
@@ -134,9 +143,10 @@ struct WireGuardUserspaceTests {
         // Grow A to five peers, then change one: exactly that peer is sent.
         var desired = DeviceConfig(privateKey: keyA, listenPort: 51820, peers: [peerOfA])
         for i in 3...6 {
-            desired.peers.append(PeerConfig(
-                publicKey: T.randomPublicKey(), endpoint: Endpoint("198.51.100.\(i):51820"),
-                allowedIPs: [IPPrefix("fd00:77::\(i)/128")!]))
+            desired.peers.append(
+                PeerConfig(
+                    publicKey: T.randomPublicKey(), endpoint: Endpoint("198.51.100.\(i):51820"),
+                    allowedIPs: [IPPrefix("fd00:77::\(i)/128")!]))
         }
         _ = log.take(u.ifA)
         let grow = try wgA.sync(u.ifA, to: desired)
@@ -147,20 +157,28 @@ struct WireGuardUserspaceTests {
         desired.peers[2].allowedIPs = [IPPrefix("fd00:77::4/128")!, IPPrefix("fd00:88::/64")!]
         desired.peers[2].persistentKeepalive = 15
         let one = try wgA.sync(u.ifA, to: desired)
-        #expect(one.peers == [.update(PeerUpdate(
-            publicKey: desired.peers[2].publicKey, allowedIPs: desired.peers[2].allowedIPs, persistentKeepalive: 15))])
+        #expect(
+            one.peers == [
+                .update(
+                    PeerUpdate(
+                        publicKey: desired.peers[2].publicKey, allowedIPs: desired.peers[2].allowedIPs,
+                        persistentKeepalive: 15))
+            ])
         let sent = log.take(u.ifA)
-        #expect(sent == ["""
-            set=1
-            public_key=\(desired.peers[2].publicKey.hex)
-            update_only=true
-            persistent_keepalive_interval=15
-            replace_allowed_ips=true
-            allowed_ip=fd00:77::4/128
-            allowed_ip=fd00:88::/64
+        #expect(
+            sent == [
+                """
+                set=1
+                public_key=\(desired.peers[2].publicKey.hex)
+                update_only=true
+                persistent_keepalive_interval=15
+                replace_allowed_ips=true
+                allowed_ip=fd00:77::4/128
+                allowed_ip=fd00:88::/64
 
 
-            """])
+                """
+            ])
 
         // A second sync of the same config sends nothing at all.
         #expect(try wgA.sync(u.ifA, to: desired).isEmpty)
@@ -172,8 +190,9 @@ struct WireGuardUserspaceTests {
         // (198.51.100.2, IPv4): the diff left that working endpoint alone.
         var expectedA = desired.peers
         expectedA[0].endpoint = Endpoint("198.51.100.2:51821")
-        #expect(deviceA.peers.map(\.config).sorted { $0.publicKey.base64 < $1.publicKey.base64 }
-            == expectedA.sorted { $0.publicKey.base64 < $1.publicKey.base64 })
+        #expect(
+            deviceA.peers.map(\.config).sorted { $0.publicKey.base64 < $1.publicKey.base64 }
+                == expectedA.sorted { $0.publicKey.base64 < $1.publicKey.base64 })
         let dumpA = try T.run("wg", "show", u.ifA, "dump").split(separator: "\n").map { $0.split(separator: "\t") }
         let changed = try #require(dumpA.first { $0[0] == Substring(desired.peers[2].publicKey.base64) })
         #expect(changed[3] == "fd00:77::4/128,fd00:88::/64" && changed[7] == "15")
@@ -235,7 +254,8 @@ struct WireGuardUserspaceTests {
 
         // An agent restart: a new backend adopts the running wireguard-go with its peers.
         let adopter = backend(in: u.nsA, log: WGRequestLog())
-        #expect(try adopter.start(u.ifA) == UserspaceWireGuard.Instance(pid: restarted.pid, isChild: false, restarts: 0))
+        #expect(
+            try adopter.start(u.ifA) == UserspaceWireGuard.Instance(pid: restarted.pid, isChild: false, restarts: 0))
         #expect(try adopter.device(u.ifA).peers.map(\.config) == [peer])
         #expect(adopter.runningInterfaces().contains(u.ifA))
 
