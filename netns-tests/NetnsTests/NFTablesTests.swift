@@ -245,12 +245,15 @@ struct NFTablesNamespaceTests {
             probe.start()
             for i in 0..<100 {
                 let others = (0..<(i % 7)).map { (IPAddress("fd00:77::\(100 + $0)")!, UInt16(9000)) }
+                let before = attempts.value
                 try nft.replace(overlayTable(allowed: others, comment: "round \(i)"))
+                // Let at least one probe overlap each round, however loaded the machine is.
+                while attempts.value == before { usleep(1000) }
             }
             stop.set(true)
             while !probe.isFinished { usleep(10_000) }
             #expect(passed.value == 0)
-            #expect(attempts.value >= 5)
+            #expect(attempts.value >= 100)
             #expect(try nft.read("overlay")?.chain("input")?.rules.last?.comment == "round 99")
             #expect(try tool("ip", "netns", "exec", serverNS, "nft", "list", "table", "ip6", "bystander").stdout == bystander)
         }
