@@ -49,6 +49,17 @@ public enum NetworkNamespace {
         return NamespaceDescriptor(fd: fd)
     }
 
+    /// `socket(domain, type, protocol)` inside the namespace (e.g. a UDP socket for a tunnel
+    /// endpoint, or a probe in tests); the caller owns and closes the fd.
+    public static func openSocket(in name: String, domain: Int32, type: Int32, protocol proto: Int32 = 0)
+        throws(NetlinkError) -> Int32
+    {
+        try validate(name, "open socket in netns")
+        return try systemCall("open socket", "in netns \(name)", .negativeErrno) {
+            cnl_socket_in_netns(path(of: name), domain, type, proto)
+        }
+    }
+
     private static func validate(_ name: String, _ operation: String) throws(NetlinkError) {
         if name.isEmpty || name == "." || name == ".." || name.contains("/") {
             throw NetlinkError(operation: operation, object: name, errno: .EINVAL)

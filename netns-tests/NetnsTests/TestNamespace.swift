@@ -60,26 +60,42 @@ func ipJSON(_ args: String...) throws -> [[String: Any]] {
 }
 
 /// A process started in the background (`ip netns exec NS socat ...`), stopped by its own PID.
+/// Children spawned from the test runner inherit a signal mask that blocks SIGTERM, so stopping
+/// uses SIGKILL, on the process and on the children it forked (socat `fork`), each by PID.
 final class BackgroundProcess {
     let process = Process()
     let output = Pipe()
+    let input = Pipe()
 
     init(_ args: [String]) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = args
+        process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
     }
 
     func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
+        guard process.isRunning else { return }
+        for pid in descendants(of: process.processIdentifier) { kill(pid, SIGKILL) }
+        process.waitUntilExit()
     }
 
     deinit { stop() }
+}
+
+/// `pid` and every process below it, parents first (from /proc/PID/task/TID/children).
+func descendants(of pid: Int32) -> [Int32] {
+    var out = [pid]
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    for task in tasks {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? ""
+        for child in text.split(separator: " ").compactMap({ Int32($0) }) {
+            out += descendants(of: child)
+        }
+    }
+    return out
 }
 
 /// Creates `count` fresh namespaces through the library, runs `body`, and deletes them even
