@@ -282,8 +282,3 @@ private final class WireGuardBench: @unchecked Sendable {
         return status
     }
 }
-
-private struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}
