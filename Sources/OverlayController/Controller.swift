@@ -22,7 +22,8 @@ public final class Controller: Sendable {
         self.init(store: try Store(path: databasePath))
     }
 
-    /// The outcome of a command: the new store revision and the nodes whose plan changed.
+    /// The outcome of a command: the new store revision and the nodes whose plan changed (each
+    /// once, in no particular order).
     public struct Change: Sendable, Equatable {
         public var revision: Int64
         public var touchedNodes: [String]
@@ -46,28 +47,32 @@ public final class Controller: Sendable {
             let result = try body(mutation)
             try mutation.ensureRelays()
             let revision = try tx.bumpRevision()
-            var touched = mutation.touchedNodes
-            var nodeWide = mutation.touchedNodes
+            var touched: [String] = []
+            var nodeWide = Array(mutation.touchedNodes)
             var afterPlans: [String: PlannedNetwork?] = [:]
             for name in mutation.networks {
                 let old = before[name] ?? mutation.before[name]
                 let new = try tx.snapshot(network: name).map { try PlannedNetwork($0) }
                 afterPlans[name] = new
                 let impact = PlanImpact(before: old, after: new)
-                touched.formUnion(impact.all)
+                touched += impact.all
                 // Members that left the network have no membership row left to carry the change.
-                nodeWide.formUnion(impact.left)
+                nodeWide += impact.left
                 if impact.everyMember {
                     try tx.setPlanRevision(revision, network: name)
                 } else {
                     for node in impact.local { try tx.setPlanRevision(revision, network: name, node: node) }
                 }
             }
-            try tx.setPlanRevision(revision, nodes: nodeWide)
+            try tx.setPlanRevision(revision, nodes: Set(nodeWide))
             // Kept under the new revision: if the commit fails, the store is still at the old one
             // and the entries are never used.
-            planned.replace(afterPlans, revision: revision)
-            return (result, Change(revision: revision, touchedNodes: touched.sorted()))
+            planned.replace(afterPlans, from: startRevision, to: revision)
+            // Usually one network: its members are already distinct, so skip hashing them.
+            if mutation.networks.count > 1 || !mutation.touchedNodes.isEmpty {
+                touched = Array(Set(touched).union(mutation.touchedNodes))
+            }
+            return (result, Change(revision: revision, touchedNodes: touched))
         }
     }
 }
@@ -156,27 +161,22 @@ final class Mutation {
 /// Which members' plans a change alters. Shared state (peers, relays, gateway sources, network
 /// settings) reaches every member; workloads reach only their node.
 struct PlanImpact {
-    var all: Set<String> = []
-    var left: Set<String> = []
-    var local: Set<String> = []
+    var all: [String] = []
+    var left: [String] = []
+    var local: [String] = []
     var everyMember = false
 
     init(before: PlannedNetwork?, after: PlannedNetwork?) {
-        let namesBefore = Set(before?.topology.members.map(\.name) ?? [])
-        let namesAfter = Set(after?.topology.members.map(\.name) ?? [])
-        left = namesBefore.subtracting(namesAfter)
-        guard let before, let after else {
-            all = namesBefore.union(namesAfter)
+        let namesBefore = before?.topology.members.map(\.name) ?? []
+        let namesAfter = after?.topology.members.map(\.name) ?? []
+        left = namesBefore.filter { after?.topology.indexByName[$0] == nil }
+        guard let before, let after, before.sharesPlansWith(after) else {
+            all = namesAfter + left
             everyMember = true
             return
         }
-        if !before.sharesPlansWith(after) {
-            all = namesBefore.union(namesAfter)
-            everyMember = true
-        } else {
-            local = Set(namesAfter.filter { !before.sameLocalPlan(after, node: $0) })
-            all = local.union(left)
-        }
+        local = namesAfter.filter { !before.sameLocalPlan(after, node: $0) }
+        all = local + left
     }
 }
 
@@ -189,12 +189,17 @@ final class PlannedNetworkCache: @unchecked Sendable {
         lock.withLock { entries[name].flatMap { $0.revision == revision ? $0.network : nil } }
     }
 
-    /// Records the networks planned at `revision`; everything older is dropped, since it can no
-    /// longer match the store.
-    func replace(_ networks: [String: PlannedNetwork?], revision: Int64) {
+    /// Records the networks a command planned at its new revision. Entries valid when it started
+    /// and for networks it did not touch stay valid (every command names the networks it
+    /// changes); anything else is dropped, since it can no longer match the store.
+    func replace(_ networks: [String: PlannedNetwork?], from start: Int64, to revision: Int64) {
         lock.withLock {
-            entries = [:]
-            for case let (name, network?) in networks { entries[name] = (revision, network) }
+            var next: [String: (revision: Int64, network: PlannedNetwork)] = [:]
+            for (name, entry) in entries where entry.revision == start && networks[name] == nil {
+                next[name] = (revision, entry.network)
+            }
+            for case let (name, network?) in networks { next[name] = (revision, network) }
+            entries = next
         }
     }
 }

@@ -4,12 +4,13 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     case v6(IPv6Address)
 
     public init?(_ text: some StringProtocol) {
-        if let a = IPv4Address(text) {
-            self = .v4(a)
-        } else if let a = IPv6Address(text) {
+        // Only IPv6 text has a colon: parse once, in the right family.
+        if text.utf8.contains(UInt8(ascii: ":")) {
+            guard let a = IPv6Address(text) else { return nil }
             self = .v6(a)
         } else {
-            return nil
+            guard let a = IPv4Address(text) else { return nil }
+            self = .v4(a)
         }
     }
 

@@ -10,12 +10,45 @@ public struct WireGuardKey: Hashable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
-    /// Accepts exactly the 44-character base64 form (`wg pubkey` output).
+    /// Accepts exactly the 44-character base64 form (`wg pubkey` output). Decoded by hand: keys
+    /// are read for every member of every network the planner sees, and this is 10x Foundation's.
     public init?(base64: some StringProtocol) {
-        guard base64.count == 44, base64.hasSuffix("="),
-            let data = Data(base64Encoded: String(base64)), data.count == 32
-        else { return nil }
-        self.bytes = Array(data)
+        var text = String(base64)
+        guard let decoded = text.withUTF8(WireGuardKey.decode) else { return nil }
+        self.bytes = decoded
+    }
+
+    private static func decode(_ chars: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        guard chars.count == 44, chars[43] == UInt8(ascii: "=") else { return nil }
+        var out = [UInt8](repeating: 0, count: 32)
+        var acc: UInt32 = 0
+        for k in 0..<43 {
+            guard let v = sextet(chars[k]) else { return nil }
+            acc = acc << 6 | UInt32(v)
+            if k % 4 == 3 {
+                let at = k / 4 * 3
+                out[at] = UInt8(truncatingIfNeeded: acc >> 16)
+                out[at + 1] = UInt8(truncatingIfNeeded: acc >> 8)
+                out[at + 2] = UInt8(truncatingIfNeeded: acc)
+                acc = 0
+            }
+        }
+        // 43 characters = 10 full groups (30 bytes) + 3 characters: 2 bytes and 2 zero bits.
+        guard acc & 0b11 == 0 else { return nil }
+        out[30] = UInt8(truncatingIfNeeded: acc >> 10)
+        out[31] = UInt8(truncatingIfNeeded: acc >> 2)
+        return out
+    }
+
+    private static func sextet(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): c - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): c - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "+"): 62
+        case UInt8(ascii: "/"): 63
+        default: nil
+        }
     }
 
     public var base64: String { Data(bytes).base64EncodedString() }

@@ -34,7 +34,7 @@ enum Schema {
                     network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
                     node_id INTEGER NOT NULL REFERENCES nodes(id),
                     subnet_id INTEGER NOT NULL,
-                    public_key TEXT NOT NULL UNIQUE,
+                    public_key BLOB NOT NULL UNIQUE,
                     sealed_private_key BLOB NOT NULL,
                     listen_port INTEGER NOT NULL,
                     pinned INTEGER NOT NULL DEFAULT 0,
@@ -61,7 +61,7 @@ enum Schema {
                     name TEXT NOT NULL UNIQUE,
                     network_id INTEGER NOT NULL REFERENCES networks(id),
                     host_number INTEGER NOT NULL,
-                    public_key TEXT NOT NULL UNIQUE,
+                    public_key BLOB NOT NULL UNIQUE,
                     hub_node_id INTEGER NOT NULL REFERENCES nodes(id),
                     UNIQUE (network_id, host_number)
                 );

@@ -10,7 +10,10 @@ enum Columns {
     }
 
     static func decodeList(_ text: String) -> [String] {
-        text.split(separator: " ").map(String.init)
+        if text.isEmpty { return [] }
+        // Most lists hold one item; splitting by bytes avoids Character iteration.
+        if !text.utf8.contains(UInt8(ascii: " ")) { return [text] }
+        return text.utf8.split(separator: UInt8(ascii: " ")).map { String(Substring($0)) }
     }
 
     /// A JSON array of validated names, for `json_each`.
@@ -96,7 +99,7 @@ extension Transaction {
     static let nodeColumns = "name, identity, public_addresses, port_from, port_to, region, hub, gateway, domain"
 
     func node(_ row: Row, offset o: Int = 0) -> Node {
-        Node(name: row[o], identity: [UInt8](row[o + 1] as Data),
+        Node(name: row[o], identity: [UInt8](row.dataNoCopy(atIndex: o + 1) ?? Data()),
              publicAddresses: Columns.decodeList(row[o + 2]).compactMap { IPAddress($0) },
              listenPorts: UInt16(row[o + 3] as Int)...UInt16(row[o + 4] as Int), region: row[o + 5],
              hub: row[o + 6], gateway: row[o + 7], domain: row[o + 8])
@@ -166,7 +169,8 @@ extension Transaction {
 
     func membership(_ row: Row, network: String, offset o: Int = 0) -> Membership {
         Membership(network: network, node: row[o], subnetID: UInt16(row[o + 1] as Int),
-                   publicKey: WireGuardKey(base64: row[o + 2] as String)!, sealedPrivateKey: [UInt8](row[o + 3] as Data),
+                   publicKey: WireGuardKey(bytes: [UInt8](row.dataNoCopy(atIndex: o + 2) ?? Data()))!,
+                   sealedPrivateKey: [UInt8](row.dataNoCopy(atIndex: o + 3) ?? Data()),
                    listenPort: UInt16(row[o + 4] as Int))
     }
 
@@ -197,7 +201,7 @@ extension Transaction {
         try db.execute(sql: """
             INSERT INTO memberships (network_id, node_id, subnet_id, public_key, sealed_private_key, listen_port, pinned)
             VALUES ((SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?, ?, ?)
-            """, arguments: [m.network, m.node, Int(m.subnetID), m.publicKey.base64, Data(m.sealedPrivateKey),
+            """, arguments: [m.network, m.node, Int(m.subnetID), Data(m.publicKey.bytes), Data(m.sealedPrivateKey),
                              Int(m.listenPort), pinned])
     }
 
@@ -283,7 +287,7 @@ extension Transaction {
 
     func accessPeer(_ row: Row) -> AccessPeer {
         AccessPeer(name: row[0], network: row[1], hostNumber: UInt64(row[2] as Int64),
-                   publicKey: WireGuardKey(base64: row[3] as String)!, hub: row[4])
+                   publicKey: WireGuardKey(bytes: [UInt8](row.dataNoCopy(atIndex: 3) ?? Data()))!, hub: row[4])
     }
 
     public func accessPeers(network: String? = nil) throws -> [AccessPeer] {
@@ -301,14 +305,14 @@ extension Transaction {
     public func publicKeyInUse(_ key: WireGuardKey) throws -> Bool {
         try Bool.fetchOne(db, sql: """
             SELECT 1 FROM access_peers WHERE public_key = ?1 UNION SELECT 1 FROM memberships WHERE public_key = ?1
-            """, arguments: [key.base64]) ?? false
+            """, arguments: [Data(key.bytes)]) ?? false
     }
 
     public func insert(_ a: AccessPeer) throws {
         try db.execute(sql: """
             INSERT INTO access_peers (name, network_id, host_number, public_key, hub_node_id)
             VALUES (?, (SELECT id FROM networks WHERE name = ?), ?, ?, (SELECT id FROM nodes WHERE name = ?))
-            """, arguments: [a.name, a.network, Int64(a.hostNumber), a.publicKey.base64, a.hub])
+            """, arguments: [a.name, a.network, Int64(a.hostNumber), Data(a.publicKey.bytes), a.hub])
     }
 
     public func deleteAccessPeer(named name: String) throws {

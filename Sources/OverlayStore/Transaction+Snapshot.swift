@@ -15,9 +15,10 @@ extension Transaction {
         while let row = try rows.next() {
             members.append(.init(node: node(row, offset: 5), membership: membership(row, network: name)))
         }
-        let names = Set(try workloads(network: name).map(\.name))
+        let workloads = try workloads(network: name)
+        let names = Set(workloads.map(\.name))
         let routes = try gatewayRoutes().filter { r in r.backends.contains { names.contains($0.workload) } }
-        return NetworkSnapshot(network: network, members: members, workloads: try workloads(network: name),
+        return NetworkSnapshot(network: network, members: members, workloads: workloads,
                                accessPeers: try accessPeers(network: name), gatewayRoutes: routes)
     }
 }

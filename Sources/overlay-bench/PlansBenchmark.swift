@@ -112,3 +112,26 @@ extension Ed25519Identity {
         Ed25519Identity.generate().publicKeyBase64
     }
 }
+
+/// Reads one 5,000-member snapshot repeatedly, for profiling the store's decoding.
+func runSnapshotProbe() throws {
+    let dir = NSTemporaryDirectory() + "overlay-probe-\(getpid())"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let controller = try Controller(databasePath: dir + "/p.db")
+    try controller.createNetwork(name: "bench", prefix: "fd42:4242:4242::/48")
+    let identity = Ed25519Identity.generate()
+    try controller.store.write { tx in
+        for i in 0..<5000 {
+            let node = Node(name: "node-\(i)", identity: Array(Digest.blake2b(Array("id\(i)".utf8))),
+                            publicAddresses: i % 10 == 9 ? [] : [.v6(IPv6Address("2001:db8::")!.adding(UInt64(i + 1)))], hub: i < 4)
+            try tx.insert(node)
+            let (sk, pk) = X25519.generateKeyPair()
+            try tx.insert(Membership(network: "bench", node: node.name, subnetID: UInt16(i + 1), publicKey: pk,
+                                     sealedPrivateKey: try SealedBox.seal(sk, toIdentity: identity.publicKey), listenPort: 51820), pinned: true)
+        }
+    }
+    var times: [Double] = []
+    for _ in 0..<(ProcessInfo.processInfo.environment["PROBE_N"].flatMap { Int($0) } ?? 20) { times.append(try Bench.time { _ = try controller.store.read { try $0.snapshot(network: "bench") } }) }
+    print("snapshot of 5000 members: median \(Bench.fmt(Bench.median(times), 2)) ms")
+}

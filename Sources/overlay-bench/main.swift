@@ -7,6 +7,7 @@ do {
     switch which {
     case "plans": try runPlansBenchmark()
     case "wg": try runWireGuardBenchmark()
+    case "snapshot-probe": try runSnapshotProbe()
     case "all":
         try runPlansBenchmark()
         try runWireGuardBenchmark()

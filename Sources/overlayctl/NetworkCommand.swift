@@ -128,6 +128,6 @@ struct ChangeView: Encodable {
     var touchedNodes: [String]
     init(_ c: Controller.Change) {
         revision = c.revision
-        touchedNodes = c.touchedNodes
+        touchedNodes = c.touchedNodes.sorted()
     }
 }

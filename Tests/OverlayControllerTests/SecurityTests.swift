@@ -59,9 +59,9 @@ struct SecurityTests {
 
         let files = try Self.databaseBytes(db)
         #expect(!files.isEmpty)
-        // The search works: public keys are stored in clear and must be found.
+        // The search works: public keys are stored in clear (as their 32 raw bytes) and must be found.
         for k in publicKeys {
-            #expect(files.contains { $0.1.contains(Array(k.base64.utf8)) }, "public key \(k) not found: the search is broken")
+            #expect(files.contains { $0.1.contains(k.bytes) }, "public key \(k) not found: the search is broken")
         }
         for (what, key) in privateKeys {
             let raw = key.withBytes { Array($0) }
