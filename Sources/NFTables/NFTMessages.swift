@@ -141,6 +141,11 @@ extension NFTable {
         nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), UInt32(set.keyLength))
         nftnl_set_set_u32(s, attr(NFTNL_SET_FLAGS), set.flags)
         nftnl_set_set_u32(s, attr(NFTNL_SET_ID), id)
+        if !set.interval && set.elements.count > 0 {
+            // A size hint lets the kernel pick a hash sized for the elements at once instead of
+            // growing (rehashing) while 10,000 arrive; twice the count leaves room for additions.
+            nftnl_set_set_u32(s, attr(NFTNL_SET_DESC_SIZE), UInt32(clamping: max(64, set.elements.count * 2)))
+        }
         // The key byte order as nft records it (strings host order, numbers and addresses network
         // order), so `nft list` prints values rather than reversed bytes.
         let udata = nftnl_udata_buf_alloc(64)!
@@ -153,11 +158,10 @@ extension NFTable {
         nftnl_set_nlmsg_build_payload(nlh, s)
         var out = [NetlinkRequest(bytes: scratch.bytes(nlh), operation: "add set", object: "inet \(name) \(set.name)")]
 
-        let encoded = try set.encodedElements()
-        guard !encoded.isEmpty else { return out }
-        for (key, flags) in encoded {
+        guard !set.elements.isEmpty else { return out }
+        try set.forEachEncodedElement { key, flags in
             let e = nftnl_set_elem_alloc()!
-            _ = key.withUnsafeBytes { nftnl_set_elem_set(e, attr(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+            nftnl_set_elem_set(e, attr(NFTNL_SET_ELEM_KEY), key.baseAddress, UInt32(key.count))
             if flags != 0 { nftnl_set_elem_set_u32(e, attr(NFTNL_SET_ELEM_FLAGS), flags) }
             nftnl_set_elem_add(s, e)  // the set owns it now
         }
