@@ -18,7 +18,9 @@ public struct NFTDataType: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
-    static let all: [NFTDataType] = [.ipv4Address, .ipv6Address, .inetProtocol, .inetService, .icmpv6Type, .interfaceName]
+    static let all: [NFTDataType] = [
+        .ipv4Address, .ipv6Address, .inetProtocol, .inetService, .icmpv6Type, .interfaceName,
+    ]
 
     /// Each concatenated field occupies whole 32-bit registers.
     var paddedLength: Int { (length + 3) & ~3 }
@@ -36,10 +38,16 @@ public enum NFTValue: Hashable, Sendable, CustomStringConvertible {
     func append(to key: inout [UInt8]) {
         switch self {
         case .address(.v6(let a)):
-            for shift in stride(from: 56, through: 0, by: -8) { key.append(UInt8(truncatingIfNeeded: a.high >> UInt64(shift))) }
-            for shift in stride(from: 56, through: 0, by: -8) { key.append(UInt8(truncatingIfNeeded: a.low >> UInt64(shift))) }
+            for shift in stride(from: 56, through: 0, by: -8) {
+                key.append(UInt8(truncatingIfNeeded: a.high >> UInt64(shift)))
+            }
+            for shift in stride(from: 56, through: 0, by: -8) {
+                key.append(UInt8(truncatingIfNeeded: a.low >> UInt64(shift)))
+            }
         case .address(.v4(let a)):
-            for shift in stride(from: 24, through: 0, by: -8) { key.append(UInt8(truncatingIfNeeded: a.value >> UInt32(shift))) }
+            for shift in stride(from: 24, through: 0, by: -8) {
+                key.append(UInt8(truncatingIfNeeded: a.value >> UInt32(shift)))
+            }
         case .port(let p):
             key.append(UInt8(p >> 8))
             key.append(UInt8(p & 0xFF))

@@ -33,7 +33,10 @@ func runLinksBenchmark() throws {
     print(
         "links: \(count) attachments  library \(kbFormat(lib))  ip -batch \(kbFormat(base))  ratio \(String(format: "%.1f", base / lib))x  peak RSS \(String(format: "%.0f", kbPeakRSSMegabytes())) MB"
     )
-    print("  library phases (mean): " + phases.sorted { $0.key < $1.key }.map { "\($0.key) \(kbFormat($0.value / Double(rounds)))" }.joined(separator: ", "))
+    print(
+        "  library phases (mean): "
+            + phases.sorted { $0.key < $1.key }.map { "\($0.key) \(kbFormat($0.value / Double(rounds)))" }.joined(
+                separator: ", "))
     print("  rounds library \(library.map(kbFormat))  ip -batch \(baseline.map(kbFormat))")
 }
 
@@ -93,7 +96,9 @@ private func verifyWorkloads(_ count: Int) throws {
     let host = try NetlinkHandle(namespace: hostNamespace)
     let bridge = try host.linkByName("lbbr0")
     let ports = try host.linkList().filter { $0.masterIndex == bridge.index && $0.isUp }
-    guard ports.count == count else { throw KernelBenchError.wrongResult("\(ports.count) bridge ports up, expected \(count)") }
+    guard ports.count == count else {
+        throw KernelBenchError.wrongResult("\(ports.count) bridge ports up, expected \(count)")
+    }
     for i in [1, count / 2, count] {
         let h = try NetlinkHandle(namespace: workloadNamespace(i))
         let ovl0 = try h.linkByName("ovl0")
@@ -108,7 +113,6 @@ private func teardownLibraryLinks(_ count: Int) {
     for i in 1...count { try? NetworkNamespace.delete(workloadNamespace(i)) }
     try? NetworkNamespace.delete(hostNamespace)
 }
-
 
 // Helpers shared with NFTablesBenchmark.swift (prefixed `kb` so other benchmarks cannot clash).
 

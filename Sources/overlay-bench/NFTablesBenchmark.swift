@@ -65,7 +65,9 @@ private func nftTable(_ n: Int) -> NFTable {
     NFTable(
         name: "pblfilter",
         chains: [
-            .base("input", hook: .input, priority: 0, policy: .accept, rules: [NFTRule([.inSet([.ip6Saddr, .tcpDport], set: "peers")], .accept)])
+            .base(
+                "input", hook: .input, priority: 0, policy: .accept,
+                rules: [NFTRule([.inSet([.ip6Saddr, .tcpDport], set: "peers")], .accept)])
         ],
         sets: [
             NFTSet(

@@ -138,8 +138,11 @@ func attribute(_ type: UInt16, _ value: [UInt8]) -> [UInt8] {
     }
 
     @Test func multipartDumpDecodesEveryPartUntilDone() throws {
-        var buffer = kernelMessage(type: 16, flags: 2, seq: 9, payload: Self.linkPayload(index: 1, name: "lo", kind: nil, up: true))
-        buffer += kernelMessage(type: 16, flags: 2, seq: 9, payload: Self.linkPayload(index: 4, name: "vh0", kind: "veth", master: 3, up: false))
+        var buffer = kernelMessage(
+            type: 16, flags: 2, seq: 9, payload: Self.linkPayload(index: 1, name: "lo", kind: nil, up: true))
+        buffer += kernelMessage(
+            type: 16, flags: 2, seq: 9,
+            payload: Self.linkPayload(index: 4, name: "vh0", kind: "veth", master: 3, up: false))
         buffer += kernelMessage(type: 3, flags: 2, seq: 9, payload: [0, 0, 0, 0])
         let messages = try NetlinkMessage.parse(buffer)
         #expect(messages.map(\.type) == [.newLink, .newLink, .done])
@@ -179,7 +182,8 @@ func attribute(_ type: UInt16, _ value: [UInt8]) -> [UInt8] {
         withUnsafeBytes(of: UInt32(6)) { a += $0 }
         a += attribute(1, IPAddress("fd00::5")!.bytes)
         a += attribute(8, withUnsafeBytes(of: UInt32(0x82)) { Array($0) })
-        let address = try #require(AddressMessage.parse(try NetlinkMessage.parse(kernelMessage(type: 20, payload: a))[0]))
+        let address = try #require(
+            AddressMessage.parse(try NetlinkMessage.parse(kernelMessage(type: 20, payload: a))[0]))
         #expect(address.prefix == IPPrefix("fd00::5/64")! && address.linkIndex == 6)
         #expect(address.flags == [.noDAD, .permanent])
 
@@ -211,7 +215,8 @@ func attribute(_ type: UInt16, _ value: [UInt8]) -> [UInt8] {
         #expect(e.description == "create link veth0: File exists (EEXIST)")
         #expect(Errno.EOPNOTSUPP.description == "Operation not supported (EOPNOTSUPP)")
         #expect(Errno(rawValue: 4095).name == "errno 4095")
-        let withKernelText = NetlinkError(operation: "create link", object: "wg0", errno: .EOPNOTSUPP, kernelMessage: "Unknown device type")
+        let withKernelText = NetlinkError(
+            operation: "create link", object: "wg0", errno: .EOPNOTSUPP, kernelMessage: "Unknown device type")
         #expect(withKernelText.description.hasSuffix("- Unknown device type"))
     }
 

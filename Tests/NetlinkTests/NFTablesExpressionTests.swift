@@ -5,22 +5,32 @@ import Testing
 @Suite struct NFTablesExpressionTests {
     @Test func ctStateEstablishedRelatedIsLoadMaskCompare() throws {
         let e = try NFTRule([.ctState([.established, .related])], .accept).expressions()
-        #expect(e == [.ctState(register: 1), .bitwise(register: 1, length: 4, mask: [6, 0, 0, 0], xor: [0, 0, 0, 0]),
-                      .cmp(register: 1, .neq, [0, 0, 0, 0]), .verdict(.accept)])
+        #expect(
+            e == [
+                .ctState(register: 1), .bitwise(register: 1, length: 4, mask: [6, 0, 0, 0], xor: [0, 0, 0, 0]),
+                .cmp(register: 1, .neq, [0, 0, 0, 0]), .verdict(.accept),
+            ])
     }
 
     @Test func tcpPortMatchDependsOnL4Proto() throws {
         let e = try NFTRule([.tcpDport(22)], counter: true, .accept).expressions()
-        #expect(e == [.meta(.l4proto, register: 1), .cmp(register: 1, .eq, [6]),
-                      .payload(.transport, offset: 2, length: 2, register: 1), .cmp(register: 1, .eq, [0, 22]),
-                      .counter, .verdict(.accept)])
+        #expect(
+            e == [
+                .meta(.l4proto, register: 1), .cmp(register: 1, .eq, [6]),
+                .payload(.transport, offset: 2, length: 2, register: 1), .cmp(register: 1, .eq, [0, 22]),
+                .counter, .verdict(.accept),
+            ])
     }
 
     @Test func icmpv6TypeChecksFamilyAndProtocolOnce() throws {
         let e = try NFTRule([.l4proto(.icmpv6), .icmpv6Type(.neighborSolicit)], .accept).expressions()
         // The explicit l4proto match and the dependency produce the same pair: emitted once.
         #expect(e.filter { $0 == .meta(.l4proto, register: 1) }.count == 1)
-        #expect(e.suffix(3) == [.payload(.transport, offset: 0, length: 1, register: 1), .cmp(register: 1, .eq, [135]), .verdict(.accept)])
+        #expect(
+            e.suffix(3) == [
+                .payload(.transport, offset: 0, length: 1, register: 1), .cmp(register: 1, .eq, [135]),
+                .verdict(.accept),
+            ])
         #expect(e.prefix(2) == [.meta(.l4proto, register: 1), .cmp(register: 1, .eq, [58])])
         #expect(e.contains(.meta(.nfproto, register: 1)))
     }
@@ -28,10 +38,13 @@ import Testing
     @Test func ip6PrefixMatchMasksThenCompares() throws {
         let e = try NFTRule([.ip6Saddr(notIn: IPPrefix("fd12:3456:789a::/48")!)], .drop).expressions()
         let mask: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF] + [UInt8](repeating: 0, count: 10)
-        #expect(e == [.meta(.nfproto, register: 1), .cmp(register: 1, .eq, [10]),
-                      .payload(.network, offset: 8, length: 16, register: 1),
-                      .bitwise(register: 1, length: 16, mask: mask, xor: [UInt8](repeating: 0, count: 16)),
-                      .cmp(register: 1, .neq, IPAddress("fd12:3456:789a::")!.bytes), .verdict(.drop)])
+        #expect(
+            e == [
+                .meta(.nfproto, register: 1), .cmp(register: 1, .eq, [10]),
+                .payload(.network, offset: 8, length: 16, register: 1),
+                .bitwise(register: 1, length: 16, mask: mask, xor: [UInt8](repeating: 0, count: 16)),
+                .cmp(register: 1, .neq, IPAddress("fd12:3456:789a::")!.bytes), .verdict(.drop),
+            ])
     }
 
     @Test func concatenationLoadsFieldsIntoConsecutiveRegisters() throws {
@@ -53,7 +66,9 @@ import Testing
     }
 
     @Test func concatSetElementsArePaddedToRegisterWidth() throws {
-        let set = NFTSet(name: "s", fields: [.ipv6Address, .inetService], elements: [.values([.address(IPAddress("fd00::1")!), .port(443)])])
+        let set = NFTSet(
+            name: "s", fields: [.ipv6Address, .inetService],
+            elements: [.values([.address(IPAddress("fd00::1")!), .port(443)])])
         let encoded = try set.encodedElements()
         #expect(encoded.count == 1)
         #expect(encoded[0].key == IPAddress("fd00::1")!.bytes + [0x01, 0xBB, 0, 0])
@@ -74,15 +89,21 @@ import Testing
     @Test func replaceTransactionIsBeginAddDeleteAddContentEnd() throws {
         let table = NFTable(
             name: "overlay",
-            chains: [.base("input", hook: .input, policy: .drop, rules: [NFTRule([.ip6Saddr(inSet: "peers")], .accept, comment: "peers")])],
+            chains: [
+                .base(
+                    "input", hook: .input, policy: .drop,
+                    rules: [NFTRule([.ip6Saddr(inSet: "peers")], .accept, comment: "peers")])
+            ],
             sets: [.single("peers", .ipv6Address, [.address(IPAddress("fd00::1")!)])])
         let messages = try table.replaceMessages()
         // nfnetlink type = subsystem (10) << 8 | message; batch begin/end are 0x10/0x11.
         let types = messages.map { UInt16($0.bytes[4]) | UInt16($0.bytes[5]) << 8 }
         #expect(types == [0x10, 0xA00, 0xA02, 0xA00, 0xA03, 0xA09, 0xA0C, 0xA06, 0x11])
-        #expect(messages.map(\.operation) == [
-            "begin batch", "ensure table", "flush table", "add table", "add chain", "add set", "add elements", "add rule", "end batch",
-        ])
+        #expect(
+            messages.map(\.operation) == [
+                "begin batch", "ensure table", "flush table", "add table", "add chain", "add set", "add elements",
+                "add rule", "end batch",
+            ])
         #expect(!messages[0].expectsReply && !messages.last!.expectsReply)
         #expect(messages.dropFirst().dropLast().allSatisfy { $0.expectsReply })
         // Unknown references are caught before anything is sent.
@@ -95,7 +116,8 @@ import Testing
         let elements: [NFTSet.Element] = (1...10_000).map {
             .values([.address(.v6(IPv6Address(high: 0xfd00 << 48, low: UInt64($0)))), .port(UInt16(1024 + $0 % 60000))])
         }
-        let table = NFTable(name: "t", sets: [NFTSet(name: "peers", fields: [.ipv6Address, .inetService], elements: elements)])
+        let table = NFTable(
+            name: "t", sets: [NFTSet(name: "peers", fields: [.ipv6Address, .inetService], elements: elements)])
         let elementMessages = try table.replaceMessages().filter { $0.operation == "add elements" }
         #expect(elementMessages.count > 1)
         #expect(elementMessages.allSatisfy { $0.bytes.count < 70_000 })
