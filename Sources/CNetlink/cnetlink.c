@@ -80,11 +80,18 @@ static void *cnl_create_thread(void *p) {
     return NULL;
 }
 
+// Once per process: making /run/netns shared walks every mount below it (MS_REC), which with
+// hundreds of namespaces mounted there costs more than creating one.
+static _Atomic int cnl_run_dir_prepared;
+
 int cnl_netns_create(const char *run_dir, const char *name) {
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/%s", run_dir, name) >= (int)sizeof path) return -ENAMETOOLONG;
-    int r = cnl_prepare_run_dir(run_dir);
-    if (r < 0) return r;
+    if (!cnl_run_dir_prepared) {
+        int r = cnl_prepare_run_dir(run_dir);
+        if (r < 0) return r;
+        cnl_run_dir_prepared = 1;
+    }
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
     if (fd < 0) return -errno;
     close(fd);

@@ -86,8 +86,12 @@ public enum NFTMatch: Hashable, Sendable {
     case ctState(CTState)
 
     // The vocabulary, reading like nft.
-    public static func iifname(_ name: String, negated: Bool = false) -> NFTMatch { .equal(.iifname, .interface(name), negated: negated) }
-    public static func oifname(_ name: String, negated: Bool = false) -> NFTMatch { .equal(.oifname, .interface(name), negated: negated) }
+    public static func iifname(_ name: String, negated: Bool = false) -> NFTMatch {
+        .equal(.iifname, .interface(name), negated: negated)
+    }
+    public static func oifname(_ name: String, negated: Bool = false) -> NFTMatch {
+        .equal(.oifname, .interface(name), negated: negated)
+    }
     public static func l4proto(_ p: IPProtocolNumber) -> NFTMatch { .equal(.l4proto, .proto(p)) }
     public static func tcpDport(_ port: UInt16) -> NFTMatch { .equal(.tcpDport, .port(port)) }
     public static func udpDport(_ port: UInt16) -> NFTMatch { .equal(.udpDport, .port(port)) }
@@ -101,9 +105,23 @@ public enum NFTMatch: Hashable, Sendable {
 /// The kernel's expressions, one to one (what `nft --debug=netlink` prints). Rules compile to
 /// these; the libnftnl layer only transcribes them.
 public enum NFTExpression: Hashable, Sendable {
-    public enum MetaKey: UInt32, Sendable { case l4proto = 16, nfproto = 15, iifname = 6, oifname = 7 }
-    public enum PayloadBase: UInt32, Sendable { case link = 0, network = 1, transport = 2 }
-    public enum CmpOp: UInt32, Sendable { case eq = 0, neq = 1 }
+    public enum MetaKey: UInt32, Sendable {
+        case l4proto = 16
+        case nfproto = 15
+        case iifname = 6
+        case oifname = 7
+    }
+
+    public enum PayloadBase: UInt32, Sendable {
+        case link = 0
+        case network = 1
+        case transport = 2
+    }
+
+    public enum CmpOp: UInt32, Sendable {
+        case eq = 0
+        case neq = 1
+    }
 
     case meta(MetaKey, register: UInt32)
     case payload(PayloadBase, offset: UInt32, length: UInt32, register: UInt32)

@@ -8,15 +8,23 @@ import Netlink
 
 /// nf_tables message types (NFT_MSG_*), for readability of the calls below.
 enum NFTMessageType: UInt16 {
-    case newTable = 0, getTable = 1, deleteTable = 2
-    case newChain = 3, getChain = 4
-    case newRule = 6, getRule = 7
-    case newSet = 9, getSet = 10
-    case newSetElement = 12, getSetElement = 13
+    case newTable = 0
+    case getTable = 1
+    case deleteTable = 2
+    case newChain = 3
+    case getChain = 4
+    case newRule = 6
+    case getRule = 7
+    case newSet = 9
+    case getSet = 10
+    case newSetElement = 12
+    case getSetElement = 13
 }
 
 @inline(__always) func attr<T: BinaryInteger>(_ x: T) -> UInt16 { UInt16(x) }
-@inline(__always) func attr<T: RawRepresentable>(_ x: T) -> UInt16 where T.RawValue: BinaryInteger { UInt16(x.rawValue) }
+@inline(__always) func attr<T: RawRepresentable>(_ x: T) -> UInt16 where T.RawValue: BinaryInteger {
+    UInt16(x.rawValue)
+}
 
 /// A scratch buffer libnftnl writes one message into; the bytes are copied out at once.
 final class MessageScratch {
@@ -68,7 +76,8 @@ extension NFTable {
 
     func framing(_ scratch: MessageScratch, begin: Bool) -> NetlinkRequest {
         let nlh = begin ? nftnl_batch_begin(scratch.chars, 0)! : nftnl_batch_end(scratch.chars, 0)!
-        return NetlinkRequest(bytes: scratch.bytes(nlh), operation: begin ? "begin batch" : "end batch", expectsReply: false)
+        return NetlinkRequest(
+            bytes: scratch.bytes(nlh), operation: begin ? "begin batch" : "end batch", expectsReply: false)
     }
 
     func tableMessage(_ scratch: MessageScratch, _ type: NFTMessageType, _ operation: String) -> NetlinkRequest {
@@ -107,7 +116,8 @@ extension NFTable {
             }
             let nlh = scratch.header(.newChain, flags: [.request, .create])
             nftnl_chain_nlmsg_build_payload(nlh, c)
-            out.append(NetlinkRequest(bytes: scratch.bytes(nlh), operation: "add chain", object: "inet \(name) \(chain.name)"))
+            out.append(
+                NetlinkRequest(bytes: scratch.bytes(nlh), operation: "add chain", object: "inet \(name) \(chain.name)"))
         }
 
         for set in sets {
@@ -116,7 +126,8 @@ extension NFTable {
 
         for chain in chains {
             for (position, rule) in chain.rules.enumerated() {
-                for case .verdict(.jump(let target)) in [rule.verdict.map(NFTExpression.verdict)] where !chainNames.contains(target) {
+                for case .verdict(.jump(let target)) in [rule.verdict.map(NFTExpression.verdict)]
+                where !chainNames.contains(target) {
                     throw NFTError.invalid("chain \(chain.name) jumps to unknown chain \(target)")
                 }
                 for case .inSet(_, let setName, _) in rule.matches where setTypes[setName] == nil {
@@ -124,7 +135,9 @@ extension NFTable {
                 }
                 let expressions = try rule.expressions(sets: setTypes)
                 out.append(
-                    ruleMessage(scratch, chain.name, rule, expressions, setIDs, object: "inet \(name) \(chain.name) rule \(position + 1)"))
+                    ruleMessage(
+                        scratch, chain.name, rule, expressions, setIDs,
+                        object: "inet \(name) \(chain.name) rule \(position + 1)"))
             }
         }
         return out
@@ -141,6 +154,11 @@ extension NFTable {
         nftnl_set_set_u32(s, attr(NFTNL_SET_KEY_LEN), UInt32(set.keyLength))
         nftnl_set_set_u32(s, attr(NFTNL_SET_FLAGS), set.flags)
         nftnl_set_set_u32(s, attr(NFTNL_SET_ID), id)
+        if !set.interval && set.elements.count > 0 {
+            // A size hint lets the kernel pick a hash sized for the elements at once instead of
+            // growing (rehashing) while 10,000 arrive; twice the count leaves room for additions.
+            nftnl_set_set_u32(s, attr(NFTNL_SET_DESC_SIZE), UInt32(clamping: max(64, set.elements.count * 2)))
+        }
         // The key byte order as nft records it (strings host order, numbers and addresses network
         // order), so `nft list` prints values rather than reversed bytes.
         let udata = nftnl_udata_buf_alloc(64)!
@@ -153,11 +171,10 @@ extension NFTable {
         nftnl_set_nlmsg_build_payload(nlh, s)
         var out = [NetlinkRequest(bytes: scratch.bytes(nlh), operation: "add set", object: "inet \(name) \(set.name)")]
 
-        let encoded = try set.encodedElements()
-        guard !encoded.isEmpty else { return out }
-        for (key, flags) in encoded {
+        guard !set.elements.isEmpty else { return out }
+        try set.forEachEncodedElement { key, flags in
             let e = nftnl_set_elem_alloc()!
-            _ = key.withUnsafeBytes { nftnl_set_elem_set(e, attr(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+            nftnl_set_elem_set(e, attr(NFTNL_SET_ELEM_KEY), key.baseAddress, UInt32(key.count))
             if flags != 0 { nftnl_set_elem_set_u32(e, attr(NFTNL_SET_ELEM_FLAGS), flags) }
             nftnl_set_elem_add(s, e)  // the set owns it now
         }
@@ -168,13 +185,16 @@ extension NFTable {
         while more > 0 {
             nlh = scratch.header(.newSetElement, flags: [.request, .create])
             more = nftnl_set_elems_nlmsg_build_payload_iter(nlh, iter)
-            out.append(NetlinkRequest(bytes: scratch.bytes(nlh), operation: "add elements", object: "inet \(name) \(set.name)"))
+            out.append(
+                NetlinkRequest(bytes: scratch.bytes(nlh), operation: "add elements", object: "inet \(name) \(set.name)")
+            )
         }
         return out
     }
 
     func ruleMessage(
-        _ scratch: MessageScratch, _ chain: String, _ rule: NFTRule, _ expressions: [NFTExpression], _ setIDs: [String: UInt32],
+        _ scratch: MessageScratch, _ chain: String, _ rule: NFTRule, _ expressions: [NFTExpression],
+        _ setIDs: [String: UInt32],
         object: String
     ) -> NetlinkRequest {
         let r = nftnl_rule_alloc()!

@@ -58,12 +58,14 @@ extension NFTablesHandle {
         let scratch = MessageScratch()
         do {
             try socket.request(NFTable(name: name).tableMessage(scratch, .getTable, "get table"))
-        } catch where error.errno == .ENOENT {
+        } catch  where error.errno == .ENOENT {
             return nil
         }
         // Chain dumps are not filtered by table in the kernel: filter here (and for the others too).
-        var chains = try dump(scratch, .getChain, name, "list chains").compactMap(parseChain).filter { $0.table == name }
-            .map(\.chain)
+        var chains = try dump(scratch, .getChain, name, "list chains").compactMap(parseChain).filter {
+            $0.table == name
+        }
+        .map(\.chain)
         let rules = try dump(scratch, .getRule, name, "list rules").compactMap(parseRule).filter { $0.table == name }
         for i in chains.indices {
             chains[i].rules = rules.filter { $0.chain == chains[i].name }.map(\.rule)
@@ -101,10 +103,13 @@ extension NFTablesHandle {
         let nlh = scratch.header(type, flags: [.request, .dump])
         // Every GET takes the table name as attribute 1 (NFTA_*_TABLE): the kernel filters by it.
         mnl_attr_put_strz(nlh, 1, table)
-        return try socket.request(NetlinkRequest(bytes: scratch.bytes(nlh), operation: operation, object: "inet \(table)"))
+        return try socket.request(
+            NetlinkRequest(bytes: scratch.bytes(nlh), operation: operation, object: "inet \(table)"))
     }
 
-    private func readElements(_ scratch: MessageScratch, table: String, into set: inout NFTInstalledSet) throws(NetlinkError) {
+    private func readElements(_ scratch: MessageScratch, table: String, into set: inout NFTInstalledSet)
+        throws(NetlinkError)
+    {
         let s = nftnl_set_alloc()!
         defer { nftnl_set_free(s) }
         nftnl_set_set_str(s, attr(NFTNL_SET_TABLE), table)
@@ -126,7 +131,9 @@ extension NFTablesHandle {
                     while let e = nftnl_set_elems_iter_next(iter) {
                         var length: UInt32 = 0
                         guard let key = nftnl_set_elem_get(e, attr(NFTNL_SET_ELEM_KEY), &length) else { continue }
-                        let flags = nftnl_set_elem_is_set(e, attr(NFTNL_SET_ELEM_FLAGS)) ? nftnl_set_elem_get_u32(e, attr(NFTNL_SET_ELEM_FLAGS)) : 0
+                        let flags =
+                            nftnl_set_elem_is_set(e, attr(NFTNL_SET_ELEM_FLAGS))
+                            ? nftnl_set_elem_get_u32(e, attr(NFTNL_SET_ELEM_FLAGS)) : 0
                         out.append((Array(UnsafeRawBufferPointer(start: key, count: Int(length))), flags))
                     }
                     return out
@@ -226,11 +233,14 @@ private func parseSet(_ message: NetlinkMessage) -> (String, NFTInstalledSet)? {
         guard nftnl_set_nlmsg_parse(nlh, s) >= 0 else { return nil }
         let flags = nftnl_set_get_u32(s, attr(NFTNL_SET_FLAGS))
         let table = String(cString: nftnl_set_get_str(s, attr(NFTNL_SET_TABLE)))
-        return (table, NFTInstalledSet(
-            name: String(cString: nftnl_set_get_str(s, attr(NFTNL_SET_NAME))),
-            fields: NFTDataType.fields(ofKeyType: nftnl_set_get_u32(s, attr(NFTNL_SET_KEY_TYPE))),
-            keyLength: Int(nftnl_set_get_u32(s, attr(NFTNL_SET_KEY_LEN))),
-            interval: flags & 0x4 != 0, keys: [], elements: []))
+        return (
+            table,
+            NFTInstalledSet(
+                name: String(cString: nftnl_set_get_str(s, attr(NFTNL_SET_NAME))),
+                fields: NFTDataType.fields(ofKeyType: nftnl_set_get_u32(s, attr(NFTNL_SET_KEY_TYPE))),
+                keyLength: Int(nftnl_set_get_u32(s, attr(NFTNL_SET_KEY_LEN))),
+                interval: flags & 0x4 != 0, keys: [], elements: [])
+        )
     }
 }
 

@@ -18,7 +18,9 @@ public struct NFTDataType: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
-    static let all: [NFTDataType] = [.ipv4Address, .ipv6Address, .inetProtocol, .inetService, .icmpv6Type, .interfaceName]
+    static let all: [NFTDataType] = [
+        .ipv4Address, .ipv6Address, .inetProtocol, .inetService, .icmpv6Type, .interfaceName,
+    ]
 
     /// Each concatenated field occupies whole 32-bit registers.
     var paddedLength: Int { (length + 3) & ~3 }
@@ -31,6 +33,28 @@ public enum NFTValue: Hashable, Sendable, CustomStringConvertible {
     case proto(IPProtocolNumber)
     case icmpv6(ICMPv6Type)
     case interface(String)
+
+    /// Appends `bytes` without building an intermediate array (the 10,000-element hot path).
+    func append(to key: inout [UInt8]) {
+        switch self {
+        case .address(.v6(let a)):
+            for shift in stride(from: 56, through: 0, by: -8) {
+                key.append(UInt8(truncatingIfNeeded: a.high >> UInt64(shift)))
+            }
+            for shift in stride(from: 56, through: 0, by: -8) {
+                key.append(UInt8(truncatingIfNeeded: a.low >> UInt64(shift)))
+            }
+        case .address(.v4(let a)):
+            for shift in stride(from: 24, through: 0, by: -8) {
+                key.append(UInt8(truncatingIfNeeded: a.value >> UInt32(shift)))
+            }
+        case .port(let p):
+            key.append(UInt8(p >> 8))
+            key.append(UInt8(p & 0xFF))
+        default:
+            key += bytes
+        }
+    }
 
     /// Network byte order, exactly `type.length` bytes (interface names NUL-padded).
     public var bytes: [UInt8] {
@@ -134,23 +158,39 @@ public struct NFTSet: Hashable, Sendable {
     /// The kernel's view of the elements: key bytes and flags. Interval sets become the
     /// start/end-marker pairs the rbtree backend expects (end = first address after the range).
     public func encodedElements() throws(NFTError) -> [(key: [UInt8], flags: UInt32)] {
-        if !interval {
-            return try elements.map { element throws(NFTError) in
-                guard case .values(let values) = element, values.count == fields.count else {
-                    throw NFTError.invalid("set \(name): element \(element) does not match \(fields)")
-                }
-                var key: [UInt8] = []
-                for (value, type) in zip(values, fields) {
-                    var b = value.bytes
-                    guard b.count == type.length else {
-                        throw NFTError.invalid("set \(name): \(value) is not a \(type)")
-                    }
-                    if fields.count > 1 { b += [UInt8](repeating: 0, count: type.paddedLength - type.length) }
-                    key += b
-                }
-                return (key, 0)
-            }
+        var out: [(key: [UInt8], flags: UInt32)] = []
+        try forEachEncodedElement { key, flags in out.append((Array(key), flags)) }
+        return out
+    }
+
+    /// Calls `body` with each element's key bytes (valid only during the call) and flags.
+    func forEachEncodedElement(_ body: (UnsafeRawBufferPointer, UInt32) -> Void) throws(NFTError) {
+        if interval {
+            for (key, flags) in try intervalElements() { key.withUnsafeBytes { body($0, flags) } }
+            return
         }
+        var key: [UInt8] = []
+        key.reserveCapacity(keyLength)
+        for element in elements {
+            guard case .values(let values) = element, values.count == fields.count else {
+                throw NFTError.invalid("set \(name): element \(element) does not match \(fields)")
+            }
+            key.removeAll(keepingCapacity: true)
+            for (value, type) in zip(values, fields) {
+                let start = key.count
+                value.append(to: &key)
+                guard key.count - start == type.length else {
+                    throw NFTError.invalid("set \(name): \(value) is not a \(type)")
+                }
+                if fields.count > 1 {
+                    for _ in type.length..<type.paddedLength { key.append(0) }
+                }
+            }
+            key.withUnsafeBytes { body($0, 0) }
+        }
+    }
+
+    private func intervalElements() throws(NFTError) -> [(key: [UInt8], flags: UInt32)] {
         guard fields.count == 1, fields[0] == .ipv4Address || fields[0] == .ipv6Address else {
             throw NFTError.invalid("set \(name): interval sets hold prefixes of one address type")
         }

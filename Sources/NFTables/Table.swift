@@ -82,7 +82,8 @@ public struct NFTRule: Hashable, Sendable {
     public var verdict: NFTVerdict?
     public var comment: String?
 
-    public init(_ matches: [NFTMatch] = [], counter: Bool = false, _ verdict: NFTVerdict? = nil, comment: String? = nil) {
+    public init(_ matches: [NFTMatch] = [], counter: Bool = false, _ verdict: NFTVerdict? = nil, comment: String? = nil)
+    {
         self.matches = matches
         self.counter = counter
         self.verdict = verdict

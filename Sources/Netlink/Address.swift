@@ -53,7 +53,9 @@ public struct Address: Hashable, Sendable, CustomStringConvertible {
 public enum AddressMessage {
     static let ifaddrmsgSize = 8
 
-    static func build(_ type: MessageType, _ flags: MessageFlags, _ prefix: IPPrefix, linkIndex: Int32, _ addressFlags: AddressFlags)
+    static func build(
+        _ type: MessageType, _ flags: MessageFlags, _ prefix: IPPrefix, linkIndex: Int32, _ addressFlags: AddressFlags
+    )
         -> MessageBuilder
     {
         var b = MessageBuilder(type: type, flags: flags)
@@ -126,7 +128,8 @@ extension NetlinkHandle {
     }
 
     /// `ip addr show [dev L]`, optionally one family only.
-    public func addressList(link: LinkID? = nil, family: AddressFamily = .unspecified) throws(NetlinkError) -> [Address] {
+    public func addressList(link: LinkID? = nil, family: AddressFamily = .unspecified) throws(NetlinkError) -> [Address]
+    {
         let index = try link.map { id throws(NetlinkError) in try resolve(id) }
         return try dump(AddressMessage.dump(family: family)).compactMap(AddressMessage.parse)
             .filter { index == nil || $0.linkIndex == index }
@@ -139,7 +142,9 @@ extension NetlinkBatch {
     }
 
     /// Resolves a name now (one round trip) so the batch itself holds only bytes.
-    public mutating func addressAdd(_ prefix: IPPrefix, link: LinkID, flags: AddressFlags = [.noDAD]) throws(NetlinkError) {
+    public mutating func addressAdd(_ prefix: IPPrefix, link: LinkID, flags: AddressFlags = [.noDAD])
+        throws(NetlinkError)
+    {
         append(AddressMessage.add(prefix, linkIndex: try handle.resolve(link), flags: flags))
     }
 

@@ -1,3 +1,5 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// (errno constants keep their C names: `.EEXIST` reads as the kernel and the man pages spell it)
 import Glibc
 
 /// A POSIX error number as the kernel reports it (positive), with its symbolic name.

@@ -178,7 +178,9 @@ public enum LinkMessage {
     }
 
     /// The header and name attribute addressing an existing link.
-    static func target(_ type: MessageType, _ flags: MessageFlags, _ link: LinkID, set: LinkFlags = [], change: LinkFlags = [])
+    static func target(
+        _ type: MessageType, _ flags: MessageFlags, _ link: LinkID, set: LinkFlags = [], change: LinkFlags = []
+    )
         -> MessageBuilder
     {
         var b = MessageBuilder(type: type, flags: flags)

@@ -32,7 +32,7 @@ public final class NetlinkHandle: Sendable {
         while true {
             do {
                 return try socket.request(request)
-            } catch where error.errno == .EINTR && attempt < 5 {
+            } catch  where error.errno == .EINTR && attempt < 5 {
                 attempt += 1
             }
         }

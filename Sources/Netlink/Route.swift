@@ -70,7 +70,8 @@ public struct Route: Hashable, Sendable, CustomStringConvertible {
 
     /// The default route of the family of `gateway`, via it.
     public static func defaultRoute(via gateway: IPAddress, outputIndex: Int32? = nil) -> Route {
-        let any = IPPrefix(address: gateway.isIPv6 ? .v6(IPv6Address(high: 0, low: 0)) : .v4(IPv4Address(0)), length: 0)!
+        let any = IPPrefix(
+            address: gateway.isIPv6 ? .v6(IPv6Address(high: 0, low: 0)) : .v4(IPv4Address(0)), length: 0)!
         return Route(destination: any, gateway: gateway, outputIndex: outputIndex)
     }
 
@@ -112,12 +113,15 @@ public enum RouteMessage {
 
     /// `ip route add` (fails with EEXIST if present).
     public static func add(_ route: Route) -> NetlinkRequest {
-        NetlinkRequest(build(.newRoute, [.request, .create, .exclusive], route), operation: "add route", object: route.description)
+        NetlinkRequest(
+            build(.newRoute, [.request, .create, .exclusive], route), operation: "add route", object: route.description)
     }
 
     /// `ip route replace`: idempotent.
     public static func replace(_ route: Route) -> NetlinkRequest {
-        NetlinkRequest(build(.newRoute, [.request, .create, .replace], route), operation: "replace route", object: route.description)
+        NetlinkRequest(
+            build(.newRoute, [.request, .create, .replace], route), operation: "replace route",
+            object: route.description)
     }
 
     public static func delete(_ route: Route) -> NetlinkRequest {
@@ -133,7 +137,9 @@ public enum RouteMessage {
 
     /// Decodes an RTM_NEWROUTE/RTM_DELROUTE message; nil for anything else (or a family we don't model).
     public static func parse(_ message: NetlinkMessage) -> Route? {
-        guard message.type == .newRoute || message.type == .deleteRoute, message.payload.count >= rtmsgSize else { return nil }
+        guard message.type == .newRoute || message.type == .deleteRoute, message.payload.count >= rtmsgSize else {
+            return nil
+        }
         let p = message.payload
         let family = AddressFamily(rawValue: p[0])
         guard family == .inet || family == .inet6 else { return nil }

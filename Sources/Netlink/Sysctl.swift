@@ -18,7 +18,9 @@ public enum Sysctl {
         let fd = try open(key, O_RDONLY, namespace, "read sysctl")
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = try systemCall("read sysctl", key) { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+        let n = try systemCall("read sysctl", key) {
+            buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        }
         return String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: [" ", "\n", "\t"])
     }
 

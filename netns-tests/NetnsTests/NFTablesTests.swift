@@ -28,7 +28,8 @@ func overlayTable(name: String = "overlay", allowed: [(IPAddress, UInt16)], comm
             NFTSet(
                 name: "allowed", fields: [.ipv6Address, .inetService],
                 elements: allowed.map { .values([.address($0.0), .port($0.1)]) }),
-            NFTSet(name: "nets", fields: [.ipv6Address], interval: true, elements: [.prefix(IPPrefix("fd00:77::/48")!)]),
+            NFTSet(
+                name: "nets", fields: [.ipv6Address], interval: true, elements: [.prefix(IPPrefix("fd00:77::/48")!)]),
             .single("ports", .inetService, [.port(22), .port(443)]),
             .single("ifaces", .interfaceName, [.interface("wg-1234abcd")]),
         ])
@@ -36,7 +37,8 @@ func overlayTable(name: String = "overlay", allowed: [(IPAddress, UInt16)], comm
 
 /// A non-blocking TCP connect from inside `namespace`; true when the handshake completed in time.
 func tcpConnects(from namespace: String, to address: IPv6Address, port: UInt16, timeoutMs: Int32) throws -> Bool {
-    let fd = try NetworkNamespace.openSocket(in: namespace, domain: AF_INET6, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
+    let fd = try NetworkNamespace.openSocket(
+        in: namespace, domain: AF_INET6, type: Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
     defer { close(fd) }
     var sa = sockaddr_in6()
     sa.sin6_family = sa_family_t(AF_INET6)
@@ -44,7 +46,9 @@ func tcpConnects(from namespace: String, to address: IPv6Address, port: UInt16, 
     let bytes = address.bytes
     withUnsafeMutableBytes(of: &sa.sin6_addr) { for i in 0..<16 { $0[i] = bytes[i] } }
     let r = withUnsafePointer(to: &sa) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+        }
     }
     if r == 0 { return true }
     guard errno == EINPROGRESS else { return false }
@@ -91,7 +95,10 @@ struct NFTablesNamespaceTests {
     @Test func replacedTableReadsBackAndMatchesNftListing() throws {
         try withNamespaces(1) { ns in
             // Someone else's table, which must survive everything we do.
-            try tool("ip", "netns", "exec", ns[0], "nft", "add table inet other; add chain inet other c { type filter hook output priority 10; policy accept; }; add rule inet other c counter comment \"theirs\"")
+            try tool(
+                "ip", "netns", "exec", ns[0], "nft",
+                "add table inet other; add chain inet other c { type filter hook output priority 10; policy accept; }; add rule inet other c counter comment \"theirs\""
+            )
             let otherBefore = try tool("ip", "netns", "exec", ns[0], "nft", "list", "table", "inet", "other").stdout
 
             let nft = try NFTablesHandle(namespace: ns[0])
@@ -116,7 +123,8 @@ struct NFTablesNamespaceTests {
             #expect(listing.contains("fd00:77::/48"))
 
             // JSON view: the set has exactly our two elements.
-            let json = try tool("ip", "netns", "exec", ns[0], "nft", "-j", "list", "set", "inet", "overlay", "allowed").stdout
+            let json = try tool("ip", "netns", "exec", ns[0], "nft", "-j", "list", "set", "inet", "overlay", "allowed")
+                .stdout
             let root = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
             let items = root?["nftables"] as? [[String: Any]] ?? []
             let set = items.compactMap { $0["set"] as? [String: Any] }.first
@@ -139,7 +147,8 @@ struct NFTablesNamespaceTests {
             #expect(Set(try nft.tableNames()) == ["overlay", "other"])
 
             // Other tables untouched, through replace and delete.
-            #expect(try tool("ip", "netns", "exec", ns[0], "nft", "list", "table", "inet", "other").stdout == otherBefore)
+            #expect(
+                try tool("ip", "netns", "exec", ns[0], "nft", "list", "table", "inet", "other").stdout == otherBefore)
             try nft.delete(table: "overlay")
             try nft.delete(table: "overlay")  // absent: still fine
             #expect(try nft.read("overlay") == nil)
@@ -168,19 +177,28 @@ struct NFTablesNamespaceTests {
 
     @Test func dropPolicyBlocksNewProbesButNotEstablishedFlows() throws {
         try withPair { clientNS, serverNS in
-            let echo = try BackgroundProcess(["ip", "netns", "exec", serverNS, "socat", "TCP6-LISTEN:9000,reuseaddr,fork", "EXEC:cat"])
+            let echo = try BackgroundProcess([
+                "ip", "netns", "exec", serverNS, "socat", "TCP6-LISTEN:9000,reuseaddr,fork", "EXEC:cat",
+            ])
             defer { echo.stop() }
-            let udp = try BackgroundProcess(["ip", "netns", "exec", serverNS, "socat", "UDP6-RECVFROM:9001,reuseaddr,fork", "SYSTEM:echo pong"])
+            let udp = try BackgroundProcess([
+                "ip", "netns", "exec", serverNS, "socat", "UDP6-RECVFROM:9001,reuseaddr,fork", "SYSTEM:echo pong",
+            ])
             defer { udp.stop() }
-            #expect(try eventually { try tool("ip", "netns", "exec", serverNS, "ss", "-Hltnu").stdout.contains(":9001") })
+            #expect(
+                try eventually { try tool("ip", "netns", "exec", serverNS, "ss", "-Hltnu").stdout.contains(":9001") })
             #expect(try eventually { try tcpConnects(from: clientNS, to: server, port: 9000, timeoutMs: 500) })
 
             func udpAnswers() throws -> Bool {
-                try tool("ip", "netns", "exec", clientNS, "sh", "-c", "echo hi | socat -T1 - UDP6:[fd00:77::2]:9001", check: false)
-                    .stdout.contains("pong")
+                try tool(
+                    "ip", "netns", "exec", clientNS, "sh", "-c", "echo hi | socat -T1 - UDP6:[fd00:77::2]:9001",
+                    check: false
+                )
+                .stdout.contains("pong")
             }
             func pingAnswers() throws -> Bool {
-                try tool("ip", "netns", "exec", clientNS, "ping", "-6", "-c1", "-W1", "fd00:77::2", check: false).status == 0
+                try tool("ip", "netns", "exec", clientNS, "ping", "-6", "-c1", "-W1", "fd00:77::2", check: false).status
+                    == 0
             }
             // Before the table: every probe passes.
             #expect(try udpAnswers())
@@ -188,9 +206,14 @@ struct NFTablesNamespaceTests {
 
             // Conntrack starts tracking in a namespace only once some rule there uses it; another
             // tool's table with a ct rule stands for whatever the host had before ours arrived.
-            try tool("ip", "netns", "exec", serverNS, "nft", "add table inet watcher; add chain inet watcher c { type filter hook input priority 10; }; add rule inet watcher c ct state established counter")
+            try tool(
+                "ip", "netns", "exec", serverNS, "nft",
+                "add table inet watcher; add chain inet watcher c { type filter hook input priority 10; }; add rule inet watcher c ct state established counter"
+            )
             // A long-lived connection, established before the firewall goes up.
-            let conversation = try BackgroundProcess(["ip", "netns", "exec", clientNS, "socat", "-", "TCP6:[fd00:77::2]:9000"])
+            let conversation = try BackgroundProcess([
+                "ip", "netns", "exec", clientNS, "socat", "-", "TCP6:[fd00:77::2]:9000",
+            ])
             defer { conversation.stop() }
             let input = conversation.input
             let output = conversation.output
@@ -221,11 +244,15 @@ struct NFTablesNamespaceTests {
 
     @Test func hundredAtomicReplacesNeverLetABlockedProbeThrough() throws {
         try withPair { clientNS, serverNS in
-            let listener = try BackgroundProcess(["ip", "netns", "exec", serverNS, "socat", "TCP6-LISTEN:9000,reuseaddr,fork", "/dev/null"])
+            let listener = try BackgroundProcess([
+                "ip", "netns", "exec", serverNS, "socat", "TCP6-LISTEN:9000,reuseaddr,fork", "/dev/null",
+            ])
             defer { listener.stop() }
             #expect(try eventually { try tcpConnects(from: clientNS, to: server, port: 9000, timeoutMs: 500) })
             // Another tool's table stays intact through all of it.
-            try tool("ip", "netns", "exec", serverNS, "nft", "add table ip6 bystander; add set ip6 bystander s { type ipv6_addr; elements = { ::1 }; }")
+            try tool(
+                "ip", "netns", "exec", serverNS, "nft",
+                "add table ip6 bystander; add set ip6 bystander s { type ipv6_addr; elements = { ::1 }; }")
             let bystander = try tool("ip", "netns", "exec", serverNS, "nft", "list", "table", "ip6", "bystander").stdout
 
             let nft = try NFTablesHandle(namespace: serverNS)
@@ -238,7 +265,9 @@ struct NFTablesNamespaceTests {
             let probe = Thread {
                 while !stop.value {
                     // A short timeout keeps the probe fast; a SYN let through would complete well within it.
-                    if (try? tcpConnects(from: clientNS, to: server, port: 9000, timeoutMs: 20)) == true { passed.add(1) }
+                    if (try? tcpConnects(from: clientNS, to: server, port: 9000, timeoutMs: 20)) == true {
+                        passed.add(1)
+                    }
                     attempts.add(1)
                 }
             }
@@ -255,7 +284,9 @@ struct NFTablesNamespaceTests {
             #expect(passed.value == 0)
             #expect(attempts.value >= 100)
             #expect(try nft.read("overlay")?.chain("input")?.rules.last?.comment == "round 99")
-            #expect(try tool("ip", "netns", "exec", serverNS, "nft", "list", "table", "ip6", "bystander").stdout == bystander)
+            #expect(
+                try tool("ip", "netns", "exec", serverNS, "nft", "list", "table", "ip6", "bystander").stdout
+                    == bystander)
         }
     }
 
@@ -263,17 +294,25 @@ struct NFTablesNamespaceTests {
         try withNamespaces(1) { ns in
             let nft = try NFTablesHandle(namespace: ns[0])
             let elements: [NFTSet.Element] = (1...10_000).map { i in
-                .values([.address(.v6(IPv6Address(high: 0xfd00_0000_0000_0000, low: UInt64(i)))), .port(UInt16(1024 + i % 60000))])
+                .values([
+                    .address(.v6(IPv6Address(high: 0xfd00_0000_0000_0000, low: UInt64(i)))),
+                    .port(UInt16(1024 + i % 60000)),
+                ])
             }
             let table = NFTable(
                 name: "bench",
-                chains: [.base("input", hook: .input, policy: .accept, rules: [NFTRule([.inSet([.ip6Saddr, .tcpDport], set: "peers")], .accept)])],
+                chains: [
+                    .base(
+                        "input", hook: .input, policy: .accept,
+                        rules: [NFTRule([.inSet([.ip6Saddr, .tcpDport], set: "peers")], .accept)])
+                ],
                 sets: [NFTSet(name: "peers", fields: [.ipv6Address, .inetService], elements: elements)])
             try nft.replace(table)
             try nft.replace(table)
             let installed = try #require(try nft.read("bench"))
             #expect(installed.set("peers")?.elements.count == 10_000)
-            let json = try tool("ip", "netns", "exec", ns[0], "nft", "-j", "list", "set", "inet", "bench", "peers").stdout
+            let json = try tool("ip", "netns", "exec", ns[0], "nft", "-j", "list", "set", "inet", "bench", "peers")
+                .stdout
             let root = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
             let set = (root?["nftables"] as? [[String: Any]] ?? []).compactMap { $0["set"] as? [String: Any] }.first
             #expect((set?["elem"] as? [Any])?.count == 10_000)

@@ -123,11 +123,13 @@ struct NetlinkNamespaceTests {
 
             let gw = IPAddress("fd12:3456:789a:1::1")!
             try h.routeAdd(.defaultRoute(via: gw))
-            try h.routeAdd(Route(destination: IPPrefix("fd12:3456:789a:99::/64")!, outputIndex: try h.linkByName("ovl0").index))
+            try h.routeAdd(
+                Route(destination: IPPrefix("fd12:3456:789a:99::/64")!, outputIndex: try h.linkByName("ovl0").index))
             try h.routeAdd(Route(destination: IPPrefix("10.50.0.0/16")!, gateway: IPAddress("10.99.0.1")!))
             let routes = try ipJSON("-n", ns[0], "-6", "route", "show")
             #expect(routes.contains { $0["dst"] as? String == "default" && $0["gateway"] as? String == "\(gw)" })
-            #expect(routes.contains { $0["dst"] as? String == "fd12:3456:789a:99::/64" && $0["dev"] as? String == "ovl0" })
+            #expect(
+                routes.contains { $0["dst"] as? String == "fd12:3456:789a:99::/64" && $0["dev"] as? String == "ovl0" })
             #expect(try ipJSON("-n", ns[0], "-4", "route", "show").contains { $0["dst"] as? String == "10.50.0.0/16" })
 
             let mine = try h.routeList(family: .inet6).filter { $0.table == .main && $0.protocol == .static }
@@ -163,7 +165,8 @@ struct NetlinkNamespaceTests {
             ])
             defer { server.stop() }
             #expect(try eventually { try tool("ip", "netns", "exec", ns[1], "ss", "-Hltn").stdout.contains(":7001") })
-            try tool("ip", "netns", "exec", ns[0], "sh", "-c", "echo hello-overlay | socat -u STDIN TCP6:[fd00:77::2]:7001")
+            try tool(
+                "ip", "netns", "exec", ns[0], "sh", "-c", "echo hello-overlay | socat -u STDIN TCP6:[fd00:77::2]:7001")
             server.process.waitUntilExit()
             let received = String(decoding: server.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(received == "hello-overlay\n")
@@ -271,10 +274,13 @@ struct NetlinkNamespaceTests {
             let hostBefore = try Sysctl.read("net.ipv6.conf.all.forwarding")
             try Sysctl.write("net.ipv6.conf.all.forwarding", "1", namespace: ns[0])
             try Sysctl.write("net.ipv6.conf.default.accept_dad", "0", namespace: ns[0])
-            #expect(try tool("ip", "netns", "exec", ns[0], "sysctl", "-n", "net.ipv6.conf.all.forwarding").stdout == "1\n")
+            #expect(
+                try tool("ip", "netns", "exec", ns[0], "sysctl", "-n", "net.ipv6.conf.all.forwarding").stdout == "1\n")
             #expect(try Sysctl.read("net.ipv6.conf.default.accept_dad", namespace: ns[0]) == "0")
             #expect(try Sysctl.read("net.ipv6.conf.all.forwarding") == hostBefore)
-            #expect(throws: NetlinkError.self) { try Sysctl.write("net.ipv6.conf.nosuchlink.forwarding", "1", namespace: ns[0]) }
+            #expect(throws: NetlinkError.self) {
+                try Sysctl.write("net.ipv6.conf.nosuchlink.forwarding", "1", namespace: ns[0])
+            }
         }
     }
 
@@ -292,7 +298,8 @@ struct NetlinkNamespaceTests {
                 #expect(error.description.contains("wireguard"))
             }
             // Raw request: dump all families through the caller-built message path.
-            let dump = GenericNetlink.message(family: .genericControl, command: 3, version: 1, flags: [.request, .dump])
+            let dump = GenericNetlink.message(
+                family: .genericControl, command: 3, version: 1, flags: [.request, .dump])
             let replies = try genl.request(dump.message, operation: "dump families")
             let names = replies.compactMap { GenericNetlink.attributes(of: $0).string(ControlAttribute.familyName) }
             #expect(names.contains("nlctrl"))

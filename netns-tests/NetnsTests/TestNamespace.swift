@@ -46,7 +46,8 @@ func tool(_ args: [String], check: Bool = true) throws -> ToolResult {
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     let r = ToolResult(
-        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+        stderr: String(decoding: e, as: UTF8.self))
     if check && r.status != 0 { throw ToolError.failed(args, r) }
     return r
 }
