@@ -1,0 +1,98 @@
+import Netlink
+
+/// The kernel backend's transport over the Netlink module's generic netlink socket, bound to the
+/// namespace it was opened in (the WireGuard device's namespace).
+public final class GenericNetlinkSocketTransport: GenericNetlinkTransport {
+    private let genl: GenericNetlink
+
+    public init(namespace: String? = nil) throws {
+        do { genl = try GenericNetlink(namespace: namespace) } catch { throw KernelNetlinkError(error) }
+    }
+
+    public func familyID(_ name: String) throws -> UInt16 {
+        do { return try genl.family(name).id.rawValue } catch { throw KernelNetlinkError(error) }
+    }
+
+    public func request(_ messages: [[UInt8]]) throws -> [[UInt8]] {
+        var replies: [[UInt8]] = []
+        for m in messages {
+            do {
+                replies += try genl.request(m, operation: "wireguard").map(Self.bytes)
+            } catch {
+                throw KernelNetlinkError(error)
+            }
+        }
+        return replies
+    }
+
+    /// A parsed reply back in wire form (nlmsghdr + payload), as the WireGuard codec reads it.
+    static func bytes(_ m: NetlinkMessage) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(16 + m.payload.count)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v) { out.append(contentsOf: $0) } }
+        put(UInt32(16 + m.payload.count))
+        put(m.type.rawValue)
+        put(m.flags.rawValue)
+        put(m.sequence)
+        put(m.portID)
+        out.append(contentsOf: m.payload)
+        return out
+    }
+}
+
+/// Creating and deleting `wireguard` links through rtnetlink.
+public struct RtnetlinkWireGuardLinks: WireGuardLinkControl {
+    let namespace: String?
+
+    public init(namespace: String? = nil) {
+        self.namespace = namespace
+    }
+
+    public func createWireGuardLink(named name: String) throws {
+        do { try NetlinkHandle(namespace: namespace).linkAdd(.wireguard(name)) } catch { throw KernelNetlinkError(error) }
+    }
+
+    public func deleteLink(named name: String) throws {
+        do {
+            try NetlinkHandle(namespace: namespace).linkDelete(.name(name))
+        } catch where error.errno == .ENODEV {
+            return
+        } catch {
+            throw KernelNetlinkError(error)
+        }
+    }
+
+    public func linkExists(named name: String) throws -> Bool {
+        do {
+            _ = try NetlinkHandle(namespace: namespace).linkByName(name)
+            return true
+        } catch where error.errno == .ENODEV {
+            return false
+        } catch {
+            throw KernelNetlinkError(error)
+        }
+    }
+}
+
+/// A Netlink module error seen through the WireGuard module's errno protocol.
+public struct KernelNetlinkError: NetlinkErrnoError, CustomStringConvertible {
+    public let underlying: NetlinkError
+    public init(_ underlying: NetlinkError) { self.underlying = underlying }
+    public var errno: Int32 { underlying.errno.rawValue }
+    public var description: String { underlying.description }
+}
+
+extension KernelWireGuard {
+    /// The kernel backend talking to the running kernel in `namespace` (nil: this one).
+    public static func system(namespace: String? = nil) throws -> KernelWireGuard {
+        KernelWireGuard(transport: try GenericNetlinkSocketTransport(namespace: namespace),
+                        links: RtnetlinkWireGuardLinks(namespace: namespace))
+    }
+}
+
+extension WireGuardBackendKind {
+    /// `auto` resolved by asking this kernel for the `wireguard` generic netlink family too.
+    public func resolveOnThisKernel() -> WireGuardBackendKind {
+        resolve(familyResolves: { (try? GenericNetlinkSocketTransport().familyID("wireguard")) != nil })
+    }
+}
