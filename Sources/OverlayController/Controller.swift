@@ -145,15 +145,20 @@ final class Mutation {
     func pruneMembers(network: String) throws {
         guard let snapshot = try tx.snapshot(network: network) else { return }
         let hosting = Set(snapshot.workloads.map(\.node))
-        let hasHidden = snapshot.members.contains { $0.node.isHidden }
         let dialled = Set(snapshot.accessPeers.map(\.hub))
         let gateways = Set(snapshot.gatewayRoutes.map(\.node))
+        var kept: [NetworkSnapshot.Member] = []
         for m in snapshot.members {
             let name = m.node.name
-            if hosting.contains(name) || dialled.contains(name) || gateways.contains(name) { continue }
+            let needed = hosting.contains(name) || dialled.contains(name) || gateways.contains(name)
+            if try needed || tx.isPinned(network: network, node: name) { kept.append(m) }
+        }
+        // Hubs relay only while a hidden member stays; decided after the others are settled, so
+        // the last hidden member leaving takes its relays with it.
+        let hasHidden = kept.contains { $0.node.isHidden }
+        for m in snapshot.members where !kept.contains(where: { $0.node.name == m.node.name }) {
             if m.node.hub && hasHidden { continue }
-            if try tx.isPinned(network: network, node: name) { continue }
-            try tx.deleteMembership(network: network, node: name)
+            try tx.deleteMembership(network: network, node: m.node.name)
         }
     }
 }
