@@ -147,10 +147,16 @@ public final class Agent {
             // A changed plan file is taken when it is valid; a bad one keeps the last good plan.
             if let file = options.planFile, let s = Self.stamp(file), s != planStamp {
                 planStamp = s
-                do {
-                    loaded = try load(file: file)
-                    log("plan revision \(loaded.plan.revision) loaded from \(file)")
-                } catch { log("keeping revision \(loaded.plan.revision): \(error)") }
+                // Rewritten with the same content (a poller re-fetching it) is nothing new.
+                let same = FileManager.default.contents(atPath: file).flatMap {
+                    try? JSONDecoder().decode(NodePlan.self, from: $0)
+                } == loaded.plan
+                if !same {
+                    do {
+                        loaded = try load(file: file)
+                        log("plan revision \(loaded.plan.revision) loaded from \(file)")
+                    } catch { log("keeping revision \(loaded.plan.revision): \(error)") }
+                }
             }
             do {
                 let actions = try pass(loaded)

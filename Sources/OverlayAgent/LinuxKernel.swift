@@ -124,6 +124,23 @@ public final class LinuxKernel: AgentKernel {
         return s
     }
 
+    /// A fixed, locally administered MAC per bridge (02 + the network id + 01): the router
+    /// address's link-layer address must not change when workloads come and go.
+    static func bridgeMAC(_ bridge: String) -> [UInt8] {
+        let hex = Array(bridge.suffix(8))
+        var mac: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
+        for i in 0..<min(4, hex.count / 2) {
+            mac[1 + i] = UInt8(String(hex[2 * i...2 * i + 1]), radix: 16) ?? 0
+        }
+        return mac
+    }
+
+    static func bridgeSpec(_ name: String, mtu: UInt32) -> LinkSpec {
+        var spec = LinkSpec(name: name, kind: .bridge, mtu: mtu, up: true)
+        spec.hardwareAddress = bridgeMAC(name)
+        return spec
+    }
+
     // MARK: - Apply
 
     public func apply(_ action: AgentAction) throws {
@@ -140,7 +157,7 @@ public final class LinuxKernel: AgentKernel {
         case .setSysctl(let ns, let key, let value):
             try Sysctl.write(key, value, namespace: ns)
         case .createBridge(let ns, let name, let mtu):
-            try rt(ns).linkAdd(LinkSpec(name: name, kind: .bridge, mtu: mtu, up: true))
+            try rt(ns).linkAdd(Self.bridgeSpec(name, mtu: mtu))
         case .startWireGuard(let name):
             try wireguard.createInterface(name)
         case .stopWireGuard(let name):

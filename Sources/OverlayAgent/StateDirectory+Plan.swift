@@ -7,7 +7,8 @@ import OverlayPlanner
 /// The last good plan, the opened WireGuard keys and the workload namespaces the agent created:
 /// with these a node that restarts while the controller is away comes back as it was.
 extension StateDirectory {
-    var planPath: String { path + "/plan.json" }
+    /// Not `plan.json`: that is the usual name of the file an operator hands to `run --plan`.
+    var planPath: String { path + "/applied-plan.json" }
     var keysPath: String { path + "/keys" }
     var ownedPath: String { path + "/owned-namespaces" }
 
