@@ -69,6 +69,8 @@ let package = Package(
             dependencies: ["OverlayController", "OverlayStore", "OverlayCrypto", "OverlayPlanner", "OverlayModel"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
+        .testTarget(
+            name: "OverlayAgentTests", dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto"]),
 
         // Integration tests: root, real kernel, real traffic, in namespaces the tests create.
         .testTarget(

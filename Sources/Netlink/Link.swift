@@ -121,6 +121,9 @@ public struct LinkSpec: Sendable, Hashable {
     public var masterIndex: Int32?
     /// Create the link directly in another namespace.
     public var namespace: NamespaceTarget?
+    /// A fixed MAC address (a bridge otherwise takes its ports' lowest, changing as they come
+    /// and go, which strands its neighbours' caches).
+    public var hardwareAddress: [UInt8]?
 
     public init(
         name: String, kind: Kind, mtu: UInt32? = nil, up: Bool = false, masterIndex: Int32? = nil,
@@ -203,6 +206,7 @@ public enum LinkMessage {
         if let mtu = spec.mtu { b.attribute(LinkAttribute.mtu, mtu) }
         if let master = spec.masterIndex { b.attribute(LinkAttribute.master, UInt32(bitPattern: master)) }
         if let ns = spec.namespace { namespaceAttribute(&b, ns, fds) }
+        if let mac = spec.hardwareAddress { b.attribute(LinkAttribute.address, bytes: mac) }
         b.nested(LinkAttribute.linkInfo) { info in
             switch spec.kind {
             case .bridge:

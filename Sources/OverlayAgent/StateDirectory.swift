@@ -3,7 +3,8 @@ import Glibc
 import OverlayCrypto
 import OverlayModel
 
-/// The agent's state directory: its identity (0600), and later the last good plan and opened keys.
+/// The agent's state directory: its identity (0600), the last good plan and the opened keys
+/// (0600, see `StateDirectory+Plan.swift`).
 public struct StateDirectory: Sendable {
     public let path: String
 

@@ -1,12 +1,18 @@
 import ArgumentParser
 import Foundation
 import OverlayAgent
+import WireGuard
 
 @main
 struct OverlayAgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "overlay-agent", abstract: "Realises this node's plan in the kernel and keeps it there.",
-        subcommands: [Init.self])
+        subcommands: [Init.self, Run.self, Down.self])
+
+    static func fail(_ error: any Error) -> ExitCode {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        return ExitCode(1)
+    }
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,8 +24,52 @@ struct OverlayAgentCommand: ParsableCommand {
                 let (identity, _) = try StateDirectory(path: stateDir).loadOrCreateIdentity()
                 print(identity.publicKeyBase64)
             } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-                throw ExitCode(1)
+                throw OverlayAgentCommand.fail(error)
+            }
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply the plan and keep it applied (repairing drift) until SIGTERM.",
+            discussion: """
+                Without --plan the last good plan kept in the state directory is applied. \
+                SIGTERM stops the agent and leaves the data plane up.
+                """)
+        @Option(name: .customLong("state-dir"), help: "The agent's state directory.") var stateDir: String
+        @Option(help: "A plan file ('overlayctl plan NODE --json'); watched for changes.") var plan: String?
+        @Flag(help: "Apply once and exit.") var once = false
+        @Flag(help: "Print every action applied.") var verbose = false
+        @Option(help: "WireGuard backend: auto, kernel or userspace.") var wireguard: String = "auto"
+
+        func run() throws {
+            guard let kind = WireGuardBackendKind(rawValue: wireguard) else {
+                throw OverlayAgentCommand.fail(ValidationError("--wireguard '\(wireguard)': expected auto, kernel or userspace"))
+            }
+            var options = Agent.Options(stateDirectory: stateDir, planFile: plan)
+            options.once = once
+            options.verbose = verbose
+            options.wireguard = kind
+            do {
+                try Agent(options: options).run()
+            } catch {
+                throw OverlayAgentCommand.fail(error)
+            }
+        }
+    }
+
+    struct Down: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove everything the agent created (namespaces, tunnels, tables) and nothing else.")
+        @Option(name: .customLong("state-dir"), help: "The agent's state directory.") var stateDir: String
+        @Flag(help: "Print every action applied.") var verbose = false
+
+        func run() throws {
+            do {
+                let actions = try Agent.down(stateDirectory: stateDir, verbose: verbose)
+                print("down: \(actions.count) actions")
+            } catch {
+                throw OverlayAgentCommand.fail(error)
             }
         }
     }

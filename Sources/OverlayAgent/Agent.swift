@@ -1,0 +1,231 @@
+import Foundation
+import Glibc
+import Netlink
+import OverlayCrypto
+import OverlayModel
+import OverlayPlanner
+import WireGuard
+
+/// Set by SIGTERM/SIGINT; the loop polls with a short timeout, so it notices within that time.
+nonisolated(unsafe) private var stopRequested: sig_atomic_t = 0
+
+/// The node agent: takes the plan (a file, or the last good one kept in the state directory),
+/// reconciles the kernel to it, and (unless `once`) keeps it there: rtnetlink events in every
+/// namespace it owns trigger a pass at once, and a short periodic pass catches what sends no
+/// event (an nftables table deleted by hand, a WireGuard peer removed over UAPI).
+public final class Agent {
+    public struct Options: Sendable {
+        public var stateDirectory: String
+        public var planFile: String?
+        public var once = false
+        public var verbose = false
+        public var wireguard: WireGuardBackendKind = .auto
+        /// The backstop period; events usually come first.
+        public var resyncInterval: Duration = .milliseconds(500)
+
+        public init(stateDirectory: String, planFile: String? = nil) {
+            self.stateDirectory = stateDirectory
+            self.planFile = planFile
+        }
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case noIdentity(String)
+        case noPlan(String)
+        case badPlan(String, String)
+        case unsupportedBackend(String)
+
+        public var description: String {
+            switch self {
+            case .noIdentity(let dir): "no identity in \(dir): run 'overlay-agent init --state-dir \(dir)' first"
+            case .noPlan(let dir): "no --plan given and no cached plan in \(dir)"
+            case .badPlan(let file, let why): "plan \(file): \(why)"
+            case .unsupportedBackend(let why): why
+            }
+        }
+    }
+
+    let options: Options
+    let state: StateDirectory
+    let identity: Ed25519Identity
+    let kernel: LinuxKernel
+
+    public init(options: Options) throws {
+        self.options = options
+        state = StateDirectory(path: options.stateDirectory)
+        guard let identity = try state.loadIdentity() else { throw Failure.noIdentity(options.stateDirectory) }
+        self.identity = identity
+        // A wireguard-go that died is restarted by the backend without its configuration; the
+        // next periodic pass (at most `resyncInterval` later) configures it again.
+        kernel = try LinuxKernel(wireguard: try Self.backend(options, state: state) { _ in }, state: state)
+    }
+
+    static func backend(
+        _ options: Options, state: StateDirectory, onEvent: @escaping @Sendable (UserspaceWireGuard.Event) -> Void
+    ) throws -> any WireGuardBackend {
+        switch options.wireguard.resolve() {
+        case .kernel:
+            // Not wired yet: the kernel backend needs a generic netlink transport bound to each
+            // network namespace (the device lives there after the move).
+            throw Failure.unsupportedBackend(
+                "the kernel WireGuard backend is not supported by the agent yet; use --wireguard userspace")
+        case .userspace, .auto:
+            var o = UserspaceWireGuard.Options()
+            o.logFile = state.path + "/wireguard-go.log"
+            // A long-running agent supervises its tunnels; `--once` leaves them running alone.
+            o.restartOnExit = !options.once
+            o.onEvent = onEvent
+            return UserspaceWireGuard(options: o)
+        }
+    }
+
+    // MARK: - Plans
+
+    struct Loaded {
+        var plan: NodePlan
+        var keys: [String: SecretKey]
+    }
+
+    /// Reads and checks a plan file, opens its keys and keeps both as the last good state.
+    func load(file: String) throws -> Loaded {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw Failure.badPlan(file, "cannot read it")
+        }
+        let plan: NodePlan
+        do { plan = try JSONDecoder().decode(NodePlan.self, from: data) } catch {
+            throw Failure.badPlan(file, "not a plan document: \(error)")
+        }
+        guard plan.version == NodePlan.currentVersion else {
+            throw Failure.badPlan(file, "version \(plan.version); this agent reads version \(NodePlan.currentVersion)")
+        }
+        if let cached = try? state.cachedPlan(), cached.node == plan.node, cached.revision > plan.revision {
+            throw Failure.badPlan(file, "revision \(plan.revision) is older than the applied \(cached.revision)")
+        }
+        let keys = try state.openKeys(plan, identity: identity)
+        try state.savePlan(plan)
+        state.pruneKeys(keeping: Set(plan.networks.map(\.interface)))
+        return Loaded(plan: plan, keys: keys)
+    }
+
+    func loadCached() throws -> Loaded {
+        guard let plan = try state.cachedPlan() else { throw Failure.noPlan(options.stateDirectory) }
+        return Loaded(plan: plan, keys: try state.openKeys(plan, identity: identity))
+    }
+
+    // MARK: - Running
+
+    func log(_ line: String) {
+        FileHandle.standardError.write(Data("overlay-agent: \(line)\n".utf8))
+    }
+
+    /// One pass; returns the actions applied.
+    @discardableResult
+    func pass(_ loaded: Loaded) throws -> [AgentAction] {
+        try kernel.reconcile(plan: loaded.plan, keys: loaded.keys) { [options] action in
+            if options.verbose { print("action: \(action)") }
+        }
+    }
+
+    public func run() throws {
+        var loaded = try options.planFile.map(load(file:)) ?? loadCached()
+        if options.once {
+            let actions = try pass(loaded)
+            print("plan revision \(loaded.plan.revision): \(actions.count) actions")
+            return
+        }
+
+        signal(SIGTERM) { _ in stopRequested = 1 }
+        signal(SIGINT) { _ in stopRequested = 1 }
+        signal(SIGPIPE, SIG_IGN)
+        log("running plan revision \(loaded.plan.revision) of node \(loaded.plan.node)")
+        var planStamp = options.planFile.flatMap(Self.stamp)
+        var monitors: [String: (inode: UInt64, monitor: NetlinkEventMonitor)] = [:]
+        let hostMonitor = try NetlinkEventMonitor(timeout: .milliseconds(50))
+        var lastError = ""
+
+        while stopRequested == 0 {
+            // A changed plan file is taken when it is valid; a bad one keeps the last good plan.
+            if let file = options.planFile, let s = Self.stamp(file), s != planStamp {
+                planStamp = s
+                // Rewritten with the same content (a poller re-fetching it) is nothing new.
+                let same = FileManager.default.contents(atPath: file).flatMap {
+                    try? JSONDecoder().decode(NodePlan.self, from: $0)
+                } == loaded.plan
+                if !same {
+                    do {
+                        loaded = try load(file: file)
+                        log("plan revision \(loaded.plan.revision) loaded from \(file)")
+                    } catch { log("keeping revision \(loaded.plan.revision): \(error)") }
+                }
+            }
+            do {
+                let actions = try pass(loaded)
+                if !actions.isEmpty {
+                    log("applied \(actions.count) actions: " + actions.map(\.description).joined(separator: " | "))
+                }
+                lastError = ""
+            } catch {
+                let text = "\(error)"
+                if text != lastError { log("pass failed, retrying: \(text)") }
+                lastError = text
+            }
+
+            // Watch every namespace we own; re-open a monitor when its namespace was re-created.
+            var watched: [String: (inode: UInt64, monitor: NetlinkEventMonitor)] = [:]
+            for ns in kernel.watchedNamespaces(plan: loaded.plan) {
+                guard let ino = LinuxKernel.inode(ns) else { continue }
+                if let m = monitors[ns], m.inode == ino {
+                    watched[ns] = m
+                } else if let m = try? NetlinkEventMonitor(namespace: ns, timeout: .milliseconds(50)) {
+                    watched[ns] = (ino, m)
+                }
+            }
+            monitors = watched
+            let all = [hostMonitor] + monitors.values.map(\.monitor)
+            if wait(all) { usleep(20_000) }  // let a burst of events settle into one pass
+            for m in all { Self.drain(m) }
+        }
+        log("stopping on signal; the data plane stays up")
+    }
+
+    /// Waits until an event arrives or the resync interval passes; true on events.
+    private func wait(_ monitors: [NetlinkEventMonitor]) -> Bool {
+        var fds = monitors.map { pollfd(fd: $0.fileDescriptor, events: Int16(POLLIN), revents: 0) }
+        let ms = Int32(options.resyncInterval.components.seconds * 1000
+            + options.resyncInterval.components.attoseconds / 1_000_000_000_000_000)
+        return poll(&fds, nfds_t(fds.count), ms) > 0
+    }
+
+    private static func drain(_ monitor: NetlinkEventMonitor) {
+        var fds = [pollfd(fd: monitor.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+        // Overflow (ENOBUFS) is fine: the next pass re-reads everything anyway.
+        while poll(&fds, 1, 0) > 0 { _ = try? monitor.events() }
+    }
+
+    static func stamp(_ file: String) -> [Int]? {
+        var st = stat()
+        guard stat(file, &st) == 0 else { return nil }
+        return [Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec), Int(st.st_size), Int(st.st_ino)]
+    }
+
+    // MARK: - Down
+
+    /// Removes everything the agent made and nothing else: `ovl-*` namespaces (with their
+    /// bridges, veths and tables), the workload namespaces it created, its wireguard-go processes
+    /// (by the PID their socket reports) and the host table. The identity stays; the cached plan
+    /// and keys go, so a later `run` needs a plan again.
+    public static func down(stateDirectory: String, verbose: Bool) throws -> [AgentAction] {
+        let state = StateDirectory(path: stateDirectory)
+        var o = Options(stateDirectory: stateDirectory)
+        o.once = true
+        let kernel = try LinuxKernel(wireguard: try backend(o, state: state) { _ in }, state: state)
+        let actions = try kernel.reconcile(plan: nil, keys: [:]) { action in
+            if verbose { print("action: \(action)") }
+        }
+        unlink(state.planPath)
+        state.pruneKeys(keeping: [])
+        return actions
+    }
+}
+
+

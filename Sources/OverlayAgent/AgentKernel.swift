@@ -1,0 +1,42 @@
+import Foundation
+import OverlayModel
+import OverlayPlanner
+
+/// The seam between the reconciler and the kernel: observe everything the agent owns, carry out
+/// one action. `LinuxKernel` is the real one; unit tests use an in-memory fake.
+public protocol AgentKernel: AnyObject {
+    /// The kernel state the reconciler decides on. `plan` names the workload namespaces to look
+    /// at (besides those the agent created).
+    func observe(plan: NodePlan?) throws -> ObservedState
+    func apply(_ action: AgentAction) throws
+}
+
+/// A failed step: which action, after how many succeeded, and the kernel's error.
+public struct ReconcileError: Error, CustomStringConvertible {
+    public var action: AgentAction
+    public var applied: Int
+    public var underlying: any Error
+
+    public var description: String { "\(action): \(underlying) (after \(applied) actions applied)" }
+}
+
+extension AgentKernel {
+    /// One pass: observe, decide, apply in order. Stops at the first failure, which leaves every
+    /// earlier action in place; the next pass observes that and finishes the job.
+    @discardableResult
+    public func reconcile(
+        plan: NodePlan?, keys: [String: SecretKey], now: Date = Date(), log: ((AgentAction) -> Void)? = nil
+    ) throws -> [AgentAction] {
+        let observed = try observe(plan: plan)
+        let actions = Reconciler.actions(plan: plan, keys: keys, observed: observed, now: now)
+        for (i, action) in actions.enumerated() {
+            log?(action)
+            do {
+                try apply(action)
+            } catch {
+                throw ReconcileError(action: action, applied: i, underlying: error)
+            }
+        }
+        return actions
+    }
+}

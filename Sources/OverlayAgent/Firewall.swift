@@ -1,0 +1,141 @@
+import NFTables
+import OverlayModel
+import OverlayPlanner
+
+/// The agent's nftables tables (DESIGN §6), built as values from the plan: pure, no I/O.
+/// Per-item matches live in sets, so a table has the same handful of rules whatever its size.
+public enum Firewall {
+    public static let tableName = "overlay"
+    /// Written as the comment of the table's first rule: tells the agent's table of this exact
+    /// content from anything else (an older plan, a hand edit).
+    static let fingerprintPrefix = "overlay:"
+
+    /// ICMPv6 that IPv6 cannot work without: errors (packet too big above all) and neighbour
+    /// discovery. Echo is not here: nothing outside may probe a node.
+    static let neededICMPv6: [ICMPv6Type] = [
+        .destinationUnreachable, .packetTooBig, .timeExceeded, .parameterProblem,
+        .routerSolicit, .routerAdvert, .neighborSolicit, .neighborAdvert,
+    ]
+
+    /// The agent's own namespace: nothing comes in but replies, loopback, WireGuard and the ICMPv6
+    /// IPv6 needs; nothing is routed through it (workloads live behind the network namespaces).
+    public static func hostTable(_ plan: HostFirewallPlan) -> NFTable {
+        let ports = Array(Set(plan.wireguardPorts)).sorted()
+        return sealed(
+            NFTable(
+                name: tableName,
+                chains: [
+                    .base(
+                        "input", hook: .input, policy: .drop,
+                        rules: [
+                            NFTRule([.ctState([.established, .related])], .accept),
+                            NFTRule([.iifname("lo")], .accept),
+                            NFTRule([.inSet([.udpDport], set: "wireguard_ports")], .accept),
+                            NFTRule([.inSet([.icmpv6Type], set: "icmpv6_needed")], .accept),
+                            NFTRule(counter: true, .drop, comment: "input-dropped"),
+                        ]),
+                    .base("forward", hook: .forward, policy: .drop, rules: [NFTRule(counter: true, .drop)]),
+                ],
+                sets: [
+                    .single("wireguard_ports", .inetService, ports.map { .port($0) }),
+                    .single("icmpv6_needed", .icmpv6Type, neededICMPv6.map { .icmpv6($0) }),
+                ]))
+    }
+
+    /// A network namespace: forwards only between the bridge and the WireGuard interface (and
+    /// WireGuard to WireGuard, which is a hub relaying for hidden members); sources must lie in the
+    /// network's /48; gateways reach only exposed ports; everything else is dropped and counted.
+    public static func networkTable(_ network: NetworkResourcePlan) -> NFTable {
+        let fw = network.firewall
+        let prefix = fw.prefix.asIPPrefix
+        let exposed = Array(Set(fw.exposed)).sorted()
+        func exposedSet(_ name: String, _ proto: PortSpec.Proto) -> NFTSet {
+            NFTSet(
+                name: name, fields: [.ipv6Address, .inetService],
+                elements: exposed.filter { $0.proto == proto }.map { .values([.address(.v6($0.address)), .port($0.port)]) })
+        }
+        let gateways = Array(Set(fw.gatewaySources)).sorted { $0.description < $1.description }
+        return sealed(
+            NFTable(
+                name: tableName,
+                chains: [
+                    .base(
+                        "forward", hook: .forward, policy: .drop,
+                        rules: [
+                            NFTRule([.inSet([.iifname], set: "links", negated: true)], counter: true, .drop),
+                            NFTRule([.inSet([.oifname], set: "links", negated: true)], counter: true, .drop),
+                            NFTRule([.ip6Saddr(notIn: prefix)], counter: true, .drop, comment: "spoofed"),
+                            NFTRule([.ctState([.established, .related])], .accept),
+                            NFTRule(
+                                [.oifname(network.bridge), .ip6Saddr(inSet: "gateways"), .inSet([.ip6Daddr, .tcpDport], set: "exposed_tcp")],
+                                .accept),
+                            NFTRule(
+                                [.oifname(network.bridge), .ip6Saddr(inSet: "gateways"), .inSet([.ip6Daddr, .udpDport], set: "exposed_udp")],
+                                .accept),
+                            NFTRule([.oifname(network.bridge), .ip6Saddr(inSet: "gateways")], counter: true, .drop, comment: "gateway-not-exposed"),
+                            NFTRule([.ip6Saddr(in: prefix)], .accept),
+                            NFTRule(counter: true, .drop, comment: "forward-dropped"),
+                        ]),
+                    .base(
+                        "input", hook: .input, policy: .drop,
+                        rules: [
+                            NFTRule([.ctState([.established, .related])], .accept),
+                            NFTRule([.iifname("lo")], .accept),
+                            NFTRule([.inSet([.icmpv6Type], set: "icmpv6_needed")], .accept),
+                            // The router address answers pings from the network (a health check).
+                            NFTRule([.ip6Saddr(in: prefix), .icmpv6Type(.echoRequest)], .accept),
+                            NFTRule(counter: true, .drop, comment: "input-dropped"),
+                        ]),
+                ],
+                sets: [
+                    .single("links", .interfaceName, [.interface(network.bridge), .interface(network.interface)]),
+                    .single("gateways", .ipv6Address, gateways.map { .address(.v6($0)) }),
+                    exposedSet("exposed_tcp", .tcp),
+                    exposedSet("exposed_udp", .udp),
+                    .single("icmpv6_needed", .icmpv6Type, neededICMPv6.map { .icmpv6($0) }),
+                ]))
+    }
+
+    /// A stable digest of the table's content (FNV-1a over its description, comments excluded).
+    public static func fingerprint(_ table: NFTable) -> String {
+        var unsealed = table
+        for c in unsealed.chains.indices {
+            for r in unsealed.chains[c].rules.indices where unsealed.chains[c].rules[r].comment?.hasPrefix(fingerprintPrefix) == true {
+                unsealed.chains[c].rules[r].comment = nil
+            }
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in String(describing: unsealed).utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// What reading `table` back must show once it is installed.
+    public static func expectedState(_ table: NFTable) -> FirewallState {
+        FirewallState(
+            fingerprint: fingerprint(table),
+            rulesPerChain: Dictionary(uniqueKeysWithValues: table.chains.map { ($0.name, $0.rules.count) }),
+            elementsPerSet: Dictionary(uniqueKeysWithValues: table.sets.map { ($0.name, $0.elements.count) }))
+    }
+
+    /// Reads a fingerprint back from the first rule comment that carries one.
+    public static func fingerprint(fromComments comments: [String?]) -> String? {
+        for case let c? in comments where c.hasPrefix(fingerprintPrefix) {
+            return String(c.dropFirst(fingerprintPrefix.count))
+        }
+        return nil
+    }
+
+    /// Puts the fingerprint on the first rule of the first chain (keeping any comment it had out:
+    /// one comment per rule).
+    static func sealed(_ table: NFTable) -> NFTable {
+        var t = table
+        let fp = fingerprint(table)
+        if !t.chains.isEmpty && !t.chains[0].rules.isEmpty {
+            t.chains[0].rules[0].comment = fingerprintPrefix + fp
+        }
+        return t
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import NFTables
+import OverlayModel
+import WireGuard
+
+/// What the kernel holds right now, reduced to what the reconciler decides on. Filled by
+/// `LinuxKernel.observe` (netlink dumps, UAPI, nftables read-back) or by a fake in tests.
+public struct ObservedState: Sendable {
+    /// Names under /run/netns.
+    public var namespaces: Set<String>
+    /// The agent's own namespace: links named `wg-*` not yet moved, and its firewall.
+    public var host: NamespaceState
+    /// Every existing `ovl-*` namespace (ours by name), keyed by name.
+    public var networkNamespaces: [String: NamespaceState]
+    /// Workload namespaces that exist and that the plan names or the agent created.
+    public var workloadNamespaces: [String: NamespaceState]
+    /// Running WireGuard interfaces named `wg-*` (their UAPI socket answers), read back.
+    public var wireguard: [String: Device]
+    /// Workload namespaces the agent created (recorded in its state directory): only these are
+    /// ever deleted.
+    public var ownedWorkloadNamespaces: Set<String>
+
+    public init(
+        namespaces: Set<String> = [], host: NamespaceState = NamespaceState(),
+        networkNamespaces: [String: NamespaceState] = [:], workloadNamespaces: [String: NamespaceState] = [:],
+        wireguard: [String: Device] = [:], ownedWorkloadNamespaces: Set<String> = []
+    ) {
+        self.namespaces = namespaces
+        self.host = host
+        self.networkNamespaces = networkNamespaces
+        self.workloadNamespaces = workloadNamespaces
+        self.wireguard = wireguard
+        self.ownedWorkloadNamespaces = ownedWorkloadNamespaces
+    }
+}
+
+/// One namespace's links, routes, forwarding switch and `inet overlay` table.
+public struct NamespaceState: Sendable, Equatable {
+    public var links: [String: LinkState]
+    /// Static IPv6 routes of the main table (the ones an agent or an admin adds; kernel routes
+    /// for addresses are left out).
+    public var routes: Set<RouteState>
+    /// `net.ipv6.conf.all.forwarding`; nil when not read (workload namespaces).
+    public var forwarding: Bool?
+    /// nil when the namespace has no `inet overlay` table.
+    public var firewall: FirewallState?
+
+    public init(
+        links: [String: LinkState] = [:], routes: Set<RouteState> = [], forwarding: Bool? = nil,
+        firewall: FirewallState? = nil
+    ) {
+        self.links = links
+        self.routes = routes
+        self.forwarding = forwarding
+        self.firewall = firewall
+    }
+}
+
+public struct LinkState: Sendable, Hashable {
+    public var name: String
+    /// `bridge`, `veth`, `tun`...; nil for links without a kind (loopback).
+    public var kind: String?
+    public var up: Bool
+    public var mtu: UInt32
+    /// The master's name (a bridge port's bridge).
+    public var master: String?
+    /// Global and ULA IPv6 addresses (link-local ones are the kernel's business).
+    public var addresses: Set<IPPrefix>
+
+    public init(
+        name: String, kind: String?, up: Bool, mtu: UInt32, master: String? = nil, addresses: Set<IPPrefix> = []
+    ) {
+        self.name = name
+        self.kind = kind
+        self.up = up
+        self.mtu = mtu
+        self.master = master
+        self.addresses = addresses
+    }
+}
+
+/// A route by what it means: destination, next hop, device name.
+public struct RouteState: Sendable, Hashable, CustomStringConvertible {
+    public var destination: IPPrefix
+    public var gateway: IPAddress?
+    public var device: String
+
+    public init(destination: IPPrefix, gateway: IPAddress? = nil, device: String) {
+        self.destination = destination
+        self.gateway = gateway
+        self.device = device
+    }
+
+    public var description: String {
+        (destination.length == 0 ? "default" : destination.masked.description)
+            + (gateway.map { " via \($0)" } ?? "") + " dev \(device)"
+    }
+}
+
+/// An installed `inet overlay` table, summarised: the fingerprint the agent wrote into it and the
+/// shape (rules per chain, elements per set), so a hand-deleted rule or element shows as drift.
+public struct FirewallState: Sendable, Hashable {
+    public var fingerprint: String?
+    public var rulesPerChain: [String: Int]
+    public var elementsPerSet: [String: Int]
+
+    public init(fingerprint: String?, rulesPerChain: [String: Int], elementsPerSet: [String: Int]) {
+        self.fingerprint = fingerprint
+        self.rulesPerChain = rulesPerChain
+        self.elementsPerSet = elementsPerSet
+    }
+}

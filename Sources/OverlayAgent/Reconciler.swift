@@ -1,0 +1,232 @@
+import Foundation
+import NFTables
+import OverlayModel
+import OverlayPlanner
+import WireGuard
+
+/// The decision: from a plan, the opened keys and what the kernel holds, the ordered list of
+/// actions that makes the kernel match. Pure: no I/O, no clock (`now` is passed in), so the
+/// whole policy is tested against plain values. The empty list means "nothing to send".
+public enum Reconciler {
+    public static let networkNamespacePrefix = "ovl-"
+    public static let wireguardPrefix = "wg-"
+    static let forwardingKey = "net.ipv6.conf.all.forwarding"
+
+    /// - Parameters:
+    ///   - plan: the desired state; nil tears everything down (`overlay-agent down`).
+    ///   - keys: WireGuard private keys by interface name (opened from the plan's sealed keys).
+    public static func actions(
+        plan: NodePlan?, keys: [String: SecretKey], observed: ObservedState, now: Date
+    ) -> [AgentAction] {
+        var out: [AgentAction] = []
+        let networks = plan?.networks ?? []
+        let wantedNamespaces = Set(networks.map(\.namespace))
+        let wantedInterfaces = Set(networks.map(\.interface))
+        let wantedWorkloadNamespaces = Set(networks.flatMap { $0.workloads.map(\.namespace) })
+
+        // 1. The node's own door first: nothing is exposed before the host table is in place.
+        if let plan {
+            let table = Firewall.hostTable(plan.hostFirewall)
+            if observed.host.firewall != Firewall.expectedState(table) {
+                out.append(.replaceFirewall(namespace: nil, table))
+            }
+        }
+
+        // 2. What no longer belongs: networks, then stray tunnels, then workload namespaces we made
+        //    for workloads that are gone. Removing first frees ports and names the new state reuses.
+        for ns in observed.networkNamespaces.keys.sorted() where !wantedNamespaces.contains(ns) {
+            let wg = wireguardPrefix + ns.dropFirst(networkNamespacePrefix.count)
+            if observed.wireguard[wg] != nil { out.append(.stopWireGuard(wg)) }
+            out.append(.deleteNamespace(ns, workload: false))
+        }
+        for wg in observed.wireguard.keys.sorted() where !wantedInterfaces.contains(wg) {
+            let ns = networkNamespacePrefix + wg.dropFirst(wireguardPrefix.count)
+            if observed.networkNamespaces[ns] == nil || wantedNamespaces.contains(ns) {
+                out.append(.stopWireGuard(wg))
+            }
+        }
+        for name in observed.host.links.keys.sorted()
+        where name.hasPrefix(wireguardPrefix) && !wantedInterfaces.contains(name) && observed.wireguard[name] == nil {
+            out.append(.deleteLink(namespace: nil, name: name))
+        }
+        for ns in observed.ownedWorkloadNamespaces.sorted()
+        where !wantedWorkloadNamespaces.contains(ns) && observed.namespaces.contains(ns) {
+            out.append(.deleteNamespace(ns, workload: true))
+        }
+
+        // 3. Each network, in plan order.
+        for network in networks {
+            out += networkActions(network, key: keys[network.interface], observed: observed, now: now)
+        }
+
+        // 4. Tear-down of the host table last, so the node stays closed while the rest goes.
+        if plan == nil && observed.host.firewall != nil {
+            out.append(.deleteFirewall(namespace: nil))
+        }
+        return out
+    }
+
+    static func networkActions(
+        _ n: NetworkResourcePlan, key: SecretKey?, observed: ObservedState, now: Date
+    ) -> [AgentAction] {
+        var out: [AgentAction] = []
+        let ns = n.namespace
+        let mtu = UInt32(n.mtu)
+        let exists = observed.namespaces.contains(ns)
+        let state = (exists ? observed.networkNamespaces[ns] : nil) ?? NamespaceState()
+        if !exists { out.append(.createNamespace(ns, workload: false)) }
+
+        if state.forwarding != true { out.append(.setSysctl(namespace: ns, key: forwardingKey, value: "1")) }
+        if state.links["lo"]?.up != true { out.append(.setUp(namespace: ns, link: "lo")) }
+
+        // The table goes in before any workload is attached: conntrack starts tracking in a
+        // namespace only once a rule uses it.
+        let table = Firewall.networkTable(n)
+        if state.firewall != Firewall.expectedState(table) { out.append(.replaceFirewall(namespace: ns, table)) }
+
+        // Bridge with the router address.
+        let routerPrefix = IPPrefix(address: .v6(n.routerAddress), length: 64)!
+        var bridge = state.links[n.bridge]
+        if let b = bridge, b.kind != "bridge" {
+            out.append(.deleteLink(namespace: ns, name: n.bridge))
+            bridge = nil
+        }
+        if let b = bridge {
+            if b.mtu != mtu { out.append(.setMTU(namespace: ns, link: n.bridge, mtu: mtu)) }
+            if !b.up { out.append(.setUp(namespace: ns, link: n.bridge)) }
+        } else {
+            out.append(.createBridge(namespace: ns, name: n.bridge, mtu: mtu))
+        }
+        out += addressActions(ns, n.bridge, have: bridge?.addresses ?? [], want: [routerPrefix])
+
+        // Workloads that left: their veth (the pair goes with it), before new ones may reuse names.
+        let wantedHostLinks = Set(n.workloads.map(\.hostInterface))
+        for (name, link) in state.links.sorted(by: { $0.key < $1.key })
+        where link.kind == "veth" && name.hasPrefix("vw-") && !wantedHostLinks.contains(name) {
+            out.append(.deleteLink(namespace: ns, name: name))
+        }
+
+        out += wireguardActions(n, key: key, state: state, observed: observed, now: now)
+
+        for w in n.workloads {
+            out += workloadActions(w, network: n, state: state, observed: observed)
+        }
+        return out
+    }
+
+    static func wireguardActions(
+        _ n: NetworkResourcePlan, key: SecretKey?, state: NamespaceState, observed: ObservedState, now: Date
+    ) -> [AgentAction] {
+        var out: [AgentAction] = []
+        let ns = n.namespace
+        let wg = n.interface
+        let mtu = UInt32(n.mtu)
+        let desired = DeviceConfig(
+            privateKey: key, listenPort: n.listenPort,
+            peers: n.peers.map {
+                PeerConfig(
+                    publicKey: $0.publicKey, endpoint: $0.endpoint, allowedIPs: $0.allowedIPs,
+                    persistentKeepalive: $0.persistentKeepalive ?? 0)
+            })
+        var device = observed.wireguard[wg]
+        var link = state.links[wg]
+        let inHost = observed.host.links[wg] != nil
+
+        // A tunnel whose link is nowhere (deleted by hand) cannot be repaired: start it again.
+        if device != nil && link == nil && !inHost {
+            out.append(.stopWireGuard(wg))
+            device = nil
+        }
+        if device == nil {
+            if link != nil { out.append(.deleteLink(namespace: ns, name: wg)) }
+            out.append(.startWireGuard(wg))
+            link = nil
+        }
+        if link == nil {
+            // Created in the agent's namespace so the UDP socket stays on the uplink; then moved.
+            out.append(.moveLink(wg, to: ns))
+            out.append(.setMTU(namespace: ns, link: wg, mtu: mtu))
+            out.append(.setUp(namespace: ns, link: wg))
+        } else if let l = link {
+            if l.mtu != mtu { out.append(.setMTU(namespace: ns, link: wg, mtu: mtu)) }
+            if !l.up { out.append(.setUp(namespace: ns, link: wg)) }
+        }
+        let change = DeviceChange.between(current: device ?? Device(name: wg), desired: desired, now: now)
+        if !change.isEmpty { out.append(.configureWireGuard(wg, change)) }
+
+        // Routes over the tunnel; a re-created link lost them all.
+        let have: Set<RouteState> = link == nil ? [] : state.routes.filter { $0.device == wg }
+        let want = Set(n.routes.map { RouteState(destination: $0.masked, device: wg) })
+        for r in have.subtracting(want).sorted(by: { $0.description < $1.description }) {
+            out.append(.deleteRoute(namespace: ns, r))
+        }
+        for r in want.subtracting(have).sorted(by: { $0.description < $1.description }) {
+            out.append(.addRoute(namespace: ns, r))
+        }
+        return out
+    }
+
+    static func workloadActions(
+        _ w: WorkloadPlan, network n: NetworkResourcePlan, state: NamespaceState, observed: ObservedState
+    ) -> [AgentAction] {
+        var out: [AgentAction] = []
+        let ns = n.namespace
+        let wns = w.namespace
+        let mtu = UInt32(n.mtu)
+        let exists = observed.namespaces.contains(wns)
+        let wstate = (exists ? observed.workloadNamespaces[wns] : nil) ?? NamespaceState()
+        if !exists { out.append(.createNamespace(wns, workload: true)) }
+        if wstate.links["lo"]?.up != true { out.append(.setUp(namespace: wns, link: "lo")) }
+
+        var hostEnd = state.links[w.hostInterface]
+        var inner = wstate.links[w.interface]
+        if hostEnd == nil || inner == nil {
+            // One end without the other is not our pair: clear it and make a fresh one.
+            if inner != nil { out.append(.deleteLink(namespace: wns, name: w.interface)) }
+            if hostEnd != nil { out.append(.deleteLink(namespace: ns, name: w.hostInterface)) }
+            out.append(
+                .createVeth(
+                    namespace: ns, name: w.hostInterface, peer: w.interface, peerNamespace: wns, master: n.bridge,
+                    mtu: mtu))
+            hostEnd = nil
+            inner = nil
+        }
+        if let h = hostEnd {
+            if h.master != n.bridge { out.append(.setMaster(namespace: ns, link: w.hostInterface, master: n.bridge)) }
+            if h.mtu != mtu { out.append(.setMTU(namespace: ns, link: w.hostInterface, mtu: mtu)) }
+            if !h.up { out.append(.setUp(namespace: ns, link: w.hostInterface)) }
+        }
+        if let i = inner {
+            if i.mtu != mtu { out.append(.setMTU(namespace: wns, link: w.interface, mtu: mtu)) }
+            if !i.up { out.append(.setUp(namespace: wns, link: w.interface)) }
+        } else {
+            out.append(.setUp(namespace: wns, link: w.interface))
+        }
+        // The /128 sits on a /64 so the whole node subnet is on-link (neighbours on the bridge).
+        let address = IPPrefix(address: .v6(w.address), length: 64)!
+        out += addressActions(wns, w.interface, have: inner?.addresses ?? [], want: [address])
+
+        let defaultRoute = RouteState(
+            destination: IPPrefix(address: .v6(IPv6Address(high: 0, low: 0)), length: 0)!,
+            gateway: .v6(n.routerAddress), device: w.interface)
+        let have: Set<RouteState> = inner == nil ? [] : wstate.routes.filter { $0.device == w.interface }
+        for r in have.subtracting([defaultRoute]).sorted(by: { $0.description < $1.description }) {
+            out.append(.deleteRoute(namespace: wns, r))
+        }
+        if !have.contains(defaultRoute) { out.append(.addRoute(namespace: wns, defaultRoute)) }
+        return out
+    }
+
+    static func addressActions(_ ns: String, _ link: String, have: Set<IPPrefix>, want: Set<IPPrefix>)
+        -> [AgentAction]
+    {
+        var out: [AgentAction] = []
+        for p in have.subtracting(want).sorted(by: { $0.description < $1.description }) {
+            out.append(.deleteAddress(namespace: ns, link: link, prefix: p))
+        }
+        for p in want.subtracting(have).sorted(by: { $0.description < $1.description }) {
+            out.append(.addAddress(namespace: ns, link: link, prefix: p))
+        }
+        return out
+    }
+}

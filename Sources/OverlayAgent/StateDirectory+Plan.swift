@@ -1,0 +1,90 @@
+import Foundation
+import Glibc
+import OverlayCrypto
+import OverlayModel
+import OverlayPlanner
+
+/// The last good plan, the opened WireGuard keys and the workload namespaces the agent created:
+/// with these a node that restarts while the controller is away comes back as it was.
+extension StateDirectory {
+    /// Not `plan.json`: that is the usual name of the file an operator hands to `run --plan`.
+    var planPath: String { path + "/applied-plan.json" }
+    var keysPath: String { path + "/keys" }
+    var ownedPath: String { path + "/owned-namespaces" }
+
+    /// The cached plan, or nil when none was ever applied.
+    public func cachedPlan() throws -> NodePlan? {
+        guard let data = FileManager.default.contents(atPath: planPath) else { return nil }
+        return try JSONDecoder().decode(NodePlan.self, from: data)
+    }
+
+    /// Keeps `plan` as the last good one (0600: it names the node's keys, sealed, and topology).
+    public func savePlan(_ plan: NodePlan) throws {
+        try createDirectory()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(plan)
+        try writeSecret(SecretKey(copying: data), to: planPath)
+    }
+
+    /// Opens every network's sealed private key with the node identity, keeping a 0600 copy per
+    /// interface; when a box cannot be opened (a plan sealed to another identity), the copy kept
+    /// from an earlier plan is used if its public key still matches.
+    public func openKeys(_ plan: NodePlan, identity: Ed25519Identity) throws -> [String: SecretKey] {
+        try createDirectory()
+        if mkdir(keysPath, 0o700) != 0 && errno != EEXIST { throw Failure.io("mkdir \(keysPath)", errno) }
+        var keys: [String: SecretKey] = [:]
+        for n in plan.networks {
+            let file = "\(keysPath)/\(n.interface).key"
+            if let box = Data(base64Encoded: n.sealedPrivateKey), let key = try? SealedBox.open(Array(box), with: identity) {
+                guard key.count == 32 else { throw Failure.corrupt("network \(n.name): the sealed key is not 32 bytes") }
+                if (try? readSecret(file)) != key { try writeSecret(key, to: file) }
+                keys[n.interface] = key
+            } else if let cached = try readSecret(file), cached.count == 32 {
+                keys[n.interface] = cached
+            } else {
+                throw Failure.corrupt(
+                    "network \(n.name): cannot open its sealed private key with this node's identity (plan for another node?)")
+            }
+        }
+        return keys
+    }
+
+    /// Removes the kept keys of interfaces no longer planned.
+    public func pruneKeys(keeping interfaces: Set<String>) {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: keysPath)) ?? []
+        for f in files where f.hasSuffix(".key") && !interfaces.contains(String(f.dropLast(4))) {
+            unlink("\(keysPath)/\(f)")
+        }
+    }
+
+    func readSecret(_ file: String) throws -> SecretKey? {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw Failure.io("open \(file)", errno)
+        }
+        defer { close(fd) }
+        let buffer = SecretKey(count: 64)
+        let n = buffer.withMutableBytes { read(fd, $0.baseAddress, 64) }
+        guard n >= 0 else { throw Failure.io("read \(file)", errno) }
+        return buffer.withBytes { SecretKey(copying: $0.prefix(n)) }
+    }
+
+    /// Workload namespaces this agent created (one name a line).
+    public func ownedWorkloadNamespaces() -> Set<String> {
+        guard let text = try? String(contentsOfFile: ownedPath, encoding: .utf8) else { return [] }
+        return Set(text.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
+    }
+
+    func recordWorkloadNamespace(_ name: String, owned: Bool) throws {
+        var names = ownedWorkloadNamespaces()
+        if owned { names.insert(name) } else { names.remove(name) }
+        try createDirectory()
+        let text = names.sorted().map { $0 + "\n" }.joined()
+        let tmp = ownedPath + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)), rename(tmp, ownedPath) == 0 else {
+            throw Failure.io("write \(ownedPath)", errno)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import OverlayModel
+import OverlayPlanner
+
+/// Small, hand-built plans: two networks, peers, workloads, exposed ports.
+enum Fixtures {
+    static func key(_ n: UInt8) -> WireGuardKey { WireGuardKey(bytes: [UInt8](repeating: n, count: 32))! }
+    static func v6(_ s: String) -> IPv6Address { IPv6Prefix(s + "/128")!.network }
+    static func prefix(_ s: String) -> IPPrefix { IPPrefix(s)! }
+
+    static func peer(_ name: String, _ n: UInt8, allowed: String, endpoint: String? = nil, keepalive: UInt16? = nil)
+        -> PeerPlan
+    {
+        PeerPlan(
+            name: name, kind: .node, publicKey: key(n), endpoint: endpoint.flatMap { Endpoint($0) },
+            allowedIPs: [prefix(allowed)], persistentKeepalive: keepalive)
+    }
+
+    static func workload(_ name: String, _ host: Int, net: String = "fd00:1:2") -> WorkloadPlan {
+        WorkloadPlan(
+            name: name, address: v6("\(net):1::\(host)"), namespace: "wl-\(name)", hostInterface: "vw-\(host)",
+            exposed: [])
+    }
+
+    static func network(
+        _ name: String = "shop", id: String = "0a0b0c0d", net: String = "fd00:1:2", port: UInt16 = 51820,
+        peers: [PeerPlan]? = nil, workloads: [WorkloadPlan]? = nil, mtu: Int = 1420
+    ) -> NetworkResourcePlan {
+        let p48 = IPv6Prefix("\(net)::/48")!
+        let wls = workloads ?? [workload("web", 2, net: net), workload("db", 3, net: net)]
+        return NetworkResourcePlan(
+            name: name, id: id, prefix: p48, subnet: IPv6Prefix("\(net):1::/64")!, routerAddress: v6("\(net):1::1"),
+            mtu: mtu, namespace: "ovl-\(id)", interface: "wg-\(id)", bridge: "br-\(id)", listenPort: port,
+            publicKey: key(1), sealedPrivateKey: "",
+            peers: peers ?? [
+                peer("b", 2, allowed: "\(net):2::/64", endpoint: "192.0.2.3:51820"),
+                peer("h", 3, allowed: "\(net):3::/64", keepalive: 25),
+            ],
+            routes: [p48.asIPPrefix], workloads: wls,
+            firewall: NetworkFirewallPlan(
+                prefix: p48, gatewaySources: [v6("\(net):9::1")],
+                exposed: [ExposedPort(address: v6("\(net):1::2"), proto: .tcp, port: 80)]),
+            failover: nil)
+    }
+
+    static func plan(_ networks: [NetworkResourcePlan] = [network()], revision: Int64 = 1) -> NodePlan {
+        NodePlan(
+            node: "a", revision: revision, hostFirewall: HostFirewallPlan(wireguardPorts: networks.map(\.listenPort)),
+            networks: networks, gateway: nil)
+    }
+
+    static func keys(_ plan: NodePlan) -> [String: SecretKey] {
+        var out: [String: SecretKey] = [:]
+        for n in plan.networks {
+            // One key per interface; already clamped (as X25519 keys are stored), so read-back
+            // compares equal.
+            var bytes = [UInt8](repeating: n.interface.utf8.reduce(0, &+), count: 32)
+            bytes[0] &= 248
+            bytes[31] = (bytes[31] & 127) | 64
+            out[n.interface] = SecretKey(copying: bytes)
+        }
+        return out
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import OverlayModel
+import OverlayPlanner
+import Testing
+import WireGuard
+
+@testable import OverlayAgent
+
+@Suite struct ReconcilerTests {
+    let now = Date(timeIntervalSince1970: 1_700_000_000)
+
+    /// Runs passes until one changes nothing (at most 3); returns the actions of each pass.
+    @discardableResult
+    func converge(_ k: FakeKernel, _ plan: NodePlan?) throws -> [[String]] {
+        var passes: [[String]] = []
+        let keys = plan.map(Fixtures.keys) ?? [:]
+        for _ in 0..<3 {
+            let actions = try k.reconcile(plan: plan, keys: keys, now: now).map(\.description)
+            passes.append(actions)
+            if actions.isEmpty { return passes }
+        }
+        Issue.record("no convergence after 3 passes: \(passes)")
+        return passes
+    }
+
+    func index(_ actions: [String], _ prefix: String) -> Int {
+        actions.firstIndex { $0.hasPrefix(prefix) } ?? { Issue.record("no action '\(prefix)' in \(actions)"); return -1 }()
+    }
+
+    @Test func createsEverythingInDependencyOrder() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan()
+        let actions = Reconciler.actions(plan: plan, keys: Fixtures.keys(plan), observed: k.state, now: now)
+            .map(\.description)
+        #expect(actions.first == "[host] replace table inet overlay (\(Firewall.fingerprint(Firewall.hostTable(plan.hostFirewall))))")
+        let order = [
+            "create netns ovl-0a0b0c0d", "[ovl-0a0b0c0d] sysctl net.ipv6.conf.all.forwarding=1",
+            "[ovl-0a0b0c0d] replace table", "[ovl-0a0b0c0d] add bridge br-0a0b0c0d",
+            "[ovl-0a0b0c0d] add address fd00:1:2:1::1/64 dev br-0a0b0c0d", "[host] start wireguard wg-0a0b0c0d",
+            "[host] move wg-0a0b0c0d to netns ovl-0a0b0c0d", "[ovl-0a0b0c0d] set wg-0a0b0c0d mtu 1420",
+            "[ovl-0a0b0c0d] set wg-0a0b0c0d up", "configure wg-0a0b0c0d: private-key (redacted); listen-port 51820",
+            "[ovl-0a0b0c0d] add route fd00:1:2::/48 dev wg-0a0b0c0d", "create netns wl-web (workload)",
+            "[ovl-0a0b0c0d] add veth vw-2 master br-0a0b0c0d", "[wl-web] add address fd00:1:2:1::2/64 dev ovl0",
+            "[wl-web] add route default via fd00:1:2:1::1 dev ovl0", "create netns wl-db (workload)",
+        ]
+        let positions = order.map { index(actions, $0) }
+        #expect(positions == positions.sorted(), "out of order: \(zip(order, positions).map { "\($1) \($0)" })")
+        // Both peers in one configure request, with the hidden one's keepalive.
+        let configure = actions.first { $0.hasPrefix("configure") } ?? ""
+        #expect(configure.contains("+peer AgICAgIC allowed-ips fd00:1:2:2::/64 endpoint 192.0.2.3:51820"))
+        #expect(configure.contains("+peer AwMDAwMD allowed-ips fd00:1:2:3::/64"))
+    }
+
+    @Test func secondPassSendsNothing() throws {
+        let k = FakeKernel()
+        let crm = Fixtures.network(
+            "crm", id: "11223344", net: "fd00:5:6", port: 51821, workloads: [Fixtures.workload("api", 2, net: "fd00:5:6")])
+        let plan = Fixtures.plan([Fixtures.network(), crm])
+        let passes = try converge(k, plan)
+        #expect(passes.count == 2 && passes[1].isEmpty)
+        let writes = k.writes
+        #expect(writes == passes[0].count)
+        let again = try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now)
+        #expect(again.isEmpty)
+        #expect(k.writes == writes, "a pass over an unchanged kernel wrote \(k.writes - writes) times")
+        // Resulting kernel state, briefly.
+        #expect(k.state.namespaces == ["ovl-0a0b0c0d", "ovl-11223344", "wl-web", "wl-db", "wl-api"])
+        #expect(k.state.networkNamespaces["ovl-0a0b0c0d"]?.links["vw-2"]?.master == "br-0a0b0c0d")
+        #expect(k.state.workloadNamespaces["wl-web"]?.links["ovl0"]?.addresses == [Fixtures.prefix("fd00:1:2:1::2/64")])
+        #expect(k.state.wireguard["wg-11223344"]?.listenPort == 51821)
+        #expect(k.state.wireguard["wg-0a0b0c0d"]?.peers.count == 2)
+    }
+
+    @Test func peerChangesTouchOnlyThatPeer() throws {
+        let k = FakeKernel()
+        try converge(k, Fixtures.plan())
+        var n = Fixtures.network()
+        n.peers[0].allowedIPs.append(Fixtures.prefix("fd00:1:2:4::/64"))  // b now relays for another hidden node
+        n.peers.remove(at: 1)  // h left
+        n.peers.append(Fixtures.peer("c", 4, allowed: "fd00:1:2:5::/64", endpoint: "[2001:db8::5]:51820"))
+        let passes = try converge(k, Fixtures.plan([n], revision: 2))
+        #expect(
+            passes[0] == [
+                "configure wg-0a0b0c0d: -peer AwMDAwMD; ~peer AgICAgIC allowed-ips fd00:1:2:2::/64,fd00:1:2:4::/64; "
+                    + "+peer BAQEBAQE allowed-ips fd00:1:2:5::/64 endpoint [2001:db8::5]:51820"
+            ])
+        #expect(passes.count == 2)
+    }
+
+    @Test func mtuAndExposedPortChanges() throws {
+        let k = FakeKernel()
+        try converge(k, Fixtures.plan())
+        var n = Fixtures.network(mtu: 1380)
+        n.firewall.exposed.append(ExposedPort(address: Fixtures.v6("fd00:1:2:1::3"), proto: .udp, port: 53))
+        let passes = try converge(k, Fixtures.plan([n], revision: 2))
+        let table = Firewall.networkTable(n)
+        #expect(
+            passes[0] == [
+                "[ovl-0a0b0c0d] replace table inet overlay (\(Firewall.fingerprint(table)))",
+                "[ovl-0a0b0c0d] set br-0a0b0c0d mtu 1380", "[ovl-0a0b0c0d] set wg-0a0b0c0d mtu 1380",
+                "[ovl-0a0b0c0d] set vw-2 mtu 1380", "[wl-web] set ovl0 mtu 1380",
+                "[ovl-0a0b0c0d] set vw-3 mtu 1380", "[wl-db] set ovl0 mtu 1380",
+            ])
+    }
+
+    @Test func removingAWorkloadRemovesExactlyItsObjects() throws {
+        let k = FakeKernel()
+        // wl-db exists before the agent (a container runtime made it): used, never deleted.
+        k.state.namespaces.insert("wl-db")
+        k.state.workloadNamespaces["wl-db"] = NamespaceState(links: ["lo": LinkState(name: "lo", kind: nil, up: true, mtu: 65536)])
+        try converge(k, Fixtures.plan())
+        #expect(k.state.ownedWorkloadNamespaces == ["wl-web"])
+
+        let passes = try converge(k, Fixtures.plan([Fixtures.network(workloads: [Fixtures.workload("web", 2)])], revision: 2))
+        #expect(passes[0] == ["[ovl-0a0b0c0d] delete link vw-3"])
+        #expect(k.state.namespaces.contains("wl-db"))
+        #expect(k.state.workloadNamespaces["wl-db"]?.links["ovl0"] == nil)
+
+        let gone = try converge(k, Fixtures.plan([Fixtures.network(workloads: [])], revision: 3))
+        #expect(gone[0] == ["delete netns wl-web (workload)", "[ovl-0a0b0c0d] delete link vw-2"])
+    }
+
+    @Test func removingANetworkRemovesItsNamespaceTunnelAndWorkloads() throws {
+        let k = FakeKernel()
+        let crm = Fixtures.network("crm", id: "11223344", net: "fd00:5:6", port: 51821, workloads: [Fixtures.workload("api", 2, net: "fd00:5:6")])
+        try converge(k, Fixtures.plan([Fixtures.network(), crm]))
+        let passes = try converge(k, Fixtures.plan([crm], revision: 2))
+        let hostTable = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51821]))
+        #expect(
+            passes[0] == [
+                "[host] replace table inet overlay (\(Firewall.fingerprint(hostTable)))",
+                "stop wireguard wg-0a0b0c0d", "delete netns ovl-0a0b0c0d",
+                "delete netns wl-db (workload)", "delete netns wl-web (workload)",
+            ])
+        #expect(k.state.namespaces == ["ovl-11223344", "wl-api"])
+    }
+
+    @Test func driftIsRepairedWithExactlyTheMissingPieces() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan()
+        try converge(k, plan)
+        let ns = "ovl-0a0b0c0d"
+        k.state.networkNamespaces[ns]!.routes.removeAll()
+        k.state.wireguard["wg-0a0b0c0d"]!.peers.removeAll { $0.publicKey == Fixtures.key(2) }
+        k.state.networkNamespaces[ns]!.firewall = nil
+        try k.apply(.deleteLink(namespace: ns, name: "vw-2"))
+        let table = Firewall.networkTable(plan.networks[0])
+        let passes = try converge(k, plan)
+        #expect(
+            passes[0] == [
+                "[ovl-0a0b0c0d] replace table inet overlay (\(Firewall.fingerprint(table)))",
+                "configure wg-0a0b0c0d: +peer AgICAgIC allowed-ips fd00:1:2:2::/64 endpoint 192.0.2.3:51820",
+                "[ovl-0a0b0c0d] add route fd00:1:2::/48 dev wg-0a0b0c0d",
+                "[ovl-0a0b0c0d] add veth vw-2 master br-0a0b0c0d mtu 1420 up, peer ovl0 in netns wl-web",
+                "[wl-web] set ovl0 up", "[wl-web] add address fd00:1:2:1::2/64 dev ovl0",
+                "[wl-web] add route default via fd00:1:2:1::1 dev ovl0",
+            ])
+    }
+
+    @Test func aDeadTunnelIsStartedAgainAndFullyConfigured() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan()
+        try converge(k, plan)
+        try k.apply(.stopWireGuard("wg-0a0b0c0d"))  // wireguard-go died: its link and routes went with it
+        let passes = try converge(k, plan)
+        #expect(passes[0].first == "[host] start wireguard wg-0a0b0c0d")
+        #expect(passes[0].contains { $0.hasPrefix("configure wg-0a0b0c0d: private-key (redacted); listen-port 51820; +peer") })
+        #expect(passes[0].last == "[ovl-0a0b0c0d] add route fd00:1:2::/48 dev wg-0a0b0c0d")
+    }
+
+    @Test(arguments: [1, 4, 9, 14, 20])
+    func aFailureMidwayIsFinishedByTheNextPass(failAt: Int) throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan()
+        let total = Reconciler.actions(plan: plan, keys: Fixtures.keys(plan), observed: k.state, now: now).count
+        k.failOnWrite = failAt
+        #expect(throws: ReconcileError.self) { try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now) }
+        #expect(k.writes == failAt)
+        let passes = try converge(k, plan)
+        #expect(passes.count == 2 && passes[1].isEmpty)
+        // Nothing applied before the failure is done twice.
+        #expect(passes[0].count == total - (failAt - 1))
+    }
+
+    @Test func teardownRemovesOnlyWhatTheAgentOwns() throws {
+        let k = FakeKernel()
+        k.state.namespaces.insert("wl-db")  // not ours
+        k.state.workloadNamespaces["wl-db"] = NamespaceState(links: ["lo": LinkState(name: "lo", kind: nil, up: true, mtu: 65536)])
+        k.state.namespaces.insert("docker-1")  // someone else's
+        try converge(k, Fixtures.plan())
+        let passes = try converge(k, nil)
+        #expect(
+            passes[0] == [
+                "stop wireguard wg-0a0b0c0d", "delete netns ovl-0a0b0c0d", "delete netns wl-web (workload)",
+                "[host] delete table inet overlay",
+            ])
+        #expect(k.state.namespaces == ["wl-db", "docker-1"])
+        #expect(k.state.wireguard.isEmpty && k.state.host.firewall == nil)
+    }
+
+    @Test func aForeignLinkWhereTheBridgeBelongsIsReplaced() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan()
+        try converge(k, plan)
+        k.state.networkNamespaces["ovl-0a0b0c0d"]!.links["br-0a0b0c0d"]!.kind = "veth"
+        let actions = Reconciler.actions(plan: plan, keys: Fixtures.keys(plan), observed: k.state, now: now).map(\.description)
+        #expect(Array(actions.prefix(2)) == ["[ovl-0a0b0c0d] delete link br-0a0b0c0d", "[ovl-0a0b0c0d] add bridge br-0a0b0c0d mtu 1420 up"])
+    }
+}
