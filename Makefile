@@ -21,8 +21,10 @@ test: deps
 	$(SWIFT) test --skip-build
 	netns-tests/run-all.sh
 
+# The operator's session (plans, topology, apply), then live overlays in simulated nodes (root).
 demo: build
 	examples/demo.sh
+	examples/live-demo.sh
 
 bench: deps
 	$(SWIFT) build -c release --product overlay-bench
