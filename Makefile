@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DEBS := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config \
         wireguard-go wireguard-tools nftables iproute2 iputils-ping socat ncat \
-        python3 python3-cryptography hyperfine iperf3 haproxy procps util-linux
+        python3 python3-cryptography hyperfine iperf3 haproxy procps util-linux jq
 
 .PHONY: deps build test unit-test netns-test demo bench format clean
 
