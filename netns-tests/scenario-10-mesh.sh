@@ -10,18 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=lib/sim.sh
 . lib/sim.sh
-BIN=$(cd .. && pwd)/.build/debug
-[ -x "$BIN/overlay-agent" ] && [ -x "$BIN/overlayctl" ] || { echo "build first: swift build" >&2; exit 1; }
+# shellcheck source=lib/overlay.sh
+. lib/overlay.sh
 
 sim_init mesh
 DB=$SIM_DIR/overlay.db
-ctl() { "$BIN/overlayctl" --db "$DB" "$@"; }
-agent() { local n=$1; shift; sim_exec "$n" "$BIN/overlay-agent" "$@" --state-dir "$(sim_state_dir "$n")"; }
-# plan_of NODE -> copies the node's plan into its state dir and applies it once.
-apply_plan() {
-  ctl plan "$1" --json >"$(sim_state_dir "$1")/plan.json"
-  agent "$1" run --once --verbose --plan "$(sim_state_dir "$1")/plan.json"
-}
 wl_addr() { ctl plan "$1" --json | jq -r --arg w "$2" '.networks[].workloads[] | select(.name == $w) | .address'; }
 
 sim_node a
@@ -38,7 +31,7 @@ NET_ID=$(ctl plan a --json | jq -r '.networks[0].id')
 NS=ovl-$NET_ID WG=wg-$NET_ID
 
 for n in a b h c; do
-  expect_output "agent on $n applies its plan" '^plan revision [0-9]+: [1-9][0-9]* actions$' apply_plan "$n"
+  expect_output "agent on $n applies its plan" '^plan revision [0-9]+: [1-9][0-9]* actions$' apply_plan "$n" --verbose
 done
 declare -A ADDR
 for n in a b h c; do ADDR[$n]=$(wl_addr "$n" "w$n"); done

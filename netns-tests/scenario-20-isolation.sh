@@ -7,17 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=lib/sim.sh
 . lib/sim.sh
-BIN=$(cd .. && pwd)/.build/debug
-[ -x "$BIN/overlay-agent" ] && [ -x "$BIN/overlayctl" ] || { echo "build first: swift build" >&2; exit 1; }
+# shellcheck source=lib/overlay.sh
+. lib/overlay.sh
 
 sim_init isolation
-DB=$SIM_DIR/overlay.db
-ctl() { "$BIN/overlayctl" --db "$DB" "$@"; }
-agent() { local n=$1; shift; sim_exec "$n" "$BIN/overlay-agent" "$@" --state-dir "$(sim_state_dir "$n")"; }
-apply_plan() {
-  ctl plan "$1" --json >"$(sim_state_dir "$1")/plan.json"
-  agent "$1" run --once --plan "$(sim_state_dir "$1")/plan.json"
-}
 # plan_q NODE JQ — a value from NODE's plan.
 plan_q() { ctl plan "$1" --json | jq -r "$2"; }
 
