@@ -38,7 +38,7 @@ let package = Package(
         // The kernel.
         .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel"]),
         .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),
-        .target(name: "WireGuard", dependencies: ["Netlink", "CNetlink", "CMnl", "CSodium", "OverlayModel"]),
+        .target(name: "WireGuard", dependencies: ["Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel"]),
         .target(
             name: "OverlayAgent",
             dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "Netlink", "NFTables", "WireGuard"]),

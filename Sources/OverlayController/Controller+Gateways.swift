@@ -100,7 +100,7 @@ extension Controller {
                 }
             }
         } else if existing.contains(where: { $0.node == gw.name && $0.match == match }) {
-            throw ConflictError("port \(Columns.describe(match)) on gateway '\(gw.name)' is already mapped")
+            throw ConflictError("port \(match) on gateway '\(gw.name)' is already mapped")
         }
         for b in backends {
             guard let w = try m.tx.workload(named: b.workload) else { throw NotFoundError("workload", b.workload) }
@@ -139,16 +139,5 @@ extension Controller {
             m.touch(node: route.node)
             if let network { try m.pruneMembers(network: network) }
         }.1
-    }
-}
-
-enum Columns {
-    static func describe(_ m: GatewayRoute.Match) -> String {
-        switch m {
-        case .name(let l): "name \(l)"
-        case .fqdn(let f): f
-        case .tcp(let p): "tcp/\(p)"
-        case .udp(let p): "udp/\(p)"
-        }
     }
 }

@@ -1,12 +1,22 @@
 /// A public door on a gateway node into one workload's exposed ports.
 public struct GatewayRoute: Hashable, Sendable, Codable {
-    public enum Match: Hashable, Sendable, Codable {
+    public enum Match: Hashable, Sendable, Codable, CustomStringConvertible {
         /// `LABEL.<gateway domain>`, HTTP by Host (or SNI with TLS passthrough).
         case name(String)
         /// Any DNS name the operator points at the gateway.
         case fqdn(String)
         case tcp(UInt16)
         case udp(UInt16)
+
+        /// `name LABEL`, `fqdn NAME`, `tcp/PORT`, `udp/PORT`.
+        public var description: String {
+            switch self {
+            case .name(let l): "name \(l)"
+            case .fqdn(let f): "fqdn \(f)"
+            case .tcp(let p): "tcp/\(p)"
+            case .udp(let p): "udp/\(p)"
+            }
+        }
     }
 
     public struct Backend: Hashable, Sendable, Codable, CustomStringConvertible {

@@ -42,11 +42,10 @@ public final class SecretKey: @unchecked Sendable {
 
     /// Base64 text, for a wg-quick file shown once. The caller owns the string it gets.
     public var base64: String {
-        withBytes { Array($0) }.withUnsafeBufferPointer { buf -> String in
-            var copy = Array(buf)
-            defer { explicit_bzero(&copy, copy.count) }
-            return WireGuardKey(bytes: copy).map(\.base64) ?? ""
-        }
+        // One temporary copy, wiped before returning.
+        var copy = withBytes { Array($0) }
+        defer { explicit_bzero(&copy, copy.count) }
+        return Data(copy).base64EncodedString()
     }
 
     /// Lowercase hex, for the UAPI protocol.

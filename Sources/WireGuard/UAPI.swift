@@ -1,4 +1,5 @@
 import Glibc
+import OverlayCrypto
 import OverlayModel
 
 /// The cross-platform WireGuard configuration protocol that wireguard-go speaks on its unix
@@ -134,7 +135,8 @@ public enum UAPI {
                 case .privateKey:
                     guard let secret = parseSecret(value) else { throw bad("private_key", value.prefix(0)) }
                     device.privateKey = secret
-                    device.publicKey = Curve25519.publicKey(for: secret)
+                    // wireguard-go's `get` reports the private key only.
+                    device.publicKey = secret.count == 32 ? X25519.publicKey(for: secret) : nil
                 case .listenPort:
                     guard let v = parseInt(value), let p = UInt16(exactly: v) else { throw bad("listen_port", value) }
                     device.listenPort = p

@@ -39,12 +39,7 @@ struct GatewayCommand: ParsableCommand {
                 let all = try global.controller().gatewayRoutes()
                 if global.json { return try Output.json(all) }
                 Output.table(["NAME", "NODE", "MATCH", "BACKENDS"], all.map { r in
-                    let m: String = switch r.match {
-                    case .name(let l): "name \(l)\(r.tlsPassthrough ? " (tls)" : "")"
-                    case .fqdn(let f): "fqdn \(f)\(r.tlsPassthrough ? " (tls)" : "")"
-                    case .tcp(let p): "tcp/\(p)"
-                    case .udp(let p): "udp/\(p)"
-                    }
+                    let m = r.match.description + (r.tlsPassthrough ? " (tls)" : "")
                     return [r.name, r.node, m, r.backends.map(\.description).joined(separator: ",")]
                 })
             }
