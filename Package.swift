@@ -35,6 +35,9 @@ let package = Package(
             name: "OverlayController",
             dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "Yams"]),
 
+        // The controller-agent protocol: signed requests, signed plans, messages, tokens.
+        .target(name: "OverlayProtocol", dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto"]),
+
         // The kernel.
         .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel"]),
         .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),

@@ -9,3 +9,17 @@ public enum Digest {
         return out
     }
 }
+
+extension Digest {
+    /// SHA-256, for request body hashes in the agent protocol (a hash every HTTP tool can compute).
+    public static func sha256(_ data: [UInt8]) -> [UInt8] {
+        Sodium.ensure()
+        var out = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
+        crypto_hash_sha256(&out, data, UInt64(data.count))
+        return out
+    }
+
+    public static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
+    }
+}

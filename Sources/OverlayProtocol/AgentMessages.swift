@@ -1,0 +1,85 @@
+/// The agent endpoints (all JSON, all under `/v1/agent`).
+///
+/// - `POST /v1/agent/join` — body `JoinRequest`, signed with the identity being registered
+///   (proof of possession; the token authorises it). Answer `JoinResponse`.
+/// - `GET /v1/agent/plan?after=REV&wait=SECONDS` — signed. Answers `SignedPlan` at once when the
+///   node's plan revision is above `after`, else as soon as this node's plan changes, else `204`
+///   after `wait` seconds (at most `AgentPaths.maxWait`).
+/// - `POST /v1/agent/status` — signed, body `AgentStatus`. Answer `204`.
+public enum AgentPaths {
+    public static let join = "/v1/agent/join"
+    public static let plan = "/v1/agent/plan"
+    public static let status = "/v1/agent/status"
+    public static let maxWait = 60
+    public static let defaultWait = 30
+}
+
+public struct JoinRequest: Codable, Equatable, Sendable {
+    /// The single-use join token printed by `overlayctl node join-token`.
+    public var token: String
+    /// The node's Ed25519 public key, base64.
+    public var identity: String
+
+    public init(token: String, identity: String) {
+        self.token = token
+        self.identity = identity
+    }
+}
+
+public struct JoinResponse: Codable, Equatable, Sendable {
+    /// The node this token was made for.
+    public var node: String
+    /// The controller's Ed25519 public key, base64: the agent pins it.
+    public var controllerKey: String
+
+    public init(node: String, controllerKey: String) {
+        self.node = node
+        self.controllerKey = controllerKey
+    }
+}
+
+/// What an agent reports after each pass (and periodically).
+public struct AgentStatus: Codable, Equatable, Sendable {
+    public struct Peer: Codable, Equatable, Sendable {
+        /// WireGuard public key, base64.
+        public var publicKey: String
+        /// Seconds since the last handshake; nil when none happened yet.
+        public var handshakeAge: Int64?
+        public var rxBytes: UInt64
+        public var txBytes: UInt64
+
+        public init(publicKey: String, handshakeAge: Int64?, rxBytes: UInt64, txBytes: UInt64) {
+            self.publicKey = publicKey
+            self.handshakeAge = handshakeAge
+            self.rxBytes = rxBytes
+            self.txBytes = txBytes
+        }
+    }
+
+    public struct Network: Codable, Equatable, Sendable {
+        public var network: String
+        public var interface: String
+        public var peers: [Peer]
+
+        public init(network: String, interface: String, peers: [Peer]) {
+            self.network = network
+            self.interface = interface
+            self.peers = peers
+        }
+    }
+
+    /// The plan revision the kernel now matches (nil before the first successful pass).
+    public var appliedRevision: Int64?
+    public var networks: [Network]
+    /// The last pass's errors (empty when it succeeded).
+    public var errors: [String]
+    /// "kernel" or "userspace".
+    public var wireguard: String
+
+    public init(appliedRevision: Int64?, networks: [Network], errors: [String], wireguard: String) {
+        self.appliedRevision = appliedRevision
+        self.networks = networks
+        self.errors = errors
+        self.wireguard = wireguard
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import OverlayCrypto
+import OverlayPlanner
+
+/// A node plan as the controller sends it: the exact JSON bytes and the controller's Ed25519
+/// signature over them. The agent checks the signature with the key it pinned when it joined
+/// before it decodes anything.
+public struct SignedPlan: Codable, Equatable, Sendable {
+    public var node: String
+    public var revision: Int64
+    /// Base64 of the plan's JSON document.
+    public var plan: String
+    /// Base64 Ed25519 signature over `"overlay-plan-v1\n" + node + "\n" + plan JSON bytes`.
+    public var signature: String
+
+    public init(node: String, revision: Int64, plan: String, signature: String) {
+        self.node = node
+        self.revision = revision
+        self.plan = plan
+        self.signature = signature
+    }
+
+    static func message(node: String, planJSON: [UInt8]) -> [UInt8] {
+        Array("overlay-plan-v1\n\(node)\n".utf8) + planJSON
+    }
+
+    /// Signs an encoded plan.
+    public static func sign(planJSON: [UInt8], node: String, revision: Int64, with key: Ed25519Identity) -> SignedPlan {
+        let sig = key.sign(message(node: node, planJSON: planJSON))
+        return SignedPlan(
+            node: node, revision: revision, plan: Data(planJSON).base64EncodedString(),
+            signature: Data(sig).base64EncodedString())
+    }
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case malformed(String)
+        case badSignature
+        case wrongNode(String, expected: String)
+        case mismatch(String)
+
+        public var description: String {
+            switch self {
+            case .malformed(let why): "signed plan is malformed: \(why)"
+            case .badSignature: "the plan signature does not match the pinned controller key; plan refused"
+            case .wrongNode(let n, let e): "the plan is for node '\(n)', this agent is '\(e)'; plan refused"
+            case .mismatch(let why): "signed plan envelope disagrees with its content: \(why)"
+            }
+        }
+    }
+
+    /// Verifies with the pinned controller key and returns the plan.
+    public func open(controllerKey: [UInt8], expectedNode: String) throws -> NodePlan {
+        guard let bytes = Data(base64Encoded: plan) else { throw Failure.malformed("plan is not base64") }
+        guard let sig = Data(base64Encoded: signature) else { throw Failure.malformed("signature is not base64") }
+        guard
+            Ed25519Identity.verify(
+                signature: Array(sig), message: Self.message(node: node, planJSON: Array(bytes)),
+                publicKey: controllerKey)
+        else { throw Failure.badSignature }
+        guard node == expectedNode else { throw Failure.wrongNode(node, expected: expectedNode) }
+        let decoded: NodePlan
+        do { decoded = try JSONDecoder().decode(NodePlan.self, from: bytes) } catch {
+            throw Failure.malformed("plan JSON: \(error)")
+        }
+        guard decoded.node == node, decoded.revision == revision else {
+            throw Failure.mismatch("envelope says \(node)@\(revision), plan says \(decoded.node)@\(decoded.revision)")
+        }
+        return decoded
+    }
+}
