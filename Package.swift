@@ -71,6 +71,7 @@ let package = Package(
             name: "OverlayControllerTests",
             dependencies: ["OverlayController", "OverlayStore", "OverlayCrypto", "OverlayPlanner", "OverlayModel"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel"]),
+        .testTarget(name: "OverlayProtocolTests", dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
         .testTarget(
             name: "OverlayAgentTests", dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto"]),

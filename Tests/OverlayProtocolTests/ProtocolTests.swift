@@ -1,0 +1,130 @@
+import Foundation
+import OverlayCrypto
+import OverlayPlanner
+import Testing
+@testable import OverlayProtocol
+
+@Suite("Agent request signatures")
+struct AgentSignatureTests {
+    let node = Ed25519Identity.generate()
+    let body = Array(#"{"appliedRevision":7}"#.utf8)
+
+    func claim(_ headers: [String: String]) throws -> AgentSignature.Claim {
+        try AgentSignature.Claim { name in headers.first { $0.key.lowercased() == name.lowercased() }?.value }
+    }
+
+    @Test("a signed request verifies with the node's key")
+    func roundTrip() throws {
+        let h = AgentSignature.headers(identity: node, node: "n1", method: "POST", pathAndQuery: "/v1/agent/status", body: body)
+        try claim(h).verify(method: "POST", pathAndQuery: "/v1/agent/status", body: body, publicKey: node.publicKey)
+    }
+
+    @Test("method, path, body, node and key are all bound by the signature")
+    func tampering() throws {
+        let h = AgentSignature.headers(identity: node, node: "n1", method: "GET", pathAndQuery: "/v1/agent/plan?after=3", body: [])
+        let c = try claim(h)
+        let other = Ed25519Identity.generate()
+        let cases: [(String, String, [UInt8], [UInt8])] = [
+            ("POST", "/v1/agent/plan?after=3", [], node.publicKey),
+            ("GET", "/v1/agent/plan?after=0", [], node.publicKey),
+            ("GET", "/v1/agent/plan?after=3", [1], node.publicKey),
+            ("GET", "/v1/agent/plan?after=3", [], other.publicKey),
+        ]
+        for (m, p, b, k) in cases {
+            #expect(throws: AgentSignature.Failure.badSignature) {
+                try c.verify(method: m, pathAndQuery: p, body: b, publicKey: k)
+            }
+        }
+        var renamed = h
+        renamed[AgentSignature.nodeHeader] = "n2"
+        #expect(throws: AgentSignature.Failure.badSignature) {
+            try claim(renamed).verify(method: "GET", pathAndQuery: "/v1/agent/plan?after=3", body: [], publicKey: node.publicKey)
+        }
+    }
+
+    @Test("a request more than 60 s away from the controller's clock is refused")
+    func skew() throws {
+        let now: Int64 = 1_800_000_000
+        for (offset, ok) in [(-61, false), (-60, true), (0, true), (60, true), (61, false)] as [(Int64, Bool)] {
+            let h = AgentSignature.headers(
+                identity: node, node: "n1", method: "GET", pathAndQuery: "/p", body: [], time: now + offset)
+            let verify = { try self.claim(h).verify(method: "GET", pathAndQuery: "/p", body: [], publicKey: self.node.publicKey, now: now) }
+            if ok { try verify() } else { #expect(throws: AgentSignature.Failure.skew(offset)) { try verify() } }
+        }
+    }
+
+    @Test("missing or malformed headers are named")
+    func badHeaders() throws {
+        let h = AgentSignature.headers(identity: node, node: "n1", method: "GET", pathAndQuery: "/p", body: [])
+        for name in [AgentSignature.nodeHeader, AgentSignature.timeHeader, AgentSignature.nonceHeader, AgentSignature.signatureHeader] {
+            var m = h
+            m[name] = nil
+            #expect(throws: AgentSignature.Failure.missingHeader(name)) { try claim(m) }
+        }
+        for (name, value) in [(AgentSignature.timeHeader, "soon"), (AgentSignature.nonceHeader, "xyz"),
+                              (AgentSignature.signatureHeader, "c2hvcnQ=")] {
+            var m = h
+            m[name] = value
+            #expect(throws: AgentSignature.Failure.badHeader(name, value)) { try claim(m) }
+        }
+    }
+
+    @Test("a nonce is accepted once per window, per node")
+    func replay() throws {
+        var cache = NonceCache()
+        try cache.record(node: "n1", nonce: "aa", now: 100)
+        #expect(throws: AgentSignature.Failure.replay) { try cache.record(node: "n1", nonce: "aa", now: 150) }
+        try cache.record(node: "n2", nonce: "aa", now: 150)
+        // Past twice the skew window the request would be refused for its time anyway.
+        try cache.record(node: "n1", nonce: "aa", now: 100 + 2 * AgentSignature.maxSkew + 1)
+    }
+}
+
+@Suite("Signed plans")
+struct SignedPlanTests {
+    let controller = Ed25519Identity.generate()
+    let plan = NodePlan(node: "n1", revision: 9, hostFirewall: .init(wireguardPorts: [51820]), networks: [], gateway: nil)
+
+    func signed() throws -> SignedPlan {
+        SignedPlan.sign(planJSON: Array(try JSONEncoder().encode(plan)), node: "n1", revision: 9, with: controller)
+    }
+
+    @Test("opens with the pinned key")
+    func opens() throws {
+        #expect(try signed().open(controllerKey: controller.publicKey, expectedNode: "n1") == plan)
+    }
+
+    @Test("another key, another node, or edited content is refused")
+    func refused() throws {
+        let s = try signed()
+        #expect(throws: SignedPlan.Failure.badSignature) {
+            try s.open(controllerKey: Ed25519Identity.generate().publicKey, expectedNode: "n1")
+        }
+        #expect(throws: SignedPlan.Failure.wrongNode("n1", expected: "n2")) {
+            try s.open(controllerKey: controller.publicKey, expectedNode: "n2")
+        }
+        var edited = plan
+        edited.hostFirewall.wireguardPorts = [1]
+        var forged = s
+        forged.plan = try JSONEncoder().encode(edited).base64EncodedString()
+        #expect(throws: SignedPlan.Failure.badSignature) {
+            try forged.open(controllerKey: controller.publicKey, expectedNode: "n1")
+        }
+        var relabelled = s
+        relabelled.revision = 10
+        #expect(throws: SignedPlan.Failure.self) { try relabelled.open(controllerKey: controller.publicKey, expectedNode: "n1") }
+    }
+}
+
+@Suite("Tokens")
+struct TokenTests {
+    @Test("generated tokens are well formed, distinct, and hashed without the token")
+    func tokens() {
+        let a = Token.generate(.admin), b = Token.generate(.admin), j = Token.generate(.join)
+        #expect(a != b)
+        #expect(Token.isWellFormed(a, .admin) && Token.isWellFormed(j, .join))
+        #expect(!Token.isWellFormed(a, .join) && !Token.isWellFormed(j, .admin))
+        #expect(!Token.isWellFormed(a + "x", .admin) && !Token.isWellFormed("ovla_" + String(repeating: "/", count: 43), .admin))
+        #expect(Token.hash(a).count == 64 && Token.hash(a) != Token.hash(b) && !Token.hash(a).contains(a))
+    }
+}
