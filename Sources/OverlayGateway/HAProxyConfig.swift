@@ -40,13 +40,17 @@ public enum HAProxyConfig {
     /// successes; a refused connection is retried once on another server.
     public static let checkParameters = "check inter 1s fall 2 rise 2"
 
-    public static func render(_ plan: GatewayPlan, paths: GatewayPaths) -> String {
+    /// HAProxy threads. One by default: on a small node the proxy shares the CPUs with
+    /// wireguard-go, which carries every proxied byte, and a second thread costs more in
+    /// contention than it serves (measured in docs/performance.md).
+    public static func render(_ plan: GatewayPlan, paths: GatewayPaths, threads: Int = 1) -> String {
         let routes = plan.routes.filter { if case .udp = $0.match { false } else { true } }
         var out: [String] = []
         out += [
             "# Written by overlay-agent from the node's plan; edits are overwritten.",
             "global",
             "    master-worker",
+            "    nbthread \(threads)",
             "    stats socket \(paths.adminSocket) mode 600 level admin expose-fd listeners",
             "    # Old workers keep serving established connections after a reload, for at most this long.",
             "    hard-stop-after 1h",
