@@ -1,8 +1,8 @@
 # Every target installs the Debian packages it needs first, so each works on a fresh machine.
 SWIFT ?= swift
-DEBS := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev pkg-config \
+DEBS := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev libssl-dev pkg-config \
         wireguard-go wireguard-tools nftables iproute2 iputils-ping socat ncat \
-        python3 python3-cryptography hyperfine iperf3 haproxy procps util-linux jq
+        python3 python3-cryptography hyperfine iperf3 haproxy openssl curl wrk procps util-linux jq
 
 .PHONY: deps build test unit-test netns-test demo bench format clean
 

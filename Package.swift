@@ -19,6 +19,7 @@ let package = Package(
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // What Swift cannot import directly: macros, and setns confined to one thread.
         .target(name: "CNetlink", dependencies: ["CMnl"]),
 
@@ -28,12 +29,14 @@ let package = Package(
 
         // Keys, state, use cases.
         .target(name: "OverlayCrypto", dependencies: ["OverlayModel", "CSodium"]),
+        // Certificates and keys operators hand over for TLS termination at a gateway.
+        .target(name: "OverlayTLS", dependencies: ["OverlayModel", "COpenSSL"]),
         .target(
             name: "OverlayStore",
             dependencies: ["OverlayModel", "OverlayPlanner", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "OverlayController",
-            dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "Yams"]),
+            dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "OverlayTLS", "Yams"]),
 
         // The controller-agent protocol: signed requests, signed plans, messages, tokens.
         .target(name: "OverlayProtocol", dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto"]),
@@ -42,9 +45,13 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel"]),
         .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),
         .target(name: "WireGuard", dependencies: ["Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel"]),
+        // The gateway's proxy configuration, rendered from the plan (pure).
+        .target(name: "OverlayGateway", dependencies: ["OverlayModel", "OverlayPlanner"]),
         .target(
             name: "OverlayAgent",
-            dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "Netlink", "NFTables", "WireGuard"]),
+            dependencies: [
+                "OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayGateway", "Netlink", "NFTables", "WireGuard",
+            ]),
 
         // Thin executables.
         .executableTarget(
@@ -75,6 +82,7 @@ let package = Package(
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
         .testTarget(
             name: "OverlayAgentTests", dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto"]),
+        .testTarget(name: "OverlayGatewayTests", dependencies: ["OverlayGateway", "OverlayPlanner", "OverlayModel"]),
 
         // Integration tests: root, real kernel, real traffic, in namespaces the tests create.
         .testTarget(

@@ -88,6 +88,38 @@ sim_exec hub1 nft list table inet overlay | grep -E 'counter packets [1-9]' | se
 say "Re-applying the same plan changes nothing."
 run sim_exec hub1 "$BIN/overlay-agent" run --once --state-dir "$(sim_state_dir hub1)"
 
+# --- Web gateway (issue 6): self-contained; uses only sim.sh, ctl/ctlq and check/refused above.
+say "A web gateway: node gate (public, domain demo.example) serves the workload site on hub2."
+sim_node gate
+GATE_ID=$(sim_exec gate "$BIN/overlay-agent" init --state-dir "$(sim_state_dir gate)")
+ctl node add gate --identity "$GATE_ID" --public-address "$(sim_public_addr gate)" --gateway --domain demo.example
+ctl workload add site --network shop --node hub2 --expose tcp/80
+ctl gateway add shop-site --node gate --name shop --backend site:80
+for n in hub1 hub2 home gate; do
+  ctlq plan "$n" --json >"$(sim_state_dir "$n")/plan.json"
+  sim_exec "$n" "$BIN/overlay-agent" run --once --state-dir "$(sim_state_dir "$n")" --plan "$(sim_state_dir "$n")/plan.json"
+done
+SITE=$(addr hub2 site)
+cat >"$SIM_DIR/site.cfg" <<'CFG'
+defaults
+    mode http
+    timeout client 10s
+    timeout connect 5s
+    timeout server 10s
+frontend site
+    bind :::80 v4v6
+    http-request return status 200 content-type text/plain string "hello from site, a workload on hub2\n"
+CFG
+sim_exec_bg hub2 site.log ip netns exec wl-site haproxy -db -f "$SIM_DIR/site.cfg"
+echo "\$ curl -H 'Host: shop.demo.example' http://$(sim_public_addr gate)/   (from the internet namespace)"
+through_gateway() { sim_internet_exec curl -sf --max-time 3 -H 'Host: shop.demo.example' "http://$(sim_public_addr gate)/"; }
+sim_wait_until 20 through_gateway || true
+through_gateway | sed 's/^/    /' || true
+check "the internet reaches site's HTTP server through the gateway" through_gateway
+refused "the internet reaches site directly ($SITE)"          sim_internet_exec curl -sf --max-time 3 "http://[$SITE]/"
+refused "an unknown name on the gateway gets no page"          sim_internet_exec curl -sf --max-time 3 -H 'Host: nope.demo.example' "http://$(sim_public_addr gate)/"
+# --- end of the web gateway section
+
 echo
 echo "live demo: $PASSED checks passed, $FAILED failed"
 [ "$FAILED" = 0 ]

@@ -49,6 +49,8 @@ public final class Agent {
     let state: StateDirectory
     let identity: Ed25519Identity
     let kernel: LinuxKernel
+    /// HAProxy and the UDP relay on a gateway node (`Gateway.swift`).
+    let gateway: Gateway
 
     public init(options: Options) throws {
         self.options = options
@@ -58,6 +60,7 @@ public final class Agent {
         // A wireguard-go that died is restarted by the backend without its configuration; the
         // next periodic pass (at most `resyncInterval` later) configures it again.
         kernel = try LinuxKernel(wireguard: try Self.backend(options, state: state) { _ in }, state: state)
+        gateway = Gateway(stateDirectory: options.stateDirectory, identity: identity, relayUDP: !options.once)
     }
 
     static func backend(
@@ -121,9 +124,15 @@ public final class Agent {
     /// One pass; returns the actions applied.
     @discardableResult
     func pass(_ loaded: Loaded) throws -> [AgentAction] {
-        try kernel.reconcile(plan: loaded.plan, keys: loaded.keys) { [options] action in
+        let actions = try kernel.reconcile(plan: loaded.plan, keys: loaded.keys) { [options] action in
             if options.verbose { print("action: \(action)") }
         }
+        // The gateway comes after the kernel: its backends are reached through the namespaces.
+        for line in try gateway.reconcile(loaded.plan.gateway) {
+            if options.verbose { print("gateway: \(line)") }
+            log("gateway: \(line)")
+        }
+        return actions
     }
 
     public func run() throws {
@@ -221,6 +230,9 @@ public final class Agent {
         let kernel = try LinuxKernel(wireguard: try backend(o, state: state) { _ in }, state: state)
         let actions = try kernel.reconcile(plan: nil, keys: [:]) { action in
             if verbose { print("action: \(action)") }
+        }
+        for line in Gateway(stateDirectory: stateDirectory, identity: nil, relayUDP: false).down() where verbose {
+            print("gateway: \(line)")
         }
         unlink(state.planPath)
         state.pruneKeys(keeping: [])

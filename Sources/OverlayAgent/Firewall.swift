@@ -31,6 +31,9 @@ public enum Firewall {
                             NFTRule([.ctState([.established, .related])], .accept),
                             NFTRule([.iifname("lo")], .accept),
                             NFTRule([.inSet([.udpDport], set: "wireguard_ports")], .accept),
+                            // A gateway's public ports (HTTP, TLS, mapped TCP and UDP); empty elsewhere.
+                            NFTRule([.inSet([.tcpDport], set: "gateway_tcp")], .accept),
+                            NFTRule([.inSet([.udpDport], set: "gateway_udp")], .accept),
                             NFTRule([.inSet([.icmpv6Type], set: "icmpv6_needed")], .accept),
                             NFTRule(counter: true, .drop, comment: "input-dropped"),
                         ]),
@@ -38,6 +41,8 @@ public enum Firewall {
                 ],
                 sets: [
                     .single("wireguard_ports", .inetService, ports.map { .port($0) }),
+                    .single("gateway_tcp", .inetService, Array(Set(plan.gatewayTCPPorts)).sorted().map { .port($0) }),
+                    .single("gateway_udp", .inetService, Array(Set(plan.gatewayUDPPorts)).sorted().map { .port($0) }),
                     .single("icmpv6_needed", .icmpv6Type, neededICMPv6.map { .icmpv6($0) }),
                 ]))
     }
@@ -75,6 +80,18 @@ public enum Firewall {
                             NFTRule([.oifname(network.bridge), .ip6Saddr(inSet: "gateways")], counter: true, .drop, comment: "gateway-not-exposed"),
                             NFTRule([.ip6Saddr(in: prefix)], .accept),
                             NFTRule(counter: true, .drop, comment: "forward-dropped"),
+                        ]),
+                    // What the namespace itself opens towards local workloads: only a gateway's
+                    // proxy runs here, and it reaches exposed ports only (the forward chain does
+                    // the same for gateways on other nodes).
+                    .base(
+                        "output", hook: .output, policy: .accept,
+                        rules: [
+                            NFTRule([.ctState([.established, .related])], .accept),
+                            NFTRule([.oifname(network.bridge), .inSet([.ip6Daddr, .tcpDport], set: "exposed_tcp")], .accept),
+                            NFTRule([.oifname(network.bridge), .inSet([.ip6Daddr, .udpDport], set: "exposed_udp")], .accept),
+                            NFTRule([.oifname(network.bridge), .l4proto(.tcp)], counter: true, .drop, comment: "local-not-exposed"),
+                            NFTRule([.oifname(network.bridge), .l4proto(.udp)], counter: true, .drop, comment: "local-not-exposed"),
                         ]),
                     .base(
                         "input", hook: .input, policy: .drop,

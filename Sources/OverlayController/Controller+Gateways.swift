@@ -1,6 +1,8 @@
+import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
 import OverlayStore
+import OverlayTLS
 
 extension Controller {
     public struct GatewaySpec: Sendable {
@@ -12,10 +14,20 @@ extension Controller {
         public var udp: String?
         public var backends: [String]
         public var tlsPassthrough = false
+        /// `roundrobin` (default) or `leastconn`.
+        public var balance: String?
+        /// TLS termination: the certificate chain (PEM) and its private key (PEM, a secret: it is
+        /// sealed to the gateway node's identity and never stored in clear). `...Source` names
+        /// each input in errors (the file it came from).
+        public var certificate: String?
+        public var certificateSource = "--cert"
+        public var key: SecretKey?
+        public var keySource = "--key"
 
         public init(
             name: String, node: String, label: String? = nil, fqdn: String? = nil, tcp: String? = nil,
-            udp: String? = nil, backends: [String], tlsPassthrough: Bool = false
+            udp: String? = nil, backends: [String], tlsPassthrough: Bool = false, balance: String? = nil,
+            certificate: String? = nil, key: SecretKey? = nil
         ) {
             self.name = name
             self.node = node
@@ -25,6 +37,9 @@ extension Controller {
             self.udp = udp
             self.backends = backends
             self.tlsPassthrough = tlsPassthrough
+            self.balance = balance
+            self.certificate = certificate
+            self.key = key
         }
 
         func match() throws -> GatewayRoute.Match {
@@ -60,6 +75,33 @@ extension Controller {
             }
         default: break
         }
+        let balance = try spec.balance.map { text in
+            guard let b = GatewayRoute.Balance(rawValue: text) else {
+                throw ValidationError("balance", text, allowed: "roundrobin or leastconn")
+            }
+            return b
+        } ?? .roundrobin
+        let terminates = spec.certificate != nil || spec.key != nil
+        if terminates {
+            guard spec.certificate != nil, spec.key != nil else {
+                throw ValidationError(
+                    spec.certificate == nil ? "key" : "cert", spec.certificate == nil ? spec.keySource : spec.certificateSource,
+                    allowed: "--cert and --key together (TLS termination needs both)")
+            }
+            switch match {
+            case .tcp, .udp:
+                throw ValidationError("cert", spec.certificateSource, allowed: "only with --name or --fqdn (TLS for an HTTP route)")
+            default: break
+            }
+            if spec.tlsPassthrough {
+                throw ValidationError(
+                    "tls-passthrough", name, allowed: "either --tls-passthrough (TLS ends at the workload) or --cert/--key (TLS ends at the gateway)")
+            }
+        }
+        // 80 and 443 carry the name routes; the node's WireGuard ports are the overlay's own.
+        if case .tcp(let p) = match, p == 80 || p == 443 {
+            throw ValidationError("tcp port", String(p), allowed: "a port other than 80 and 443 (they serve --name and --fqdn routes)")
+        }
         guard !spec.backends.isEmpty else {
             throw ValidationError("backend", "", allowed: "at least one --backend WORKLOAD:PORT")
         }
@@ -72,9 +114,9 @@ extension Controller {
             let p = try PortSpec.port(String(b[b.index(after: c)...]), field: "backend port")
             backends.append(.init(workload: w, port: p))
         }
-        let route = GatewayRoute(
+        var route = GatewayRoute(
             name: name, node: spec.node, match: match, tlsPassthrough: spec.tlsPassthrough,
-            backends: backends)
+            backends: backends, balance: balance)
         guard let network = try m.tx.workload(named: backends[0].workload)?.network else {
             throw NotFoundError("workload", backends[0].workload)
         }
@@ -82,6 +124,18 @@ extension Controller {
         guard let gw = try m.tx.node(named: spec.node) else { throw NotFoundError("node", spec.node) }
         guard gw.gateway else {
             throw ValidationError("node", spec.node, allowed: "a node added with --gateway --domain")
+        }
+        if case .udp(let p) = match, gw.listenPorts.contains(p) {
+            throw ValidationError(
+                "udp port", String(p),
+                allowed: "a port outside the node's WireGuard ports (\(gw.listenPorts.lowerBound)-\(gw.listenPorts.upperBound))")
+        }
+        if terminates, let certificate = spec.certificate, let key = spec.key {
+            let checked = try TLSMaterial.check(
+                certificate: certificate, certificateSource: spec.certificateSource, key: key, keySource: spec.keySource,
+                host: route.hostName(domain: gw.domain))
+            route.tls = GatewayRoute.TLS(
+                certificate: checked.certificateChain, sealedKey: try SealedBox.seal(key, toIdentity: gw.identity))
         }
         let existing = try m.tx.gatewayRoutes()
         if existing.contains(where: { $0.name == name }) {

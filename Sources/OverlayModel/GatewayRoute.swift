@@ -1,3 +1,5 @@
+import Foundation
+
 /// A public door on a gateway node into one workload's exposed ports.
 public struct GatewayRoute: Hashable, Sendable, Codable {
     public enum Match: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -29,18 +31,59 @@ public struct GatewayRoute: Hashable, Sendable, Codable {
         public var description: String { "\(workload):\(port)" }
     }
 
+    /// How new connections are spread over the backends.
+    public enum Balance: String, Hashable, Sendable, Codable, CaseIterable {
+        case roundrobin, leastconn
+    }
+
+    /// TLS terminated at the gateway: the operator's certificate chain (PEM, public) and its
+    /// private key sealed to the gateway node's identity (only that node can open it).
+    public struct TLS: Hashable, Sendable, Codable {
+        public var certificate: String
+        public var sealedKey: [UInt8]
+        public init(certificate: String, sealedKey: [UInt8]) {
+            self.certificate = certificate
+            self.sealedKey = sealedKey
+        }
+
+        enum CodingKeys: String, CodingKey { case certificate, sealedKey }
+
+        /// The sealed key travels as base64, like the sealed WireGuard keys.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(certificate, forKey: .certificate)
+            try c.encode(Data(sealedKey).base64EncodedString(), forKey: .sealedKey)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            certificate = try c.decode(String.self, forKey: .certificate)
+            let text = try c.decode(String.self, forKey: .sealedKey)
+            guard let data = Data(base64Encoded: text) else {
+                throw DecodingError.dataCorruptedError(forKey: .sealedKey, in: c, debugDescription: "not base64")
+            }
+            sealedKey = Array(data)
+        }
+    }
+
     public var name: String
     public var node: String
     public var match: Match
     public var tlsPassthrough: Bool
     public var backends: [Backend]
+    public var balance: Balance
+    /// Present when the gateway terminates TLS for this route.
+    public var tls: TLS?
 
-    public init(name: String, node: String, match: Match, tlsPassthrough: Bool = false, backends: [Backend]) {
+    public init(name: String, node: String, match: Match, tlsPassthrough: Bool = false, backends: [Backend],
+                balance: Balance = .roundrobin, tls: TLS? = nil) {
         self.name = name
         self.node = node
         self.match = match
         self.tlsPassthrough = tlsPassthrough
         self.backends = backends
+        self.balance = balance
+        self.tls = tls
     }
 
     /// The host name served, for HTTP and TLS routes.

@@ -26,10 +26,30 @@ public struct NodePlan: Codable, Equatable, Sendable {
     }
 }
 
-/// The host namespace's table: policy drop, except these UDP ports (one per network resource).
+/// The host namespace's table: policy drop, except these UDP ports (one per network resource)
+/// and, on a gateway, the public ports its routes serve.
 public struct HostFirewallPlan: Codable, Equatable, Sendable {
     public var wireguardPorts: [UInt16]
-    public init(wireguardPorts: [UInt16]) { self.wireguardPorts = wireguardPorts }
+    /// 80 and 443 when the gateway serves names, plus every `--tcp` mapping. Sorted.
+    public var gatewayTCPPorts: [UInt16]
+    /// Every `--udp` mapping. Sorted.
+    public var gatewayUDPPorts: [UInt16]
+
+    public init(wireguardPorts: [UInt16], gatewayTCPPorts: [UInt16] = [], gatewayUDPPorts: [UInt16] = []) {
+        self.wireguardPorts = wireguardPorts
+        self.gatewayTCPPorts = gatewayTCPPorts
+        self.gatewayUDPPorts = gatewayUDPPorts
+    }
+
+    enum CodingKeys: String, CodingKey { case wireguardPorts, gatewayTCPPorts, gatewayUDPPorts }
+
+    /// Plans written before gateways had ports read as "no gateway ports".
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        wireguardPorts = try c.decode([UInt16].self, forKey: .wireguardPorts)
+        gatewayTCPPorts = try c.decodeIfPresent([UInt16].self, forKey: .gatewayTCPPorts) ?? []
+        gatewayUDPPorts = try c.decodeIfPresent([UInt16].self, forKey: .gatewayUDPPorts) ?? []
+    }
 }
 
 /// One network present on this node.
@@ -197,16 +217,38 @@ public struct GatewayRoutePlan: Codable, Equatable, Sendable {
     public var host: String?
     public var tlsPassthrough: Bool
     public var network: String
+    /// The namespace the backends are reached from (`ovl-<id>` of `network`): the proxy opens
+    /// its connections to them there and nowhere else.
+    public var namespace: String
     public var backends: [GatewayBackendPlan]
+    public var balance: GatewayRoute.Balance
+    /// TLS terminated at the gateway; the key sealed to this node's identity.
+    public var tls: GatewayTLSPlan?
 
     public init(name: String, match: GatewayRoute.Match, host: String?, tlsPassthrough: Bool, network: String,
-                backends: [GatewayBackendPlan]) {
+                namespace: String, backends: [GatewayBackendPlan], balance: GatewayRoute.Balance = .roundrobin,
+                tls: GatewayTLSPlan? = nil) {
         self.name = name
         self.match = match
         self.host = host
         self.tlsPassthrough = tlsPassthrough
         self.network = network
+        self.namespace = namespace
         self.backends = backends
+        self.balance = balance
+        self.tls = tls
+    }
+}
+
+/// A certificate chain (PEM) and its private key sealed to the gateway node's identity (base64 of
+/// the crypto_box_seal box, like `sealedPrivateKey`).
+public struct GatewayTLSPlan: Codable, Equatable, Sendable {
+    public var certificate: String
+    public var sealedKey: String
+
+    public init(certificate: String, sealedKey: String) {
+        self.certificate = certificate
+        self.sealedKey = sealedKey
     }
 }
 

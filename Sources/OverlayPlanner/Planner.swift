@@ -72,13 +72,29 @@ public enum Planner {
                     return (n.network.name, GatewayBackendPlan(workload: w.name, address: a, port: b.port))
                 }
                 guard let network = backends.first?.0 else { return nil }
-                return GatewayRoutePlan(name: r.name, match: r.match, host: r.hostName(domain: node.domain),
-                                        tlsPassthrough: r.tlsPassthrough, network: network, backends: backends.map(\.1))
+                let namespace = networks.first { $0.network.name == network }!.network.namespaceName
+                return GatewayRoutePlan(
+                    name: r.name, match: r.match, host: r.hostName(domain: node.domain),
+                    tlsPassthrough: r.tlsPassthrough, network: network, namespace: namespace,
+                    backends: backends.map(\.1), balance: r.balance,
+                    tls: r.tls.map { GatewayTLSPlan(certificate: $0.certificate, sealedKey: Base64.encode($0.sealedKey)) })
             }
             gateway = GatewayPlan(domain: node.domain, routes: routes)
         }
+        let served = gateway?.routes ?? []
+        var tcp = Set<UInt16>()
+        var udp = Set<UInt16>()
+        for r in served {
+            switch r.match {
+            case .name, .fqdn: tcp.formUnion(r.tlsPassthrough || r.tls != nil ? [443] : [80])
+            case .tcp(let p): tcp.insert(p)
+            case .udp(let p): udp.insert(p)
+            }
+        }
         return NodePlan(node: node.name, revision: revision,
-                        hostFirewall: HostFirewallPlan(wireguardPorts: resources.map(\.listenPort).sorted()),
+                        hostFirewall: HostFirewallPlan(
+                            wireguardPorts: resources.map(\.listenPort).sorted(),
+                            gatewayTCPPorts: tcp.sorted(), gatewayUDPPorts: udp.sorted()),
                         networks: resources, gateway: gateway)
     }
 }

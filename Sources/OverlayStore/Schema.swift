@@ -76,6 +76,15 @@ enum Schema {
                 );
                 """)
         }
+        // Gateway routes: balancing, and TLS terminated at the gateway (the certificate in
+        // clear, its private key sealed to the gateway node's identity).
+        m.registerMigration("v2-gateway-tls") { db in
+            try db.execute(sql: """
+                ALTER TABLE gateway_routes ADD COLUMN balance TEXT NOT NULL DEFAULT 'roundrobin';
+                ALTER TABLE gateway_routes ADD COLUMN tls_certificate TEXT;
+                ALTER TABLE gateway_routes ADD COLUMN tls_sealed_key BLOB;
+                """)
+        }
         return m
     }
 }

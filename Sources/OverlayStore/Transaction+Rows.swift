@@ -326,11 +326,15 @@ extension Transaction {
                      backends: Columns.decodeList(row[4]).compactMap { text in
                          guard let c = text.lastIndex(of: ":"), let p = UInt16(text[text.index(after: c)...]) else { return nil }
                          return GatewayRoute.Backend(workload: String(text[..<c]), port: p)
+                     },
+                     balance: GatewayRoute.Balance(rawValue: row[5]) ?? .roundrobin,
+                     tls: (row[6] as String?).flatMap { cert in
+                         (row[7] as Data?).map { GatewayRoute.TLS(certificate: cert, sealedKey: Array($0)) }
                      })
     }
 
     public func gatewayRoutes(node: String? = nil) throws -> [GatewayRoute] {
-        var sql = "SELECT r.name, n.name, r.match, r.tls_passthrough, r.backends FROM gateway_routes r JOIN nodes n ON n.id = r.node_id"
+        var sql = "SELECT r.name, n.name, r.match, r.tls_passthrough, r.backends, r.balance, r.tls_certificate, r.tls_sealed_key FROM gateway_routes r JOIN nodes n ON n.id = r.node_id"
         var args: [String] = []
         if let node { sql += " WHERE n.name = ?"; args.append(node) }
         return try Row.fetchAll(db, sql: sql + " ORDER BY r.name", arguments: StatementArguments(args)).map(gatewayRoute)
@@ -338,10 +342,11 @@ extension Transaction {
 
     public func insert(_ r: GatewayRoute) throws {
         try db.execute(sql: """
-            INSERT INTO gateway_routes (name, node_id, match, tls_passthrough, backends)
-            VALUES (?, (SELECT id FROM nodes WHERE name = ?), ?, ?, ?)
+            INSERT INTO gateway_routes (name, node_id, match, tls_passthrough, backends, balance, tls_certificate, tls_sealed_key)
+            VALUES (?, (SELECT id FROM nodes WHERE name = ?), ?, ?, ?, ?, ?, ?)
             """, arguments: [r.name, r.node, Columns.matchText(r.match), r.tlsPassthrough,
-                             Columns.encodeList(r.backends.map(\.description))])
+                             Columns.encodeList(r.backends.map(\.description)), r.balance.rawValue,
+                             r.tls?.certificate, r.tls.map { Data($0.sealedKey) }])
     }
 
     public func deleteGatewayRoute(named name: String) throws {

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Glibc
 import OverlayController
 import OverlayModel
 
@@ -19,14 +21,46 @@ struct GatewayCommand: ParsableCommand {
         @Option(help: "WORKLOAD:PORT; repeatable for balancing.") var backend: [String] = []
         @Flag(name: .customLong("tls-passthrough"), help: "Route TLS by SNI; TLS ends at the workload.")
         var tlsPassthrough = false
+        @Option(help: "roundrobin (default) or leastconn.") var balance: String?
+        @Option(help: "PEM certificate chain: the gateway terminates TLS for this name.") var cert: String?
+        @Option(help: "PEM private key of --cert (sealed to the gateway node; never stored in clear).") var key: String?
 
         func run() throws {
             try overlayctl.run {
-                let r = try global.controller().addGatewayRoute(.init(
+                var spec = Controller.GatewaySpec(
                     name: name, node: node, label: label, fqdn: fqdn, tcp: tcp, udp: udp, backends: backend,
-                    tlsPassthrough: tlsPassthrough))
+                    tlsPassthrough: tlsPassthrough, balance: balance)
+                if let cert {
+                    guard let data = FileManager.default.contents(atPath: cert) else {
+                        throw ValidationError("cert", cert, allowed: "a readable PEM file")
+                    }
+                    spec.certificate = String(decoding: data, as: UTF8.self)
+                    spec.certificateSource = cert
+                }
+                if let key {
+                    spec.key = try Self.readSecret(key)
+                    spec.keySource = key
+                }
+                let r = try global.controller().addGatewayRoute(spec)
                 if global.json { try Output.json(r) } else { print("gateway route \(r.name) added on \(r.node)") }
             }
+        }
+
+        /// Reads a key file straight into wiped memory (at most 64 KiB).
+        static func readSecret(_ path: String) throws -> SecretKey {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ValidationError("key", path, allowed: "a readable PEM file") }
+            defer { close(fd) }
+            let buffer = SecretKey(count: 64 * 1024)
+            var total = 0
+            while true {
+                let n = buffer.withMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
+                if n < 0 { throw ValidationError("key", path, allowed: "a readable PEM file") }
+                if n == 0 { break }
+                total += n
+                if total == buffer.count { throw ValidationError("key", path, allowed: "a PEM private key under 64 KiB") }
+            }
+            return buffer.withBytes { SecretKey(copying: $0.prefix(total)) }
         }
     }
 
@@ -39,7 +73,7 @@ struct GatewayCommand: ParsableCommand {
                 let all = try global.controller().gatewayRoutes()
                 if global.json { return try Output.json(all) }
                 Output.table(["NAME", "NODE", "MATCH", "BACKENDS"], all.map { r in
-                    let m = r.match.description + (r.tlsPassthrough ? " (tls)" : "")
+                    let m = r.match.description + (r.tlsPassthrough ? " (tls passthrough)" : r.tls != nil ? " (tls)" : "")
                     return [r.name, r.node, m, r.backends.map(\.description).joined(separator: ",")]
                 })
             }

@@ -1,0 +1,119 @@
+import Foundation
+import Glibc
+import OverlayCrypto
+import OverlayGateway
+import OverlayModel
+import OverlayPlanner
+
+/// The gateway side of the agent: HAProxy for HTTP, TLS and TCP routes (configuration rendered
+/// from the plan by `HAProxyConfig`), the agent's own UDP relay for UDP mappings, and the
+/// certificate files of TLS-terminated routes (keys opened from the plan with the node
+/// identity, written 0600 next to their certificate as HAProxy wants them).
+/// Nothing here runs on a node whose plan has no gateway routes.
+public final class Gateway {
+    let paths: GatewayPaths
+    let identity: Ed25519Identity?
+    let proxy: HAProxySupervisor
+    /// Nil in `--once` mode: the relay lives in the running agent's process.
+    let relay: UDPRelay?
+    private var lastPlan: GatewayPlan?
+    private var lastUDPProblems: [UInt16: String] = [:]
+
+    public init(stateDirectory: String, identity: Ed25519Identity?, relayUDP: Bool, haproxy: String = "haproxy") {
+        paths = GatewayPaths(directory: stateDirectory + "/gateway")
+        self.identity = identity
+        proxy = HAProxySupervisor(paths: paths, executable: haproxy)
+        relay = relayUDP ? UDPRelay() : nil
+    }
+
+    /// Brings the gateway to `plan`; returns what it did (for the log).
+    public func reconcile(_ plan: GatewayPlan?) throws -> [String] {
+        var done: [String] = []
+        let routes = plan?.routes ?? []
+        let proxied = routes.filter { if case .udp = $0.match { false } else { true } }
+        let udp = routes.filter { if case .udp = $0.match { true } else { false } }
+
+        if proxied.isEmpty {
+            if let s = proxy.stop() { done.append(s) }
+        } else {
+            try prepareDirectories()
+            if plan != lastPlan { try writeCertificates(plan!) }
+            var namespaces: [String: UInt64] = [:]
+            for ns in Set(proxied.map(\.namespace)) {
+                guard let ino = LinuxKernel.inode(ns) else {
+                    throw ChildProcess.Failure(description: "gateway: network namespace \(ns) is not there yet")
+                }
+                namespaces[ns] = ino
+            }
+            if let s = try proxy.apply(config: HAProxyConfig.render(plan!, paths: paths), namespaces: namespaces) {
+                done.append(s)
+            }
+        }
+        lastPlan = plan
+
+        let mappings = udp.compactMap { r -> UDPRelay.Mapping? in
+            guard case .udp(let port) = r.match else { return nil }
+            return UDPRelay.Mapping(
+                port: port, namespace: r.namespace, backends: r.backends.map { .init(address: $0.address, port: $0.port) })
+        }
+        if let relay {
+            relay.update(mappings)
+            let problems = relay.currentProblems()
+            if problems != lastUDPProblems {
+                done += problems.sorted { $0.key < $1.key }.map { "udp relay: \($0.value)" }
+                lastUDPProblems = problems
+            }
+        } else if !mappings.isEmpty && lastUDPProblems.isEmpty {
+            lastUDPProblems = [0: "once"]
+            done.append("udp mappings are relayed by a running agent (not with --once)")
+        }
+        return done
+    }
+
+    /// Stops HAProxy and the relay and removes the gateway's files (what `down` does).
+    public func down() -> [String] {
+        var done: [String] = []
+        if let s = proxy.stop() { done.append(s) }
+        relay?.stop()
+        try? FileManager.default.removeItem(atPath: paths.directory)
+        return done
+    }
+
+    private func prepareDirectories() throws {
+        for d in [paths.directory, paths.certificates] where mkdir(d, 0o700) != 0 && errno != EEXIST {
+            throw ChildProcess.Failure(description: "mkdir \(d): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// One file per terminated route: its certificate chain then its private key (0600), and the
+    /// crt-list naming each file with the name it serves. Files of removed routes go.
+    private func writeCertificates(_ plan: GatewayPlan) throws {
+        var keep: Set<String> = ["list"]
+        for r in plan.routes {
+            guard let tls = r.tls else { continue }
+            guard let identity, let box = Data(base64Encoded: tls.sealedKey),
+                let key = try? SealedBox.open(Array(box), with: identity)
+            else {
+                throw ChildProcess.Failure(
+                    description: "gateway route \(r.name): cannot open its sealed TLS key with this node's identity")
+            }
+            let file = paths.certificate(route: r.name)
+            keep.insert((file as NSString).lastPathComponent)
+            var chain = Array(tls.certificate.utf8)
+            if chain.last != UInt8(ascii: "\n") { chain.append(UInt8(ascii: "\n")) }
+            let pem = SecretKey(count: chain.count + key.count)
+            pem.withMutableBytes { out in
+                out.copyBytes(from: chain)
+                key.withBytes { k in UnsafeMutableRawBufferPointer(rebasing: out[chain.count...]).copyMemory(from: k) }
+            }
+            try StateDirectory(path: paths.directory).writeSecret(pem, to: file)
+        }
+        let list = HAProxyConfig.certificateList(plan, paths: paths)
+        guard FileManager.default.createFile(atPath: paths.certificateList, contents: Data(list.utf8),
+                                             attributes: [.posixPermissions: 0o600])
+        else { throw ChildProcess.Failure(description: "cannot write \(paths.certificateList)") }
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: paths.certificates)) ?? [] where !keep.contains(f) {
+            unlink(paths.certificates + "/" + f)
+        }
+    }
+}
