@@ -63,12 +63,11 @@ public final class Agent {
     static func backend(
         _ options: Options, state: StateDirectory, onEvent: @escaping @Sendable (UserspaceWireGuard.Event) -> Void
     ) throws -> any WireGuardBackend {
-        switch options.wireguard.resolve() {
+        switch options.wireguard.resolveOnThisKernel() {
         case .kernel:
-            // Not wired yet: the kernel backend needs a generic netlink transport bound to each
-            // network namespace (the device lives there after the move).
-            throw Failure.unsupportedBackend(
-                "the kernel WireGuard backend is not supported by the agent yet; use --wireguard userspace")
+            // Each link is made here and moved into its network's namespace; generic netlink
+            // reaches it there only through a socket opened in that namespace.
+            return try KernelWireGuard.namespaced(destination: Reconciler.networkNamespace(ofInterface:))
         case .userspace, .auto:
             var o = UserspaceWireGuard.Options()
             o.logFile = state.path + "/wireguard-go.log"
@@ -78,6 +77,9 @@ public final class Agent {
             return UserspaceWireGuard(options: o)
         }
     }
+
+    /// Which backend this agent drives: "kernel" or "userspace".
+    public var wireguardBackend: String { kernel.wireguard is UserspaceWireGuard ? "userspace" : "kernel" }
 
     // MARK: - Plans
 
@@ -128,6 +130,7 @@ public final class Agent {
 
     public func run() throws {
         var loaded = try options.planFile.map(load(file:)) ?? loadCached()
+        if options.verbose { print("wireguard backend: \(wireguardBackend)") }
         if options.once {
             let actions = try pass(loaded)
             print("plan revision \(loaded.plan.revision): \(actions.count) actions")
