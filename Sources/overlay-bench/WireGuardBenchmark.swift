@@ -31,7 +31,9 @@ func runWireGuardBenchmark() throws {
     }
     if kernel && env["WG_BENCH_IN_NETNS"] != "1" {
         setenv("WG_BENCH_IN_NETNS", "1", 1)
-        let status = try spawn(["unshare", "--net", "/proc/self/exe"] + CommandLine.arguments.dropFirst())
+        // Our own path: /proc/self/exe read by `unshare` would be `unshare`.
+        let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let status = try spawn(["unshare", "--net", me] + CommandLine.arguments.dropFirst())
         guard status == 0 else { throw BenchError("kernel WireGuard benchmark failed (status \(status))") }
         return
     }
@@ -119,7 +121,9 @@ private final class WireGuardBench: @unchecked Sendable {
             try backend.createInterface(interface)
             interfaceCreated = true
             try NetlinkHandle().linkSetUp(.name(interface))
-            print("wg: kernel WireGuard on \(interface) in a namespace of its own, \(peerCount) peers, \(runs) runs each (median)")
+            print(
+                "wg: kernel WireGuard on \(interface) in a namespace of its own, \(peerCount) peers, \(runs) runs each (median)"
+            )
         } else {
             try command(["ip", "netns", "add", namespace])
             namespaceCreated = true
