@@ -130,7 +130,6 @@ public final class Agent {
 
     public func run() throws {
         var loaded = try options.planFile.map(load(file:)) ?? loadCached()
-        if options.verbose { print("wireguard backend: \(wireguardBackend)") }
         if options.once {
             let actions = try pass(loaded)
             print("plan revision \(loaded.plan.revision): \(actions.count) actions")
@@ -140,7 +139,7 @@ public final class Agent {
         signal(SIGTERM) { _ in stopRequested = 1 }
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGPIPE, SIG_IGN)
-        log("running plan revision \(loaded.plan.revision) of node \(loaded.plan.node)")
+        log("running plan revision \(loaded.plan.revision) of node \(loaded.plan.node), wireguard backend: \(wireguardBackend)")
         var planStamp = options.planFile.flatMap(Self.stamp)
         var monitors: [String: (inode: UInt64, monitor: NetlinkEventMonitor)] = [:]
         let hostMonitor = try NetlinkEventMonitor(timeout: .milliseconds(50))

@@ -86,7 +86,7 @@ cp "$MODDIR/modules.builtin" "$STAGE$MODDIR/" 2>/dev/null || true
 echo "root:x:0:0:root:/:/bin/sh" >"$STAGE/etc/passwd"
 echo "root:x:0:" >"$STAGE/etc/group"
 rm -f "$CACHE"/base-*.cpio.gz
-(cd "$STAGE" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -1) >"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+(cd "$STAGE" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -1) >"$OUT.tmp.$$"
+mv "$OUT.tmp.$$" "$OUT"
 echo "vm: base image $(du -h "$OUT" | cut -f1)" >&2
 echo "$OUT"
