@@ -33,14 +33,12 @@ public final class Agent {
         case noIdentity(String)
         case noPlan(String)
         case badPlan(String, String)
-        case unsupportedBackend(String)
 
         public var description: String {
             switch self {
             case .noIdentity(let dir): "no identity in \(dir): run 'overlay-agent init --state-dir \(dir)' first"
             case .noPlan(let dir): "no --plan given and no cached plan in \(dir)"
             case .badPlan(let file, let why): "plan \(file): \(why)"
-            case .unsupportedBackend(let why): why
             }
         }
     }
