@@ -2,9 +2,13 @@
 SWIFT ?= swift
 DEBS := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev libssl-dev pkg-config \
         wireguard-go wireguard-tools nftables iproute2 iputils-ping socat ncat \
-        python3 python3-cryptography hyperfine iperf3 haproxy openssl curl wrk procps util-linux jq
+        python3 python3-cryptography hyperfine iperf3 haproxy openssl curl wrk procps util-linux jq \
+        qemu-system-x86 busybox-static cpio xz-utils
+# Release binaries for the VM (test-kernel, bench-kernel) and the benchmarks: the Swift runtime
+# linked in, so only the C libraries and libc travel into the VM's initramfs.
+RELEASE := $(SWIFT) build -c release --static-swift-stdlib
 
-.PHONY: deps build test unit-test netns-test demo bench format clean
+.PHONY: deps build test unit-test netns-test test-kernel bench-kernel release demo bench format clean
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -16,10 +20,27 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The kernel WireGuard path runs in a VM when qemu and a kernel with WireGuard are present;
+# otherwise the run says that it skipped it and why.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	netns-tests/run-all.sh
+	@if reason=$$(netns-tests/vm/run.sh check); then $(MAKE) --no-print-directory test-kernel; else echo "$$reason"; fi
+
+release: deps
+	$(RELEASE) --product overlay-agent
+	$(RELEASE) --product overlay-bench
+	$(RELEASE) --product overlayctl
+
+# Debian's kernel under qemu (TCG): two nodes' agents with --wireguard kernel and auto.
+# The console is kept in .build-vm/console-test.log.
+test-kernel: release
+	netns-tests/vm/run.sh test
+
+# overlay-bench wg in kernel mode inside the VM (software emulation: only the ratios count).
+bench-kernel: release
+	netns-tests/vm/run.sh bench
 
 # The operator's session (plans, topology, apply), then live overlays in simulated nodes (root).
 demo: build
@@ -27,8 +48,8 @@ demo: build
 	examples/live-demo.sh
 
 bench: deps
-	$(SWIFT) build -c release --product overlay-bench
+	$(RELEASE) --product overlay-bench
 	.build/release/overlay-bench all
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-vm

@@ -33,14 +33,12 @@ public final class Agent {
         case noIdentity(String)
         case noPlan(String)
         case badPlan(String, String)
-        case unsupportedBackend(String)
 
         public var description: String {
             switch self {
             case .noIdentity(let dir): "no identity in \(dir): run 'overlay-agent init --state-dir \(dir)' first"
             case .noPlan(let dir): "no --plan given and no cached plan in \(dir)"
             case .badPlan(let file, let why): "plan \(file): \(why)"
-            case .unsupportedBackend(let why): why
             }
         }
     }
@@ -66,12 +64,11 @@ public final class Agent {
     static func backend(
         _ options: Options, state: StateDirectory, onEvent: @escaping @Sendable (UserspaceWireGuard.Event) -> Void
     ) throws -> any WireGuardBackend {
-        switch options.wireguard.resolve() {
+        switch options.wireguard.resolveOnThisKernel() {
         case .kernel:
-            // Not wired yet: the kernel backend needs a generic netlink transport bound to each
-            // network namespace (the device lives there after the move).
-            throw Failure.unsupportedBackend(
-                "the kernel WireGuard backend is not supported by the agent yet; use --wireguard userspace")
+            // Each link is made here and moved into its network's namespace; generic netlink
+            // reaches it there only through a socket opened in that namespace.
+            return try KernelWireGuard.namespaced(destination: Reconciler.networkNamespace(ofInterface:))
         case .userspace, .auto:
             var o = UserspaceWireGuard.Options()
             o.logFile = state.path + "/wireguard-go.log"
@@ -81,6 +78,9 @@ public final class Agent {
             return UserspaceWireGuard(options: o)
         }
     }
+
+    /// Which backend this agent drives: "kernel" or "userspace".
+    public var wireguardBackend: String { kernel.wireguard is UserspaceWireGuard ? "userspace" : "kernel" }
 
     // MARK: - Plans
 
@@ -146,7 +146,7 @@ public final class Agent {
         signal(SIGTERM) { _ in stopRequested = 1 }
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGPIPE, SIG_IGN)
-        log("running plan revision \(loaded.plan.revision) of node \(loaded.plan.node)")
+        log("running plan revision \(loaded.plan.revision) of node \(loaded.plan.node), wireguard backend: \(wireguardBackend)")
         var planStamp = options.planFile.flatMap(Self.stamp)
         var monitors: [String: (inode: UInt64, monitor: NetlinkEventMonitor)] = [:]
         let hostMonitor = try NetlinkEventMonitor(timeout: .milliseconds(50))

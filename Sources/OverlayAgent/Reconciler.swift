@@ -12,6 +12,12 @@ public enum Reconciler {
     public static let wireguardPrefix = "wg-"
     static let forwardingKey = "net.ipv6.conf.all.forwarding"
 
+    /// The namespace a network's tunnel is moved into: `wg-ID` lives in `ovl-ID`.
+    @Sendable public static func networkNamespace(ofInterface name: String) -> String? {
+        guard name.hasPrefix(wireguardPrefix), name.count > wireguardPrefix.count else { return nil }
+        return networkNamespacePrefix + name.dropFirst(wireguardPrefix.count)
+    }
+
     /// - Parameters:
     ///   - plan: the desired state; nil tears everything down (`overlay-agent down`).
     ///   - keys: WireGuard private keys by interface name (opened from the plan's sealed keys).

@@ -1,3 +1,4 @@
+import Glibc
 import Netlink
 
 /// The kernel backend's transport over the Netlink module's generic netlink socket, bound to the
@@ -94,5 +95,20 @@ extension WireGuardBackendKind {
     /// `auto` resolved by asking this kernel for the `wireguard` generic netlink family too.
     public func resolveOnThisKernel() -> WireGuardBackendKind {
         resolve(familyResolves: { (try? GenericNetlinkSocketTransport().familyID("wireguard")) != nil })
+    }
+}
+
+extension KernelWireGuard {
+    /// The kernel backend for an agent: links made in this namespace, then found (and
+    /// configured by generic netlink) wherever `destination` says they were moved.
+    public static func namespaced(destination: @escaping @Sendable (String) -> String?) throws -> NamespacedWireGuard {
+        try NamespacedWireGuard(
+            destination: destination,
+            identity: { ns in
+                var st = stat()
+                guard stat(NetworkNamespace.path(of: ns), &st) == 0 else { return nil }
+                return UInt64(st.st_ino)
+            },
+            factory: { ns in try KernelWireGuard.system(namespace: ns) })
     }
 }

@@ -1,25 +1,43 @@
 import Foundation
 import Glibc
+import Netlink
 import OverlayModel
 import WireGuard
 
-/// WireGuard peer programming on wireguard-go with 1,000 peers: the library against the
-/// baseline `wg setconf` (shared/baselines/bench_wg.sh), side by side in one run.
+/// WireGuard peer programming with 1,000 peers: the library against the baseline `wg setconf`
+/// (shared/baselines/bench_wg.sh), side by side in one run, on wireguard-go (UAPI) or, with
+/// WG_BENCH_BACKEND=kernel, on the kernel's WireGuard (generic netlink; `make bench-kernel` runs
+/// it in the VM, as this machine's kernel has no WireGuard).
 ///
 ///  (a) one peer changes: library apply of that peer (and a full read + diff + apply) vs
 ///      `wg setconf` with the changed file
 ///  (b) the first 1,000 peers onto an empty interface: library vs `wg setconf`
 ///  (c) reading the device back: library vs `wg show IF dump`
 ///
-/// Runs in a namespace and with names of its own (`ob-*`, `obwg*`), removed at the end.
-/// WG_BENCH_PEERS and WG_BENCH_RUNS override the defaults (1000, 11). WG_BENCH_PARSE=1 also
+/// Runs in a namespace and with names of its own (`ob-*`, `obwg*`), removed at the end. The kernel
+/// mode runs itself again under `unshare --net`, so the library and `wg` both work in a namespace
+/// that goes away with the process. WG_BENCH_PEERS and WG_BENCH_RUNS override the defaults (1000, 11). WG_BENCH_PARSE=1 also
 /// times the library's own share (building a request, parsing a reply, diffing) without
 /// wireguard-go; WG_BENCH_PARSE=only does just that.
 func runWireGuardBenchmark() throws {
     let env = ProcessInfo.processInfo.environment
     let peerCount = env["WG_BENCH_PEERS"].flatMap(Int.init) ?? 1000
     let runs = env["WG_BENCH_RUNS"].flatMap(Int.init) ?? 11
-    let bench = try WireGuardBench(peerCount: peerCount)
+    let kernel: Bool
+    switch env["WG_BENCH_BACKEND"] ?? "userspace" {
+    case "userspace": kernel = false
+    case "kernel": kernel = true
+    case let other: throw BenchError("WG_BENCH_BACKEND '\(other)': expected userspace or kernel")
+    }
+    if kernel && env["WG_BENCH_IN_NETNS"] != "1" {
+        setenv("WG_BENCH_IN_NETNS", "1", 1)
+        // Our own path: /proc/self/exe read by `unshare` would be `unshare`.
+        let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let status = try spawn(["unshare", "--net", me] + CommandLine.arguments.dropFirst())
+        guard status == 0 else { throw BenchError("kernel WireGuard benchmark failed (status \(status))") }
+        return
+    }
+    let bench = try WireGuardBench(peerCount: peerCount, kernel: kernel)
     defer { bench.tearDown() }
     // Ctrl-C or a timeout must not leave the namespace and wireguard-go behind.
     var sources: [any DispatchSourceSignal] = []
@@ -46,18 +64,25 @@ private final class WireGuardBench: @unchecked Sendable {
     var interface: String { "obwg\(id)" }
     let peerCount: Int
     let directory: URL
-    let backend: UserspaceWireGuard
+    /// Kernel mode: this process is alone in its network namespace (see above).
+    let kernel: Bool
+    let backend: any WireGuardBackend
     let privateKey: SecretKey
     var peers: [PeerConfig] = []
     var namespaceCreated = false
     var interfaceCreated = false
 
-    init(peerCount: Int) throws {
+    init(peerCount: Int, kernel: Bool) throws {
         self.peerCount = peerCount
+        self.kernel = kernel
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("overlay-bench-wg-\(id)")
-        var options = UserspaceWireGuard.Options()
-        options.launcher = ["ip", "netns", "exec", "ob-\(id)"]
-        backend = UserspaceWireGuard(options: options)
+        if kernel {
+            backend = try KernelWireGuard.system()
+        } else {
+            var options = UserspaceWireGuard.Options()
+            options.launcher = ["ip", "netns", "exec", "ob-\(id)"]
+            backend = UserspaceWireGuard(options: options)
+        }
         privateKey = SecretKey(count: 32)
         privateKey.withMutableBytes { for i in 0..<32 { $0[i] = UInt8.random(in: 0...255) } }
         // Any 32 bytes is a usable X25519 public key; wireguard-go does its per-peer work all the same.
@@ -92,15 +117,25 @@ private final class WireGuardBench: @unchecked Sendable {
         var changed = peers
         changed[changedIndex] = changedPeer
 
-        try command(["ip", "netns", "add", namespace])
-        namespaceCreated = true
-        try command(["ip", "-n", namespace, "link", "set", "lo", "up"])
-        try backend.createInterface(interface)
-        interfaceCreated = true
-        try command(["ip", "-n", namespace, "link", "set", interface, "up"])
-        print(
-            "wg: wireguard-go \(backend.instance(interface)!.pid) on \(interface) in \(namespace), \(peerCount) peers, \(runs) runs each (median)"
-        )
+        if kernel {
+            try backend.createInterface(interface)
+            interfaceCreated = true
+            try NetlinkHandle().linkSetUp(.name(interface))
+            print(
+                "wg: kernel WireGuard on \(interface) in a namespace of its own, \(peerCount) peers, \(runs) runs each (median)"
+            )
+        } else {
+            try command(["ip", "netns", "add", namespace])
+            namespaceCreated = true
+            try command(["ip", "-n", namespace, "link", "set", "lo", "up"])
+            try backend.createInterface(interface)
+            interfaceCreated = true
+            try command(["ip", "-n", namespace, "link", "set", interface, "up"])
+            let pid = (backend as? UserspaceWireGuard)?.instance(interface)?.pid ?? 0
+            print(
+                "wg: wireguard-go \(pid) on \(interface) in \(namespace), \(peerCount) peers, \(runs) runs each (median)"
+            )
+        }
 
         // (b) first N peers onto an empty interface.
         let first = DeviceChange(privateKey: privateKey, listenPort: 51820, peers: peers.map { .add($0) })
@@ -266,19 +301,27 @@ private final class WireGuardBench: @unchecked Sendable {
     /// Runs a tool as its own process (no shell), output discarded, like `hyperfine -N`.
     @discardableResult
     func command(_ argv: [String]) throws -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let cArgs = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], &actions, nil, cArgs, environ)
-        guard rc == 0 else { throw BenchError("cannot run \(argv[0]): errno \(rc)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let status = try spawn(argv, quiet: true)
         guard status == 0 else { throw BenchError("`\(argv.joined(separator: " "))` failed (status \(status))") }
         return status
     }
+}
+
+/// Runs `argv` (no shell) and returns its wait status; `quiet` discards its output.
+private func spawn(_ argv: [String], quiet: Bool = false) throws -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if quiet {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    }
+    let cArgs = argv.map { strdup($0) } + [nil]
+    defer { for p in cArgs { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawnp(&pid, argv[0], &actions, nil, cArgs, environ)
+    guard rc == 0 else { throw BenchError("cannot run \(argv[0]): errno \(rc)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return status
 }

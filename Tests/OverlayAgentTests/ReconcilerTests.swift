@@ -206,4 +206,10 @@ import WireGuard
         let actions = Reconciler.actions(plan: plan, keys: Fixtures.keys(plan), observed: k.state, now: now).map(\.description)
         #expect(Array(actions.prefix(2)) == ["[ovl-0a0b0c0d] delete link br-0a0b0c0d", "[ovl-0a0b0c0d] add bridge br-0a0b0c0d mtu 1420 up"])
     }
+
+    @Test func tunnelsMoveIntoTheirNetworksNamespace() {
+        #expect(Reconciler.networkNamespace(ofInterface: "wg-0a0b0c0d") == "ovl-0a0b0c0d")
+        #expect(Reconciler.networkNamespace(ofInterface: "wg-") == nil)
+        #expect(Reconciler.networkNamespace(ofInterface: "eth0") == nil)
+    }
 }
