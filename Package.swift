@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.0.0"),
     ],
     targets: [
         // C libraries, as Debian ships them.
@@ -44,7 +45,10 @@ let package = Package(
         .target(name: "WireGuard", dependencies: ["Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel"]),
         .target(
             name: "OverlayAgent",
-            dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "Netlink", "NFTables", "WireGuard"]),
+            dependencies: [
+                "OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayProtocol", "Netlink", "NFTables", "WireGuard",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
 
         // Thin executables.
         .executableTarget(
@@ -73,7 +77,8 @@ let package = Package(
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
         .testTarget(
-            name: "OverlayAgentTests", dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto"]),
+            name: "OverlayAgentTests",
+            dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard"]),
 
         // Integration tests: root, real kernel, real traffic, in namespaces the tests create.
         .testTarget(
