@@ -23,7 +23,7 @@ extension Agent {
                     throw Failure.controller("--join: not a join token (expected ovlj_ and 43 characters, from 'overlayctl node join-token NODE')")
                 }
                 let identity = identity
-                let answer = try Self.blocking { try await ControllerClient.join(baseURL: url, identity: identity, token: token) }
+                let answer = try Self.blocking { try await AgentClient.join(baseURL: url, identity: identity, token: token) }
                 let joined = ControllerLink(url: url, node: answer.node, controllerKey: answer.controllerKey)
                 guard joined.pinnedKey != nil else {
                     throw Failure.controller("controller \(url) gave a controller key that is not 32 bytes of base64")
@@ -46,7 +46,7 @@ extension Agent {
             link.url = url
             try state.saveControllerLink(link)
         }
-        let client = ControllerClient(baseURL: link.url, identity: identity, node: link.node)
+        let client = AgentClient(baseURL: link.url, identity: identity, node: link.node)
         return try ControllerSession(client: client, gate: try PlanGate(link: link)) { line in Agent.log(line) }
     }
 

@@ -12,7 +12,7 @@ import Synchronization
 /// When the controller cannot be reached both retry with `Backoff`; the data plane never waits
 /// for them. A refused plan is logged and the last good plan stays.
 public final class ControllerSession: Sendable {
-    public let client: ControllerClient
+    public let client: AgentClient
     public let gate: PlanGate
     public let inbox: PlanInbox
     let wait: Int
@@ -24,7 +24,7 @@ public final class ControllerSession: Sendable {
     private let received = Mutex<Int64?>(nil)
 
     public init(
-        client: ControllerClient, gate: PlanGate, wait: Int = AgentPaths.defaultWait,
+        client: AgentClient, gate: PlanGate, wait: Int = AgentPaths.defaultWait,
         log: @escaping @Sendable (String) -> Void
     ) throws {
         self.client = client

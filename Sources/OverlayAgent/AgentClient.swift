@@ -6,7 +6,7 @@ import OverlayProtocol
 
 /// The agent's side of the agent endpoints (see `AgentPaths`): every request signed with the
 /// node's Ed25519 identity, answers decoded and size-bounded. One client per agent.
-public struct ControllerClient: Sendable {
+public struct AgentClient: Sendable {
     public let baseURL: String
     public let identity: Ed25519Identity
     /// The node name the requests are signed as.
@@ -45,7 +45,7 @@ public struct ControllerClient: Sendable {
     public static func join(baseURL: String, identity: Ed25519Identity, token: String) async throws -> JoinResponse {
         let body = try JSONEncoder().encode(JoinRequest(token: token, identity: identity.publicKeyBase64))
         // Not yet a node: the request is signed as the identity it registers (proof of possession).
-        let client = ControllerClient(baseURL: baseURL, identity: identity, node: identity.publicKeyBase64)
+        let client = AgentClient(baseURL: baseURL, identity: identity, node: identity.publicKeyBase64)
         let (status, answer) = try await client.send("POST", AgentPaths.join, body: Array(body), timeout: .seconds(15))
         guard status == 200 else { throw Failure.refused("the join", Int(status), Self.message(answer)) }
         do { return try JSONDecoder().decode(JoinResponse.self, from: Data(answer)) } catch {
