@@ -46,7 +46,7 @@ extension Agent {
             link.url = url
             try state.saveControllerLink(link)
         }
-        let client = AgentClient(baseURL: link.url, identity: identity, node: link.node)
+        let client = try AgentClient(baseURL: link.url, identity: identity, node: link.node)
         return try ControllerSession(client: client, gate: try PlanGate(link: link)) { line in Agent.log(line) }
     }
 

@@ -1,25 +1,31 @@
-import AsyncHTTPClient
 import Foundation
 import OverlayCrypto
+import OverlayHTTPClient
 import OverlayPlanner
 import OverlayProtocol
 
 /// The agent's side of the agent endpoints (see `AgentPaths`): every request signed with the
-/// node's Ed25519 identity, answers decoded and size-bounded. One client per agent.
+/// node's Ed25519 identity, answers decoded and size-bounded. One client per agent, over the
+/// project's HTTP wrapper (`OverlayHTTPClient.ControllerClient`); `shutdown()` when done.
 public struct AgentClient: Sendable {
     public let baseURL: String
     public let identity: Ed25519Identity
     /// The node name the requests are signed as.
     public let node: String
+    let http: ControllerClient
 
     /// Answers larger than this are refused (a plan for thousands of peers is well below).
     static let maxBody = 16 << 20
 
-    public init(baseURL: String, identity: Ed25519Identity, node: String) {
+    public init(baseURL: String, identity: Ed25519Identity, node: String) throws {
         self.baseURL = baseURL
         self.identity = identity
         self.node = node
+        // Two connections: the long-poll holds one, status reports use the other.
+        http = try ControllerClient(baseURL: baseURL, maxConnections: 2)
     }
+
+    public func shutdown() async { try? await http.shutdown() }
 
     public enum Failure: Error, CustomStringConvertible {
         case unreachable(String, String)
@@ -45,8 +51,14 @@ public struct AgentClient: Sendable {
     public static func join(baseURL: String, identity: Ed25519Identity, token: String) async throws -> JoinResponse {
         let body = try JSONEncoder().encode(JoinRequest(token: token, identity: identity.publicKeyBase64))
         // Not yet a node: the request is signed as the identity it registers (proof of possession).
-        let client = AgentClient(baseURL: baseURL, identity: identity, node: identity.publicKeyBase64)
-        let (status, answer) = try await client.send("POST", AgentPaths.join, body: Array(body), timeout: .seconds(15))
+        let client = try AgentClient(baseURL: baseURL, identity: identity, node: identity.publicKeyBase64)
+        let reply: (UInt, [UInt8])
+        do { reply = try await client.send("POST", AgentPaths.join, body: Array(body), timeout: .seconds(15)) } catch {
+            await client.shutdown()
+            throw error
+        }
+        await client.shutdown()
+        let (status, answer) = reply
         guard status == 200 else { throw Failure.refused("the join", Int(status), Self.message(answer)) }
         do { return try JSONDecoder().decode(JoinResponse.self, from: Data(answer)) } catch {
             throw Failure.badAnswer("the join", "\(error)")
@@ -80,31 +92,18 @@ public struct AgentClient: Sendable {
     // MARK: - Transport
 
     func send(_ method: String, _ pathAndQuery: String, body: [UInt8], timeout: Duration) async throws -> (UInt, [UInt8]) {
-        var request = HTTPClientRequest(url: baseURL + pathAndQuery)
-        request.method = .RAW(value: method)
-        for (k, v) in AgentSignature.headers(
+        let headers = AgentSignature.headers(
             identity: identity, node: node, method: method, pathAndQuery: pathAndQuery, body: body)
-        {
-            request.headers.add(name: k, value: v)
-        }
-        if !body.isEmpty {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(body)
-        }
-        let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout.components.seconds))
+            let reply = try await http.send(
+                method: method, pathAndQuery: pathAndQuery, headers: headers, body: body.isEmpty ? nil : body,
+                timeout: timeout, maxResponseBytes: Self.maxBody)
+            return (UInt(reply.status), reply.body)
+        } catch ControllerClient.Failure.unreachable(_, let why) {
+            throw Failure.unreachable(baseURL, why)
         } catch {
             throw Failure.unreachable(baseURL, "\(error)")
         }
-        let buffer: [UInt8]
-        do {
-            var b = try await response.body.collect(upTo: Self.maxBody)
-            buffer = b.readBytes(length: b.readableBytes) ?? []
-        } catch {
-            throw Failure.unreachable(baseURL, "reading the answer: \(error)")
-        }
-        return (response.status.code, buffer)
     }
 
     /// The controller's error message (`{"error": "..."}`), or the raw text, shortened.

@@ -43,9 +43,19 @@ public final class ControllerSession: Sendable {
         tasks.withLock { $0 = [poll, report] }
     }
 
+    /// Stops both loops and closes the connections (waits at most a second for that).
     public func stop() {
         statusSink.finish()
-        for t in tasks.withLock({ $0 }) { t.cancel() }
+        let running = tasks.withLock { $0 }
+        for t in running { t.cancel() }
+        let done = DispatchSemaphore(value: 0)
+        let client = client
+        Task {
+            for t in running { await t.value }
+            await client.shutdown()
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 1)
     }
 
     /// Queues a status report (replacing one not sent yet).

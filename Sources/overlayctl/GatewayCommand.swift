@@ -1,13 +1,14 @@
 import ArgumentParser
+import OverlayAPI
 import OverlayController
 import OverlayModel
 
-struct GatewayCommand: ParsableCommand {
+struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway", abstract: "Public routes on gateway nodes into workloads' exposed ports.",
         subcommands: [Add.self, List.self, Remove.self])
 
-    struct Add: ParsableCommand {
+    struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a gateway route.")
         @OptionGroup var global: Global
         @Argument var name: String
@@ -20,9 +21,9 @@ struct GatewayCommand: ParsableCommand {
         @Flag(name: .customLong("tls-passthrough"), help: "Route TLS by SNI; TLS ends at the workload.")
         var tlsPassthrough = false
 
-        func run() throws {
-            try overlayctl.run {
-                let r = try global.controller().addGatewayRoute(.init(
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let r = try await api.addGatewayRoute(.init(
                     name: name, node: node, label: label, fqdn: fqdn, tcp: tcp, udp: udp, backends: backend,
                     tlsPassthrough: tlsPassthrough))
                 if global.json { try Output.json(r) } else { print("gateway route \(r.name) added on \(r.node)") }
@@ -30,13 +31,13 @@ struct GatewayCommand: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List gateway routes.")
         @OptionGroup var global: Global
 
-        func run() throws {
-            try overlayctl.run {
-                let all = try global.controller().gatewayRoutes()
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let all = try await api.gatewayRoutes()
                 if global.json { return try Output.json(all) }
                 Output.table(["NAME", "NODE", "MATCH", "BACKENDS"], all.map { r in
                     let m = r.match.description + (r.tlsPassthrough ? " (tls)" : "")
@@ -46,15 +47,15 @@ struct GatewayCommand: ParsableCommand {
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a gateway route.")
         @OptionGroup var global: Global
         @Argument var name: String
 
-        func run() throws {
-            try overlayctl.run {
-                let c = try global.controller().removeGatewayRoute(name: name)
-                if global.json { try Output.json(ChangeView(c)) } else { print("gateway route \(name) removed (revision \(c.revision))") }
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let c = try await api.removeGatewayRoute(name: name)
+                if global.json { try Output.json(c) } else { print("gateway route \(name) removed (revision \(c.revision))") }
             }
         }
     }
