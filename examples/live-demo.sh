@@ -49,9 +49,6 @@ ctl network create shop
 ctl node add hub1 --public-address "$(sim_public_addr hub1)" --hub
 ctl node add hub2 --public-address "$(sim_public_addr hub2)" --hub
 ctl node add home
-ctl workload add web --network shop --node hub1 --expose tcp/8080
-ctl workload add api --network shop --node hub2
-ctl workload add db --network shop --node home
 declare -A TOKEN
 for n in hub1 hub2 home; do TOKEN[$n]=$(rctl node join-token "$n" --expires 10m | tail -n1); echo "$n: ${TOKEN[$n]:0:12}..."; done
 
@@ -60,6 +57,12 @@ for n in hub1 hub2 home; do
   echo "\$ [$n] overlay-agent run --state-dir .../$n --controller $CTL_URL --join ${TOKEN[$n]:0:12}..."
   agent_start "$n" --controller "$CTL_URL" --join "${TOKEN[$n]}"
 done
+for n in hub1 hub2 home; do
+  sim_wait_until 20 grep -q "joined" "$(sim_log_dir "$n")/agent.log" || true
+  grep -E "joined" "$(sim_log_dir "$n")/agent.log" | sed "s/^/  [$n] /"
+done
+
+say "Joined nodes take workloads; each agent gets its new plan by long-poll."
 for n in hub1 hub2 home; do
   sim_wait_until 20 grep -q "running plan revision" "$(sim_log_dir "$n")/agent.log" || true
   grep -E "joined|running plan" "$(sim_log_dir "$n")/agent.log" | sed "s/^/  [$n] /"

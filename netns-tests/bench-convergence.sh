@@ -26,9 +26,12 @@ rctl network create net1 >/dev/null
 for n in "${NODES[@]}"; do
   hub=(); case $n in n1 | n2) hub=(--hub) ;; esac
   rctl node add "$n" --public-address "$(sim_public_addr "$n")" "${hub[@]}" >/dev/null
-  rctl workload add "m$n" --network net1 --node "$n" >/dev/null
 done
 for n in "${NODES[@]}"; do agent_start "$n" --controller "$CTL_URL" --join "$(rctl node join-token "$n" | tail -n1)"; done
+for n in "${NODES[@]}"; do
+  sim_wait_until 30 grep -q "joined $CTL_URL" "$(sim_log_dir "$n")/agent.log" || { echo "bench: $n did not join" >&2; exit 1; }
+  rctl workload add "m$n" --network net1 --node "$n" >/dev/null
+done
 
 dbctl() { "$BIN/overlayctl" --db "$SIM_DIR/overlay.db" "$@"; }
 wl_addr() { dbctl plan "$1" --json | jq -r --arg w "$2" '.networks[].workloads[] | select(.name == $w) | .address'; }
