@@ -29,6 +29,8 @@ demo: build
 bench: deps
 	$(SWIFT) build -c release --product overlay-bench
 	.build/release/overlay-bench all
+	$(SWIFT) build
+	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-convergence.sh; else echo "bench-convergence: skipped (needs root)"; fi
 
 clean:
 	rm -rf .build
