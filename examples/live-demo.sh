@@ -63,15 +63,19 @@ for n in hub1 hub2 home; do
 done
 
 say "Joined nodes take workloads; each agent gets its new plan by long-poll."
+ctl workload add web --network shop --node hub1 --expose tcp/8080
+ctl workload add api --network shop --node hub2
+ctl workload add db --network shop --node home
 for n in hub1 hub2 home; do
-  sim_wait_until 20 grep -q "running plan revision" "$(sim_log_dir "$n")/agent.log" || true
-  grep -E "joined|running plan" "$(sim_log_dir "$n")/agent.log" | sed "s/^/  [$n] /"
+  sim_wait_until 20 grep -q "received from the controller" "$(sim_log_dir "$n")/agent.log" || true
+  grep -m1 "received from the controller" "$(sim_log_dir "$n")/agent.log" | sed "s/^/  [$n] /"
 done
 addr() { ctlq plan "$1" --json | jq -r --arg w "$2" '.networks[].workloads[] | select(.name == $w) | .address'; }
 WEB=$(addr hub1 web) API=$(addr hub2 api) DB_ADDR=$(addr home db)
 NET_ID=$(ctlq plan hub1 --json | jq -r '.networks[0].id')
 echo "web $WEB (hub1)   api $API (hub2)   db $DB_ADDR (home)"
 sim_wait_until 20 sim_netns_exec hub1 wl-web true || true
+sim_wait_until 20 sim_netns_exec home wl-db true || true
 
 say "What the agent built on hub1."
 run sim_exec hub1 ip netns list
