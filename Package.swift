@@ -96,7 +96,7 @@ let package = Package(
             name: "overlay-bench",
             dependencies: [
                 "OverlayController", "OverlayPlanner", "OverlayStore", "Netlink", "NFTables", "WireGuard",
-                "OverlayServer", "OverlayProtocol", "OverlayCrypto", "OverlayHTTPClient",
+                "OverlayAPI", "OverlayProtocol", "OverlayCrypto", "OverlayHTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
