@@ -15,7 +15,7 @@ extension Controller {
         public var domain: String?
 
         public init(
-            name: String, identity: String?, publicAddresses: [String] = [], listenPorts: String? = nil,
+            name: String, identity: String? = nil, publicAddresses: [String] = [], listenPorts: String? = nil,
             region: String? = nil, hub: Bool = false, gateway: Bool = false, domain: String? = nil
         ) {
             self.name = name

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import OverlayAPI
 import OverlayController
 import OverlayModel
@@ -41,6 +42,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case let e as NotFoundError: return (.notFound, e.description)
         case let e as ConflictError: return (.conflict, e.description)
         case let e as AccessDenied: return (.forbidden, e.description)
+        case is NIOTooManyBytesError:
+            return (.contentTooLarge, "request body too large (at most \(AdminPaths.maxBody) bytes)")
         case let e as HTTPError:
             switch e.status {
             case .contentTooLarge: return (e.status, "request body too large (at most \(AdminPaths.maxBody) bytes)")
