@@ -50,6 +50,8 @@ demo: build
 bench: deps
 	$(RELEASE) --product overlay-bench
 	.build/release/overlay-bench all
+	$(SWIFT) build
+	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-convergence.sh; else echo "bench-convergence: skipped (needs root)"; fi
 
 clean:
 	rm -rf .build .build-vm

@@ -13,6 +13,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // C libraries, as Debian ships them.
@@ -36,10 +43,34 @@ let package = Package(
             dependencies: ["OverlayModel", "OverlayPlanner", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "OverlayController",
-            dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "OverlayTLS", "Yams"]),
+            dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "OverlayTLS", "OverlayProtocol", "Yams"]),
 
         // The controller-agent protocol: signed requests, signed plans, messages, tokens.
         .target(name: "OverlayProtocol", dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto"]),
+
+        // The admin use cases behind one interface: in process (a Controller) or over HTTP.
+        .target(
+            name: "OverlayHTTPClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+        .target(
+            name: "OverlayAPI",
+            dependencies: ["OverlayController", "OverlayModel", "OverlayPlanner", "OverlayProtocol", "OverlayHTTPClient"]),
+
+        // The controller service: HTTP routes, authentication, plan long-polls, metrics.
+        .target(
+            name: "OverlayServer",
+            dependencies: [
+                "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayPlanner",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
 
         // The kernel.
         .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel"]),
@@ -50,16 +81,22 @@ let package = Package(
         .target(
             name: "OverlayAgent",
             dependencies: [
-                "OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayGateway", "Netlink", "NFTables", "WireGuard",
+                "OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayGateway", "OverlayProtocol", "OverlayHTTPClient",
+                "Netlink", "NFTables", "WireGuard",
             ]),
 
         // Thin executables.
         .executableTarget(
             name: "overlayctl",
-            dependencies: ["OverlayController", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["OverlayAPI", "OverlayController", "OverlayHTTPClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "overlayd",
-            dependencies: ["OverlayController", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "OverlayServer", "OverlayController",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "overlay-agent",
             dependencies: ["OverlayAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -67,7 +104,10 @@ let package = Package(
             name: "overlay-bench",
             dependencies: [
                 "OverlayController", "OverlayPlanner", "OverlayStore", "Netlink", "NFTables", "WireGuard",
+                "OverlayAPI", "OverlayProtocol", "OverlayCrypto", "OverlayHTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // Unit tests: no root, fast.
@@ -77,11 +117,24 @@ let package = Package(
         .testTarget(
             name: "OverlayControllerTests",
             dependencies: ["OverlayController", "OverlayStore", "OverlayCrypto", "OverlayPlanner", "OverlayModel"]),
+        .testTarget(
+            name: "OverlayServerTests",
+            dependencies: [
+                "OverlayServer", "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayStore",
+                "OverlayModel", "OverlayPlanner", "OverlayHTTPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel"]),
         .testTarget(name: "OverlayProtocolTests", dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
         .testTarget(
-            name: "OverlayAgentTests", dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto"]),
+            name: "OverlayAgentTests",
+            dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard"]),
         .testTarget(name: "OverlayGatewayTests", dependencies: ["OverlayGateway", "OverlayPlanner", "OverlayModel"]),
 
         // Integration tests: root, real kernel, real traffic, in namespaces the tests create.

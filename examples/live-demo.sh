@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The live demo (root): three simulated machines on one host — hubs `hub1` and `hub2` on the
-# "internet", `home` hidden behind a NAT router — an operator defines one overlay network with
-# overlayctl, every node's overlay-agent applies its plan, and we watch it work: workloads on
-# different nodes ping each other, the hidden node is reached through the hub tunnels it dialled,
-# and a probe from the internet gets nowhere. Uses netns-tests/lib/sim.sh; leaves nothing behind.
+# The live demo (root): four simulated machines on one host — the controller `ctl`, hubs `hub1` and
+# `hub2` on the "internet", `home` hidden behind a NAT router. overlayd serves the desired state;
+# the operator defines one overlay network with `overlayctl --controller`; every node's
+# overlay-agent joins with a single-use token, pins the controller's key and long-polls for its
+# signed plan. We watch it work: workloads on different nodes ping each other, the hidden node is
+# reached through the hub tunnels it dialled, a probe from the internet gets nowhere, a CLI change
+# becomes traffic in well under a second, and the overlays keep working while the controller is
+# down. Uses netns-tests/lib/sim.sh; leaves nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -24,39 +27,55 @@ PASSED=0 FAILED=0
 
 sim_init live-demo
 DB=$SIM_DIR/overlay.db
-ctl() { echo "\$ overlayctl $*"; "$BIN/overlayctl" --db "$DB" "$@"; }
+# shellcheck source=../netns-tests/lib/overlay.sh
+. netns-tests/lib/overlay.sh
+ctl() { echo "\$ overlayctl --controller $CTL_URL $*"; rctl "$@"; }
 ctlq() { "$BIN/overlayctl" --db "$DB" "$@"; }
 
-say "Three machines: two public hubs and one at home behind NAT."
+say "Four machines: the controller, two public hubs and one at home behind NAT."
+sim_node ctl
 sim_node hub1
 sim_node hub2
 sim_node home --hidden
-echo "hub1 $(sim_public_addr hub1)   hub2 $(sim_public_addr hub2)   home $(sim_lan_addr home) (NAT via $(sim_router_addr home))"
+echo "ctl $(sim_public_addr ctl)   hub1 $(sim_public_addr hub1)   hub2 $(sim_public_addr hub2)   home $(sim_lan_addr home) (NAT via $(sim_router_addr home))"
 
-say "Each agent makes its identity; the operator registers the public keys."
-declare -A ID
-for n in hub1 hub2 home; do
-  ID[$n]=$(sim_exec "$n" "$BIN/overlay-agent" init --state-dir "$(sim_state_dir "$n")")
-  echo "$n: ${ID[$n]}"
-done
+say "The controller: overlayd serve (SQLite, signed plans, long-poll); an admin token for overlayctl."
+controller_start ctl
+echo "\$ overlayd serve --db overlay.db --listen $(sim_public_addr ctl):$CTL_PORT    (pid $CTL_PID)"
+check "overlayd answers on $CTL_URL" sim_tcp hub1 "$(sim_public_addr ctl)" "$CTL_PORT"
+
+say "The operator defines the network remotely; each node gets a single-use join token."
 ctl network create shop
-ctl node add hub1 --identity "${ID[hub1]}" --public-address "$(sim_public_addr hub1)" --hub
-ctl node add hub2 --identity "${ID[hub2]}" --public-address "$(sim_public_addr hub2)" --hub
-ctl node add home --identity "${ID[home]}"
+ctl node add hub1 --public-address "$(sim_public_addr hub1)" --hub
+ctl node add hub2 --public-address "$(sim_public_addr hub2)" --hub
+ctl node add home
+declare -A TOKEN
+for n in hub1 hub2 home; do TOKEN[$n]=$(rctl node join-token "$n" --expires 10m | tail -n1); echo "$n: ${TOKEN[$n]:0:12}..."; done
+
+say "Every node's agent joins (pinning the controller's key) and long-polls for its plan."
+for n in hub1 hub2 home; do
+  echo "\$ [$n] overlay-agent run --state-dir .../$n --controller $CTL_URL --join ${TOKEN[$n]:0:12}..."
+  agent_start "$n" --controller "$CTL_URL" --join "${TOKEN[$n]}"
+done
+for n in hub1 hub2 home; do
+  sim_wait_until 20 grep -q "joined" "$(sim_log_dir "$n")/agent.log" || true
+  grep -E "joined" "$(sim_log_dir "$n")/agent.log" | sed "s/^/  [$n] /"
+done
+
+say "Joined nodes take workloads; each agent gets its new plan by long-poll."
 ctl workload add web --network shop --node hub1 --expose tcp/8080
 ctl workload add api --network shop --node hub2
 ctl workload add db --network shop --node home
-
-say "Every node's agent applies its plan (overlayctl plan NODE --json > plan.json; overlay-agent run --once)."
 for n in hub1 hub2 home; do
-  ctlq plan "$n" --json >"$(sim_state_dir "$n")/plan.json"
-  echo "\$ [$n] overlay-agent run --once --state-dir $(sim_state_dir "$n") --plan .../plan.json"
-  sim_exec "$n" "$BIN/overlay-agent" run --once --state-dir "$(sim_state_dir "$n")" --plan "$(sim_state_dir "$n")/plan.json"
+  sim_wait_until 20 grep -q "received from the controller" "$(sim_log_dir "$n")/agent.log" || true
+  grep -m1 "received from the controller" "$(sim_log_dir "$n")/agent.log" | sed "s/^/  [$n] /"
 done
 addr() { ctlq plan "$1" --json | jq -r --arg w "$2" '.networks[].workloads[] | select(.name == $w) | .address'; }
 WEB=$(addr hub1 web) API=$(addr hub2 api) DB_ADDR=$(addr home db)
 NET_ID=$(ctlq plan hub1 --json | jq -r '.networks[0].id')
 echo "web $WEB (hub1)   api $API (hub2)   db $DB_ADDR (home)"
+sim_wait_until 20 sim_netns_exec hub1 wl-web true || true
+sim_wait_until 20 sim_netns_exec home wl-db true || true
 
 say "What the agent built on hub1."
 run sim_exec hub1 ip netns list
@@ -85,8 +104,32 @@ refused "hub2's own namespace reaches web (not a member)"     sim_exec hub2 time
 echo "  dropped and counted on hub1:"
 sim_exec hub1 nft list table inet overlay | grep -E 'counter packets [1-9]' | sed 's/^\s*/    /'
 
-say "Re-applying the same plan changes nothing."
-run sim_exec hub1 "$BIN/overlay-agent" run --once --state-dir "$(sim_state_dir hub1)"
+say "A change on the CLI becomes traffic: a new workload on hub2, pinged from home."
+t0=$(date +%s%N)
+ctl workload add cache --network shop --node hub2
+CACHE=$(addr hub2 cache)
+if sim_wait_until 10 sim_netns_exec home wl-db ping -6 -c1 -W1 "$CACHE"; then
+  echo "  PASS  cache ($CACHE) answers db after $((($(date +%s%N) - t0) / 1000000)) ms"; PASSED=$((PASSED + 1))
+else echo "  FAIL  cache never answered"; FAILED=$((FAILED + 1)); fi
+echo "  what hub1's agent reported (overlayctl node show hub1):"
+sleep 1
+rctl node show hub1 | sed 's/^/    /'
+
+say "The controller stops: the overlays do not notice; agents retry with backoff."
+controller_stop
+echo "\$ kill -TERM <overlayd>"
+check "db (home) still pings web (hub1)"                     sim_netns_exec home wl-db ping -6 -c1 -W1 "$WEB"
+check "api (hub2) still opens TCP to web:8080"               sim_netns_exec hub2 wl-api timeout 3 ncat --recv-only -w2 "$WEB" 8080
+sleep 1
+grep -m1 "retrying with backoff" "$(sim_log_dir hub1)/agent.log" | sed 's/^/  [hub1] /' || true
+
+say "The controller comes back: agents resume without joining again."
+controller_start ctl
+ctl workload remove cache >/dev/null 2>&1 || true
+cache_gone() { ! sim_exec hub2 ip netns list | grep -q wl-cache; }
+joined_once() { local n; for n in hub1 hub2 home; do [ "$(grep -c 'joined http' "$(sim_log_dir "$n")/agent.log")" = 1 ] || return 1; done; }
+check "the removal reaches hub2 (wl-cache gone)"              sim_wait_until 10 cache_gone
+check "each agent joined exactly once (no re-join after the restart)" joined_once
 
 # --- Web gateway (issue 6): self-contained; uses only sim.sh, ctl/ctlq and check/refused above.
 say "A web gateway: node gate (public, domain demo.example) serves the workload site on hub2."

@@ -22,6 +22,12 @@ public final class Agent {
         public var wireguard: WireGuardBackendKind = .auto
         /// The backstop period; events usually come first.
         public var resyncInterval: Duration = .milliseconds(500)
+        /// The controller's base URL (stored at join; given again only when it moved).
+        public var controllerURL: String?
+        /// A join token: registers this node's identity once and pins the controller's key.
+        public var joinToken: String?
+        /// Status goes to the controller after every change and at least this often.
+        public var statusInterval: Duration = .seconds(15)
 
         public init(stateDirectory: String, planFile: String? = nil) {
             self.stateDirectory = stateDirectory
@@ -33,12 +39,14 @@ public final class Agent {
         case noIdentity(String)
         case noPlan(String)
         case badPlan(String, String)
+        case controller(String)
 
         public var description: String {
             switch self {
             case .noIdentity(let dir): "no identity in \(dir): run 'overlay-agent init --state-dir \(dir)' first"
             case .noPlan(let dir): "no --plan given and no cached plan in \(dir)"
             case .badPlan(let file, let why): "plan \(file): \(why)"
+            case .controller(let why): why
             }
         }
     }
@@ -53,7 +61,9 @@ public final class Agent {
     public init(options: Options) throws {
         self.options = options
         state = StateDirectory(path: options.stateDirectory)
-        guard let identity = try state.loadIdentity() else { throw Failure.noIdentity(options.stateDirectory) }
+        // Joining creates the identity when `init` was not run; otherwise it must exist.
+        let existing = options.joinToken != nil ? try state.loadOrCreateIdentity().identity : try state.loadIdentity()
+        guard let identity = existing else { throw Failure.noIdentity(options.stateDirectory) }
         self.identity = identity
         // A wireguard-go that died is restarted by the backend without its configuration; the
         // next periodic pass (at most `resyncInterval` later) configures it again.
@@ -98,11 +108,16 @@ public final class Agent {
         do { plan = try JSONDecoder().decode(NodePlan.self, from: data) } catch {
             throw Failure.badPlan(file, "not a plan document: \(error)")
         }
+        return try adopt(plan, from: file)
+    }
+
+    /// Checks a plan against the cached one, opens its keys and keeps both as the last good state.
+    func adopt(_ plan: NodePlan, from source: String) throws -> Loaded {
         guard plan.version == NodePlan.currentVersion else {
-            throw Failure.badPlan(file, "version \(plan.version); this agent reads version \(NodePlan.currentVersion)")
+            throw Failure.badPlan(source, "version \(plan.version); this agent reads version \(NodePlan.currentVersion)")
         }
         if let cached = try? state.cachedPlan(), cached.node == plan.node, cached.revision > plan.revision {
-            throw Failure.badPlan(file, "revision \(plan.revision) is older than the applied \(cached.revision)")
+            throw Failure.badPlan(source, "revision \(plan.revision) is older than the applied \(cached.revision)")
         }
         let keys = try state.openKeys(plan, identity: identity)
         try state.savePlan(plan)
@@ -117,9 +132,13 @@ public final class Agent {
 
     // MARK: - Running
 
-    func log(_ line: String) {
+    func log(_ line: String) { Self.log(line) }
+
+    static func log(_ line: String) {
         FileHandle.standardError.write(Data("overlay-agent: \(line)\n".utf8))
     }
+
+    static var stopping: Bool { stopRequested != 0 }
 
     /// One pass; returns the actions applied.
     @discardableResult
@@ -136,23 +155,44 @@ public final class Agent {
     }
 
     public func run() throws {
-        var loaded = try options.planFile.map(load(file:)) ?? loadCached()
+        signal(SIGTERM) { _ in stopRequested = 1 }
+        signal(SIGINT) { _ in stopRequested = 1 }
+        signal(SIGPIPE, SIG_IGN)
+        let controller = try connectController()
+        defer { controller?.stop() }
+        var cached = try options.planFile.map(load(file:))
+        if cached == nil, controller != nil, let plan = try state.cachedPlan() {
+            cached = try Loaded(plan: plan, keys: state.openKeys(plan, identity: identity))
+        }
+        controller?.start(applied: cached?.plan.revision)
+        let first: Loaded?
+        if let cached {
+            first = cached
+        } else if let controller {
+            first = try firstPlan(from: controller)
+        } else {
+            first = try loadCached()
+        }
+        guard var loaded = first else {
+            log("stopping on signal before the first plan")
+            return
+        }
         if options.once {
             let actions = try pass(loaded)
             print("plan revision \(loaded.plan.revision): \(actions.count) actions")
             return
         }
 
-        signal(SIGTERM) { _ in stopRequested = 1 }
-        signal(SIGINT) { _ in stopRequested = 1 }
-        signal(SIGPIPE, SIG_IGN)
         log("running plan revision \(loaded.plan.revision) of node \(loaded.plan.node), wireguard backend: \(wireguardBackend)")
         var planStamp = options.planFile.flatMap(Self.stamp)
         var monitors: [String: (inode: UInt64, monitor: NetlinkEventMonitor)] = [:]
         let hostMonitor = try NetlinkEventMonitor(timeout: .milliseconds(50))
         var lastError = ""
+        var lastReport: ContinuousClock.Instant?
+        var applied: Int64?
 
         while stopRequested == 0 {
+            if let controller { takeControllerPlan(controller, into: &loaded) }
             // A changed plan file is taken when it is valid; a bad one keeps the last good plan.
             if let file = options.planFile, let s = Self.stamp(file), s != planStamp {
                 planStamp = s
@@ -167,16 +207,23 @@ public final class Agent {
                     } catch { log("keeping revision \(loaded.plan.revision): \(error)") }
                 }
             }
+            var changed = false
             do {
                 let actions = try pass(loaded)
                 if !actions.isEmpty {
                     log("applied \(actions.count) actions: " + actions.map(\.description).joined(separator: " | "))
                 }
+                changed = !actions.isEmpty || !lastError.isEmpty || applied != loaded.plan.revision
                 lastError = ""
+                applied = loaded.plan.revision
             } catch {
                 let text = "\(error)"
                 if text != lastError { log("pass failed, retrying: \(text)") }
+                changed = text != lastError
                 lastError = text
+            }
+            if let controller {
+                reportIfDue(controller, loaded: loaded, applied: applied, changed: changed, error: lastError, lastReport: &lastReport)
             }
 
             // Watch every namespace we own; re-open a monitor when its namespace was re-created.
@@ -191,18 +238,24 @@ public final class Agent {
             }
             monitors = watched
             let all = [hostMonitor] + monitors.values.map(\.monitor)
-            if wait(all) { usleep(20_000) }  // let a burst of events settle into one pass
+            // A plan from the controller wakes the loop at once; a burst of events settles first.
+            if wait(all, wake: controller?.inbox.fileDescriptor) == .events { usleep(20_000) }
             for m in all { Self.drain(m) }
         }
         log("stopping on signal; the data plane stays up")
     }
 
-    /// Waits until an event arrives or the resync interval passes; true on events.
-    private func wait(_ monitors: [NetlinkEventMonitor]) -> Bool {
+    enum Wakeup { case events, plan, timeout }
+
+    /// Waits until an event or a new plan arrives or the resync interval passes.
+    private func wait(_ monitors: [NetlinkEventMonitor], wake: Int32?) -> Wakeup {
         var fds = monitors.map { pollfd(fd: $0.fileDescriptor, events: Int16(POLLIN), revents: 0) }
+        if let wake { fds.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0)) }
         let ms = Int32(options.resyncInterval.components.seconds * 1000
             + options.resyncInterval.components.attoseconds / 1_000_000_000_000_000)
-        return poll(&fds, nfds_t(fds.count), ms) > 0
+        guard poll(&fds, nfds_t(fds.count), ms) > 0 else { return .timeout }
+        if wake != nil, fds[fds.count - 1].revents != 0 { return .plan }
+        return .events
     }
 
     private static func drain(_ monitor: NetlinkEventMonitor) {

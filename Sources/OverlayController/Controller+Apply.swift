@@ -4,7 +4,7 @@ import OverlayStore
 
 extension Controller {
     /// What applying a topology file does (or would do).
-    public struct ApplyResult: Sendable, Encodable {
+    public struct ApplyResult: Sendable, Codable {
         public var created: [String]
         /// Per touched node: what changes in its plan.
         public var nodes: [String: PlanDelta.Summary]
@@ -73,7 +73,10 @@ extension Controller {
                                     listenPorts: n.listenPorts, region: n.region, hub: n.hub ?? false,
                                     gateway: n.gateway ?? false, domain: n.domain).validated()
             if let existing = try m.tx.node(named: node.name) {
-                if existing != node { throw ConflictError("node '\(node.name)' exists with other settings; remove it first to change them") }
+                // A file without an identity leaves the one registered at join alone.
+                var compared = node
+                if n.identity == nil { compared.identity = existing.identity }
+                if existing != compared { throw ConflictError("node '\(node.name)' exists with other settings; remove it first to change them") }
                 continue
             }
             _ = try addNode(m, node)

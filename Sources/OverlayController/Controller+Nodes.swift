@@ -5,7 +5,8 @@ import OverlayStore
 extension Controller {
     public struct NodeSpec: Sendable {
         public var name: String
-        public var identity: String
+        /// Nil: the node is pending until it joins with a join token.
+        public var identity: String?
         public var publicAddresses: [String] = []
         public var listenPorts: String?
         public var region: String?
@@ -14,7 +15,7 @@ extension Controller {
         public var domain: String?
 
         public init(
-            name: String, identity: String, publicAddresses: [String] = [], listenPorts: String? = nil,
+            name: String, identity: String? = nil, publicAddresses: [String] = [], listenPorts: String? = nil,
             region: String? = nil, hub: Bool = false, gateway: Bool = false, domain: String? = nil
         ) {
             self.name = name
@@ -30,7 +31,7 @@ extension Controller {
         /// Checks every field; the result is what gets stored.
         func validated() throws -> Node {
             let name = try Names.label(name, field: "node name")
-            let identity = try Node.parseIdentity(identity)
+            let identity = try identity.map(Node.parseIdentity) ?? []
             var addresses: [IPAddress] = []
             for a in publicAddresses {
                 let parsed = try Node.parsePublicAddress(a)
@@ -71,7 +72,7 @@ extension Controller {
 
     func addNode(_ m: Mutation, _ node: Node) throws -> Node {
         if try m.tx.node(named: node.name) != nil { throw ConflictError("node '\(node.name)' already exists") }
-        if let other = try m.tx.nodeName(identity: node.identity) {
+        if node.hasJoined, let other = try m.tx.nodeName(identity: node.identity) {
             throw ConflictError("identity \(node.identityBase64) is already the identity of node '\(other)'")
         }
         if let domain = node.domain, let other = try m.tx.nodeName(domain: domain) {
@@ -90,6 +91,8 @@ extension Controller {
         public var memberships: [Membership]
         public var workloads: [Workload]
         public var planRevision: Int64
+        /// The agent's last report, nil before the first one.
+        public var status: AgentReport?
     }
 
     public func node(named name: String) throws -> NodeDetail {
@@ -97,7 +100,8 @@ extension Controller {
             guard let node = try tx.node(named: name) else { throw NotFoundError("node", name) }
             return NodeDetail(
                 node: node, memberships: try tx.memberships(node: name).map(\.membership),
-                workloads: try tx.workloads(node: name), planRevision: try tx.planRevision(node: name))
+                workloads: try tx.workloads(node: name), planRevision: try tx.planRevision(node: name),
+                status: try Controller.agentReport(tx, node: name))
         }
     }
 

@@ -13,13 +13,17 @@ public final class Controller: Sendable {
     /// it belongs to. A command whose transaction starts at that revision reuses it as its "before"
     /// instead of reading and planning the network again; any other writer moves the revision on.
     let planned = PlannedNetworkCache()
+    /// Called after each committed command with its change (the service wakes the agents whose
+    /// plans changed).
+    let onCommit: (@Sendable (Change) -> Void)?
 
-    public init(store: Store) {
+    public init(store: Store, onCommit: (@Sendable (Change) -> Void)? = nil) {
         self.store = store
+        self.onCommit = onCommit
     }
 
-    public convenience init(databasePath: String) throws {
-        self.init(store: try Store(path: databasePath))
+    public convenience init(databasePath: String, onCommit: (@Sendable (Change) -> Void)? = nil) throws {
+        self.init(store: try Store(path: databasePath), onCommit: onCommit)
     }
 
     /// The outcome of a command: the new store revision and the nodes whose plan changed (each
@@ -33,6 +37,12 @@ public final class Controller: Sendable {
     /// through `Mutation.touch`). The plans are validated (topology errors abort the command).
     @discardableResult
     func mutate<T>(networks: [String], _ body: (Mutation) throws -> T) throws -> (T, Change) {
+        let done = try commit(networks: networks, body)
+        onCommit?(done.1)
+        return done
+    }
+
+    private func commit<T>(networks: [String], _ body: (Mutation) throws -> T) throws -> (T, Change) {
         try store.write { tx in
             let mutation = Mutation(tx: tx, networks: Set(networks))
             let startRevision = try tx.revision()
@@ -106,6 +116,8 @@ final class Mutation {
             if pinned { try tx.setPinned(true, network: network.name, node: node.name) }
             return
         }
+        // Its WireGuard key is sealed to its identity, which a pending node does not have yet.
+        guard node.hasJoined else { throw ConflictError(Controller.notJoined(node.name)) }
         guard let subnetID = AddressPlan.lowestFree(in: AddressPlan.nodeSubnetIDs, used: try tx.usedSubnetIDs(network: network.name))
         else {
             throw ConflictError("network '\(network.name)' has no free /64 left for node '\(node.name)'")
@@ -134,7 +146,7 @@ final class Mutation {
                 let snapshot = try tx.snapshot(network: name)
             else { continue }
             let region = snapshot.members.first { $0.node.isHidden }?.node.region
-            let candidates = try tx.nodes().filter { $0.hub && !$0.isHidden }
+            let candidates = try tx.nodes().filter { $0.hub && !$0.isHidden && $0.hasJoined }
                 .sorted { ($0.region == region ? 0 : 1, $0.name) < ($1.region == region ? 0 : 1, $1.name) }
             for hub in candidates.prefix(2) { try ensureMember(network: network, node: hub) }
         }
@@ -192,6 +204,14 @@ final class PlannedNetworkCache: @unchecked Sendable {
 
     func get(_ name: String, revision: Int64) -> PlannedNetwork? {
         lock.withLock { entries[name].flatMap { $0.revision == revision ? $0.network : nil } }
+    }
+
+    /// Records a network planned by a reader at `revision` (a newer entry wins).
+    func put(_ name: String, _ network: PlannedNetwork, revision: Int64) {
+        lock.withLock {
+            if let e = entries[name], e.revision >= revision { return }
+            entries[name] = (revision, network)
+        }
     }
 
     /// Records the networks a command planned at its new revision. Entries valid when it started

@@ -13,7 +13,7 @@ public struct TopologyFile: Codable, Sendable, Equatable {
 
     public struct NodeEntry: Codable, Sendable, Equatable {
         public var name: String
-        public var identity: String
+        public var identity: String?
         public var publicAddresses: [String]?
         public var listenPorts: String?
         public var region: String?

@@ -3,7 +3,7 @@ import Foundation
 /// A machine that runs workloads, identified by its Ed25519 public key.
 public struct Node: Hashable, Sendable, Codable {
     public var name: String
-    /// Ed25519 public key, 32 bytes.
+    /// Ed25519 public key, 32 bytes; empty while the node has not joined yet.
     public var identity: [UInt8]
     /// Public IP addresses; empty means hidden behind NAT.
     public var publicAddresses: [IPAddress]
@@ -31,6 +31,9 @@ public struct Node: Hashable, Sendable, Codable {
     }
 
     public var isHidden: Bool { publicAddresses.isEmpty }
+
+    /// Whether the node has an identity (given to `node add`, or registered when it joined).
+    public var hasJoined: Bool { identity.count == 32 }
 
     public var identityBase64: String { Data(identity).base64EncodedString() }
 

@@ -66,7 +66,7 @@ public struct PlanDelta: Equatable, Sendable {
     public var isEmpty: Bool { networksAdded.isEmpty && networksRemoved.isEmpty && networks.isEmpty && !gatewayChanged }
 
     /// Counts, for people and for the dry-run report.
-    public struct Summary: Equatable, Sendable, Encodable {
+    public struct Summary: Equatable, Sendable, Codable {
         public var networksAdded: [String]
         public var networksRemoved: [String]
         public var peersAdded = 0

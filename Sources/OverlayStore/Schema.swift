@@ -76,6 +76,45 @@ enum Schema {
                 );
                 """)
         }
+        // Nodes may be added before they join (no identity yet); join tokens, admin tokens and
+        // agent status reports. Tokens are stored only as SHA-256 hashes.
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE nodes_v2 (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    -- NULL until the node joins with a join token
+                    identity BLOB UNIQUE,
+                    public_addresses TEXT NOT NULL,
+                    port_from INTEGER NOT NULL,
+                    port_to INTEGER NOT NULL,
+                    region TEXT,
+                    hub INTEGER NOT NULL,
+                    gateway INTEGER NOT NULL,
+                    domain TEXT UNIQUE,
+                    local_revision INTEGER NOT NULL DEFAULT 0
+                );
+                INSERT INTO nodes_v2 SELECT * FROM nodes;
+                DROP TABLE nodes;
+                ALTER TABLE nodes_v2 RENAME TO nodes;
+                CREATE TABLE join_tokens (
+                    hash TEXT PRIMARY KEY,
+                    node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                );
+                CREATE TABLE admin_tokens (
+                    name TEXT PRIMARY KEY,
+                    hash TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE agent_status (
+                    node_id INTEGER PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+                    reported_at INTEGER NOT NULL,
+                    report TEXT NOT NULL
+                );
+                """)
+        }
         // Gateway routes: balancing, and TLS terminated at the gateway (the certificate in
         // clear, its private key sealed to the gateway node's identity).
         m.registerMigration("v2-gateway-tls") { db in

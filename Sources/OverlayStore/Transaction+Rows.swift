@@ -99,7 +99,7 @@ extension Transaction {
     static let nodeColumns = "name, identity, public_addresses, port_from, port_to, region, hub, gateway, domain"
 
     func node(_ row: Row, offset o: Int = 0) -> Node {
-        Node(name: row[o], identity: [UInt8](row.dataNoCopy(atIndex: o + 1) ?? Data()),
+        Node(name: row[o], identity: [UInt8](row.dataNoCopy(atIndex: o + 1) ?? Data()),  // empty: not joined
              publicAddresses: Columns.decodeList(row[o + 2]).compactMap { IPAddress($0) },
              listenPorts: UInt16(row[o + 3] as Int)...UInt16(row[o + 4] as Int), region: row[o + 5],
              hub: row[o + 6], gateway: row[o + 7], domain: row[o + 8])
@@ -124,8 +124,13 @@ extension Transaction {
     public func insert(_ n: Node) throws {
         try db.execute(
             sql: "INSERT INTO nodes (\(Self.nodeColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            arguments: [n.name, Data(n.identity), Columns.encodeList(n.publicAddresses.map(\.description)),
+            arguments: [n.name, n.hasJoined ? Data(n.identity) : nil, Columns.encodeList(n.publicAddresses.map(\.description)),
                         Int(n.listenPorts.lowerBound), Int(n.listenPorts.upperBound), n.region, n.hub, n.gateway, n.domain])
+    }
+
+    /// Registers the identity of a node that joins.
+    public func setIdentity(_ identity: [UInt8], node: String) throws {
+        try db.execute(sql: "UPDATE nodes SET identity = ? WHERE name = ?", arguments: [Data(identity), node])
     }
 
     public func deleteNode(named name: String) throws {

@@ -33,14 +33,21 @@ struct OverlayAgentCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply the plan and keep it applied (repairing drift) until SIGTERM.",
             discussion: """
-                Without --plan the last good plan kept in the state directory is applied. \
-                SIGTERM stops the agent and leaves the data plane up.
+                With --controller (or after a join, with nothing) plans come from the controller \
+                by long-poll, checked against the controller key pinned at join; the first run \
+                needs --join TOKEN (from 'overlayctl node join-token NODE'). With --plan a plan \
+                file is applied and watched instead. Without either the last good plan kept in \
+                the state directory is applied. SIGTERM stops the agent and leaves the data plane up.
                 """)
         @Option(name: .customLong("state-dir"), help: "The agent's state directory.") var stateDir: String
         @Option(help: "A plan file ('overlayctl plan NODE --json'); watched for changes.") var plan: String?
         @Flag(help: "Apply once and exit.") var once = false
         @Flag(help: "Print every action applied.") var verbose = false
         @Option(help: "WireGuard backend: auto, kernel or userspace.") var wireguard: String = "auto"
+        @Option(help: "The controller's URL, http://HOST:PORT (remembered after the join).") var controller: String?
+        @Option(help: "A single-use join token: registers this node and pins the controller's key.") var join: String?
+        @Option(name: .customLong("status-interval"), help: "Seconds between periodic status reports.")
+        var statusInterval: Int = 15
 
         func run() throws {
             guard let kind = WireGuardBackendKind(rawValue: wireguard) else {
@@ -50,6 +57,19 @@ struct OverlayAgentCommand: ParsableCommand {
             options.once = once
             options.verbose = verbose
             options.wireguard = kind
+            options.joinToken = join
+            options.statusInterval = .seconds(statusInterval)
+            do {
+                options.controllerURL = try controller.map(ControllerLink.validateURL)
+                guard (1...3600).contains(statusInterval) else {
+                    throw ValidationError("--status-interval '\(statusInterval)': expected 1 to 3600 seconds")
+                }
+                if plan != nil && (controller != nil || join != nil) {
+                    throw ValidationError("--plan cannot be combined with --controller or --join: a plan comes from one place")
+                }
+            } catch {
+                throw OverlayAgentCommand.fail(error)
+            }
             do {
                 try Agent(options: options).run()
             } catch {

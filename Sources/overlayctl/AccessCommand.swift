@@ -1,13 +1,14 @@
 import ArgumentParser
+import OverlayAPI
 import OverlayController
 import OverlayModel
 
-struct AccessCommand: ParsableCommand {
+struct AccessCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "access", abstract: "Let people's devices into a network through a hub.",
         subcommands: [Add.self, List.self, Remove.self])
 
-    struct Add: ParsableCommand {
+    struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add an access peer and print its wg-quick file (a generated private key is shown once, never stored).")
         @OptionGroup var global: Global
@@ -17,42 +18,37 @@ struct AccessCommand: ParsableCommand {
         var publicKey: String?
         @Option(help: "The hub the device dials.") var hub: String?
 
-        struct View: Encodable { var name: String, network: String, address: String, hub: String, publicKey: String, wgQuick: String }
-
-        func run() throws {
-            try overlayctl.run {
-                let g = try global.controller().addAccessPeer(name: name, network: network, publicKey: publicKey, hub: hub)
-                if global.json {
-                    return try Output.json(View(name: g.peer.name, network: g.peer.network, address: g.address.description,
-                                                hub: g.peer.hub, publicKey: g.peer.publicKey.base64, wgQuick: g.wgQuick))
-                }
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let g = try await api.addAccessPeer(.init(name: name, network: network, publicKey: publicKey, hub: hub))
+                if global.json { return try Output.json(g) }
                 print(g.wgQuick, terminator: "")
             }
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List access peers.")
         @OptionGroup var global: Global
 
-        func run() throws {
-            try overlayctl.run {
-                let all = try global.controller().accessPeers()
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let all = try await api.accessPeers()
                 if global.json { return try Output.json(all) }
                 Output.table(["NAME", "NETWORK", "HUB", "PUBLIC KEY"], all.map { [$0.name, $0.network, $0.hub, $0.publicKey.base64] })
             }
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove an access peer.")
         @OptionGroup var global: Global
         @Argument var name: String
 
-        func run() throws {
-            try overlayctl.run {
-                let c = try global.controller().removeAccessPeer(name: name)
-                if global.json { try Output.json(ChangeView(c)) } else { print("access peer \(name) removed (revision \(c.revision))") }
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let c = try await api.removeAccessPeer(name: name)
+                if global.json { try Output.json(c) } else { print("access peer \(name) removed (revision \(c.revision))") }
             }
         }
     }

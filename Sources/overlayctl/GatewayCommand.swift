@@ -1,15 +1,15 @@
 import ArgumentParser
 import Foundation
-import Glibc
+import OverlayAPI
 import OverlayController
 import OverlayModel
 
-struct GatewayCommand: ParsableCommand {
+struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway", abstract: "Public routes on gateway nodes into workloads' exposed ports.",
         subcommands: [Add.self, List.self, Remove.self])
 
-    struct Add: ParsableCommand {
+    struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a gateway route.")
         @OptionGroup var global: Global
         @Argument var name: String
@@ -25,52 +25,42 @@ struct GatewayCommand: ParsableCommand {
         @Option(help: "PEM certificate chain: the gateway terminates TLS for this name.") var cert: String?
         @Option(help: "PEM private key of --cert (sealed to the gateway node; never stored in clear).") var key: String?
 
-        func run() throws {
-            try overlayctl.run {
-                var spec = Controller.GatewaySpec(
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                var request = AddGatewayRouteRequest(
                     name: name, node: node, label: label, fqdn: fqdn, tcp: tcp, udp: udp, backends: backend,
                     tlsPassthrough: tlsPassthrough, balance: balance)
                 if let cert {
-                    guard let data = FileManager.default.contents(atPath: cert) else {
-                        throw ValidationError("cert", cert, allowed: "a readable PEM file")
-                    }
-                    spec.certificate = String(decoding: data, as: UTF8.self)
-                    spec.certificateSource = cert
+                    request.certificate = try Self.readPEM(cert, field: "cert", limit: 1 << 20)
+                    request.certificateFile = cert
                 }
                 if let key {
-                    spec.key = try Self.readSecret(key)
-                    spec.keySource = key
+                    request.key = try Self.readPEM(key, field: "key", limit: 64 << 10)
+                    request.keyFile = key
                 }
-                let r = try global.controller().addGatewayRoute(spec)
+                let r = try await api.addGatewayRoute(request)
                 if global.json { try Output.json(r) } else { print("gateway route \(r.name) added on \(r.node)") }
             }
         }
 
-        /// Reads a key file straight into wiped memory (at most 64 KiB).
-        static func readSecret(_ path: String) throws -> SecretKey {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw ValidationError("key", path, allowed: "a readable PEM file") }
-            defer { close(fd) }
-            let buffer = SecretKey(count: 64 * 1024)
-            var total = 0
-            while true {
-                let n = buffer.withMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
-                if n < 0 { throw ValidationError("key", path, allowed: "a readable PEM file") }
-                if n == 0 { break }
-                total += n
-                if total == buffer.count { throw ValidationError("key", path, allowed: "a PEM private key under 64 KiB") }
+        static func readPEM(_ path: String, field: String, limit: Int) throws -> String {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError(field, path, allowed: "a readable PEM file")
             }
-            return buffer.withBytes { SecretKey(copying: $0.prefix(total)) }
+            guard data.count <= limit else {
+                throw ValidationError(field, path, allowed: "a PEM file of at most \(limit / 1024) KiB")
+            }
+            return String(decoding: data, as: UTF8.self)
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List gateway routes.")
         @OptionGroup var global: Global
 
-        func run() throws {
-            try overlayctl.run {
-                let all = try global.controller().gatewayRoutes()
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let all = try await api.gatewayRoutes()
                 if global.json { return try Output.json(all) }
                 Output.table(["NAME", "NODE", "MATCH", "BACKENDS"], all.map { r in
                     let m = r.match.description + (r.tlsPassthrough ? " (tls passthrough)" : r.tls != nil ? " (tls)" : "")
@@ -80,15 +70,15 @@ struct GatewayCommand: ParsableCommand {
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a gateway route.")
         @OptionGroup var global: Global
         @Argument var name: String
 
-        func run() throws {
-            try overlayctl.run {
-                let c = try global.controller().removeGatewayRoute(name: name)
-                if global.json { try Output.json(ChangeView(c)) } else { print("gateway route \(name) removed (revision \(c.revision))") }
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let c = try await api.removeGatewayRoute(name: name)
+                if global.json { try Output.json(c) } else { print("gateway route \(name) removed (revision \(c.revision))") }
             }
         }
     }

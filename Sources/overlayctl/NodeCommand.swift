@@ -1,17 +1,21 @@
 import ArgumentParser
+import Foundation
+import OverlayAPI
 import OverlayController
 import OverlayModel
 
-struct NodeCommand: ParsableCommand {
+struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "node", abstract: "Add, list, show and remove nodes.",
-        subcommands: [Add.self, List.self, Show.self, Remove.self])
+        commandName: "node", abstract: "Add, list, show and remove nodes; make join tokens.",
+        subcommands: [Add.self, List.self, Show.self, Remove.self, JoinToken.self])
 
-    struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a node by its Ed25519 identity.")
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a node, by its Ed25519 identity or pending until its agent joins with a join token.")
         @OptionGroup var global: Global
         @Argument var name: String
-        @Option(help: "Ed25519 public key in base64, as 'overlay-agent init' prints it.") var identity: String
+        @Option(help: "Ed25519 public key in base64, as 'overlay-agent init' prints it; omit to register it at join.")
+        var identity: String?
         @Option(name: .customLong("public-address"), help: "A public IP address; none = hidden behind NAT. Repeatable.")
         var publicAddresses: [String] = []
         @Option(name: .customLong("listen-ports"), help: "WireGuard port range FROM-TO (default 51820-52819).")
@@ -21,110 +25,97 @@ struct NodeCommand: ParsableCommand {
         @Flag(help: "A web gateway (needs --domain and a public address).") var gateway = false
         @Option(help: "The gateway's domain.") var domain: String?
 
-        func run() throws {
-            try overlayctl.run {
-                let n = try global.controller().addNode(.init(
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let n = try await api.addNode(.init(
                     name: name, identity: identity, publicAddresses: publicAddresses, listenPorts: listenPorts,
                     region: region, hub: hub, gateway: gateway, domain: domain))
-                if global.json { try Output.json(NodeView(n)) } else {
-                    print("node \(n.name) added\(n.isHidden ? " (hidden)" : "")\(n.hub ? " (hub)" : "")\(n.gateway ? " (gateway)" : "")")
+                if global.json { try Output.json(n) } else {
+                    print("node \(n.name) added\(n.hidden ? " (hidden)" : "")\(n.hub ? " (hub)" : "")\(n.gateway ? " (gateway)" : "")\(n.identity == nil ? " (pending: give it a join token)" : "")")
                 }
             }
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List nodes.")
         @OptionGroup var global: Global
 
-        func run() throws {
-            try overlayctl.run {
-                let all = try global.controller().nodes()
-                if global.json { return try Output.json(all.map(NodeView.init)) }
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let all = try await api.nodes()
+                if global.json { return try Output.json(all) }
                 Output.table(["NAME", "ADDRESSES", "REGION", "ROLE"], all.map {
-                    [$0.name, $0.isHidden ? "(hidden)" : $0.publicAddresses.map(\.description).joined(separator: ","),
-                     $0.region ?? "-", NodeView($0).roles.joined(separator: ",")]
+                    [$0.name, $0.hidden ? "(hidden)" : $0.publicAddresses.joined(separator: ","),
+                     $0.region ?? "-", $0.roles.joined(separator: ",")]
                 })
             }
         }
     }
 
-    struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a node, its networks and workloads.")
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a node, its networks, workloads and its agent's last report.")
         @OptionGroup var global: Global
         @Argument var name: String
 
-        struct View: Encodable {
-            var node: NodeView
-            var planRevision: Int64
-            var networks: [Member]
-            var workloads: [String]
-            struct Member: Encodable { var network: String, subnetID: UInt16, listenPort: UInt16, publicKey: String }
-        }
-
-        func run() throws {
-            try overlayctl.run {
-                let d = try global.controller().node(named: name)
-                let v = View(node: NodeView(d.node), planRevision: d.planRevision,
-                             networks: d.memberships.map { .init(network: $0.network, subnetID: $0.subnetID, listenPort: $0.listenPort, publicKey: $0.publicKey.base64) },
-                             workloads: d.workloads.map(\.name))
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let v = try await api.node(named: name)
                 if global.json { return try Output.json(v) }
-                Output.fields([("name", d.node.name), ("identity", d.node.identityBase64),
-                               ("addresses", d.node.isHidden ? "(hidden)" : d.node.publicAddresses.map(\.description).joined(separator: ", ")),
-                               ("listen ports", "\(d.node.listenPorts.lowerBound)-\(d.node.listenPorts.upperBound)"),
-                               ("region", d.node.region ?? "-"), ("roles", v.node.roles.joined(separator: ", ")),
-                               ("domain", d.node.domain ?? "-"), ("plan revision", String(d.planRevision))])
+                Output.fields([("name", v.node.name), ("identity", v.node.identity ?? "(pending: not joined yet)"),
+                               ("addresses", v.node.hidden ? "(hidden)" : v.node.publicAddresses.joined(separator: ", ")),
+                               ("listen ports", v.node.listenPorts),
+                               ("region", v.node.region ?? "-"), ("roles", v.node.roles.joined(separator: ", ")),
+                               ("domain", v.node.domain ?? "-"), ("plan revision", String(v.planRevision))])
                 print("\nnetworks:")
                 Output.table(["NETWORK", "SUBNET ID", "PORT", "PUBLIC KEY"], v.networks.map {
                     [$0.network, String($0.subnetID, radix: 16), String($0.listenPort), $0.publicKey]
                 })
                 print("\nworkloads: \(v.workloads.isEmpty ? "-" : v.workloads.joined(separator: ", "))")
+                print("\nagent:")
+                guard let r = v.status else { return print("  no report yet") }
+                let applied = r.status.appliedRevision.map(String.init) ?? "none"
+                let state = r.status.appliedRevision == v.planRevision ? "up to date" : "behind the plan (revision \(v.planRevision))"
+                Output.fields([("  reported at", Controller.isoTime(r.reportedAt)), ("  applied revision", "\(applied), \(state)"),
+                               ("  wireguard", r.status.wireguard)])
+                let peers = r.status.networks.flatMap { n in
+                    n.peers.map { [n.network, n.interface, $0.publicKey, $0.handshakeAge.map { "\($0)s" } ?? "never", String($0.rxBytes), String($0.txBytes)] }
+                }
+                if !peers.isEmpty {
+                    Output.table(["  NETWORK", "INTERFACE", "PEER", "HANDSHAKE AGE", "RX BYTES", "TX BYTES"], peers.map { ["  " + $0[0]] + $0.dropFirst() })
+                }
+                print("  errors: \(r.status.errors.isEmpty ? "-" : "")")
+                for e in r.status.errors { print("    \(e)") }
             }
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a node that hosts nothing.")
         @OptionGroup var global: Global
         @Argument var name: String
 
-        func run() throws {
-            try overlayctl.run {
-                let c = try global.controller().removeNode(name: name)
-                if global.json { try Output.json(ChangeView(c)) } else { print("node \(name) removed (revision \(c.revision))") }
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let c = try await api.removeNode(name: name)
+                if global.json { try Output.json(c) } else { print("node \(name) removed (revision \(c.revision))") }
             }
         }
     }
-}
 
-struct NodeView: Encodable {
-    var name: String
-    var identity: String
-    var publicAddresses: [String]
-    var listenPorts: String
-    var region: String?
-    var hub: Bool
-    var gateway: Bool
-    var domain: String?
-    var hidden: Bool
+    struct JoinToken: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "join-token",
+            abstract: "Print a single-use token for 'overlay-agent run --join TOKEN' (shown once, stored hashed).")
+        @OptionGroup var global: Global
+        @Argument var name: String
+        @Option(help: "How long the token stays valid: 30m, 1h, 2d… (1m to 7d, default 1h).") var expires: String?
 
-    init(_ n: Node) {
-        name = n.name
-        identity = n.identityBase64
-        publicAddresses = n.publicAddresses.map(\.description)
-        listenPorts = "\(n.listenPorts.lowerBound)-\(n.listenPorts.upperBound)"
-        region = n.region
-        hub = n.hub
-        gateway = n.gateway
-        domain = n.domain
-        hidden = n.isHidden
-    }
-
-    var roles: [String] {
-        var r: [String] = []
-        if hub { r.append("hub") }
-        if gateway { r.append("gateway") }
-        if hidden { r.append("hidden") }
-        return r.isEmpty ? ["-"] : r
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let t = try await api.createJoinToken(node: name, .init(expires: expires))
+                if global.json { try Output.json(t) } else { print(t.token) }
+            }
+        }
     }
 }

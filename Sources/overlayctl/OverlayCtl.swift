@@ -1,13 +1,15 @@
 import ArgumentParser
 import Foundation
+import OverlayAPI
 import OverlayController
+import OverlayHTTPClient
 import OverlayModel
 import OverlayPlanner
 
 @main
 enum Main {
-    static func main() {
-        OverlayCtl.main(Array(hoistingGlobalOptions(CommandLine.arguments.dropFirst())))
+    static func main() async {
+        await OverlayCtl.main(Array(hoistingGlobalOptions(CommandLine.arguments.dropFirst())))
     }
 
     /// `overlayctl --db X --json network list` is how people write it; ArgumentParser wants options
@@ -22,7 +24,7 @@ enum Main {
             } else if first == "--db" || first == "--controller" || first == "--token", rest.count >= 2 {
                 leading.append(contentsOf: rest.prefix(2))
                 rest = rest.dropFirst(2)
-            } else if first.hasPrefix("--db=") {
+            } else if first.hasPrefix("--db=") || first.hasPrefix("--controller=") || first.hasPrefix("--token=") {
                 leading.append(first)
                 rest = rest.dropFirst()
             } else {
@@ -33,7 +35,7 @@ enum Main {
     }
 }
 
-struct OverlayCtl: ParsableCommand {
+struct OverlayCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "overlayctl",
         abstract: "Define overlay networks, nodes, workloads, access peers and gateway routes; show node plans.",
@@ -43,27 +45,51 @@ struct OverlayCtl: ParsableCommand {
 
 /// Options every command takes.
 struct Global: ParsableArguments {
-    @Option(help: "SQLite database file (or OVERLAY_DB).")
+    @Option(help: "SQLite database file (or OVERLAY_DB): work on it directly.")
     var db: String?
+
+    @Option(help: "The controller's URL, e.g. http://10.0.0.1:8470 (or OVERLAY_CONTROLLER): work through its API.")
+    var controller: String?
+
+    @Option(help: "Admin bearer token for --controller (or OVERLAY_TOKEN), from 'overlayd token create'.")
+    var token: String?
 
     @Flag(help: "Machine-readable JSON output.")
     var json = false
 
-    func controller() throws -> Controller {
-        guard let path = db ?? ProcessInfo.processInfo.environment["OVERLAY_DB"], !path.isEmpty else {
-            throw ValidationError("no database: pass --db PATH or set OVERLAY_DB")
+    /// The admin API: remote when a controller is named (flag first, then environment), else local.
+    func connect() throws -> (api: any AdminAPI, client: ControllerClient?) {
+        let env = ProcessInfo.processInfo.environment
+        if db != nil && controller != nil { throw ValidationError("pass either --db or --controller, not both") }
+        let remote = db == nil ? (controller ?? env["OVERLAY_CONTROLLER"]).flatMap { $0.isEmpty ? nil : $0 } : nil
+        if let remote {
+            guard let token = token ?? env["OVERLAY_TOKEN"], !token.isEmpty else {
+                throw ValidationError("no admin token for \(remote): pass --token TOKEN or set OVERLAY_TOKEN ('overlayd token create' makes one)")
+            }
+            let client = try ControllerClient(baseURL: remote)
+            return (RemoteAdmin(client: client, token: token), client)
         }
-        return try Controller(databasePath: path)
+        guard let path = db ?? env["OVERLAY_DB"], !path.isEmpty else {
+            throw ValidationError("no database and no controller: pass --db PATH or --controller URL (or set OVERLAY_DB or OVERLAY_CONTROLLER)")
+        }
+        return (LocalAdmin(try Controller(databasePath: path)), nil)
     }
 }
 
-/// Runs a command body, turning domain errors into one clear line on stderr and exit code 1.
-func run(_ body: () throws -> Void) throws {
+/// Runs a command body on the admin API, turning domain errors into one clear line on stderr and
+/// exit code 1.
+func run(_ global: Global, _ body: (any AdminAPI) async throws -> Void) async throws {
+    var client: ControllerClient?
     do {
-        try body()
+        let connected = try global.connect()
+        client = connected.client
+        try await body(connected.api)
+        try? await client?.shutdown()
     } catch let e as ArgumentParser.ValidationError {
+        try? await client?.shutdown()
         throw e
     } catch {
+        try? await client?.shutdown()
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
     }

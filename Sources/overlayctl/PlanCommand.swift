@@ -1,17 +1,18 @@
 import ArgumentParser
+import OverlayAPI
 import OverlayController
 import OverlayModel
 import OverlayPlanner
 
-struct PlanCommand: ParsableCommand {
+struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan", abstract: "Everything a node must build; with --json, the document its agent consumes.")
     @OptionGroup var global: Global
     @Argument var node: String
 
-    func run() throws {
-        try overlayctl.run {
-            let p = try global.controller().plan(node: node)
+    func run() async throws {
+        try await overlayctl.run(global) { api in
+            let p = try await api.plan(node: node)
             if global.json { return try Output.json(p) }
             print("plan for \(p.node), revision \(p.revision)")
             print("host firewall: input drop; accept udp \(p.hostFirewall.wireguardPorts.map(String.init).joined(separator: ", "))")
@@ -39,12 +40,12 @@ struct PlanCommand: ParsableCommand {
     }
 }
 
-struct GraphCommand: ParsableCommand {
+struct GraphCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "graph", abstract: "A network's topology as Graphviz DOT.")
     @OptionGroup var global: Global
     @Argument var network: String
 
-    func run() throws {
-        try overlayctl.run { print(try global.controller().graph(network: network), terminator: "") }
+    func run() async throws {
+        try await overlayctl.run(global) { api in print(try await api.graph(network: network), terminator: "") }
     }
 }

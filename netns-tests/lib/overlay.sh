@@ -17,3 +17,36 @@ apply_plan() {
   ctl plan "$n" --json >"$(sim_state_dir "$n")/plan.json"
   agent "$n" run --once "$@" --plan "$(sim_state_dir "$n")/plan.json"
 }
+
+# --- A controller (overlayd) and agents that join it -------------------------------------------
+# controller_start NODE [PORT]: `overlayd serve` on NODE's public address with the scenario's
+# database (an admin token is made the first time). Sets CTL_NODE, CTL_URL, CTL_PID, CTL_TOKEN.
+# Call in the scenario's main shell (not inside $(...)).
+CTL_PORT=7800
+controller_start() {
+  CTL_NODE=$1 CTL_PORT=${2:-$CTL_PORT}
+  CTL_URL="http://$(sim_public_addr "$CTL_NODE"):$CTL_PORT"
+  [ -n "${CTL_TOKEN:-}" ] || CTL_TOKEN=$("$BIN/overlayd" token create --db "$SIM_DIR/overlay.db" | tail -n1)
+  sim_exec_bg "$CTL_NODE" overlayd.log "$BIN/overlayd" serve --db "$SIM_DIR/overlay.db" \
+    --listen "$(sim_public_addr "$CTL_NODE"):$CTL_PORT"
+  CTL_PID=$SIM_LAST_BG
+  sim_wait_until 30 sim_tcp "$CTL_NODE" "$(sim_public_addr "$CTL_NODE")" "$CTL_PORT"
+}
+# controller_stop: SIGTERM to overlayd (by PID), waits until it is gone.
+controller_stop() { sim_bg_stop "$CTL_PID"; }
+
+# rctl ARGS...: overlayctl against the running controller (from the controller's node).
+rctl() { sim_exec "$CTL_NODE" "$BIN/overlayctl" --controller "$CTL_URL" --token "$CTL_TOKEN" "$@"; }
+
+# agent_start NODE [ARGS...]: `overlay-agent run` in NODE in the background (log: agent.log in
+# NODE's log dir); its PID goes to AGENT_PID[NODE]. Main shell only.
+declare -gA AGENT_PID=()
+agent_start() {
+  local n=$1; shift
+  sim_exec_bg "$n" agent.log "$BIN/overlay-agent" run --state-dir "$(sim_state_dir "$n")" "$@"
+  AGENT_PID[$n]=$SIM_LAST_BG
+}
+# agent_stop NODE: SIGTERM to NODE's agent (the data plane stays up).
+agent_stop() { sim_bg_stop "${AGENT_PID[$1]}"; unset "AGENT_PID[$1]"; }
+# agent_log NODE: what NODE's agent logged.
+agent_log() { cat "$(sim_log_dir "$1")/agent.log"; }

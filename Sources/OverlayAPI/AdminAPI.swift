@@ -1,0 +1,117 @@
+import OverlayController
+import OverlayModel
+import OverlayPlanner
+
+/// Every admin use case, as `overlayctl` calls it: in process on a database (`LocalAdmin`) or on
+/// a running controller over HTTP (`RemoteAdmin`). Both answer the same values and throw errors
+/// whose description is the same message.
+public protocol AdminAPI: Sendable {
+    func createNetwork(_ r: CreateNetworkRequest) async throws -> Network
+    func networks() async throws -> [Network]
+    func network(named name: String) async throws -> NetworkDetailView
+    func deleteNetwork(name: String) async throws -> ChangeView
+    func attach(network: String, node: String) async throws -> ChangeView
+    func detach(network: String, node: String) async throws -> ChangeView
+    func graph(network: String) async throws -> String
+
+    func addNode(_ r: AddNodeRequest) async throws -> NodeView
+    func nodes() async throws -> [NodeView]
+    func node(named name: String) async throws -> NodeDetailView
+    func removeNode(name: String) async throws -> ChangeView
+    func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> Controller.JoinToken
+    func plan(node: String) async throws -> NodePlan
+
+    func addWorkload(_ r: AddWorkloadRequest) async throws -> WorkloadView
+    func workloads() async throws -> [WorkloadView]
+    func workload(named name: String) async throws -> WorkloadView
+    func removeWorkload(name: String) async throws -> ChangeView
+
+    func addAccessPeer(_ r: AddAccessPeerRequest) async throws -> AccessGrantView
+    func accessPeers() async throws -> [AccessPeer]
+    func removeAccessPeer(name: String) async throws -> ChangeView
+
+    func addGatewayRoute(_ r: AddGatewayRouteRequest) async throws -> GatewayRoute
+    func gatewayRoutes() async throws -> [GatewayRoute]
+    func removeGatewayRoute(name: String) async throws -> ChangeView
+
+    func apply(_ r: ApplyRequest) async throws -> Controller.ApplyResult
+}
+
+/// The admin use cases on a controller in this process.
+public struct LocalAdmin: AdminAPI {
+    public let controller: Controller
+
+    public init(_ controller: Controller) { self.controller = controller }
+
+    public func createNetwork(_ r: CreateNetworkRequest) async throws -> Network {
+        try controller.createNetwork(name: r.name, prefix: r.prefix, mtu: r.mtu)
+    }
+    public func networks() async throws -> [Network] { try controller.networks() }
+    public func network(named name: String) async throws -> NetworkDetailView {
+        NetworkDetailView(try controller.network(named: name))
+    }
+    public func deleteNetwork(name: String) async throws -> ChangeView { ChangeView(try controller.deleteNetwork(name: name)) }
+    public func attach(network: String, node: String) async throws -> ChangeView {
+        ChangeView(try controller.attach(network: network, node: node))
+    }
+    public func detach(network: String, node: String) async throws -> ChangeView {
+        ChangeView(try controller.detach(network: network, node: node))
+    }
+    public func graph(network: String) async throws -> String { try controller.graph(network: network) }
+
+    public func addNode(_ r: AddNodeRequest) async throws -> NodeView {
+        NodeView(
+            try controller.addNode(
+                .init(
+                    name: r.name, identity: r.identity, publicAddresses: r.publicAddresses ?? [],
+                    listenPorts: r.listenPorts, region: r.region, hub: r.hub ?? false, gateway: r.gateway ?? false,
+                    domain: r.domain)))
+    }
+    public func nodes() async throws -> [NodeView] { try controller.nodes().map(NodeView.init) }
+    public func node(named name: String) async throws -> NodeDetailView { NodeDetailView(try controller.node(named: name)) }
+    public func removeNode(name: String) async throws -> ChangeView { ChangeView(try controller.removeNode(name: name)) }
+    public func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> Controller.JoinToken {
+        try controller.createJoinToken(node: node, expires: r.expires)
+    }
+    public func plan(node: String) async throws -> NodePlan { try controller.plan(node: node) }
+
+    public func addWorkload(_ r: AddWorkloadRequest) async throws -> WorkloadView {
+        let (w, a) = try controller.addWorkload(
+            name: r.name, network: r.network, node: r.node, namespace: r.netns, expose: r.expose ?? [])
+        return WorkloadView(w, a)
+    }
+    public func workloads() async throws -> [WorkloadView] {
+        try controller.workloads().map { w in WorkloadView(w, try controller.workload(named: w.name).1) }
+    }
+    public func workload(named name: String) async throws -> WorkloadView {
+        let (w, a) = try controller.workload(named: name)
+        return WorkloadView(w, a)
+    }
+    public func removeWorkload(name: String) async throws -> ChangeView { ChangeView(try controller.removeWorkload(name: name)) }
+
+    public func addAccessPeer(_ r: AddAccessPeerRequest) async throws -> AccessGrantView {
+        AccessGrantView(try controller.addAccessPeer(name: r.name, network: r.network, publicKey: r.publicKey, hub: r.hub))
+    }
+    public func accessPeers() async throws -> [AccessPeer] { try controller.accessPeers() }
+    public func removeAccessPeer(name: String) async throws -> ChangeView {
+        ChangeView(try controller.removeAccessPeer(name: name))
+    }
+
+    public func addGatewayRoute(_ r: AddGatewayRouteRequest) async throws -> GatewayRoute {
+        var spec = Controller.GatewaySpec(
+            name: r.name, node: r.node, label: r.label, fqdn: r.fqdn, tcp: r.tcp, udp: r.udp, backends: r.backends,
+            tlsPassthrough: r.tlsPassthrough ?? false, balance: r.balance, certificate: r.certificate,
+            key: r.key.map { SecretKey(copying: Array($0.utf8)) })
+        if let f = r.certificateFile { spec.certificateSource = f }
+        if let f = r.keyFile { spec.keySource = f }
+        return try controller.addGatewayRoute(spec)
+    }
+    public func gatewayRoutes() async throws -> [GatewayRoute] { try controller.gatewayRoutes() }
+    public func removeGatewayRoute(name: String) async throws -> ChangeView {
+        ChangeView(try controller.removeGatewayRoute(name: name))
+    }
+
+    public func apply(_ r: ApplyRequest) async throws -> Controller.ApplyResult {
+        try controller.apply(try TopologyFile.parse(r.topology), dryRun: r.dryRun ?? false)
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Glibc
+import OverlayCrypto
+import OverlayPlanner
+import OverlayProtocol
+import Synchronization
+import WireGuard
+
+/// The agent with a controller: join once (pinning the controller's key), then take plans from
+/// the long-poll (see `ControllerSession`) and report status after each change and periodically.
+extension Agent {
+    /// The controller session to run with, or nil in plan-file mode (`--plan`), or when this
+    /// agent never joined and no controller was named (then the cached plan is applied alone).
+    func connectController() throws -> ControllerSession? {
+        guard options.planFile == nil else { return nil }
+        var link = try state.controllerLink()
+        if let token = options.joinToken {
+            if let link {
+                log("already joined \(link.url) as node \(link.node) (pinned key \(link.controllerKey)); --join ignored")
+            } else {
+                guard let url = options.controllerURL else { throw Failure.controller("--join needs --controller URL") }
+                guard Token.isWellFormed(token, .join) else {
+                    throw Failure.controller("--join: not a join token (expected ovlj_ and 43 characters, from 'overlayctl node join-token NODE')")
+                }
+                let identity = identity
+                let answer = try Self.blocking { try await AgentClient.join(baseURL: url, identity: identity, token: token) }
+                let joined = ControllerLink(url: url, node: answer.node, controllerKey: answer.controllerKey)
+                guard joined.pinnedKey != nil else {
+                    throw Failure.controller("controller \(url) gave a controller key that is not 32 bytes of base64")
+                }
+                try state.saveControllerLink(joined)
+                log("joined \(url) as node \(answer.node); pinned controller key \(answer.controllerKey)")
+                link = joined
+            }
+        }
+        guard var link else {
+            if let url = options.controllerURL {
+                throw Failure.controller(
+                    "this agent has not joined \(url) yet: run once with --join TOKEN (from 'overlayctl node join-token NODE')")
+            }
+            return nil
+        }
+        if let url = options.controllerURL, url != link.url {
+            // Only the address moves; the pinned key stays, so a different controller is still refused.
+            log("controller address changed from \(link.url) to \(url); the pinned key stays")
+            link.url = url
+            try state.saveControllerLink(link)
+        }
+        let client = try AgentClient(baseURL: link.url, identity: identity, node: link.node)
+        return try ControllerSession(client: client, gate: try PlanGate(link: link)) { line in Agent.log(line) }
+    }
+
+    /// Waits for the controller's first plan (a node that just joined has none cached).
+    func firstPlan(from controller: ControllerSession) throws -> Loaded? {
+        log("waiting for the first plan from \(controller.client.baseURL)")
+        while Self.stopping == false {
+            guard controller.inbox.wait(timeoutMilliseconds: 500), let plan = controller.inbox.take() else { continue }
+            do { return try adopt(plan, from: "controller") } catch { log("plan revision \(plan.revision) refused: \(error)") }
+        }
+        return nil
+    }
+
+    /// Takes a plan the session verified, if one waits; a plan that cannot be used keeps `loaded`.
+    func takeControllerPlan(_ controller: ControllerSession, into loaded: inout Loaded) {
+        guard let plan = controller.inbox.take() else { return }
+        do {
+            loaded = try adopt(plan, from: "controller")
+            log("plan revision \(plan.revision) received from the controller")
+        } catch { log("keeping revision \(loaded.plan.revision): \(error)") }
+    }
+
+    /// Reports status after a pass that changed something or failed differently, and otherwise
+    /// every `statusInterval`.
+    func reportIfDue(
+        _ controller: ControllerSession, loaded: Loaded, applied: Int64?, changed: Bool, error: String,
+        lastReport: inout ContinuousClock.Instant?
+    ) {
+        let now = ContinuousClock.now
+        if !changed, let last = lastReport, now - last < options.statusInterval { return }
+        lastReport = now
+        controller.report(status(loaded: loaded, applied: applied, error: error))
+    }
+
+    /// Builds the status from the WireGuard devices as the backend reads them back.
+    func status(loaded: Loaded, applied: Int64?, error: String) -> AgentStatus {
+        var devices: [String: Device] = [:]
+        var errors = error.isEmpty ? [] : [error]
+        for n in loaded.plan.networks {
+            do { devices[n.interface] = try kernel.wireguard.device(n.interface) } catch {
+                errors.append("read back \(n.interface): \(error)")
+            }
+        }
+        return AgentStatus(
+            plan: loaded.plan, appliedRevision: applied, devices: devices,
+            errors: errors, wireguard: kernel.wireguard is UserspaceWireGuard ? "userspace" : "kernel")
+    }
+
+    /// Runs async work from the agent's synchronous thread (joining happens before the loop).
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let box = Mutex<Result<T, any Error>?>(nil)
+        Task {
+            let r: Result<T, any Error>
+            do { r = .success(try await work()) } catch { r = .failure(error) }
+            box.withLock { $0 = r }
+            done.signal()
+        }
+        done.wait()
+        return try box.withLock { $0! }.get()
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import OverlayPlanner
+import OverlayProtocol
+import Synchronization
+
+/// The agent's running conversation with its controller, off the reconcile thread:
+/// - a long-poll loop asks for a plan newer than the one the agent has, checks it with the
+///   `PlanGate` (pinned key, node, revision) and leaves it in the `PlanInbox`, which wakes the
+///   reconcile loop at once;
+/// - a report loop sends the newest `AgentStatus` handed to `report(_:)` (older ones still
+///   unsent are dropped).
+/// When the controller cannot be reached both retry with `Backoff`; the data plane never waits
+/// for them. A refused plan is logged and the last good plan stays.
+public final class ControllerSession: Sendable {
+    public let client: AgentClient
+    public let gate: PlanGate
+    public let inbox: PlanInbox
+    let wait: Int
+    let log: @Sendable (String) -> Void
+    private let statuses: AsyncStream<AgentStatus>
+    private let statusSink: AsyncStream<AgentStatus>.Continuation
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// The newest revision handed to the inbox (or applied before the session started).
+    private let received = Mutex<Int64?>(nil)
+
+    public init(
+        client: AgentClient, gate: PlanGate, wait: Int = AgentPaths.defaultWait,
+        log: @escaping @Sendable (String) -> Void
+    ) throws {
+        self.client = client
+        self.gate = gate
+        self.wait = wait
+        self.log = log
+        inbox = try PlanInbox()
+        (statuses, statusSink) = AsyncStream.makeStream(of: AgentStatus.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Starts both loops; `applied` is the revision the agent already has (nil: none).
+    public func start(applied: Int64?) {
+        received.withLock { $0 = applied }
+        let poll = Task { await self.pollLoop() }
+        let report = Task { await self.reportLoop() }
+        tasks.withLock { $0 = [poll, report] }
+    }
+
+    /// Stops both loops and closes the connections (waits at most a second for that).
+    public func stop() {
+        statusSink.finish()
+        let running = tasks.withLock { $0 }
+        for t in running { t.cancel() }
+        let done = DispatchSemaphore(value: 0)
+        let client = client
+        Task {
+            for t in running { await t.value }
+            await client.shutdown()
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 1)
+    }
+
+    /// Queues a status report (replacing one not sent yet).
+    public func report(_ status: AgentStatus) { statusSink.yield(status) }
+
+    // MARK: - Loops
+
+    func pollLoop() async {
+        var backoff = Backoff()
+        var failing: String?
+        while !Task.isCancelled {
+            let after = received.withLock { $0 }
+            do {
+                if let signed = try await client.plan(after: after, wait: wait) {
+                    let plan = try gate.open(signed, applied: after)
+                    received.withLock { $0 = plan.revision }
+                    inbox.post(plan)
+                }
+                if failing != nil { log("controller \(client.baseURL) reachable again") }
+                failing = nil
+                backoff.reset()
+            } catch {
+                if Task.isCancelled { return }
+                let delay = backoff.next()
+                let text = "\(error)"
+                // One line per change of cause, not one per retry.
+                if text != failing { log("\(text); retrying with backoff (next in \(Self.seconds(delay)))") }
+                failing = text
+                try? await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    func reportLoop() async {
+        var failing: String?
+        for await status in statuses {
+            do {
+                try await client.report(status)
+                failing = nil
+            } catch {
+                // The next report (after the next change, or the periodic one) carries fresher
+                // state; nothing to keep.
+                let text = "\(error)"
+                if text != failing { log("status report not delivered: \(text)") }
+                failing = text
+            }
+        }
+    }
+
+    static func seconds(_ d: Duration) -> String {
+        String(format: "%.2f s", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import OverlayCrypto
+import OverlayModel
+import OverlayProtocol
+import OverlayStore
+
+/// A request refused for who made it (bad join token), not for what it asked.
+public struct AccessDenied: Error, Equatable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension Controller {
+    static func notJoined(_ node: String) -> String {
+        "node '\(node)' has not joined yet (no identity): give it a join token with 'overlayctl node join-token \(node)'"
+    }
+
+    /// Join tokens live between one minute and one week.
+    public static let joinTokenLifetimes: ClosedRange<Int64> = 60...7 * 86_400
+    public static let defaultJoinTokenLifetime: Int64 = 3_600
+
+    /// `90s`, `30m`, `1h`, `7d` → seconds, within `joinTokenLifetimes`.
+    public static func parseLifetime(_ text: String) throws -> Int64 {
+        let allowed = "a duration such as 30m, 1h or 2d, from 1m to 7d"
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+        guard let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0,
+            String(n) == text.dropLast(), n <= Int64.max / unit, joinTokenLifetimes.contains(n * unit)
+        else { throw ValidationError("expires", text, allowed: allowed) }
+        return n * unit
+    }
+
+    public struct JoinToken: Sendable, Codable, Equatable {
+        public var node: String
+        /// Shown once; only its hash is stored.
+        public var token: String
+        /// Seconds since 1970.
+        public var expiresAt: Int64
+    }
+
+    /// A single-use token that lets the agent of `node` register its identity.
+    public func createJoinToken(node: String, expires: String? = nil, now: Int64 = Controller.now()) throws -> JoinToken {
+        let lifetime = try expires.map(Controller.parseLifetime) ?? Controller.defaultJoinTokenLifetime
+        let token = Token.generate(.join)
+        try store.write { tx in
+            guard try tx.node(named: node) != nil else { throw NotFoundError("node", node) }
+            try tx.insertJoinToken(hash: Token.hash(token), node: node, expiresAt: now + lifetime)
+        }
+        return JoinToken(node: node, token: token, expiresAt: now + lifetime)
+    }
+
+    /// Registers `identity` as the identity of the token's node and uses the token up. A node that
+    /// already has an identity may only join again with that same key.
+    public func join(token: String, identity: [UInt8], now: Int64 = Controller.now()) throws -> String {
+        let renew = "create a new one with 'overlayctl node join-token NODE'"
+        guard Token.isWellFormed(token, .join) else {
+            throw ValidationError("join token", String(token.prefix(8)) + "…", allowed: "a token printed by 'overlayctl node join-token' (ovlj_ and 43 characters)")
+        }
+        guard identity.count == 32 else { throw ValidationError("identity", "\(identity.count) bytes", allowed: "an Ed25519 public key: 32 bytes") }
+        let hash = Token.hash(token)
+        let node = try store.read { tx -> String in
+            guard let row = try tx.joinToken(hash: hash) else {
+                throw AccessDenied("unknown join token (mistyped, or its node was removed): \(renew)")
+            }
+            return row.node
+        }
+        return try mutate(networks: []) { m -> String in
+            guard let row = try m.tx.joinToken(hash: hash), let current = try m.tx.node(named: row.node) else {
+                throw AccessDenied("unknown join token (mistyped, or its node was removed): \(renew)")
+            }
+            if row.usedAt != nil { throw AccessDenied("this join token was already used (tokens are single-use): \(renew)") }
+            if now >= row.expiresAt {
+                throw AccessDenied("this join token expired at \(Controller.isoTime(row.expiresAt)): \(renew)")
+            }
+            if current.hasJoined {
+                guard current.identity == identity else {
+                    throw ConflictError("node '\(node)' already joined with another identity (\(current.identityBase64)); remove and add the node again to change it")
+                }
+            } else {
+                if let other = try m.tx.nodeName(identity: identity) {
+                    throw ConflictError("identity \(Data(identity).base64EncodedString()) is already the identity of node '\(other)'")
+                }
+                try m.tx.setIdentity(identity, node: node)
+            }
+            try m.tx.markJoinTokenUsed(hash: hash, at: now)
+            // Its first plan (maybe empty) gets a revision of its own, so the agent takes it at once.
+            m.touch(node: node)
+            return node
+        }.0
+    }
+
+    /// The identity an agent request from `node` must be signed with.
+    public enum AgentKey: Equatable, Sendable {
+        case unknownNode
+        case notJoined
+        case key([UInt8])
+    }
+
+    public func agentKey(node: String) throws -> AgentKey {
+        try store.read { tx in
+            guard let n = try tx.node(named: node) else { return .unknownNode }
+            return n.hasJoined ? .key(n.identity) : .notJoined
+        }
+    }
+
+    /// The revision of `node`'s plan (nil when the node does not exist).
+    public func planRevision(node: String) throws -> Int64? {
+        try store.read { tx in try tx.node(named: node) == nil ? nil : tx.planRevision(node: node) }
+    }
+
+    // MARK: status
+
+    /// An agent's last report and when it arrived.
+    public struct AgentReport: Sendable, Codable, Equatable {
+        public var reportedAt: Int64
+        public var status: AgentStatus
+    }
+
+    public func recordStatus(node: String, _ status: AgentStatus, now: Int64 = Controller.now()) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        let json = String(decoding: try e.encode(status), as: UTF8.self)
+        try store.write { tx in
+            guard try tx.node(named: node) != nil else { throw NotFoundError("node", node) }
+            try tx.setAgentStatus(node: node, reportedAt: now, json: json)
+        }
+    }
+
+    static func agentReport(_ tx: Transaction, node: String) throws -> AgentReport? {
+        guard let (at, json) = try tx.agentStatus(node: node) else { return nil }
+        return AgentReport(reportedAt: at, status: try JSONDecoder().decode(AgentStatus.self, from: Data(json.utf8)))
+    }
+
+    // MARK: admin tokens
+
+    /// A new admin bearer token, returned once; the store keeps its hash under `name`.
+    public func createAdminToken(name: String? = nil, now: Int64 = Controller.now()) throws -> (name: String, token: String) {
+        let name = try Names.label(name ?? "token-" + SecureRandom.hex(4), field: "token name")
+        let token = Token.generate(.admin)
+        try store.write { tx in
+            if try tx.adminTokens().contains(where: { $0.name == name }) {
+                throw ConflictError("admin token '\(name)' already exists")
+            }
+            try tx.insertAdminToken(name: name, hash: Token.hash(token), createdAt: now)
+        }
+        return (name, token)
+    }
+
+    public func adminTokens() throws -> [(name: String, createdAt: Int64)] {
+        try store.read { try $0.adminTokens() }
+    }
+
+    public func revokeAdminToken(name: String) throws {
+        let found = try store.write { try $0.deleteAdminToken(name: name) }
+        if !found { throw NotFoundError("admin token", name) }
+    }
+
+    /// The name of the admin token `token`, nil when it is not one.
+    public func adminTokenName(_ token: String) throws -> String? {
+        guard Token.isWellFormed(token, .admin) else { return nil }
+        return try store.read { try $0.adminTokenName(hash: Token.hash(token)) }
+    }
+
+    public static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    public static func isoTime(_ t: Int64) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: Date(timeIntervalSince1970: TimeInterval(t)))
+    }
+}
+

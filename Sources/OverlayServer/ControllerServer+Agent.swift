@@ -1,0 +1,120 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import OverlayAPI
+import OverlayController
+import OverlayCrypto
+import OverlayModel
+import OverlayProtocol
+
+/// The agent endpoints: join (token + proof of possession), plan long-poll, status.
+extension ControllerServer {
+    func addAgentRoutes(_ router: Router<BasicRequestContext>) {
+        router.post(.init(AgentPaths.join)) { [self] request, context in try await join(request, context) }
+        router.get(.init(AgentPaths.plan)) { [self] request, context in try await plan(request, context) }
+        router.post(.init(AgentPaths.status)) { [self] request, context in try await status(request, context) }
+    }
+
+    /// Checks the signature headers of `request` against `publicKey` and uses the nonce up.
+    func verifySignature(_ request: Request, body: [UInt8], publicKey: [UInt8], nonceScope: String) throws
+        -> AgentSignature.Claim
+    {
+        let claim = try Self.claim(request)
+        do {
+            try claim.verify(method: request.method.rawValue, pathAndQuery: request.uri.string, body: body, publicKey: publicKey)
+            try nonces.record(node: nonceScope, nonce: claim.nonce)
+        } catch let f as AgentSignature.Failure {
+            throw APIError.unauthorized("agent authentication failed: \(f)")
+        }
+        return claim
+    }
+
+    static func claim(_ request: Request) throws -> AgentSignature.Claim {
+        do {
+            return try AgentSignature.Claim { name in HTTPField.Name(name).flatMap { request.headers[$0] } }
+        } catch let f as AgentSignature.Failure {
+            throw APIError.unauthorized("agent authentication failed: \(f)")
+        }
+    }
+
+    /// The node a signed request comes from, once its signature, time and nonce check out.
+    func authenticate(_ request: Request, body: [UInt8]) throws -> String {
+        let claim = try Self.claim(request)
+        switch try controller.agentKey(node: claim.node) {
+        case .unknownNode:
+            throw APIError.forbidden("agent authentication failed: unknown node '\(claim.node)'")
+        case .notJoined:
+            throw APIError.forbidden("agent authentication failed: node '\(claim.node)' has not joined yet (no identity): join with a join token first")
+        case .key(let key):
+            _ = try verifySignature(request, body: body, publicKey: key, nonceScope: claim.node)
+        }
+        metrics.seen(node: claim.node)
+        return claim.node
+    }
+
+    func join(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let body = try await Self.body(request)
+        let r = try StrictJSON.decode(JoinRequest.self, from: body)
+        let identity = try Node.parseIdentity(r.identity)
+        // Proof of possession: the request is signed with the key being registered.
+        _ = try verifySignature(request, body: body, publicKey: identity, nonceScope: "join:" + r.identity)
+        let node = try controller.join(token: r.token, identity: identity)
+        metrics.joins.increment()
+        metrics.seen(node: node)
+        context.logger.info("node joined", metadata: ["node": "\(node)", "identity": "\(r.identity)"])
+        return JSONResponse.make(JoinResponse(node: node, controllerKey: key.publicKeyBase64))
+    }
+
+    func plan(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let node = try authenticate(request, body: try await Self.body(request))
+        let q = request.uri.queryParameters
+        let after = try Self.integer(q.get("after"), name: "after", range: 0...Int64.max, default: 0)
+        let wait = try Self.integer(
+            q.get("wait"), name: "wait", range: 0...Int64(AgentPaths.maxWait), default: Int64(AgentPaths.defaultWait))
+        let deadline = ContinuousClock.now + .seconds(wait)
+        while true {
+            let generation = waiters.generation(node)
+            guard let revision = try controller.planRevision(node: node) else {
+                throw APIError.forbidden("agent authentication failed: unknown node '\(node)'")
+            }
+            if revision > after {
+                let body = try plans.body(node: node, atLeast: revision, controller: controller, key: key)
+                metrics.plansDelivered.increment()
+                return JSONResponse.bytesResponse(body)
+            }
+            let left = deadline - ContinuousClock.now
+            if left <= .zero || waiters.isClosed { return Response(status: .noContent) }
+            _ = await waiters.wait(node: node, since: generation, timeout: left)
+        }
+    }
+
+    func status(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let body = try await Self.body(request)
+        let node = try authenticate(request, body: body)
+        let report = try StrictJSON.decode(AgentStatus.self, from: body)
+        if let r = report.appliedRevision, r < 0 {
+            throw ValidationError("appliedRevision", String(r), allowed: "a revision (0 or more) or null")
+        }
+        if !["kernel", "userspace"].contains(report.wireguard) {
+            throw ValidationError("wireguard", report.wireguard, allowed: "kernel or userspace")
+        }
+        try controller.recordStatus(node: node, report)
+        metrics.reported(node: node, errors: report.errors.count)
+        if !report.errors.isEmpty {
+            context.logger.warning("agent reports apply errors", metadata: ["node": "\(node)", "errors": "\(report.errors)"])
+        }
+        return Response(status: .noContent)
+    }
+
+    static func body(_ request: Request) async throws -> [UInt8] {
+        Array(buffer: try await request.body.collect(upTo: AdminPaths.maxBody))
+    }
+
+    static func integer(_ text: String?, name: String, range: ClosedRange<Int64>, default value: Int64) throws -> Int64 {
+        guard let text else { return value }
+        guard let n = Int64(text), range.contains(n) else {
+            throw ValidationError(name, text, allowed: "an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Hummingbird
+import Logging
+import OverlayAPI
+import OverlayController
+import OverlayCrypto
+import OverlayStore
+import ServiceLifecycle
+
+/// The controller service: the admin API (bearer token), the agent API (signed requests, plan
+/// long-polls), `/metrics` and `/healthz`, over one store.
+public final class ControllerServer: Sendable {
+    public let controller: Controller
+    let admin: LocalAdmin
+    let key: Ed25519Identity
+    let waiters: PlanWaiters
+    let plans: SignedPlanCache
+    let nonces: NonceStore
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    public init(store: Store, signingKey: Ed25519Identity, logger: Logger) {
+        let waiters = PlanWaiters()
+        let metrics = ServerMetrics()
+        self.waiters = waiters
+        self.metrics = metrics
+        controller = Controller(store: store) { change in
+            let woken = waiters.wake(change.touchedNodes)
+            if woken > 0 { metrics.wakeups.increment(by: Int64(woken)) }
+        }
+        admin = LocalAdmin(controller)
+        key = signingKey
+        plans = SignedPlanCache()
+        nonces = NonceStore()
+        self.logger = logger
+    }
+
+    /// The controller's public key, base64: what agents pin when they join.
+    public var publicKeyBase64: String { key.publicKeyBase64 }
+
+    /// Long-polls waiting right now.
+    public var longPollsInFlight: Int { waiters.count }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
+        router.add(middleware: ErrorMiddleware())
+        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        router.get("/metrics") { [self] _, _ in
+            let body = metrics.render(revision: try controller.revision(), polls: waiters.count)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        addAgentRoutes(router)
+        addAdminRoutes(router.group("v1").add(middleware: AdminAuthMiddleware(controller: controller)))
+        return router
+    }
+
+    /// The HTTP application on `host:port` (port 0: any free port, reported to `onRunning`).
+    public func application(
+        host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "overlayd"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    /// Ends every pending long-poll (answered 204) when graceful shutdown starts, so the HTTP
+    /// server can finish its requests at once. Put it after the application in the ServiceGroup:
+    /// services stop in reverse order.
+    public var longPollCloser: some Service { LongPollCloser(waiters: waiters, logger: logger) }
+}
+
+struct LongPollCloser: Service {
+    let waiters: PlanWaiters
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down: ending pending long-polls", metadata: ["count": "\(waiters.count)"])
+        waiters.close()
+    }
+}
+
+/// Admin endpoints need `Authorization: Bearer <admin token>`; only its hash is stored.
+struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let controller: Controller
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard let header = request.headers[.authorization] else {
+            throw APIError.unauthorized("missing bearer token: send 'Authorization: Bearer TOKEN' (create one with 'overlayd token create')")
+        }
+        let prefix = "Bearer "
+        guard header.hasPrefix(prefix), let name = try controller.adminTokenName(String(header.dropFirst(prefix.count)))
+        else {
+            throw APIError.unauthorized("invalid or revoked bearer token")
+        }
+        var logger = context.logger
+        logger[metadataKey: "token"] = "\(name)"
+        return try await next(request, context)
+    }
+}

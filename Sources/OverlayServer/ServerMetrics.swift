@@ -1,0 +1,81 @@
+import Foundation
+import Hummingbird
+import Prometheus
+
+/// What `/metrics` shows (Prometheus text format).
+final class ServerMetrics: @unchecked Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let lock = NSLock()
+    private var lastSeen: [String: Int64] = [:]
+    private var failing: Set<String> = []
+
+    let planRevision: Gauge
+    let longPolls: Gauge
+    let agentsSeen: Gauge
+    let agentsFailing: Gauge
+    let applyErrors: Counter
+    let plansDelivered: Counter
+    let wakeups: Counter
+    let joins: Counter
+
+    /// An agent counts as connected while it polled or reported within this many seconds.
+    static let seenWindow: Int64 = 120
+    static var requests: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "overlay", metricName: "http_requests", unitName: "total",
+        helpText: "HTTP requests by route pattern, method and status.") }
+
+    init() {
+        planRevision = registry.makeGauge(descriptor: .init(namespace: "overlay", metricName: "plan_revision", unitName: "", helpText: "The store revision (every committed command takes one)."))
+        longPolls = registry.makeGauge(descriptor: .init(namespace: "overlay", metricName: "agent_long_polls", unitName: "", helpText: "Plan long-polls in flight."))
+        agentsSeen = registry.makeGauge(descriptor: .init(namespace: "overlay", metricName: "agents_connected", unitName: "", helpText: "Agents that polled or reported in the last \(Self.seenWindow) s."))
+        agentsFailing = registry.makeGauge(descriptor: .init(namespace: "overlay", metricName: "agents_with_errors", unitName: "", helpText: "Agents whose last status report carried apply errors."))
+        applyErrors = registry.makeCounter(descriptor: .init(namespace: "overlay", metricName: "agent_apply_errors", unitName: "total", helpText: "Apply errors reported by agents (summed over reports)."))
+        plansDelivered = registry.makeCounter(descriptor: .init(namespace: "overlay", metricName: "plans_delivered", unitName: "total", helpText: "Signed plans sent to agents."))
+        wakeups = registry.makeCounter(descriptor: .init(namespace: "overlay", metricName: "long_poll_wakeups", unitName: "total", helpText: "Long-polls woken because their node's plan changed."))
+        joins = registry.makeCounter(descriptor: .init(namespace: "overlay", metricName: "agent_joins", unitName: "total", helpText: "Successful joins."))
+    }
+
+    func request(route: String, method: String, status: Int) {
+        registry.makeCounter(
+            descriptor: Self.requests, labels: [("route", route), ("method", method), ("status", String(status))]
+        ).increment()
+    }
+
+    func seen(node: String, now: Int64 = Int64(Date().timeIntervalSince1970)) {
+        lock.withLock { lastSeen[node] = now }
+    }
+
+    func reported(node: String, errors: Int) {
+        if errors > 0 { applyErrors.increment(by: Int64(errors)) }
+        lock.withLock {
+            if errors > 0 { failing.insert(node) } else { failing.remove(node) }
+        }
+    }
+
+    /// The text of `/metrics`, with the gauges that are sampled brought up to date first.
+    func render(revision: Int64, polls: Int, now: Int64 = Int64(Date().timeIntervalSince1970)) -> [UInt8] {
+        planRevision.set(Double(revision))
+        longPolls.set(Double(polls))
+        let (seen, bad) = lock.withLock { () -> (Int, Int) in
+            lastSeen = lastSeen.filter { now - $0.value <= Self.seenWindow }
+            return (lastSeen.count, failing.count)
+        }
+        agentsSeen.set(Double(seen))
+        agentsFailing.set(Double(bad))
+        return registry.emitToBuffer()
+    }
+}
+
+/// Counts every request by its route pattern (not its path: names stay out of label values).
+struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let response = try await next(request, context)
+        metrics.request(
+            route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code)
+        return response
+    }
+}

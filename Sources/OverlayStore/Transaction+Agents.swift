@@ -1,0 +1,67 @@
+import Foundation
+import GRDB
+
+/// Join tokens, admin tokens and agent status reports: rows beside the desired state that never
+/// change a plan. Tokens are only ever stored as hashes.
+extension Transaction {
+    // MARK: join tokens
+
+    public func insertJoinToken(hash: String, node: String, expiresAt: Int64) throws {
+        try db.execute(sql: """
+            INSERT INTO join_tokens (hash, node_id, expires_at) SELECT ?, id, ? FROM nodes WHERE name = ?
+            """, arguments: [hash, expiresAt, node])
+    }
+
+    public struct JoinTokenRow: Sendable, Equatable {
+        public var node: String
+        public var expiresAt: Int64
+        public var usedAt: Int64?
+    }
+
+    public func joinToken(hash: String) throws -> JoinTokenRow? {
+        try Row.fetchOne(db, sql: """
+            SELECT n.name, t.expires_at, t.used_at FROM join_tokens t JOIN nodes n ON n.id = t.node_id WHERE t.hash = ?
+            """, arguments: [hash]).map { JoinTokenRow(node: $0[0], expiresAt: $0[1], usedAt: $0[2]) }
+    }
+
+    public func markJoinTokenUsed(hash: String, at time: Int64) throws {
+        try db.execute(sql: "UPDATE join_tokens SET used_at = ? WHERE hash = ?", arguments: [time, hash])
+    }
+
+    // MARK: admin tokens
+
+    public func insertAdminToken(name: String, hash: String, createdAt: Int64) throws {
+        try db.execute(sql: "INSERT INTO admin_tokens (name, hash, created_at) VALUES (?, ?, ?)",
+                       arguments: [name, hash, createdAt])
+    }
+
+    public func adminTokenName(hash: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT name FROM admin_tokens WHERE hash = ?", arguments: [hash])
+    }
+
+    public func adminTokens() throws -> [(name: String, createdAt: Int64)] {
+        try Row.fetchAll(db, sql: "SELECT name, created_at FROM admin_tokens ORDER BY name").map { ($0[0], $0[1]) }
+    }
+
+    /// Returns whether a token of that name existed.
+    public func deleteAdminToken(name: String) throws -> Bool {
+        try db.execute(sql: "DELETE FROM admin_tokens WHERE name = ?", arguments: [name])
+        return db.changesCount > 0
+    }
+
+    // MARK: agent status
+
+    /// Keeps the last report of `node` (its JSON, as the agent sent it after validation).
+    public func setAgentStatus(node: String, reportedAt: Int64, json: String) throws {
+        try db.execute(sql: """
+            INSERT INTO agent_status (node_id, reported_at, report) SELECT id, ?, ? FROM nodes WHERE name = ?
+            ON CONFLICT (node_id) DO UPDATE SET reported_at = excluded.reported_at, report = excluded.report
+            """, arguments: [reportedAt, json, node])
+    }
+
+    public func agentStatus(node: String) throws -> (reportedAt: Int64, json: String)? {
+        try Row.fetchOne(db, sql: """
+            SELECT s.reported_at, s.report FROM agent_status s JOIN nodes n ON n.id = s.node_id WHERE n.name = ?
+            """, arguments: [node]).map { ($0[0], $0[1]) }
+    }
+}
