@@ -28,6 +28,7 @@ demo: build
 
 bench: deps
 	$(SWIFT) build -c release --product overlay-bench
+	$(SWIFT) build -c release --product overlayd
 	.build/release/overlay-bench all
 
 clean:
