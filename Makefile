@@ -49,6 +49,7 @@ demo: build
 
 bench: deps
 	$(RELEASE) --product overlay-bench
+	$(RELEASE) --product overlayd
 	.build/release/overlay-bench all
 	$(SWIFT) build
 	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-convergence.sh; else echo "bench-convergence: skipped (needs root)"; fi

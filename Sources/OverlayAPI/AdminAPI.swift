@@ -50,7 +50,9 @@ public struct LocalAdmin: AdminAPI {
     public func network(named name: String) async throws -> NetworkDetailView {
         NetworkDetailView(try controller.network(named: name))
     }
-    public func deleteNetwork(name: String) async throws -> ChangeView { ChangeView(try controller.deleteNetwork(name: name)) }
+    public func deleteNetwork(name: String) async throws -> ChangeView {
+        ChangeView(try controller.deleteNetwork(name: name))
+    }
     public func attach(network: String, node: String) async throws -> ChangeView {
         ChangeView(try controller.attach(network: network, node: node))
     }
@@ -68,8 +70,12 @@ public struct LocalAdmin: AdminAPI {
                     domain: r.domain)))
     }
     public func nodes() async throws -> [NodeView] { try controller.nodes().map(NodeView.init) }
-    public func node(named name: String) async throws -> NodeDetailView { NodeDetailView(try controller.node(named: name)) }
-    public func removeNode(name: String) async throws -> ChangeView { ChangeView(try controller.removeNode(name: name)) }
+    public func node(named name: String) async throws -> NodeDetailView {
+        NodeDetailView(try controller.node(named: name))
+    }
+    public func removeNode(name: String) async throws -> ChangeView {
+        ChangeView(try controller.removeNode(name: name))
+    }
     public func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> Controller.JoinToken {
         try controller.createJoinToken(node: node, expires: r.expires)
     }
@@ -87,10 +93,13 @@ public struct LocalAdmin: AdminAPI {
         let (w, a) = try controller.workload(named: name)
         return WorkloadView(w, a)
     }
-    public func removeWorkload(name: String) async throws -> ChangeView { ChangeView(try controller.removeWorkload(name: name)) }
+    public func removeWorkload(name: String) async throws -> ChangeView {
+        ChangeView(try controller.removeWorkload(name: name))
+    }
 
     public func addAccessPeer(_ r: AddAccessPeerRequest) async throws -> AccessGrantView {
-        AccessGrantView(try controller.addAccessPeer(name: r.name, network: r.network, publicKey: r.publicKey, hub: r.hub))
+        AccessGrantView(
+            try controller.addAccessPeer(name: r.name, network: r.network, publicKey: r.publicKey, hub: r.hub))
     }
     public func accessPeers() async throws -> [AccessPeer] { try controller.accessPeers() }
     public func removeAccessPeer(name: String) async throws -> ChangeView {

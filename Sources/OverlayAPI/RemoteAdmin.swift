@@ -21,27 +21,34 @@ public struct RemoteAdmin: AdminAPI {
         self.token = token
     }
 
-    func call<T: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = nil as String?) async throws -> T {
+    func call<T: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = nil as String?) async throws
+        -> T
+    {
         var bytes: [UInt8]?
         if let body { bytes = Array(try JSONEncoder().encode(body)) }
         let reply = try await client.send(
-            method: method, pathAndQuery: path, headers: ["Authorization": "Bearer \(token)", "Accept": "application/json"],
+            method: method, pathAndQuery: path,
+            headers: ["Authorization": "Bearer \(token)", "Accept": "application/json"],
             body: bytes, timeout: .seconds(60))
         guard (200..<300).contains(reply.status) else {
-            let message = (try? JSONDecoder().decode(ErrorBody.self, from: Data(reply.body)))?.error
+            let message =
+                (try? JSONDecoder().decode(ErrorBody.self, from: Data(reply.body)))?.error
                 ?? "the controller answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(200), as: UTF8.self))"
             throw Failure(status: reply.status, message: message)
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(reply.body))
         } catch {
-            throw Failure(status: reply.status, message: "unexpected answer from the controller for \(method) \(path): \(error)")
+            throw Failure(
+                status: reply.status, message: "unexpected answer from the controller for \(method) \(path): \(error)")
         }
     }
 
     static func seg(_ s: String) -> String { AdminPaths.segment(s) }
 
-    public func createNetwork(_ r: CreateNetworkRequest) async throws -> Network { try await call("POST", AdminPaths.networks, body: r) }
+    public func createNetwork(_ r: CreateNetworkRequest) async throws -> Network {
+        try await call("POST", AdminPaths.networks, body: r)
+    }
     public func networks() async throws -> [Network] { try await call("GET", AdminPaths.networks) }
     public func network(named name: String) async throws -> NetworkDetailView {
         try await call("GET", AdminPaths.networks + "/" + Self.seg(name))
@@ -50,7 +57,8 @@ public struct RemoteAdmin: AdminAPI {
         try await call("DELETE", AdminPaths.networks + "/" + Self.seg(name))
     }
     public func attach(network: String, node: String) async throws -> ChangeView {
-        try await call("POST", AdminPaths.networks + "/" + Self.seg(network) + "/members", body: AttachRequest(node: node))
+        try await call(
+            "POST", AdminPaths.networks + "/" + Self.seg(network) + "/members", body: AttachRequest(node: node))
     }
     public func detach(network: String, node: String) async throws -> ChangeView {
         try await call("DELETE", AdminPaths.networks + "/" + Self.seg(network) + "/members/" + Self.seg(node))
@@ -60,16 +68,26 @@ public struct RemoteAdmin: AdminAPI {
         return g.dot
     }
 
-    public func addNode(_ r: AddNodeRequest) async throws -> NodeView { try await call("POST", AdminPaths.nodes, body: r) }
+    public func addNode(_ r: AddNodeRequest) async throws -> NodeView {
+        try await call("POST", AdminPaths.nodes, body: r)
+    }
     public func nodes() async throws -> [NodeView] { try await call("GET", AdminPaths.nodes) }
-    public func node(named name: String) async throws -> NodeDetailView { try await call("GET", AdminPaths.nodes + "/" + Self.seg(name)) }
-    public func removeNode(name: String) async throws -> ChangeView { try await call("DELETE", AdminPaths.nodes + "/" + Self.seg(name)) }
+    public func node(named name: String) async throws -> NodeDetailView {
+        try await call("GET", AdminPaths.nodes + "/" + Self.seg(name))
+    }
+    public func removeNode(name: String) async throws -> ChangeView {
+        try await call("DELETE", AdminPaths.nodes + "/" + Self.seg(name))
+    }
     public func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> Controller.JoinToken {
         try await call("POST", AdminPaths.nodes + "/" + Self.seg(node) + "/join-tokens", body: r)
     }
-    public func plan(node: String) async throws -> NodePlan { try await call("GET", AdminPaths.nodes + "/" + Self.seg(node) + "/plan") }
+    public func plan(node: String) async throws -> NodePlan {
+        try await call("GET", AdminPaths.nodes + "/" + Self.seg(node) + "/plan")
+    }
 
-    public func addWorkload(_ r: AddWorkloadRequest) async throws -> WorkloadView { try await call("POST", AdminPaths.workloads, body: r) }
+    public func addWorkload(_ r: AddWorkloadRequest) async throws -> WorkloadView {
+        try await call("POST", AdminPaths.workloads, body: r)
+    }
     public func workloads() async throws -> [WorkloadView] { try await call("GET", AdminPaths.workloads) }
     public func workload(named name: String) async throws -> WorkloadView {
         try await call("GET", AdminPaths.workloads + "/" + Self.seg(name))
@@ -94,5 +112,7 @@ public struct RemoteAdmin: AdminAPI {
         try await call("DELETE", AdminPaths.gatewayRoutes + "/" + Self.seg(name))
     }
 
-    public func apply(_ r: ApplyRequest) async throws -> Controller.ApplyResult { try await call("POST", AdminPaths.apply, body: r) }
+    public func apply(_ r: ApplyRequest) async throws -> Controller.ApplyResult {
+        try await call("POST", AdminPaths.apply, body: r)
+    }
 }

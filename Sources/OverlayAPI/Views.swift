@@ -86,7 +86,8 @@ public struct NodeDetailView: Codable, Sendable, Equatable {
         node = NodeView(d.node)
         planRevision = d.planRevision
         networks = d.memberships.map {
-            Member(network: $0.network, subnetID: $0.subnetID, listenPort: $0.listenPort, publicKey: $0.publicKey.base64)
+            Member(
+                network: $0.network, subnetID: $0.subnetID, listenPort: $0.listenPort, publicKey: $0.publicKey.base64)
         }
         workloads = d.workloads.map(\.name)
         status = d.status

@@ -39,7 +39,8 @@ extension Controller {
     }
 
     /// A single-use token that lets the agent of `node` register its identity.
-    public func createJoinToken(node: String, expires: String? = nil, now: Int64 = Controller.now()) throws -> JoinToken {
+    public func createJoinToken(node: String, expires: String? = nil, now: Int64 = Controller.now()) throws -> JoinToken
+    {
         let lifetime = try expires.map(Controller.parseLifetime) ?? Controller.defaultJoinTokenLifetime
         let token = Token.generate(.join)
         try store.write { tx in
@@ -54,9 +55,13 @@ extension Controller {
     public func join(token: String, identity: [UInt8], now: Int64 = Controller.now()) throws -> String {
         let renew = "create a new one with 'overlayctl node join-token NODE'"
         guard Token.isWellFormed(token, .join) else {
-            throw ValidationError("join token", String(token.prefix(8)) + "…", allowed: "a token printed by 'overlayctl node join-token' (ovlj_ and 43 characters)")
+            throw ValidationError(
+                "join token", String(token.prefix(8)) + "…",
+                allowed: "a token printed by 'overlayctl node join-token' (ovlj_ and 43 characters)")
         }
-        guard identity.count == 32 else { throw ValidationError("identity", "\(identity.count) bytes", allowed: "an Ed25519 public key: 32 bytes") }
+        guard identity.count == 32 else {
+            throw ValidationError("identity", "\(identity.count) bytes", allowed: "an Ed25519 public key: 32 bytes")
+        }
         let hash = Token.hash(token)
         let node = try store.read { tx -> String in
             guard let row = try tx.joinToken(hash: hash) else {
@@ -68,17 +73,22 @@ extension Controller {
             guard let row = try m.tx.joinToken(hash: hash), let current = try m.tx.node(named: row.node) else {
                 throw AccessDenied("unknown join token (mistyped, or its node was removed): \(renew)")
             }
-            if row.usedAt != nil { throw AccessDenied("this join token was already used (tokens are single-use): \(renew)") }
+            if row.usedAt != nil {
+                throw AccessDenied("this join token was already used (tokens are single-use): \(renew)")
+            }
             if now >= row.expiresAt {
                 throw AccessDenied("this join token expired at \(Controller.isoTime(row.expiresAt)): \(renew)")
             }
             if current.hasJoined {
                 guard current.identity == identity else {
-                    throw ConflictError("node '\(node)' already joined with another identity (\(current.identityBase64)); remove and add the node again to change it")
+                    throw ConflictError(
+                        "node '\(node)' already joined with another identity (\(current.identityBase64)); remove and add the node again to change it"
+                    )
                 }
             } else {
                 if let other = try m.tx.nodeName(identity: identity) {
-                    throw ConflictError("identity \(Data(identity).base64EncodedString()) is already the identity of node '\(other)'")
+                    throw ConflictError(
+                        "identity \(Data(identity).base64EncodedString()) is already the identity of node '\(other)'")
                 }
                 try m.tx.setIdentity(identity, node: node)
             }
@@ -134,7 +144,9 @@ extension Controller {
     // MARK: admin tokens
 
     /// A new admin bearer token, returned once; the store keeps its hash under `name`.
-    public func createAdminToken(name: String? = nil, now: Int64 = Controller.now()) throws -> (name: String, token: String) {
+    public func createAdminToken(name: String? = nil, now: Int64 = Controller.now()) throws -> (
+        name: String, token: String
+    ) {
         let name = try Names.label(name ?? "token-" + SecureRandom.hex(4), field: "token name")
         let token = Token.generate(.admin)
         try store.write { tx in
@@ -169,4 +181,3 @@ extension Controller {
         return f.string(from: Date(timeIntervalSince1970: TimeInterval(t)))
     }
 }
-

@@ -45,7 +45,8 @@ public final class ControllerClient: Sendable {
         else { throw Failure.badURL(baseURL) }
         self.baseURL = url
         var config = HTTPClient.Configuration()
-        config.connectionPool = .init(idleTimeout: .seconds(90), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
+        config.connectionPool = .init(
+            idleTimeout: .seconds(90), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
         config.timeout = .init(connect: .seconds(5))
         config.redirectConfiguration = .disallow
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)

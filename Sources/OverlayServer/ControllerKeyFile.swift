@@ -13,17 +13,23 @@ public enum ControllerKeyFile {
     public static func loadOrCreate(path: String) throws -> (key: Ed25519Identity, created: Bool) {
         var st = stat()
         if stat(path, &st) != 0 {
-            guard errno == ENOENT else { throw Failure(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
+            guard errno == ENOENT else {
+                throw Failure(description: "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
             let key = Ed25519Identity.generate()
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
+            }
             defer { close(fd) }
             let n = key.seed.withBytes { write(fd, $0.baseAddress, $0.count) }
             guard n == 32, fsync(fd) == 0 else { throw Failure(description: "cannot write \(path)") }
             return (key, true)
         }
         guard st.st_mode & 0o077 == 0 else {
-            throw Failure(description: "\(path) is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 600 it")
+            throw Failure(
+                description:
+                    "\(path) is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 600 it")
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
@@ -38,11 +44,14 @@ public enum ControllerKeyFile {
 /// `ADDR:PORT`, `[IPv6]:PORT`.
 public enum ListenAddress {
     public static func parse(_ text: String) throws -> (host: String, port: Int) {
-        let bad = ValidationError("listen address", text, allowed: "ADDR:PORT, e.g. 127.0.0.1:8470 or [::]:8470 (port 0-65535)")
+        let bad = ValidationError(
+            "listen address", text, allowed: "ADDR:PORT, e.g. 127.0.0.1:8470 or [::]:8470 (port 0-65535)")
         var host: Substring
         let portText: Substring
         if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { throw bad }
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw bad
+            }
             host = text[text.index(after: text.startIndex)..<close]
             portText = text[text.index(close, offsetBy: 2)...]
             guard IPAddress(String(host)) != nil else { throw bad }

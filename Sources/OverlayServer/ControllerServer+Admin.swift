@@ -7,7 +7,9 @@ import OverlayController
 extension ControllerServer {
     func addAdminRoutes(_ v1: RouterGroup<BasicRequestContext>) {
         let a = admin
-        v1.post("networks") { req, _ in JSONResponse.make(try await a.createNetwork(try await Self.decode(req)), status: .created) }
+        v1.post("networks") { req, _ in
+            JSONResponse.make(try await a.createNetwork(try await Self.decode(req)), status: .created)
+        }
         v1.get("networks") { _, _ in JSONResponse.make(try await a.networks()) }
         v1.get("networks/{name}") { _, c in JSONResponse.make(try await a.network(named: try Self.name(c))) }
         v1.delete("networks/{name}") { _, c in JSONResponse.make(try await a.deleteNetwork(name: try Self.name(c))) }
@@ -18,31 +20,44 @@ extension ControllerServer {
         v1.delete("networks/{name}/members/{node}") { _, c in
             JSONResponse.make(try await a.detach(network: try Self.name(c), node: try Self.name(c, "node")))
         }
-        v1.get("networks/{name}/graph") { _, c in JSONResponse.make(GraphView(dot: try await a.graph(network: try Self.name(c)))) }
+        v1.get("networks/{name}/graph") { _, c in
+            JSONResponse.make(GraphView(dot: try await a.graph(network: try Self.name(c))))
+        }
 
-        v1.post("nodes") { req, _ in JSONResponse.make(try await a.addNode(try await Self.decode(req)), status: .created) }
+        v1.post("nodes") { req, _ in
+            JSONResponse.make(try await a.addNode(try await Self.decode(req)), status: .created)
+        }
         v1.get("nodes") { _, _ in JSONResponse.make(try await a.nodes()) }
         v1.get("nodes/{name}") { _, c in JSONResponse.make(try await a.node(named: try Self.name(c))) }
         v1.delete("nodes/{name}") { _, c in JSONResponse.make(try await a.removeNode(name: try Self.name(c))) }
         v1.post("nodes/{name}/join-tokens") { req, c in
-            JSONResponse.make(try await a.createJoinToken(node: try Self.name(c), try await Self.decode(req)), status: .created)
+            JSONResponse.make(
+                try await a.createJoinToken(node: try Self.name(c), try await Self.decode(req)), status: .created)
         }
         v1.get("nodes/{name}/plan") { _, c in JSONResponse.make(try await a.plan(node: try Self.name(c))) }
 
-        v1.post("workloads") { req, _ in JSONResponse.make(try await a.addWorkload(try await Self.decode(req)), status: .created) }
+        v1.post("workloads") { req, _ in
+            JSONResponse.make(try await a.addWorkload(try await Self.decode(req)), status: .created)
+        }
         v1.get("workloads") { _, _ in JSONResponse.make(try await a.workloads()) }
         v1.get("workloads/{name}") { _, c in JSONResponse.make(try await a.workload(named: try Self.name(c))) }
         v1.delete("workloads/{name}") { _, c in JSONResponse.make(try await a.removeWorkload(name: try Self.name(c))) }
 
-        v1.post("access-peers") { req, _ in JSONResponse.make(try await a.addAccessPeer(try await Self.decode(req)), status: .created) }
+        v1.post("access-peers") { req, _ in
+            JSONResponse.make(try await a.addAccessPeer(try await Self.decode(req)), status: .created)
+        }
         v1.get("access-peers") { _, _ in JSONResponse.make(try await a.accessPeers()) }
-        v1.delete("access-peers/{name}") { _, c in JSONResponse.make(try await a.removeAccessPeer(name: try Self.name(c))) }
+        v1.delete("access-peers/{name}") { _, c in
+            JSONResponse.make(try await a.removeAccessPeer(name: try Self.name(c)))
+        }
 
         v1.post("gateway-routes") { req, _ in
             JSONResponse.make(try await a.addGatewayRoute(try await Self.decode(req)), status: .created)
         }
         v1.get("gateway-routes") { _, _ in JSONResponse.make(try await a.gatewayRoutes()) }
-        v1.delete("gateway-routes/{name}") { _, c in JSONResponse.make(try await a.removeGatewayRoute(name: try Self.name(c))) }
+        v1.delete("gateway-routes/{name}") { _, c in
+            JSONResponse.make(try await a.removeGatewayRoute(name: try Self.name(c)))
+        }
 
         v1.post("apply") { req, _ in JSONResponse.make(try await a.apply(try await Self.decode(req))) }
     }

@@ -21,7 +21,8 @@ extension ControllerServer {
     {
         let claim = try Self.claim(request)
         do {
-            try claim.verify(method: request.method.rawValue, pathAndQuery: request.uri.string, body: body, publicKey: publicKey)
+            try claim.verify(
+                method: request.method.rawValue, pathAndQuery: request.uri.string, body: body, publicKey: publicKey)
             try nonces.record(node: nonceScope, nonce: claim.nonce)
         } catch let f as AgentSignature.Failure {
             throw APIError.unauthorized("agent authentication failed: \(f)")
@@ -44,7 +45,9 @@ extension ControllerServer {
         case .unknownNode:
             throw APIError.forbidden("agent authentication failed: unknown node '\(claim.node)'")
         case .notJoined:
-            throw APIError.forbidden("agent authentication failed: node '\(claim.node)' has not joined yet (no identity): join with a join token first")
+            throw APIError.forbidden(
+                "agent authentication failed: node '\(claim.node)' has not joined yet (no identity): join with a join token first"
+            )
         case .key(let key):
             _ = try verifySignature(request, body: body, publicKey: key, nonceScope: claim.node)
         }
@@ -101,7 +104,8 @@ extension ControllerServer {
         try controller.recordStatus(node: node, report)
         metrics.reported(node: node, errors: report.errors.count)
         if !report.errors.isEmpty {
-            context.logger.warning("agent reports apply errors", metadata: ["node": "\(node)", "errors": "\(report.errors)"])
+            context.logger.warning(
+                "agent reports apply errors", metadata: ["node": "\(node)", "errors": "\(report.errors)"])
         }
         return Response(status: .noContent)
     }
@@ -110,7 +114,8 @@ extension ControllerServer {
         Array(buffer: try await request.body.collect(upTo: AdminPaths.maxBody))
     }
 
-    static func integer(_ text: String?, name: String, range: ClosedRange<Int64>, default value: Int64) throws -> Int64 {
+    static func integer(_ text: String?, name: String, range: ClosedRange<Int64>, default value: Int64) throws -> Int64
+    {
         guard let text else { return value }
         guard let n = Int64(text), range.contains(n) else {
             throw ValidationError(name, text, allowed: "an integer from \(range.lowerBound) to \(range.upperBound)")

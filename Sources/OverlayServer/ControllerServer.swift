@@ -91,15 +91,24 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         -> Response
     {
         guard let header = request.headers[.authorization] else {
-            throw APIError.unauthorized("missing bearer token: send 'Authorization: Bearer TOKEN' (create one with 'overlayd token create')")
+            throw APIError.unauthorized(
+                "missing bearer token: send 'Authorization: Bearer TOKEN' (create one with 'overlayd token create')")
         }
         let prefix = "Bearer "
         guard header.hasPrefix(prefix), let name = try controller.adminTokenName(String(header.dropFirst(prefix.count)))
         else {
             throw APIError.unauthorized("invalid or revoked bearer token")
         }
-        var logger = context.logger
-        logger[metadataKey: "token"] = "\(name)"
-        return try await next(request, context)
+        let response = try await next(request, context)
+        // An audit line for every change: which token, what, and the outcome.
+        if request.method != .get {
+            context.logger.info(
+                "admin change",
+                metadata: [
+                    "token": "\(name)", "method": "\(request.method)", "path": "\(request.uri.path)",
+                    "status": "\(response.status.code)",
+                ])
+        }
+        return response
     }
 }

@@ -20,19 +20,44 @@ final class ServerMetrics: @unchecked Sendable {
 
     /// An agent counts as connected while it polled or reported within this many seconds.
     static let seenWindow: Int64 = 120
-    static var requests: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "overlay", metricName: "http_requests", unitName: "total",
-        helpText: "HTTP requests by route pattern, method and status.") }
+    static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "overlay", metricName: "http_requests", unitName: "total",
+            helpText: "HTTP requests by route pattern, method and status.")
+    }
 
     init() {
-        planRevision = registry.makeGauge(descriptor: .init(namespace: "overlay", metricName: "plan_revision", unitName: "", helpText: "The store revision (every committed command takes one)."))
-        longPolls = registry.makeGauge(descriptor: .init(namespace: "overlay", metricName: "agent_long_polls", unitName: "", helpText: "Plan long-polls in flight."))
-        agentsSeen = registry.makeGauge(descriptor: .init(namespace: "overlay", metricName: "agents_connected", unitName: "", helpText: "Agents that polled or reported in the last \(Self.seenWindow) s."))
-        agentsFailing = registry.makeGauge(descriptor: .init(namespace: "overlay", metricName: "agents_with_errors", unitName: "", helpText: "Agents whose last status report carried apply errors."))
-        applyErrors = registry.makeCounter(descriptor: .init(namespace: "overlay", metricName: "agent_apply_errors", unitName: "total", helpText: "Apply errors reported by agents (summed over reports)."))
-        plansDelivered = registry.makeCounter(descriptor: .init(namespace: "overlay", metricName: "plans_delivered", unitName: "total", helpText: "Signed plans sent to agents."))
-        wakeups = registry.makeCounter(descriptor: .init(namespace: "overlay", metricName: "long_poll_wakeups", unitName: "total", helpText: "Long-polls woken because their node's plan changed."))
-        joins = registry.makeCounter(descriptor: .init(namespace: "overlay", metricName: "agent_joins", unitName: "total", helpText: "Successful joins."))
+        planRevision = registry.makeGauge(
+            descriptor: .init(
+                namespace: "overlay", metricName: "plan_revision", unitName: "",
+                helpText: "The store revision (every committed command takes one)."))
+        longPolls = registry.makeGauge(
+            descriptor: .init(
+                namespace: "overlay", metricName: "agent_long_polls", unitName: "",
+                helpText: "Plan long-polls in flight."))
+        agentsSeen = registry.makeGauge(
+            descriptor: .init(
+                namespace: "overlay", metricName: "agents_connected", unitName: "",
+                helpText: "Agents that polled or reported in the last \(Self.seenWindow) s."))
+        agentsFailing = registry.makeGauge(
+            descriptor: .init(
+                namespace: "overlay", metricName: "agents_with_errors", unitName: "",
+                helpText: "Agents whose last status report carried apply errors."))
+        applyErrors = registry.makeCounter(
+            descriptor: .init(
+                namespace: "overlay", metricName: "agent_apply_errors", unitName: "total",
+                helpText: "Apply errors reported by agents (summed over reports)."))
+        plansDelivered = registry.makeCounter(
+            descriptor: .init(
+                namespace: "overlay", metricName: "plans_delivered", unitName: "total",
+                helpText: "Signed plans sent to agents."))
+        wakeups = registry.makeCounter(
+            descriptor: .init(
+                namespace: "overlay", metricName: "long_poll_wakeups", unitName: "total",
+                helpText: "Long-polls woken because their node's plan changed."))
+        joins = registry.makeCounter(
+            descriptor: .init(
+                namespace: "overlay", metricName: "agent_joins", unitName: "total", helpText: "Successful joins."))
     }
 
     func request(route: String, method: String, status: Int) {

@@ -14,7 +14,9 @@ enum StrictJSON {
         do {
             raw = try JSONSerialization.jsonObject(with: data, options: [])
         } catch {
-            throw Failure(description: "malformed JSON body: \(bytes.isEmpty ? "the body is empty" : "it does not parse as JSON")")
+            throw Failure(
+                description: "malformed JSON body: \(bytes.isEmpty ? "the body is empty" : "it does not parse as JSON")"
+            )
         }
         guard raw is [String: Any] else { throw Failure(description: "malformed JSON body: expected a JSON object") }
         let value: T

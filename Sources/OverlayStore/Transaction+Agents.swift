@@ -7,9 +7,10 @@ extension Transaction {
     // MARK: join tokens
 
     public func insertJoinToken(hash: String, node: String, expiresAt: Int64) throws {
-        try db.execute(sql: """
-            INSERT INTO join_tokens (hash, node_id, expires_at) SELECT ?, id, ? FROM nodes WHERE name = ?
-            """, arguments: [hash, expiresAt, node])
+        try db.execute(
+            sql: """
+                INSERT INTO join_tokens (hash, node_id, expires_at) SELECT ?, id, ? FROM nodes WHERE name = ?
+                """, arguments: [hash, expiresAt, node])
     }
 
     public struct JoinTokenRow: Sendable, Equatable {
@@ -19,9 +20,12 @@ extension Transaction {
     }
 
     public func joinToken(hash: String) throws -> JoinTokenRow? {
-        try Row.fetchOne(db, sql: """
-            SELECT n.name, t.expires_at, t.used_at FROM join_tokens t JOIN nodes n ON n.id = t.node_id WHERE t.hash = ?
-            """, arguments: [hash]).map { JoinTokenRow(node: $0[0], expiresAt: $0[1], usedAt: $0[2]) }
+        try Row.fetchOne(
+            db,
+            sql: """
+                SELECT n.name, t.expires_at, t.used_at FROM join_tokens t JOIN nodes n ON n.id = t.node_id WHERE t.hash = ?
+                """, arguments: [hash]
+        ).map { JoinTokenRow(node: $0[0], expiresAt: $0[1], usedAt: $0[2]) }
     }
 
     public func markJoinTokenUsed(hash: String, at time: Int64) throws {
@@ -31,8 +35,9 @@ extension Transaction {
     // MARK: admin tokens
 
     public func insertAdminToken(name: String, hash: String, createdAt: Int64) throws {
-        try db.execute(sql: "INSERT INTO admin_tokens (name, hash, created_at) VALUES (?, ?, ?)",
-                       arguments: [name, hash, createdAt])
+        try db.execute(
+            sql: "INSERT INTO admin_tokens (name, hash, created_at) VALUES (?, ?, ?)",
+            arguments: [name, hash, createdAt])
     }
 
     public func adminTokenName(hash: String) throws -> String? {
@@ -53,15 +58,19 @@ extension Transaction {
 
     /// Keeps the last report of `node` (its JSON, as the agent sent it after validation).
     public func setAgentStatus(node: String, reportedAt: Int64, json: String) throws {
-        try db.execute(sql: """
-            INSERT INTO agent_status (node_id, reported_at, report) SELECT id, ?, ? FROM nodes WHERE name = ?
-            ON CONFLICT (node_id) DO UPDATE SET reported_at = excluded.reported_at, report = excluded.report
-            """, arguments: [reportedAt, json, node])
+        try db.execute(
+            sql: """
+                INSERT INTO agent_status (node_id, reported_at, report) SELECT id, ?, ? FROM nodes WHERE name = ?
+                ON CONFLICT (node_id) DO UPDATE SET reported_at = excluded.reported_at, report = excluded.report
+                """, arguments: [reportedAt, json, node])
     }
 
     public func agentStatus(node: String) throws -> (reportedAt: Int64, json: String)? {
-        try Row.fetchOne(db, sql: """
-            SELECT s.reported_at, s.report FROM agent_status s JOIN nodes n ON n.id = s.node_id WHERE n.name = ?
-            """, arguments: [node]).map { ($0[0], $0[1]) }
+        try Row.fetchOne(
+            db,
+            sql: """
+                SELECT s.reported_at, s.report FROM agent_status s JOIN nodes n ON n.id = s.node_id WHERE n.name = ?
+                """, arguments: [node]
+        ).map { ($0[0], $0[1]) }
     }
 }

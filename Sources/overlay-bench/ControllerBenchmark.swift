@@ -32,16 +32,22 @@ func runControllerBenchmark() async throws {
             let i = n * perNetwork + m
             let id = Ed25519Identity.generate()
             let name = "node-\(i)"
-            try controller.addNode(.init(name: name, identity: id.publicKeyBase64, publicAddresses: ["198.18.\(i / 250).\(i % 250 + 1)"]))
+            try controller.addNode(
+                .init(name: name, identity: id.publicKeyBase64, publicAddresses: ["198.18.\(i / 250).\(i % 250 + 1)"]))
             try controller.addWorkload(name: "w-\(i)", network: net, node: name)
             agents.append(SimulatedAgent(node: name, network: net, identity: id))
         }
     }
-    try controller.addNode(.init(name: "spare", identity: Ed25519Identity.generate().publicKeyBase64, publicAddresses: ["198.18.200.1"]))
+    try controller.addNode(
+        .init(name: "spare", identity: Ed25519Identity.generate().publicKeyBase64, publicAddresses: ["198.18.200.1"]))
     let token = try controller.createAdminToken(name: "bench").token
-    print("controller: \(agents.count) agents (\(networks) networks x \(perNetwork) nodes), setup \(Bench.fmt((Bench.now() - setup) / 1000)) s")
+    print(
+        "controller: \(agents.count) agents (\(networks) networks x \(perNetwork) nodes), setup \(Bench.fmt((Bench.now() - setup) / 1000)) s"
+    )
 
-    let overlayd = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("overlayd").path
+    let overlayd = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "overlayd"
+    ).path
     var results: [ControllerPhase.Result] = []
     for mode in [ControllerPhase.Mode.longPoll, .periodic] {
         let phase = ControllerPhase(
@@ -54,20 +60,24 @@ func runControllerBenchmark() async throws {
     print("                          long-poll   periodic 1 s   ratio")
     func row(_ label: String, _ a: Double, _ b: Double, _ unit: String, digits: Int = 1) {
         let ratio = a > 0 ? b / a : 0
-        print(label.padding(toLength: 26, withPad: " ", startingAt: 0)
-              + (Bench.fmt(a, digits) + unit).padding(toLength: 12, withPad: " ", startingAt: 0)
-              + (Bench.fmt(b, digits) + unit).padding(toLength: 15, withPad: " ", startingAt: 0)
-              + "\(Bench.fmt(ratio, 1))x")
+        print(
+            label.padding(toLength: 26, withPad: " ", startingAt: 0)
+                + (Bench.fmt(a, digits) + unit).padding(toLength: 12, withPad: " ", startingAt: 0)
+                + (Bench.fmt(b, digits) + unit).padding(toLength: 15, withPad: " ", startingAt: 0)
+                + "\(Bench.fmt(ratio, 1))x")
     }
     row("delivery p50", lp.p50, pp.p50, " ms")
     row("delivery p99", lp.p99, pp.p99, " ms")
     row("controller CPU", lp.cpuSeconds, pp.cpuSeconds, " s", digits: 2)
     row("controller peak RSS", lp.peakRSSMB, pp.peakRSSMB, " MB")
     row("requests served", Double(lp.requests), Double(pp.requests), "", digits: 0)
-    print("long-poll: every change answered only its network's \(perNetwork) agents: \(lp.isolated ? "yes" : "NO") "
-          + "(answered per change: \(lp.answeredPerChange.map(String.init).joined(separator: ",")); other networks: \(lp.strayAnswers))")
-    print("(phase length \(Bench.fmt(lp.seconds)) s each; latency from sending the admin command to the agent holding the new plan;"
-          + " bench process peak RSS \(Bench.fmt(Bench.peakRSSMB())) MB)")
+    print(
+        "long-poll: every change answered only its network's \(perNetwork) agents: \(lp.isolated ? "yes" : "NO") "
+            + "(answered per change: \(lp.answeredPerChange.map(String.init).joined(separator: ",")); other networks: \(lp.strayAnswers))"
+    )
+    print(
+        "(phase length \(Bench.fmt(lp.seconds)) s each; latency from sending the admin command to the agent holding the new plan;"
+            + " bench process peak RSS \(Bench.fmt(Bench.peakRSSMB())) MB)")
 }
 
 struct SimulatedAgent: Sendable {
@@ -114,19 +124,24 @@ struct ControllerPhase {
                     let wait = longPoll ? 30 : 0
                     let path = "\(AgentPaths.plan)?after=\(after)&wait=\(wait)"
                     let started = Bench.now()
-                    let headers = AgentSignature.headers(identity: agent.identity, node: agent.node, method: "GET", pathAndQuery: path, body: [])
-                    guard let reply = try? await client.send(method: "GET", pathAndQuery: path, headers: headers, timeout: .seconds(40))
+                    let headers = AgentSignature.headers(
+                        identity: agent.identity, node: agent.node, method: "GET", pathAndQuery: path, body: [])
+                    guard
+                        let reply = try? await client.send(
+                            method: "GET", pathAndQuery: path, headers: headers, timeout: .seconds(40))
                     else {
                         if stop.isSet { return }
                         try? await Task.sleep(for: .milliseconds(200))
                         continue
                     }
                     log.request()
-                    if reply.status == 200, let signed = try? JSONDecoder().decode(SignedPlan.self, from: Data(reply.body)),
+                    if reply.status == 200,
+                        let signed = try? JSONDecoder().decode(SignedPlan.self, from: Data(reply.body)),
                         (try? signed.open(controllerKey: controllerKey, expectedNode: agent.node)) != nil
                     {
                         after = signed.revision
-                        log.delivered(node: agent.node, network: agent.network, revision: signed.revision, at: Bench.now())
+                        log.delivered(
+                            node: agent.node, network: agent.network, revision: signed.revision, at: Bench.now())
                     }
                     if !longPoll {
                         let left = 1000 - (Bench.now() - started)
@@ -176,18 +191,23 @@ struct ControllerPhase {
         for t in tasks { _ = await t.value }
         try? await client.shutdown()
         let members = agents.count / Set(agents.map(\.network)).count
-        print("\(mode == .longPoll ? "long-poll" : "periodic 1 s"): \(changes) changes in \(Bench.fmt(seconds)) s, "
-              + "\(latencies.count)/\(changes * members) deliveries, p50 \(Bench.fmt(Bench.percentile(latencies, 0.5))) ms, "
-              + "p99 \(Bench.fmt(Bench.percentile(latencies, 0.99))) ms, controller CPU \(Bench.fmt(cpu, 2)) s, peak RSS \(Bench.fmt(rss)) MB")
+        print(
+            "\(mode == .longPoll ? "long-poll" : "periodic 1 s"): \(changes) changes in \(Bench.fmt(seconds)) s, "
+                + "\(latencies.count)/\(changes * members) deliveries, p50 \(Bench.fmt(Bench.percentile(latencies, 0.5))) ms, "
+                + "p99 \(Bench.fmt(Bench.percentile(latencies, 0.99))) ms, controller CPU \(Bench.fmt(cpu, 2)) s, peak RSS \(Bench.fmt(rss)) MB"
+        )
         return Result(
-            p50: Bench.percentile(latencies, 0.5), p99: Bench.percentile(latencies, 0.99), cpuSeconds: cpu, peakRSSMB: rss,
+            p50: Bench.percentile(latencies, 0.5), p99: Bench.percentile(latencies, 0.99), cpuSeconds: cpu,
+            peakRSSMB: rss,
             seconds: seconds, requests: requests, answeredPerChange: answered, strayAnswers: stray,
             isolated: stray == 0 && answered.allSatisfy { $0 == members })
     }
 
     /// The controller key, as an agent pins it (read from overlayd's log line).
     func pinnedKey(server: OverlaydProcess, client: ControllerClient) async throws -> [UInt8] {
-        guard let k = Data(base64Encoded: server.controllerKey) else { throw BenchError("no controller key in overlayd's log") }
+        guard let k = Data(base64Encoded: server.controllerKey) else {
+            throw BenchError("no controller key in overlayd's log")
+        }
         return Array(k)
     }
 }
@@ -248,7 +268,9 @@ final class OverlaydProcess: @unchecked Sendable {
             if let line = text.split(separator: "\n").first(where: { $0.contains("overlayd listening") }) {
                 for part in line.split(separator: " ") {
                     if part.hasPrefix("address=") { url = "http://" + part.dropFirst("address=".count) }
-                    if part.hasPrefix("controllerKey=") { controllerKey = String(part.dropFirst("controllerKey=".count)) }
+                    if part.hasPrefix("controllerKey=") {
+                        controllerKey = String(part.dropFirst("controllerKey=".count))
+                    }
                 }
                 break
             }

@@ -9,7 +9,8 @@ import ServiceLifecycle
 @main
 struct Overlayd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "overlayd", abstract: "The overlay controller: serves the desired state to agents and admins over HTTP.",
+        commandName: "overlayd",
+        abstract: "The overlay controller: serves the desired state to agents and admins over HTTP.",
         subcommands: [Serve.self, TokenCommand.self])
 }
 
@@ -25,7 +26,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("invalid --log-level '\(logLevel)': trace, debug, info, notice, warning, error or critical")
+            throw ValidationError(
+                "invalid --log-level '\(logLevel)': trace, debug, info, notice, warning, error or critical")
         }
         let (host, port) = try ListenAddress.parse(listen)
         LoggingSystem.bootstrap { label in
@@ -33,7 +35,11 @@ struct Serve: AsyncParsableCommand {
             h.logLevel = level
             return h
         }
-        let logger = { var l = Logger(label: "overlayd"); l.logLevel = level; return l }()
+        let logger = {
+            var l = Logger(label: "overlayd")
+            l.logLevel = level
+            return l
+        }()
         let keyPath = key ?? db + ".controller-key"
         let (signingKey, created) = try ControllerKeyFile.loadOrCreate(path: keyPath)
         if created { logger.notice("created the controller signing key", metadata: ["path": "\(keyPath)"]) }

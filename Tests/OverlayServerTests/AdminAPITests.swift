@@ -18,12 +18,17 @@ struct AdminAPITests {
             let cases: [(HTTPFields, String)] = [
                 ([:], "missing bearer token"),
                 ([.authorization: "Basic abc"], "invalid or revoked bearer token"),
-                ([.authorization: "Bearer ovla_" + String(repeating: "x", count: 43)], "invalid or revoked bearer token"),
+                (
+                    [.authorization: "Bearer ovla_" + String(repeating: "x", count: 43)],
+                    "invalid or revoked bearer token"
+                ),
                 ([.authorization: "Bearer \(revoked)"], "invalid or revoked bearer token"),
                 ([.authorization: "Bearer \(h.token)x"], "invalid or revoked bearer token"),
             ]
             for (headers, message) in cases {
-                for (method, uri) in [(HTTPRequest.Method.post, "/v1/networks"), (.get, "/v1/networks"), (.delete, "/v1/networks/shop")] {
+                for (method, uri) in [
+                    (HTTPRequest.Method.post, "/v1/networks"), (.get, "/v1/networks"), (.delete, "/v1/networks/shop"),
+                ] {
                     let r = try await client.execute(uri: uri, method: method, headers: headers, body: buffer(body))
                     #expect(r.status == .unauthorized, "\(method) \(uri) with \(headers)")
                     #expect(r.error?.contains(message) == true, "\(r.text)")
@@ -56,44 +61,87 @@ struct AdminAPITests {
             (.post, "/v1/networks", #"{"nam": "x"}"#, .badRequest, "missing field 'name'"),
             (.post, "/v1/networks", #"{"name": "x", "prefx": "fd00::/48"}"#, .badRequest, "unknown field 'prefx'"),
             (.post, "/v1/networks", big, .contentTooLarge, "request body too large"),
-            (.post, "/v1/networks", #"{"name": "Bad_Name"}"#, .badRequest,
-             "invalid network name 'Bad_Name': 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"),
+            (
+                .post, "/v1/networks", #"{"name": "Bad_Name"}"#, .badRequest,
+                "invalid network name 'Bad_Name': 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+            ),
             (.post, "/v1/networks", #"{"name": "x", "mtu": 100}"#, .badRequest, "invalid mtu '100'"),
             (.post, "/v1/networks", #"{"name": "shop"}"#, .conflict, "network 'shop' already exists"),
             (.delete, "/v1/networks/ghost", nil, .notFound, "no network named 'ghost'"),
             (.get, "/v1/networks/ghost", nil, .notFound, "no network named 'ghost'"),
             (.post, "/v1/networks/shop/members", #"{"node": "ghost"}"#, .notFound, "no node named 'ghost'"),
-            (.post, "/v1/networks/shop/members", #"{"node": "pending"}"#, .conflict, "node 'pending' has not joined yet"),
-            (.post, "/v1/networks/shop/members", #"{"node": "n1", "pinned": true}"#, .badRequest, "unknown field 'pinned'"),
+            (
+                .post, "/v1/networks/shop/members", #"{"node": "pending"}"#, .conflict,
+                "node 'pending' has not joined yet"
+            ),
+            (
+                .post, "/v1/networks/shop/members", #"{"node": "n1", "pinned": true}"#, .badRequest,
+                "unknown field 'pinned'"
+            ),
             (.post, "/v1/nodes", #"{"name": "n2", "identity": "abc"}"#, .badRequest, "invalid identity 'abc'"),
-            (.post, "/v1/nodes", #"{"name": "n2", "publicAddresses": ["127.0.0.1"]}"#, .badRequest, "invalid public address '127.0.0.1'"),
-            (.post, "/v1/nodes", #"{"name": "n2", "publicAddresses": "192.0.2.9"}"#, .badRequest, "field 'publicAddresses' must be an array"),
+            (
+                .post, "/v1/nodes", #"{"name": "n2", "publicAddresses": ["127.0.0.1"]}"#, .badRequest,
+                "invalid public address '127.0.0.1'"
+            ),
+            (
+                .post, "/v1/nodes", #"{"name": "n2", "publicAddresses": "192.0.2.9"}"#, .badRequest,
+                "field 'publicAddresses' must be an array"
+            ),
             (.post, "/v1/nodes", #"{"name": "n2", "hub": "yes"}"#, .badRequest, "field 'hub' must be true or false"),
             (.post, "/v1/nodes", #"{"name": "n1", "identity": "\#(id)"}"#, .conflict, "node 'n1' already exists"),
             (.post, "/v1/nodes/n1/join-tokens", #"{"expires": "9d"}"#, .badRequest, "invalid expires '9d'"),
             (.post, "/v1/nodes/n1/join-tokens", #"{"expires": "0m"}"#, .badRequest, "invalid expires '0m'"),
             (.post, "/v1/nodes/ghost/join-tokens", "{}", .notFound, "no node named 'ghost'"),
             (.delete, "/v1/nodes/n1", nil, .conflict, "node 'n1' still hosts workloads (web)"),
-            (.post, "/v1/workloads", #"{"name": "db", "network": "shop", "node": "pending"}"#, .conflict,
-             "node 'pending' has not joined yet (no identity): give it a join token with 'overlayctl node join-token pending'"),
-            (.post, "/v1/workloads", #"{"name": "db", "network": "shop", "node": "n1", "expose": ["tcp/0"]}"#, .badRequest, "invalid port '0'"),
-            (.post, "/v1/workloads", #"{"name": "web", "network": "shop", "node": "n1"}"#, .conflict, "workload 'web' already exists"),
-            (.post, "/v1/workloads", #"{"name": "db", "network": "shop", "node": "n1", "extra": {"a": 1}}"#, .badRequest, "unknown field 'extra'"),
+            (
+                .post, "/v1/workloads", #"{"name": "db", "network": "shop", "node": "pending"}"#, .conflict,
+                "node 'pending' has not joined yet (no identity): give it a join token with 'overlayctl node join-token pending'"
+            ),
+            (
+                .post, "/v1/workloads", #"{"name": "db", "network": "shop", "node": "n1", "expose": ["tcp/0"]}"#,
+                .badRequest, "invalid port '0'"
+            ),
+            (
+                .post, "/v1/workloads", #"{"name": "web", "network": "shop", "node": "n1"}"#, .conflict,
+                "workload 'web' already exists"
+            ),
+            (
+                .post, "/v1/workloads", #"{"name": "db", "network": "shop", "node": "n1", "extra": {"a": 1}}"#,
+                .badRequest, "unknown field 'extra'"
+            ),
             (.delete, "/v1/workloads/ghost", nil, .notFound, "no workload named 'ghost'"),
-            (.post, "/v1/access-peers", #"{"name": "laptop", "network": "shop", "publicKey": "nope"}"#, .badRequest, "invalid public key 'nope'"),
-            (.post, "/v1/gateway-routes", #"{"name": "r", "node": "n1", "backends": ["web:80"], "label": "www"}"#, .badRequest,
-             "invalid node 'n1': a node added with --gateway --domain"),
-            (.post, "/v1/gateway-routes", #"{"name": "r", "node": "n1", "backends": "web:80"}"#, .badRequest, "field 'backends' must be an array"),
-            (.post, "/v1/apply", #"{"topology": "networks: [{name: Bad_Name}]"}"#, .badRequest, "invalid network name 'Bad_Name'"),
+            (
+                .post, "/v1/access-peers", #"{"name": "laptop", "network": "shop", "publicKey": "nope"}"#, .badRequest,
+                "invalid public key 'nope'"
+            ),
+            (
+                .post, "/v1/gateway-routes", #"{"name": "r", "node": "n1", "backends": ["web:80"], "label": "www"}"#,
+                .badRequest,
+                "invalid node 'n1': a node added with --gateway --domain"
+            ),
+            (
+                .post, "/v1/gateway-routes", #"{"name": "r", "node": "n1", "backends": "web:80"}"#, .badRequest,
+                "field 'backends' must be an array"
+            ),
+            (
+                .post, "/v1/apply", #"{"topology": "networks: [{name: Bad_Name}]"}"#, .badRequest,
+                "invalid network name 'Bad_Name'"
+            ),
             (.post, "/v1/apply", #"{"topology": "netwrks: []"}"#, .badRequest, "invalid topology file key 'netwrks'"),
-            (.post, "/v1/apply", #"{"topology": "networks: []", "dryrun": true}"#, .badRequest, "unknown field 'dryrun'"),
+            (
+                .post, "/v1/apply", #"{"topology": "networks: []", "dryrun": true}"#, .badRequest,
+                "unknown field 'dryrun'"
+            ),
             (.get, "/v1/nowhere", nil, .notFound, "no such endpoint"),
         ]
         try await h.test { client in
             for (method, uri, body, status, message) in cases {
                 let r = try await client.execute(uri: uri, method: method, headers: h.admin, body: body.map(buffer))
-                #expect(r.status == status, "\(method) \(uri) \(body?.prefix(80) ?? ""): \(r.status) \(r.text.prefix(300))")
-                #expect(r.error?.contains(message) == true, "\(method) \(uri) \(body?.prefix(80) ?? ""): \(r.text.prefix(300))")
+                #expect(
+                    r.status == status, "\(method) \(uri) \(body?.prefix(80) ?? ""): \(r.status) \(r.text.prefix(300))")
+                #expect(
+                    r.error?.contains(message) == true,
+                    "\(method) \(uri) \(body?.prefix(80) ?? ""): \(r.text.prefix(300))")
             }
         }
         #expect(try h.store.dump() == before)
@@ -110,15 +158,19 @@ struct AdminAPITests {
             let n = try JSONSerialization.jsonObject(with: Data(r.bytes)) as? [String: Any]
             #expect(n?["prefix"] as? String == "fd12:3456:789a::/48")
             #expect(n?["mtu"] as? Int == 1420)
-            let t = try await client.execute(uri: "/v1/nodes", method: .post, headers: h.admin, body: buffer(#"{"name": "n1"}"#))
+            let t = try await client.execute(
+                uri: "/v1/nodes", method: .post, headers: h.admin, body: buffer(#"{"name": "n1"}"#))
             #expect(t.status == .created)
-            let j = try await client.execute(uri: "/v1/nodes/n1/join-tokens", method: .post, headers: h.admin, body: buffer("{}"))
+            let j = try await client.execute(
+                uri: "/v1/nodes/n1/join-tokens", method: .post, headers: h.admin, body: buffer("{}"))
             #expect(j.status == .created)
             let token = try JSONDecoder().decode(Controller.JoinToken.self, from: Data(j.bytes))
             #expect(token.token.hasPrefix("ovlj_") && token.node == "n1")
             #expect(token.expiresAt - Controller.now() <= 3600 && token.expiresAt - Controller.now() > 3500)
             let m = try await client.execute(uri: "/metrics", method: .get)
-            #expect(m.text.contains(#"overlay_http_requests_total{route="/v1/networks",method="POST",status="201"} 1"#), "\(m.text)")
+            #expect(
+                m.text.contains(#"overlay_http_requests_total{route="/v1/networks",method="POST",status="201"} 1"#),
+                "\(m.text)")
         }
         // The token is stored hashed, never in clear.
         #expect(!(try h.store.dump()).contains("ovlj_"))

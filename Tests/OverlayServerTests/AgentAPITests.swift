@@ -24,11 +24,16 @@ struct AgentAPITests {
                 try await client.execute(uri: u, method: .get, headers: headers)
             }
             var r = try await get([:])
-            #expect(r.status == .unauthorized && r.error == "agent authentication failed: missing header Overlay-Node", "\(r.text)")
+            #expect(
+                r.status == .unauthorized && r.error == "agent authentication failed: missing header Overlay-Node",
+                "\(r.text)")
             r = try await get(signed(other, node: "n1", method: "GET", uri: uri))
-            #expect(r.status == .unauthorized && r.error?.contains("does not verify with the node's key") == true, "\(r.text)")
+            #expect(
+                r.status == .unauthorized && r.error?.contains("does not verify with the node's key") == true,
+                "\(r.text)")
             r = try await get(signed(id, node: "ghost", method: "GET", uri: uri))
-            #expect(r.status == .forbidden && r.error == "agent authentication failed: unknown node 'ghost'", "\(r.text)")
+            #expect(
+                r.status == .forbidden && r.error == "agent authentication failed: unknown node 'ghost'", "\(r.text)")
             r = try await get(signed(other, node: "pending", method: "GET", uri: uri))
             #expect(r.status == .forbidden && r.error?.contains("has not joined yet") == true, "\(r.text)")
             r = try await get(signed(id, node: "n1", method: "GET", uri: uri, time: now - 120))
@@ -44,13 +49,17 @@ struct AgentAPITests {
             var bad = signed(id, node: "n1", method: "GET", uri: uri)
             bad[HTTPField.Name(AgentSignature.signatureHeader)!] = "!!"
             r = try await get(bad)
-            #expect(r.status == .unauthorized && r.error == "agent authentication failed: invalid Overlay-Signature '!!'", "\(r.text)")
+            #expect(
+                r.status == .unauthorized && r.error == "agent authentication failed: invalid Overlay-Signature '!!'",
+                "\(r.text)")
             // The genuine request, then the same bytes again.
             let good = signed(id, node: "n1", method: "GET", uri: uri)
             r = try await get(good)
             #expect(r.status == .noContent || r.status == .ok, "\(r.text)")
             r = try await get(good)
-            #expect(r.status == .unauthorized && r.error == "agent authentication failed: this request was already seen (replay)", "\(r.text)")
+            #expect(
+                r.status == .unauthorized
+                    && r.error == "agent authentication failed: this request was already seen (replay)", "\(r.text)")
             // Query parameters are checked too.
             let u2 = "/v1/agent/plan?after=-1"
             r = try await get(signed(id, node: "n1", method: "GET", uri: u2), u2)
@@ -78,7 +87,8 @@ struct AgentAPITests {
             func join(_ b: [UInt8], signer: Ed25519Identity) async throws -> TestResponse {
                 try await client.execute(
                     uri: AgentPaths.join, method: .post,
-                    headers: signed(signer, node: "join", method: "POST", uri: AgentPaths.join, body: b), body: buffer(b))
+                    headers: signed(signer, node: "join", method: "POST", uri: AgentPaths.join, body: b),
+                    body: buffer(b))
             }
             // Signed by another key than the one being registered: no proof of possession.
             let before = try h.store.dump()
@@ -101,15 +111,19 @@ struct AgentAPITests {
             #expect(response == JoinResponse(node: "n1", controllerKey: h.key.publicKeyBase64))
             // Single use, even for the same agent.
             r = try await join(body(t1, agent), signer: agent)
-            #expect(r.status == .forbidden && r.error?.contains("already used (tokens are single-use)") == true, "\(r.text)")
+            #expect(
+                r.status == .forbidden && r.error?.contains("already used (tokens are single-use)") == true, "\(r.text)"
+            )
             // A new token for a joined node only accepts the same identity.
             let t2 = try h.controller.createJoinToken(node: "n1").token
             r = try await join(body(t2, thief), signer: thief)
-            #expect(r.status == .conflict && r.error?.contains("already joined with another identity") == true, "\(r.text)")
+            #expect(
+                r.status == .conflict && r.error?.contains("already joined with another identity") == true, "\(r.text)")
 
             // The joined agent gets its (empty) plan at once, signed by the controller.
             let uri = Self.planURI(after: 0, wait: 5)
-            r = try await client.execute(uri: uri, method: .get, headers: signed(agent, node: "n1", method: "GET", uri: uri))
+            r = try await client.execute(
+                uri: uri, method: .get, headers: signed(agent, node: "n1", method: "GET", uri: uri))
             #expect(r.status == .ok, "\(r.text)")
             let plan = try JSONDecoder().decode(SignedPlan.self, from: Data(r.bytes))
             #expect(try plan.open(controllerKey: h.key.publicKey, expectedNode: "n1").node == "n1")
@@ -117,7 +131,9 @@ struct AgentAPITests {
         #expect(try h.controller.node(named: "n1").node.identity == agent.publicKey)
     }
 
-    @Test("long-poll: answers when its node's plan changes, not when another network changes; plans verify only with the controller key")
+    @Test(
+        "long-poll: answers when its node's plan changes, not when another network changes; plans verify only with the controller key"
+    )
     func longPoll() async throws {
         let h = try Harness()
         let a = try h.joinedNode("a1")
@@ -129,10 +145,13 @@ struct AgentAPITests {
         let revA = try #require(try h.controller.planRevision(node: "a1"))
         let revB = try #require(try h.controller.planRevision(node: "b1"))
         try await h.test { client in
-            func poll(_ id: Ed25519Identity, _ node: String, after: Int64, wait: Int) async throws -> (TestResponse, Duration) {
+            func poll(_ id: Ed25519Identity, _ node: String, after: Int64, wait: Int) async throws -> (
+                TestResponse, Duration
+            ) {
                 let uri = Self.planURI(after: after, wait: wait)
                 let start = ContinuousClock.now
-                let r = try await client.execute(uri: uri, method: .get, headers: signed(id, node: node, method: "GET", uri: uri))
+                let r = try await client.execute(
+                    uri: uri, method: .get, headers: signed(id, node: node, method: "GET", uri: uri))
                 return (r, ContinuousClock.now - start)
             }
             // Behind: answered at once.
@@ -149,11 +168,14 @@ struct AgentAPITests {
             #expect(rb.status == .ok && tb < .seconds(2), "b1 waited \(tb)")
             let planB = try JSONDecoder().decode(SignedPlan.self, from: Data(rb.bytes))
             #expect(planB.revision > revB)
-            #expect(try planB.open(controllerKey: h.key.publicKey, expectedNode: "b1").networks.map(\.name) == ["net-b"])
+            #expect(
+                try planB.open(controllerKey: h.key.publicKey, expectedNode: "b1").networks.map(\.name) == ["net-b"])
             #expect(throws: SignedPlan.Failure.badSignature) {
                 try planB.open(controllerKey: Ed25519Identity.generate().publicKey, expectedNode: "b1")
             }
-            #expect(throws: SignedPlan.Failure.self) { try planB.open(controllerKey: h.key.publicKey, expectedNode: "a1") }
+            #expect(throws: SignedPlan.Failure.self) {
+                try planB.open(controllerKey: h.key.publicKey, expectedNode: "a1")
+            }
             let (ra, ta) = try await pollA
             #expect(ra.status == .noContent && ta >= .milliseconds(1900), "a1 answered \(ra.status) after \(ta)")
 
@@ -185,7 +207,11 @@ struct AgentAPITests {
         let id = try h.joinedNode("n1")
         let report = AgentStatus(
             appliedRevision: 3,
-            networks: [.init(network: "shop", interface: "wg-1", peers: [.init(publicKey: "k", handshakeAge: 12, rxBytes: 10, txBytes: 20)])],
+            networks: [
+                .init(
+                    network: "shop", interface: "wg-1",
+                    peers: [.init(publicKey: "k", handshakeAge: 12, rxBytes: 10, txBytes: 20)])
+            ],
             errors: ["route add failed"], wireguard: "kernel")
         let body = Array(try JSONEncoder().encode(report))
         try await h.test { client in
@@ -196,10 +222,18 @@ struct AgentAPITests {
             }
             let before = try h.store.dump()
             for (bad, message) in [
-                (#"{"appliedRevision":1,"networks":[],"errors":[],"wireguard":"kernel","extra":1}"#, "unknown field 'extra'"),
-                (#"{"appliedRevision":1,"networks":[{"network":"a","interface":"b","peers":[{"publicKey":"k","rxBytes":1,"txBytes":2,"x":0}]}],"errors":[],"wireguard":"kernel"}"#,
-                 "unknown field 'networks[0].peers[0].x'"),
-                (#"{"appliedRevision":"1","networks":[],"errors":[],"wireguard":"kernel"}"#, "field 'appliedRevision' must be an integer"),
+                (
+                    #"{"appliedRevision":1,"networks":[],"errors":[],"wireguard":"kernel","extra":1}"#,
+                    "unknown field 'extra'"
+                ),
+                (
+                    #"{"appliedRevision":1,"networks":[{"network":"a","interface":"b","peers":[{"publicKey":"k","rxBytes":1,"txBytes":2,"x":0}]}],"errors":[],"wireguard":"kernel"}"#,
+                    "unknown field 'networks[0].peers[0].x'"
+                ),
+                (
+                    #"{"appliedRevision":"1","networks":[],"errors":[],"wireguard":"kernel"}"#,
+                    "field 'appliedRevision' must be an integer"
+                ),
                 (#"{"appliedRevision":1,"networks":[],"errors":[],"wireguard":"magic"}"#, "invalid wireguard 'magic'"),
             ] {
                 let r = try await post(Array(bad.utf8))
@@ -209,7 +243,8 @@ struct AgentAPITests {
             let b2 = Array(body)
             let r0 = try await client.execute(
                 uri: AgentPaths.status, method: .post,
-                headers: signed(id, node: "n1", method: "POST", uri: AgentPaths.status, body: b2), body: buffer(b2 + [32]))
+                headers: signed(id, node: "n1", method: "POST", uri: AgentPaths.status, body: b2),
+                body: buffer(b2 + [32]))
             #expect(r0.status == .unauthorized)
             #expect(try h.store.dump() == before)
 

@@ -48,8 +48,10 @@ struct RemoteModeTests {
                     let outData = out.fileHandleForReading.readDataToEndOfFile()
                     group.wait()
                     p.waitUntilExit()
-                    c.resume(returning: Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                                            stderr: String(decoding: errData, as: UTF8.self)))
+                    c.resume(
+                        returning: Run(
+                            status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                            stderr: String(decoding: errData, as: UTF8.self)))
                 } catch { c.resume(throwing: error) }
             }
         }
@@ -69,8 +71,9 @@ struct RemoteModeTests {
         return t
     }
 
-    @Test("the same command sequence in --db and --controller mode prints the same output",
-          .enabled(if: built, "overlayctl is not built at .build/debug/overlayctl: run `swift build` first"))
+    @Test(
+        "the same command sequence in --db and --controller mode prints the same output",
+        .enabled(if: built, "overlayctl is not built at .build/debug/overlayctl: run `swift build` first"))
     func sameOutput() async throws {
         let local = try Harness()
         let remote = try Harness()
@@ -88,15 +91,15 @@ struct RemoteModeTests {
         let laptop = "hXy1+q6h6vXrgyuNAV4YN9mCFW7XpXt1LpK0MtyWqGQ="
         let file = local.directory.appendingPathComponent("topology.yaml").path
         try """
-            networks:
-              - name: lab
-                prefix: fd12:3456:789b::/48
-            workloads:
-              - name: db
-                network: lab
-                node: n2
-                expose: [tcp/5432]
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        networks:
+          - name: lab
+            prefix: fd12:3456:789b::/48
+        workloads:
+          - name: db
+            network: lab
+            node: n2
+            expose: [tcp/5432]
+        """.write(toFile: file, atomically: true, encoding: .utf8)
 
         let steps: [[String]] = [
             ["network", "create", "shop", "--prefix", "fd12:3456:789a::/48"],
@@ -112,7 +115,10 @@ struct RemoteModeTests {
             ["--json", "workload", "add", "web", "--network", "shop", "--node", "n2", "--expose", "tcp/80"],
             ["workload", "add", "x", "--network", "shop", "--node", "pend"],
             ["access", "add", "laptop", "--network", "shop", "--public-key", laptop],
-            ["node", "add", "gw", "--identity", id3.publicKeyBase64, "--public-address", "192.0.2.3", "--gateway", "--domain", "example.net"],
+            [
+                "node", "add", "gw", "--identity", id3.publicKeyBase64, "--public-address", "192.0.2.3", "--gateway",
+                "--domain", "example.net",
+            ],
             ["gateway", "add", "site", "--node", "gw", "--name", "www", "--backend", "web:80"],
             ["gateway", "add", "site2", "--node", "gw", "--name", "www", "--backend", "web:81"],
             ["network", "attach", "shop", "hub1"],
@@ -140,7 +146,9 @@ struct RemoteModeTests {
                     let list = try await Self.run(["--db", db, "--json", "network", "list"])
                     let nets = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]] ?? []
                     for n in nets {
-                        if target == 0 { idsLocal[n["id"] as! String] = n["name"] as? String } else {
+                        if target == 0 {
+                            idsLocal[n["id"] as! String] = n["name"] as? String
+                        } else {
                             idsRemote[n["id"] as! String] = n["name"] as? String
                         }
                     }
@@ -166,8 +174,12 @@ struct RemoteModeTests {
         #expect(noToken.stderr.contains("no admin token"), "\(noToken)")
         let badToken = try await Self.run(["--controller", url, "--token", "ovla_x", "network", "list"])
         #expect(badToken.status == 1 && badToken.stderr == "error: invalid or revoked bearer token\n", "\(badToken)")
-        let down = try await Self.run(["--controller", "http://127.0.0.1:1", "--token", remote.token, "network", "list"])
-        #expect(down.status == 1 && down.stderr.hasPrefix("error: cannot reach the controller at http://127.0.0.1:1"), "\(down)")
+        let down = try await Self.run([
+            "--controller", "http://127.0.0.1:1", "--token", remote.token, "network", "list",
+        ])
+        #expect(
+            down.status == 1 && down.stderr.hasPrefix("error: cannot reach the controller at http://127.0.0.1:1"),
+            "\(down)")
         await group.triggerGracefulShutdown()
         try await serving.value
     }
