@@ -18,9 +18,9 @@ BIN=${BIN:-$ROOT/.build/debug}
 
 say() { printf '\n\033[1m# %s\033[0m\n' "$*"; }
 run() { echo "\$ $*"; "$@"; }
-check() {  # check DESCRIPTION CMD... — prints PASS/FAIL, keeps going
+check() {  # check DESCRIPTION CMD... — prints PASS/FAIL, keeps going; 3 tries (a first handshake may eat one)
   local desc=$1; shift
-  if "$@" >/dev/null 2>&1; then echo "  PASS  $desc"; PASSED=$((PASSED + 1)); else echo "  FAIL  $desc"; FAILED=$((FAILED + 1)); fi
+  if "$@" >/dev/null 2>&1 || "$@" >/dev/null 2>&1 || "$@" >/dev/null 2>&1; then echo "  PASS  $desc"; PASSED=$((PASSED + 1)); else echo "  FAIL  $desc"; FAILED=$((FAILED + 1)); fi
 }
 refused() { local desc=$1; shift; if "$@" >/dev/null 2>&1; then echo "  FAIL  $desc (it got through)"; FAILED=$((FAILED + 1)); else echo "  PASS  $desc (refused)"; PASSED=$((PASSED + 1)); fi; }
 PASSED=0 FAILED=0
@@ -131,17 +131,16 @@ joined_once() { local n; for n in hub1 hub2 home; do [ "$(grep -c 'joined http' 
 check "the removal reaches hub2 (wl-cache gone)"              sim_wait_until 10 cache_gone
 check "each agent joined exactly once (no re-join after the restart)" joined_once
 
-# --- Web gateway (issue 6): self-contained; uses only sim.sh, ctl/ctlq and check/refused above.
+# --- Web gateway: a fifth node joins as a gateway; HAProxy, driven by its agent, is the only public door.
 say "A web gateway: node gate (public, domain demo.example) serves the workload site on hub2."
 sim_node gate
-GATE_ID=$(sim_exec gate "$BIN/overlay-agent" init --state-dir "$(sim_state_dir gate)")
-ctl node add gate --identity "$GATE_ID" --public-address "$(sim_public_addr gate)" --gateway --domain demo.example
+ctl node add gate --public-address "$(sim_public_addr gate)" --gateway --domain demo.example
+GATE_TOKEN=$(rctl node join-token gate --expires 10m | tail -n1)
+agent_start gate --controller "$CTL_URL" --join "$GATE_TOKEN"
+sim_wait_until 20 grep -q "joined" "$(sim_log_dir gate)/agent.log" || true
 ctl workload add site --network shop --node hub2 --expose tcp/80
 ctl gateway add shop-site --node gate --name shop --backend site:80
-for n in hub1 hub2 home gate; do
-  ctlq plan "$n" --json >"$(sim_state_dir "$n")/plan.json"
-  sim_exec "$n" "$BIN/overlay-agent" run --once --state-dir "$(sim_state_dir "$n")" --plan "$(sim_state_dir "$n")/plan.json"
-done
+sim_wait_until 20 sim_netns_exec hub2 wl-site true || true
 SITE=$(addr hub2 site)
 cat >"$SIM_DIR/site.cfg" <<'CFG'
 defaults

@@ -155,12 +155,18 @@ public struct VethPeer: Sendable, Hashable {
     public var namespace: NamespaceTarget?
     public var up: Bool
     public var mtu: UInt32?
+    /// A fixed MAC for the peer (random when nil).
+    public var hardwareAddress: [UInt8]?
 
-    public init(name: String, namespace: NamespaceTarget? = nil, up: Bool = false, mtu: UInt32? = nil) {
+    public init(
+        name: String, namespace: NamespaceTarget? = nil, up: Bool = false, mtu: UInt32? = nil,
+        hardwareAddress: [UInt8]? = nil
+    ) {
         self.name = name
         self.namespace = namespace
         self.up = up
         self.mtu = mtu
+        self.hardwareAddress = hardwareAddress
     }
 }
 
@@ -224,6 +230,7 @@ public enum LinkMessage {
                         header(&p)
                         p.attribute(LinkAttribute.ifname, string: peer.name)
                         if let mtu = peer.mtu { p.attribute(LinkAttribute.mtu, mtu) }
+                        if let mac = peer.hardwareAddress { p.attribute(LinkAttribute.address, bytes: mac) }
                         if let ns = peer.namespace { namespaceAttribute(&p, ns, fds) }
                     }
                 }

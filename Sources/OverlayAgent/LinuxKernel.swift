@@ -135,6 +135,18 @@ public final class LinuxKernel: AgentKernel {
         return mac
     }
 
+    /// A fixed MAC for a workload's interface (06 + the first two bytes of the network id + the
+    /// host number from `vw-<hex>`): a workload re-created at the same address keeps its MAC, so
+    /// the router's neighbour entry stays right instead of pointing at the old interface until
+    /// neighbour discovery gives up on it (seconds of lost traffic). Unique on its bridge, and
+    /// never equal to the bridge's own (02...).
+    static func workloadMAC(bridge: String, hostLink: String) -> [UInt8] {
+        let id = bridgeMAC(bridge)
+        let host = UInt32(hostLink.dropFirst(3), radix: 16) ?? 0
+        return [0x06, id[1], id[2], UInt8(truncatingIfNeeded: host >> 16), UInt8(truncatingIfNeeded: host >> 8),
+                UInt8(truncatingIfNeeded: host)]
+    }
+
     static func bridgeSpec(_ name: String, mtu: UInt32) -> LinkSpec {
         var spec = LinkSpec(name: name, kind: .bridge, mtu: mtu, up: true)
         spec.hardwareAddress = bridgeMAC(name)
@@ -185,7 +197,11 @@ public final class LinuxKernel: AgentKernel {
             let bridge = try h.linkByName(master)
             try h.linkAdd(
                 LinkSpec(
-                    name: name, kind: .veth(peer: VethPeer(name: peer, namespace: .named(peerNS), mtu: mtu)), mtu: mtu,
+                    name: name,
+                    kind: .veth(
+                        peer: VethPeer(
+                            name: peer, namespace: .named(peerNS), mtu: mtu,
+                            hardwareAddress: Self.workloadMAC(bridge: master, hostLink: name))), mtu: mtu,
                     up: true, masterIndex: bridge.index))
         case .deleteLink(let ns, let name):
             do { try rt(ns).linkDelete(.name(name)) } catch let e as NetlinkError where e.errno == .ENODEV {}

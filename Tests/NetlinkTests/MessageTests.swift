@@ -67,7 +67,9 @@ func attribute(_ type: UInt16, _ value: [UInt8]) -> [UInt8] {
     }
 
     @Test func vethCreateRequestPutsThePeerInItsNamespace() {
-        var spec = LinkSpec.veth("h0", peer: VethPeer(name: "ovl0", namespace: .fd(7), up: true), up: true)
+        let mac: [UInt8] = [0x06, 0x12, 0x34, 0, 0, 3]
+        var spec = LinkSpec.veth(
+            "h0", peer: VethPeer(name: "ovl0", namespace: .fd(7), up: true, hardwareAddress: mac), up: true)
         spec.masterIndex = 42
         let request = LinkMessage.create(spec)
         #expect(request.operation == "create link" && request.object == "h0")
@@ -83,6 +85,7 @@ func attribute(_ type: UInt16, _ value: [UInt8]) -> [UInt8] {
         let peerAttrs = Attributes(Array(peerBytes[16...]))
         #expect(peerAttrs.string(LinkAttribute.ifname) == "ovl0")
         #expect(peerAttrs.uint32(LinkAttribute.netnsFD) == 7)
+        #expect(peerAttrs[LinkAttribute.address].map(Array.init) == mac)
     }
 
     @Test func addressRequestsCarryNoDADAndBothAddressAttributes() {
