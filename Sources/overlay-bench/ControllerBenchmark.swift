@@ -69,14 +69,16 @@ func runControllerBenchmark() async throws {
     row("delivery p50", lp.p50, pp.p50, " ms")
     row("delivery p99", lp.p99, pp.p99, " ms")
     row("controller CPU", lp.cpuSeconds, pp.cpuSeconds, " s", digits: 2)
+    row("controller CPU per second", lp.cpuSeconds / lp.seconds * 1000, pp.cpuSeconds / pp.seconds * 1000, " ms", digits: 0)
     row("controller peak RSS", lp.peakRSSMB, pp.peakRSSMB, " MB")
     row("requests served", Double(lp.requests), Double(pp.requests), "", digits: 0)
     print(
         "long-poll: every change answered only its network's \(perNetwork) agents: \(lp.isolated ? "yes" : "NO") "
             + "(answered per change: \(lp.answeredPerChange.map(String.init).joined(separator: ",")); other networks: \(lp.strayAnswers))"
     )
+    print("long-poll slowest delivery per change (ms): \(lp.slowest.map { Bench.fmt($0, 0) }.joined(separator: ","))")
     print(
-        "(phase length \(Bench.fmt(lp.seconds)) s each; latency from sending the admin command to the agent holding the new plan;"
+        "(phases \(Bench.fmt(lp.seconds)) s and \(Bench.fmt(pp.seconds)) s; latency from sending the admin command to the agent holding the new plan;"
             + " bench process peak RSS \(Bench.fmt(Bench.peakRSSMB())) MB)")
 }
 
@@ -103,6 +105,7 @@ struct ControllerPhase {
         var answeredPerChange: [Int]
         var strayAnswers: Int
         var isolated: Bool
+        var slowest: [Double]
     }
 
     func run(round: Int) async throws -> Result {
@@ -153,12 +156,15 @@ struct ControllerPhase {
         // Everyone holds a plan before the clock starts.
         while log.nodesWithPlans < agents.count { try await Task.sleep(for: .milliseconds(50)) }
         try await Task.sleep(for: .milliseconds(mode == .periodic ? 1200 : 300))
+        // The admin's connection is open before the clock starts (as an operator's would be).
+        _ = try await admin.networks()
         let cpu0 = server.cpuSeconds()
         let requests0 = log.requests
         let t0 = Bench.now()
         var latencies: [Double] = []
         var answered: [Int] = []
         var stray = 0
+        var slowest: [Double] = []
         for c in 0..<changes {
             let network = networkOf(c + round * changes)
             let members = agents.filter { $0.network == network }.map(\.node)
@@ -175,6 +181,7 @@ struct ControllerPhase {
                 if got.count < members.count { try await Task.sleep(for: .milliseconds(2)) }
             }
             latencies += got.values.map { $0 - sent }
+            slowest.append(got.values.map { $0 - sent }.max() ?? 0)
             // Let any wrongly woken agent show up before counting.
             try await Task.sleep(for: .milliseconds(mode == .longPoll ? 150 : 500))
             let new = log.since(before)
@@ -200,7 +207,7 @@ struct ControllerPhase {
             p50: Bench.percentile(latencies, 0.5), p99: Bench.percentile(latencies, 0.99), cpuSeconds: cpu,
             peakRSSMB: rss,
             seconds: seconds, requests: requests, answeredPerChange: answered, strayAnswers: stray,
-            isolated: stray == 0 && answered.allSatisfy { $0 == members })
+            isolated: stray == 0 && answered.allSatisfy { $0 == members }, slowest: slowest)
     }
 
     /// The controller key, as an agent pins it (read from overlayd's log line).
