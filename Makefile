@@ -52,7 +52,8 @@ bench: deps
 	$(RELEASE) --product overlayd
 	.build/release/overlay-bench all
 	$(SWIFT) build
-	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-convergence.sh; else echo "bench-convergence: skipped (needs root)"; fi
+	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-convergence.sh && netns-tests/bench-gateway.sh; \
+	else echo "bench-convergence, bench-gateway: skipped (need root)"; fi
 
 clean:
 	rm -rf .build .build-vm
