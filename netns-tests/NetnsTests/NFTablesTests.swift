@@ -182,7 +182,11 @@ struct NFTablesNamespaceTests {
             ])
             defer { echo.stop() }
             let udp = try BackgroundProcess([
-                "ip", "netns", "exec", serverNS, "socat", "UDP6-RECVFROM:9001,reuseaddr,fork", "SYSTEM:echo pong",
+                // One process answering every datagram itself (no fork per datagram: under a loaded test
+                // run socat's forked responders missed the client's wait).
+                "ip", "netns", "exec", serverNS, "python3", "-c",
+                "import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\ns.bind(('::', 9001))\n"
+                    + "while True:\n    d, a = s.recvfrom(512)\n    s.sendto(b'pong\\n', a)",
             ])
             defer { udp.stop() }
             #expect(
@@ -191,7 +195,7 @@ struct NFTablesNamespaceTests {
 
             func udpAnswers() throws -> Bool {
                 try tool(
-                    "ip", "netns", "exec", clientNS, "sh", "-c", "echo hi | socat -T1 - UDP6:[fd00:77::2]:9001",
+                    "ip", "netns", "exec", clientNS, "sh", "-c", "echo hi | socat -t2 -T2 - UDP6:[fd00:77::2]:9001",
                     check: false
                 )
                 .stdout.contains("pong")
@@ -201,8 +205,9 @@ struct NFTablesNamespaceTests {
                     == 0
             }
             // Before the table: every probe passes (retried: a loaded machine may be slow to fork
-            // the responder; the blocked probes below stay single-shot).
-            #expect(try eventually { try udpAnswers() })
+            // the responder, and the client waits at most 2 s after its EOF for the answer; the
+            // blocked probes below stay single-shot).
+            #expect(try eventually(10) { try udpAnswers() })
             #expect(try eventually { try pingAnswers() })
 
             // Conntrack starts tracking in a namespace only once some rule there uses it; another
