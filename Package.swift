@@ -75,14 +75,16 @@ let package = Package(
         // The kernel.
         .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel"]),
         .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),
-        .target(name: "WireGuard", dependencies: ["Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel"]),
+        // Child processes the agent starts and reaps itself (wireguard-go, HAProxy).
+        .target(name: "ProcessControl"),
+        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel"]),
         // The gateway's proxy configuration, rendered from the plan (pure).
         .target(name: "OverlayGateway", dependencies: ["OverlayModel", "OverlayPlanner"]),
         .target(
             name: "OverlayAgent",
             dependencies: [
                 "OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayGateway", "OverlayProtocol", "OverlayHTTPClient",
-                "Netlink", "NFTables", "WireGuard",
+                "Netlink", "NFTables", "WireGuard", "ProcessControl",
             ]),
 
         // Thin executables.

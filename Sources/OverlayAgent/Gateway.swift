@@ -4,6 +4,7 @@ import OverlayCrypto
 import OverlayGateway
 import OverlayModel
 import OverlayPlanner
+import ProcessControl
 
 /// The gateway side of the agent: HAProxy for HTTP, TLS and TCP routes (configuration rendered
 /// from the plan by `HAProxyConfig`), the agent's own UDP relay for UDP mappings, and the

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import OverlayGateway
+import ProcessControl
 
 /// Runs HAProxy in master-worker mode (`-W`) for the gateway and keeps it running:
 ///
@@ -79,7 +80,7 @@ final class HAProxySupervisor {
         unlink(paths.pidFile)
         let p = try ChildProcess.spawn(
             [executable, "-W", "-f", paths.config, "-p", paths.pidFile, "-S", "\(paths.masterSocket),mode,600"],
-            output: paths.log)
+            output: paths.log, ownProcessGroup: true)
         pid = p
         child = true
         loaded = (config, namespaces)

@@ -34,7 +34,7 @@ public enum SecureRandom {
     }
 
     public static func hex(_ count: Int) -> String {
-        bytes(count).map { String($0, radix: 16).leftPadded(2) }.joined()
+        Digest.hex(bytes(count))
     }
 }
 
