@@ -3,6 +3,7 @@ import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
 import OverlayStore
+import Synchronization
 
 /// The use cases behind every admin command: validate, then change the store in one transaction,
 /// then re-plan the networks the change touched and mark the nodes whose plans changed.
@@ -198,17 +199,16 @@ struct PlanImpact {
 }
 
 /// Planned networks by name, valid at one store revision.
-final class PlannedNetworkCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [String: (revision: Int64, network: PlannedNetwork)] = [:]
+final class PlannedNetworkCache: Sendable {
+    private let entries = Mutex<[String: (revision: Int64, network: PlannedNetwork)]>([:])
 
     func get(_ name: String, revision: Int64) -> PlannedNetwork? {
-        lock.withLock { entries[name].flatMap { $0.revision == revision ? $0.network : nil } }
+        entries.withLock { $0[name].flatMap { $0.revision == revision ? $0.network : nil } }
     }
 
     /// Records a network planned by a reader at `revision` (a newer entry wins).
     func put(_ name: String, _ network: PlannedNetwork, revision: Int64) {
-        lock.withLock {
+        entries.withLock { entries in
             if let e = entries[name], e.revision >= revision { return }
             entries[name] = (revision, network)
         }
@@ -218,7 +218,7 @@ final class PlannedNetworkCache: @unchecked Sendable {
     /// and for networks it did not touch stay valid (every command names the networks it
     /// changes); anything else is dropped, since it can no longer match the store.
     func replace(_ networks: [String: PlannedNetwork?], from start: Int64, to revision: Int64) {
-        lock.withLock {
+        entries.withLock { entries in
             var next: [String: (revision: Int64, network: PlannedNetwork)] = [:]
             for (name, entry) in entries where entry.revision == start && networks[name] == nil {
                 next[name] = (revision, entry.network)

@@ -1,13 +1,13 @@
 import Foundation
 import Hummingbird
 import Prometheus
+import Synchronization
 
 /// What `/metrics` shows (Prometheus text format).
-final class ServerMetrics: @unchecked Sendable {
+final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
-    private let lock = NSLock()
-    private var lastSeen: [String: Int64] = [:]
-    private var failing: Set<String> = []
+    /// When each node last polled or reported, and the nodes whose last report had errors.
+    private let agents = Mutex<(lastSeen: [String: Int64], failing: Set<String>)>(([:], []))
 
     let planRevision: Gauge
     let longPolls: Gauge
@@ -67,13 +67,13 @@ final class ServerMetrics: @unchecked Sendable {
     }
 
     func seen(node: String, now: Int64 = Int64(Date().timeIntervalSince1970)) {
-        lock.withLock { lastSeen[node] = now }
+        agents.withLock { $0.lastSeen[node] = now }
     }
 
     func reported(node: String, errors: Int) {
         if errors > 0 { applyErrors.increment(by: Int64(errors)) }
-        lock.withLock {
-            if errors > 0 { failing.insert(node) } else { failing.remove(node) }
+        agents.withLock {
+            if errors > 0 { $0.failing.insert(node) } else { $0.failing.remove(node) }
         }
     }
 
@@ -81,9 +81,9 @@ final class ServerMetrics: @unchecked Sendable {
     func render(revision: Int64, polls: Int, now: Int64 = Int64(Date().timeIntervalSince1970)) -> [UInt8] {
         planRevision.set(Double(revision))
         longPolls.set(Double(polls))
-        let (seen, bad) = lock.withLock { () -> (Int, Int) in
-            lastSeen = lastSeen.filter { now - $0.value <= Self.seenWindow }
-            return (lastSeen.count, failing.count)
+        let (seen, bad) = agents.withLock { agents -> (Int, Int) in
+            agents.lastSeen = agents.lastSeen.filter { now - $0.value <= Self.seenWindow }
+            return (agents.lastSeen.count, agents.failing.count)
         }
         agentsSeen.set(Double(seen))
         agentsFailing.set(Double(bad))

@@ -2,21 +2,21 @@ import Foundation
 import OverlayController
 import OverlayCrypto
 import OverlayProtocol
+import Synchronization
 
 /// The answer body of a plan long-poll, per node, at the revision it was made for: woken waiters
 /// of one node share one planning, encoding and signature.
-final class SignedPlanCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [String: (revision: Int64, body: [UInt8])] = [:]
+final class SignedPlanCache: Sendable {
+    private let entries = Mutex<[String: (revision: Int64, body: [UInt8])]>([:])
 
     /// The `SignedPlan` JSON of `node` at revision `revision` or newer.
     func body(node: String, atLeast revision: Int64, controller: Controller, key: Ed25519Identity) throws -> [UInt8] {
-        if let e = lock.withLock({ entries[node] }), e.revision >= revision { return e.body }
+        if let e = entries.withLock({ $0[node] }), e.revision >= revision { return e.body }
         let plan = try controller.plan(node: node)
         let planJSON = try JSONResponse.encoder.encode(plan)
         let signed = SignedPlan.sign(planJSON: Array(planJSON), node: node, revision: plan.revision, with: key)
         let body = Array(try JSONResponse.encoder.encode(signed))
-        lock.withLock {
+        entries.withLock { entries in
             if (entries[node]?.revision ?? -1) < plan.revision { entries[node] = (plan.revision, body) }
         }
         return body
@@ -24,11 +24,10 @@ final class SignedPlanCache: @unchecked Sendable {
 }
 
 /// Nonces of accepted agent requests (replays are refused).
-final class NonceStore: @unchecked Sendable {
-    private let lock = NSLock()
-    private var cache = NonceCache()
+final class NonceStore: Sendable {
+    private let cache = Mutex(NonceCache())
 
     func record(node: String, nonce: String) throws {
-        try lock.withLock { try cache.record(node: node, nonce: nonce) }
+        try cache.withLock { try $0.record(node: node, nonce: nonce) }
     }
 }
