@@ -73,18 +73,20 @@ let package = Package(
             ]),
 
         // The kernel.
-        .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel"]),
+        // Every raw system call goes through its funnel: errno becomes a typed error naming the call.
+        .target(name: "SystemCalls"),
+        .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel", "SystemCalls"]),
         .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),
         // Child processes the agent starts and reaps itself (wireguard-go, HAProxy).
-        .target(name: "ProcessControl"),
-        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel"]),
+        .target(name: "ProcessControl", dependencies: ["SystemCalls"]),
+        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel", "SystemCalls"]),
         // The gateway's proxy configuration, rendered from the plan (pure).
         .target(name: "OverlayGateway", dependencies: ["OverlayModel", "OverlayPlanner"]),
         .target(
             name: "OverlayAgent",
             dependencies: [
                 "OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayGateway", "OverlayProtocol", "OverlayHTTPClient",
-                "Netlink", "NFTables", "WireGuard", "ProcessControl",
+                "Netlink", "NFTables", "WireGuard", "ProcessControl", "SystemCalls",
             ]),
 
         // Thin executables.
@@ -131,7 +133,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel", "SystemCalls"]),
         .testTarget(name: "OverlayProtocolTests", dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
         .testTarget(

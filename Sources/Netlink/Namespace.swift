@@ -1,5 +1,6 @@
 import CNetlink
 import Glibc
+import SystemCalls
 
 /// Named network namespaces, kept the way iproute2 keeps them (a bind mount of the namespace
 /// on /run/netns/NAME), so `ip netns list/exec/delete` work on ours and we on theirs.

@@ -2,6 +2,7 @@ import CMnl
 import CNetlink
 import Glibc
 import Synchronization
+import SystemCalls
 
 /// One request to send: finished message bytes and what it does, for naming it in errors.
 public struct NetlinkRequest: Sendable {

@@ -9,13 +9,6 @@ public struct RemoteAdmin: AdminAPI {
     let client: ControllerClient
     let token: String
 
-    /// An error answer of the controller: its message is what the local command would print.
-    public struct Failure: Error, CustomStringConvertible, Equatable {
-        public var status: Int
-        public var message: String
-        public var description: String { message }
-    }
-
     public init(client: ControllerClient, token: String) {
         self.client = client
         self.token = token
@@ -34,12 +27,12 @@ public struct RemoteAdmin: AdminAPI {
             let message =
                 (try? JSONDecoder().decode(ErrorBody.self, from: Data(reply.body)))?.error
                 ?? "the controller answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(200), as: UTF8.self))"
-            throw Failure(status: reply.status, message: message)
+            throw RemoteAdminError(status: reply.status, message: message)
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(reply.body))
         } catch {
-            throw Failure(
+            throw RemoteAdminError(
                 status: reply.status, message: "unexpected answer from the controller for \(method) \(path): \(error)")
         }
     }
@@ -115,4 +108,11 @@ public struct RemoteAdmin: AdminAPI {
     public func apply(_ r: ApplyRequest) async throws -> Controller.ApplyResult {
         try await call("POST", AdminPaths.apply, body: r)
     }
+}
+
+/// An error answer of the controller: its message is what the local command would print.
+public struct RemoteAdminError: Error, CustomStringConvertible, Equatable {
+    public var status: Int
+    public var message: String
+    public var description: String { message }
 }

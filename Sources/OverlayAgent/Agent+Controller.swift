@@ -18,15 +18,15 @@ extension Agent {
             if let link {
                 log("already joined \(link.url) as node \(link.node) (pinned key \(link.controllerKey)); --join ignored")
             } else {
-                guard let url = options.controllerURL else { throw Failure.controller("--join needs --controller URL") }
+                guard let url = options.controllerURL else { throw AgentError.controller("--join needs --controller URL") }
                 guard Token.isWellFormed(token, .join) else {
-                    throw Failure.controller("--join: not a join token (expected ovlj_ and 43 characters, from 'overlayctl node join-token NODE')")
+                    throw AgentError.controller("--join: not a join token (expected ovlj_ and 43 characters, from 'overlayctl node join-token NODE')")
                 }
                 let identity = identity
                 let answer = try Self.blocking { try await AgentClient.join(baseURL: url, identity: identity, token: token) }
                 let joined = ControllerLink(url: url, node: answer.node, controllerKey: answer.controllerKey)
                 guard joined.pinnedKey != nil else {
-                    throw Failure.controller("controller \(url) gave a controller key that is not 32 bytes of base64")
+                    throw AgentError.controller("controller \(url) gave a controller key that is not 32 bytes of base64")
                 }
                 try state.saveControllerLink(joined)
                 log("joined \(url) as node \(answer.node); pinned controller key \(answer.controllerKey)")
@@ -35,7 +35,7 @@ extension Agent {
         }
         guard var link else {
             if let url = options.controllerURL {
-                throw Failure.controller(
+                throw AgentError.controller(
                     "this agent has not joined \(url) yet: run once with --join TOKEN (from 'overlayctl node join-token NODE')")
             }
             return nil

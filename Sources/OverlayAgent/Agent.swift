@@ -35,22 +35,6 @@ public final class Agent {
         }
     }
 
-    public enum Failure: Error, CustomStringConvertible {
-        case noIdentity(String)
-        case noPlan(String)
-        case badPlan(String, String)
-        case controller(String)
-
-        public var description: String {
-            switch self {
-            case .noIdentity(let dir): "no identity in \(dir): run 'overlay-agent init --state-dir \(dir)' first"
-            case .noPlan(let dir): "no --plan given and no cached plan in \(dir)"
-            case .badPlan(let file, let why): "plan \(file): \(why)"
-            case .controller(let why): why
-            }
-        }
-    }
-
     let options: Options
     let state: StateDirectory
     let identity: Ed25519Identity
@@ -63,7 +47,7 @@ public final class Agent {
         state = StateDirectory(path: options.stateDirectory)
         // Joining creates the identity when `init` was not run; otherwise it must exist.
         let existing = options.joinToken != nil ? try state.loadOrCreateIdentity().identity : try state.loadIdentity()
-        guard let identity = existing else { throw Failure.noIdentity(options.stateDirectory) }
+        guard let identity = existing else { throw AgentError.noIdentity(options.stateDirectory) }
         self.identity = identity
         // A wireguard-go that died is restarted by the backend without its configuration; the
         // next periodic pass (at most `resyncInterval` later) configures it again.
@@ -102,11 +86,11 @@ public final class Agent {
     /// Reads and checks a plan file, opens its keys and keeps both as the last good state.
     func load(file: String) throws -> Loaded {
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw Failure.badPlan(file, "cannot read it")
+            throw AgentError.badPlan(file, "cannot read it")
         }
         let plan: NodePlan
         do { plan = try JSONDecoder().decode(NodePlan.self, from: data) } catch {
-            throw Failure.badPlan(file, "not a plan document: \(error)")
+            throw AgentError.badPlan(file, "not a plan document: \(error)")
         }
         return try adopt(plan, from: file)
     }
@@ -114,10 +98,10 @@ public final class Agent {
     /// Checks a plan against the cached one, opens its keys and keeps both as the last good state.
     func adopt(_ plan: NodePlan, from source: String) throws -> Loaded {
         guard plan.version == NodePlan.currentVersion else {
-            throw Failure.badPlan(source, "version \(plan.version); this agent reads version \(NodePlan.currentVersion)")
+            throw AgentError.badPlan(source, "version \(plan.version); this agent reads version \(NodePlan.currentVersion)")
         }
         if let cached = try? state.cachedPlan(), cached.node == plan.node, cached.revision > plan.revision {
-            throw Failure.badPlan(source, "revision \(plan.revision) is older than the applied \(cached.revision)")
+            throw AgentError.badPlan(source, "revision \(plan.revision) is older than the applied \(cached.revision)")
         }
         let keys = try state.openKeys(plan, identity: identity)
         try state.savePlan(plan)
@@ -126,7 +110,7 @@ public final class Agent {
     }
 
     func loadCached() throws -> Loaded {
-        guard let plan = try state.cachedPlan() else { throw Failure.noPlan(options.stateDirectory) }
+        guard let plan = try state.cachedPlan() else { throw AgentError.noPlan(options.stateDirectory) }
         return Loaded(plan: plan, keys: try state.openKeys(plan, identity: identity))
     }
 
@@ -293,4 +277,18 @@ public final class Agent {
     }
 }
 
+public enum AgentError: Error, CustomStringConvertible {
+    case noIdentity(String)
+    case noPlan(String)
+    case badPlan(String, String)
+    case controller(String)
 
+    public var description: String {
+        switch self {
+        case .noIdentity(let dir): "no identity in \(dir): run 'overlay-agent init --state-dir \(dir)' first"
+        case .noPlan(let dir): "no --plan given and no cached plan in \(dir)"
+        case .badPlan(let file, let why): "plan \(file): \(why)"
+        case .controller(let why): why
+        }
+    }
+}

@@ -27,26 +27,6 @@ public struct AgentClient: Sendable {
 
     public func shutdown() async { try? await http.shutdown() }
 
-    public enum Failure: Error, CustomStringConvertible {
-        case unreachable(String, String)
-        case refused(String, Int, String)
-        case badAnswer(String, String)
-
-        public var description: String {
-            switch self {
-            case .unreachable(let url, let why): "controller \(url) unreachable: \(why)"
-            case .refused(let what, let status, let message): "controller refused \(what) (HTTP \(status)): \(message)"
-            case .badAnswer(let what, let why): "controller answered \(what) with something unexpected: \(why)"
-            }
-        }
-
-        /// A refusal of the request itself (4xx other than 408/429): retrying the same thing will not help.
-        public var isPermanent: Bool {
-            if case .refused(_, let s, _) = self { return (400..<500).contains(s) && s != 408 && s != 429 }
-            return false
-        }
-    }
-
     /// Registers `identity` with a join token; the answer names the node and the controller key.
     public static func join(baseURL: String, identity: Ed25519Identity, token: String) async throws -> JoinResponse {
         let body = try JSONEncoder().encode(JoinRequest(token: token, identity: identity.publicKeyBase64))
@@ -59,9 +39,9 @@ public struct AgentClient: Sendable {
         }
         await client.shutdown()
         let (status, answer) = reply
-        guard status == 200 else { throw Failure.refused("the join", Int(status), Self.message(answer)) }
+        guard status == 200 else { throw AgentClientError.refused("the join", Int(status), Self.message(answer)) }
         do { return try JSONDecoder().decode(JoinResponse.self, from: Data(answer)) } catch {
-            throw Failure.badAnswer("the join", "\(error)")
+            throw AgentClientError.badAnswer("the join", "\(error)")
         }
     }
 
@@ -76,9 +56,9 @@ public struct AgentClient: Sendable {
         case 204: return nil
         case 200:
             do { return try JSONDecoder().decode(SignedPlan.self, from: Data(answer)) } catch {
-                throw Failure.badAnswer("the plan request", "\(error)")
+                throw AgentClientError.badAnswer("the plan request", "\(error)")
             }
-        default: throw Failure.refused("the plan request", Int(status), Self.message(answer))
+        default: throw AgentClientError.refused("the plan request", Int(status), Self.message(answer))
         }
     }
 
@@ -86,7 +66,7 @@ public struct AgentClient: Sendable {
     public func report(_ status: AgentStatus) async throws {
         let body = try JSONEncoder().encode(status)
         let (code, answer) = try await send("POST", AgentPaths.status, body: Array(body), timeout: .seconds(15))
-        guard (200..<300).contains(code) else { throw Failure.refused("the status report", Int(code), Self.message(answer)) }
+        guard (200..<300).contains(code) else { throw AgentClientError.refused("the status report", Int(code), Self.message(answer)) }
     }
 
     // MARK: - Transport
@@ -99,10 +79,10 @@ public struct AgentClient: Sendable {
                 method: method, pathAndQuery: pathAndQuery, headers: headers, body: body.isEmpty ? nil : body,
                 timeout: timeout, maxResponseBytes: Self.maxBody)
             return (UInt(reply.status), reply.body)
-        } catch ControllerClient.Failure.unreachable(_, let why) {
-            throw Failure.unreachable(baseURL, why)
+        } catch ControllerClientError.unreachable(_, let why) {
+            throw AgentClientError.unreachable(baseURL, why)
         } catch {
-            throw Failure.unreachable(baseURL, "\(error)")
+            throw AgentClientError.unreachable(baseURL, "\(error)")
         }
     }
 
@@ -114,5 +94,25 @@ public struct AgentClient: Sendable {
             if let e = o["error"] as? [String: Any], let m = e["message"] as? String { return m }
         }
         return String(decoding: body.prefix(300), as: UTF8.self)
+    }
+}
+
+public enum AgentClientError: Error, CustomStringConvertible {
+    case unreachable(String, String)
+    case refused(String, Int, String)
+    case badAnswer(String, String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let url, let why): "controller \(url) unreachable: \(why)"
+        case .refused(let what, let status, let message): "controller refused \(what) (HTTP \(status)): \(message)"
+        case .badAnswer(let what, let why): "controller answered \(what) with something unexpected: \(why)"
+        }
+    }
+
+    /// A refusal of the request itself (4xx other than 408/429): retrying the same thing will not help.
+    public var isPermanent: Bool {
+        if case .refused(_, let s, _) = self { return (400..<500).contains(s) && s != 408 && s != 429 }
+        return false
     }
 }

@@ -42,7 +42,7 @@ public final class Gateway {
             var namespaces: [String: UInt64] = [:]
             for ns in Set(proxied.map(\.namespace)) {
                 guard let ino = LinuxKernel.inode(ns) else {
-                    throw ChildProcess.Failure(description: "gateway: network namespace \(ns) is not there yet")
+                    throw ChildProcessError(description: "gateway: network namespace \(ns) is not there yet")
                 }
                 namespaces[ns] = ino
             }
@@ -82,7 +82,7 @@ public final class Gateway {
 
     private func prepareDirectories() throws {
         for d in [paths.directory, paths.certificates] where mkdir(d, 0o700) != 0 && errno != EEXIST {
-            throw ChildProcess.Failure(description: "mkdir \(d): \(String(cString: strerror(errno)))")
+            throw ChildProcessError(description: "mkdir \(d): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -95,7 +95,7 @@ public final class Gateway {
             guard let identity, let box = Data(base64Encoded: tls.sealedKey),
                 let key = try? SealedBox.open(Array(box), with: identity)
             else {
-                throw ChildProcess.Failure(
+                throw ChildProcessError(
                     description: "gateway route \(r.name): cannot open its sealed TLS key with this node's identity")
             }
             let file = paths.certificate(route: r.name)
@@ -112,7 +112,7 @@ public final class Gateway {
         let list = HAProxyConfig.certificateList(plan, paths: paths)
         guard FileManager.default.createFile(atPath: paths.certificateList, contents: Data(list.utf8),
                                              attributes: [.posixPermissions: 0o600])
-        else { throw ChildProcess.Failure(description: "cannot write \(paths.certificateList)") }
+        else { throw ChildProcessError(description: "cannot write \(paths.certificateList)") }
         for f in (try? FileManager.default.contentsOfDirectory(atPath: paths.certificates)) ?? [] where !keep.contains(f) {
             unlink(paths.certificates + "/" + f)
         }

@@ -68,7 +68,7 @@ final class HAProxySupervisor {
                 throw e
             }
             guard rename(paths.candidate, paths.config) == 0 else {
-                throw ChildProcess.Failure(description: "rename \(paths.candidate): \(String(cString: strerror(errno)))")
+                throw ChildProcessError(description: "rename \(paths.candidate): \(String(cString: strerror(errno)))")
             }
         }
         rejected = nil
@@ -104,6 +104,6 @@ final class HAProxySupervisor {
 
     private func write(_ text: String, to file: String) throws {
         guard FileManager.default.createFile(atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
-        else { throw ChildProcess.Failure(description: "cannot write \(file)") }
+        else { throw ChildProcessError(description: "cannot write \(file)") }
     }
 }

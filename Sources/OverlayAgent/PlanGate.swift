@@ -21,7 +21,7 @@ public struct PlanGate: Sendable {
     }
 
     public enum Refusal: Error, Equatable, CustomStringConvertible {
-        case envelope(SignedPlan.Failure)
+        case envelope(SignedPlanError)
         case stale(Int64, applied: Int64)
         case unsupportedVersion(Int)
 
@@ -39,7 +39,7 @@ public struct PlanGate: Sendable {
     /// (nil before its first plan); only a strictly newer revision is accepted.
     public func open(_ signed: SignedPlan, applied: Int64?) throws -> NodePlan {
         let plan: NodePlan
-        do { plan = try signed.open(controllerKey: pinnedKey, expectedNode: node) } catch let f as SignedPlan.Failure {
+        do { plan = try signed.open(controllerKey: pinnedKey, expectedNode: node) } catch let f as SignedPlanError {
             throw Refusal.envelope(f)
         }
         guard plan.version == NodePlan.currentVersion else { throw Refusal.unsupportedVersion(plan.version) }

@@ -1,6 +1,7 @@
 import Glibc
 import OverlayPlanner
 import Synchronization
+import SystemCalls
 
 /// Hands verified plans from the thread that fetches them to the reconcile loop, and wakes that
 /// loop at once: the loop polls `fileDescriptor` (a pipe's read end) next to its netlink sockets, so a
@@ -12,14 +13,8 @@ public final class PlanInbox: Sendable {
     public let fileDescriptor: Int32
     private let writeEnd: Int32
 
-    public init() throws {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw StateDirectory.Failure.io("pipe", errno) }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        (fileDescriptor, writeEnd) = (fds[0], fds[1])
+    public init() throws(SystemCallError) {
+        (fileDescriptor, writeEnd) = try makeWakeUpPipe("for the plan inbox")
     }
 
     deinit {
@@ -35,13 +30,14 @@ public final class PlanInbox: Sendable {
         }
         // A full pipe already means "wake up"; the byte is only a signal.
         var one: UInt8 = 1
-        _ = write(writeEnd, &one, 1)
+        _ = try? systemCall("write", "plan inbox") { write(writeEnd, &one, 1) }
     }
 
     /// The waiting plan, if any; clears the wake-up.
     public func take() -> NodePlan? {
         var buffer = [UInt8](repeating: 0, count: 64)
-        while read(fileDescriptor, &buffer, 64) > 0 {}
+        // Until EAGAIN: the pipe is empty.
+        while (try? systemCall("read", "plan inbox") { read(fileDescriptor, &buffer, 64) }) ?? 0 > 0 {}
         return slot.withLock { waiting in
             defer { waiting = nil }
             return waiting
@@ -51,6 +47,6 @@ public final class PlanInbox: Sendable {
     /// Blocks until a plan arrives or `timeoutMilliseconds` pass; true when one waits.
     public func wait(timeoutMilliseconds: Int32) -> Bool {
         var fds = [pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)]
-        return poll(&fds, 1, timeoutMilliseconds) > 0
+        return (try? systemCall("poll", "plan inbox") { poll(&fds, 1, timeoutMilliseconds) }) ?? 0 > 0
     }
 }

@@ -46,9 +46,9 @@ extension StateDirectory {
         guard let data = FileManager.default.contents(atPath: controllerPath) else { return nil }
         let link: ControllerLink
         do { link = try JSONDecoder().decode(ControllerLink.self, from: data) } catch {
-            throw Failure.corrupt("\(controllerPath) is not a controller record: \(error)")
+            throw StateDirectoryError.corrupt("\(controllerPath) is not a controller record: \(error)")
         }
-        guard link.pinnedKey != nil else { throw Failure.corrupt("\(controllerPath): the pinned key is not 32 bytes of base64") }
+        guard link.pinnedKey != nil else { throw StateDirectoryError.corrupt("\(controllerPath): the pinned key is not 32 bytes of base64") }
         return link
     }
 

@@ -3,6 +3,7 @@ import Glibc
 import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
+import SystemCalls
 
 /// The last good plan, the opened WireGuard keys and the workload namespaces the agent created:
 /// with these a node that restarts while the controller is away comes back as it was.
@@ -29,21 +30,25 @@ extension StateDirectory {
 
     /// Opens every network's sealed private key with the node identity, keeping a 0600 copy per
     /// interface; when a box cannot be opened (a plan sealed to another identity), the copy kept
-    /// from an earlier plan is used if its public key still matches.
+    /// from an earlier plan is used only if its public key is the one the plan names.
     public func openKeys(_ plan: NodePlan, identity: Ed25519Identity) throws -> [String: SecretKey] {
         try createDirectory()
-        if mkdir(keysPath, 0o700) != 0 && errno != EEXIST { throw Failure.io("mkdir \(keysPath)", errno) }
+        try Self.makeDirectory(keysPath)
         var keys: [String: SecretKey] = [:]
         for n in plan.networks {
             let file = "\(keysPath)/\(n.interface).key"
             if let box = Data(base64Encoded: n.sealedPrivateKey), let key = try? SealedBox.open(Array(box), with: identity) {
-                guard key.count == 32 else { throw Failure.corrupt("network \(n.name): the sealed key is not 32 bytes") }
+                guard key.count == 32 else { throw StateDirectoryError.corrupt("network \(n.name): the sealed key is not 32 bytes") }
                 if (try? readSecret(file)) != key { try writeSecret(key, to: file) }
                 keys[n.interface] = key
             } else if let cached = try readSecret(file), cached.count == 32 {
+                let kept = X25519.publicKey(for: cached)
+                guard kept == n.publicKey else {
+                    throw StateDirectoryError.keyMismatch(network: n.name, planned: n.publicKey, kept: kept)
+                }
                 keys[n.interface] = cached
             } else {
-                throw Failure.corrupt(
+                throw StateDirectoryError.corrupt(
                     "network \(n.name): cannot open its sealed private key with this node's identity (plan for another node?)")
             }
         }
@@ -58,19 +63,6 @@ extension StateDirectory {
         }
     }
 
-    func readSecret(_ file: String) throws -> SecretKey? {
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw Failure.io("open \(file)", errno)
-        }
-        defer { close(fd) }
-        let buffer = SecretKey(count: 64)
-        let n = buffer.withMutableBytes { read(fd, $0.baseAddress, 64) }
-        guard n >= 0 else { throw Failure.io("read \(file)", errno) }
-        return buffer.withBytes { SecretKey(copying: $0.prefix(n)) }
-    }
-
     /// Workload namespaces this agent created (one name a line).
     public func ownedWorkloadNamespaces() -> Set<String> {
         guard let text = try? String(contentsOfFile: ownedPath, encoding: .utf8) else { return [] }
@@ -83,8 +75,11 @@ extension StateDirectory {
         try createDirectory()
         let text = names.sorted().map { $0 + "\n" }.joined()
         let tmp = ownedPath + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)), rename(tmp, ownedPath) == 0 else {
-            throw Failure.io("write \(ownedPath)", errno)
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else {
+            throw StateDirectoryError.corrupt("cannot write \(tmp)")
+        }
+        do throws(SystemCallError) { try systemCall("rename", "\(tmp) to \(ownedPath)") { rename(tmp, ownedPath) } } catch {
+            throw StateDirectoryError.io(error)
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import OverlayCrypto
 import OverlayModel
+import SystemCalls
 
 /// The agent's state directory: its identity (0600), the last good plan and the opened keys
 /// (0600, see `StateDirectory+Plan.swift`).
@@ -14,18 +15,6 @@ public struct StateDirectory: Sendable {
 
     var identityPath: String { path + "/identity.key" }
 
-    public enum Failure: Error, CustomStringConvertible {
-        case io(String, Int32)
-        case corrupt(String)
-
-        public var description: String {
-            switch self {
-            case .io(let what, let e): "\(what): \(String(cString: strerror(e)))"
-            case .corrupt(let what): what
-            }
-        }
-    }
-
     /// Loads the node identity, creating it on first use. Returns whether it was created.
     public func loadOrCreateIdentity() throws -> (identity: Ed25519Identity, created: Bool) {
         if let existing = try loadIdentity() { return (existing, false) }
@@ -36,33 +25,72 @@ public struct StateDirectory: Sendable {
     }
 
     public func loadIdentity() throws -> Ed25519Identity? {
-        let fd = open(identityPath, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw Failure.io("open \(identityPath)", errno)
-        }
-        defer { close(fd) }
-        let seed = SecretKey(count: 32)
-        let n = seed.withMutableBytes { read(fd, $0.baseAddress, 32) }
-        guard n == 32 else { throw Failure.corrupt("\(identityPath) is not a 32-byte Ed25519 seed") }
+        guard let seed = try readSecret(identityPath, upTo: 32) else { return nil }
+        guard seed.count == 32 else { throw StateDirectoryError.corrupt("\(identityPath) is not a 32-byte Ed25519 seed") }
         return try Ed25519Identity(seed: seed)
     }
 
     func createDirectory() throws {
-        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw Failure.io("mkdir \(path)", errno) }
+        try Self.makeDirectory(path)
+    }
+
+    /// `mkdir` 0700; one that exists already is fine.
+    static func makeDirectory(_ path: String) throws(StateDirectoryError) {
+        do throws(SystemCallError) { try systemCall("mkdir", path) { mkdir(path, 0o700) } } catch where error.errno == .EEXIST {} catch {
+            throw .io(error)
+        }
     }
 
     /// Writes secret bytes to a new 0600 file atomically (temp file, fsync, rename).
-    func writeSecret(_ secret: SecretKey, to target: String) throws {
+    func writeSecret(_ secret: SecretKey, to target: String) throws(StateDirectoryError) {
         let tmp = target + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Failure.io("create \(tmp)", errno) }
-        let written = secret.withBytes { write(fd, $0.baseAddress, $0.count) }
-        let ok = written == secret.count && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(tmp, target) == 0 else {
+        do throws(SystemCallError) {
+            let fd = try systemCall("create", tmp) { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+            defer { close(fd) }
+            let written = try systemCall("write", tmp) { secret.withBytes { write(fd, $0.baseAddress, $0.count) } }
+            guard written == secret.count else { throw SystemCallError(call: "write", object: tmp, errno: .EIO) }
+            try systemCall("fsync", tmp) { fsync(fd) }
+            try systemCall("rename", "\(tmp) to \(target)") { rename(tmp, target) }
+        } catch {
             unlink(tmp)
-            throw Failure.io("write \(target)", errno)
+            throw .io(error)
+        }
+    }
+
+    /// The bytes of a secret file (at most `limit`), or nil when there is no such file.
+    func readSecret(_ file: String, upTo limit: Int = 64) throws(StateDirectoryError) -> SecretKey? {
+        do throws(SystemCallError) {
+            let fd: Int32
+            do throws(SystemCallError) { fd = try systemCall("open", file) { open(file, O_RDONLY | O_CLOEXEC) } } catch where error.errno == .ENOENT {
+                return nil
+            }
+            defer { close(fd) }
+            let buffer = SecretKey(count: limit)
+            let n = try systemCall("read", file) { buffer.withMutableBytes { read(fd, $0.baseAddress, limit) } }
+            return buffer.withBytes { SecretKey(copying: $0.prefix(n)) }
+        } catch {
+            throw .io(error)
+        }
+    }
+}
+
+/// What went wrong with the agent's state directory: a file operation, or content that is not
+/// what the agent wrote there.
+public enum StateDirectoryError: Error, CustomStringConvertible {
+    case io(SystemCallError)
+    case corrupt(String)
+    /// The sealed key of `network` cannot be opened and the key kept from an earlier plan is not
+    /// the one the plan names (the membership was re-keyed): running on would use a stale key.
+    case keyMismatch(network: String, planned: WireGuardKey, kept: WireGuardKey)
+
+    public var description: String {
+        switch self {
+        case .io(let e): e.description
+        case .corrupt(let what): what
+        case .keyMismatch(let network, let planned, let kept):
+            "network \(network): cannot open its sealed private key with this node's identity, and the key kept "
+                + "from an earlier plan has public key \(kept), not the planned \(planned) (re-keyed for another "
+                + "identity?): join again or re-issue the plan for this node"
         }
     }
 }

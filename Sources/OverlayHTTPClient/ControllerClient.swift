@@ -23,18 +23,6 @@ public final class ControllerClient: Sendable {
         }
     }
 
-    public enum Failure: Error, CustomStringConvertible {
-        case badURL(String)
-        case unreachable(String, String)
-
-        public var description: String {
-            switch self {
-            case .badURL(let u): "invalid controller URL '\(u)': http://HOST:PORT or https://HOST:PORT"
-            case .unreachable(let u, let why): "cannot reach the controller at \(u): \(why)"
-            }
-        }
-    }
-
     /// - Parameter maxConnections: connections kept to the controller at once (one per concurrent
     ///   request; long-polls hold theirs).
     public init(baseURL: String, maxConnections: Int = 8) throws {
@@ -42,7 +30,7 @@ public final class ControllerClient: Sendable {
         while url.hasSuffix("/") { url.removeLast() }
         guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme),
             parsed.host != nil, parsed.path.isEmpty, parsed.query == nil
-        else { throw Failure.badURL(baseURL) }
+        else { throw ControllerClientError.badURL(baseURL) }
         self.baseURL = url
         var config = HTTPClient.Configuration()
         config.connectionPool = .init(
@@ -53,7 +41,7 @@ public final class ControllerClient: Sendable {
     }
 
     /// Sends one request. `pathAndQuery` starts with `/`. Any HTTP status is a reply; only
-    /// transport failures (refused, timed out, reset) throw `Failure.unreachable`.
+    /// transport failures (refused, timed out, reset) throw `ControllerClientError.unreachable`.
     public func send(
         method: String, pathAndQuery: String, headers: [String: String] = [:], body: [UInt8]? = nil,
         timeout: Duration = .seconds(30), maxResponseBytes: Int = 16 << 20
@@ -75,16 +63,28 @@ public final class ControllerClient: Sendable {
             for (name, value) in response.headers { h[name.lowercased()] = value }
             return Reply(status: Int(response.status.code), headers: h, body: Array(buffer: bytes))
         } catch let e as HTTPClientError {
-            throw Failure.unreachable(baseURL, "\(e)")
+            throw ControllerClientError.unreachable(baseURL, "\(e)")
         } catch let e as IOError {
-            throw Failure.unreachable(baseURL, e.description)
+            throw ControllerClientError.unreachable(baseURL, e.description)
         } catch let e as ChannelError {
-            throw Failure.unreachable(baseURL, "\(e)")
+            throw ControllerClientError.unreachable(baseURL, "\(e)")
         }
     }
 
     /// Closes the connections; call once when done.
     public func shutdown() async throws {
         try await client.shutdown()
+    }
+}
+
+public enum ControllerClientError: Error, CustomStringConvertible {
+    case badURL(String)
+    case unreachable(String, String)
+
+    public var description: String {
+        switch self {
+        case .badURL(let u): "invalid controller URL '\(u)': http://HOST:PORT or https://HOST:PORT"
+        case .unreachable(let u, let why): "cannot reach the controller at \(u): \(why)"
+        }
     }
 }

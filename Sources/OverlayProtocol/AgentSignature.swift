@@ -38,24 +38,6 @@ public enum AgentSignature {
         ]
     }
 
-    public enum Failure: Error, Equatable, CustomStringConvertible {
-        case missingHeader(String)
-        case badHeader(String, String)
-        case skew(Int64)
-        case badSignature
-        case replay
-
-        public var description: String {
-            switch self {
-            case .missingHeader(let h): "missing header \(h)"
-            case .badHeader(let h, let v): "invalid \(h) '\(v)'"
-            case .skew(let s): "request time is \(s) s away from the controller's clock (at most \(AgentSignature.maxSkew) s allowed)"
-            case .badSignature: "the request signature does not verify with the node's key"
-            case .replay: "this request was already seen (replay)"
-            }
-        }
-    }
-
     /// The parsed, not yet verified, authentication headers of a request.
     public struct Claim: Sendable, Equatable {
         public var node: String
@@ -66,19 +48,19 @@ public enum AgentSignature {
         /// Parses the headers (looked up case-insensitively by `header`).
         public init(header: (String) -> String?) throws {
             func get(_ name: String) throws -> String {
-                guard let v = header(name), !v.isEmpty else { throw Failure.missingHeader(name) }
+                guard let v = header(name), !v.isEmpty else { throw AgentSignatureError.missingHeader(name) }
                 return v
             }
             node = try get(nodeHeader)
             let t = try get(timeHeader)
-            guard let time = Int64(t), time > 0 else { throw Failure.badHeader(timeHeader, t) }
+            guard let time = Int64(t), time > 0 else { throw AgentSignatureError.badHeader(timeHeader, t) }
             self.time = time
             nonce = try get(nonceHeader)
             guard (16...64).contains(nonce.count), nonce.allSatisfy(\.isHexDigit) else {
-                throw Failure.badHeader(nonceHeader, nonce)
+                throw AgentSignatureError.badHeader(nonceHeader, nonce)
             }
             let s = try get(signatureHeader)
-            guard let sig = Data(base64Encoded: s), sig.count == 64 else { throw Failure.badHeader(signatureHeader, s) }
+            guard let sig = Data(base64Encoded: s), sig.count == 64 else { throw AgentSignatureError.badHeader(signatureHeader, s) }
             signature = Array(sig)
         }
 
@@ -87,11 +69,11 @@ public enum AgentSignature {
             method: String, pathAndQuery: String, body: [UInt8], publicKey: [UInt8],
             now: Int64 = Int64(Date().timeIntervalSince1970)
         ) throws {
-            guard abs(now - time) <= AgentSignature.maxSkew else { throw Failure.skew(time - now) }
+            guard abs(now - time) <= AgentSignature.maxSkew else { throw AgentSignatureError.skew(time - now) }
             let m = AgentSignature.message(
                 method: method, pathAndQuery: pathAndQuery, node: node, time: time, nonce: nonce, body: body)
             guard Ed25519Identity.verify(signature: signature, message: m, publicKey: publicKey) else {
-                throw Failure.badSignature
+                throw AgentSignatureError.badSignature
             }
         }
     }
@@ -111,7 +93,25 @@ public struct NonceCache: Sendable {
             lastPurge = now
         }
         let key = node + "\n" + nonce
-        if let t = seen[key], now - t <= 2 * AgentSignature.maxSkew { throw AgentSignature.Failure.replay }
+        if let t = seen[key], now - t <= 2 * AgentSignature.maxSkew { throw AgentSignatureError.replay }
         seen[key] = now
+    }
+}
+
+public enum AgentSignatureError: Error, Equatable, CustomStringConvertible {
+    case missingHeader(String)
+    case badHeader(String, String)
+    case skew(Int64)
+    case badSignature
+    case replay
+
+    public var description: String {
+        switch self {
+        case .missingHeader(let h): "missing header \(h)"
+        case .badHeader(let h, let v): "invalid \(h) '\(v)'"
+        case .skew(let s): "request time is \(s) s away from the controller's clock (at most \(AgentSignature.maxSkew) s allowed)"
+        case .badSignature: "the request signature does not verify with the node's key"
+        case .replay: "this request was already seen (replay)"
+        }
     }
 }

@@ -32,39 +32,39 @@ public struct SignedPlan: Codable, Equatable, Sendable {
             signature: Data(sig).base64EncodedString())
     }
 
-    public enum Failure: Error, Equatable, CustomStringConvertible {
-        case malformed(String)
-        case badSignature
-        case wrongNode(String, expected: String)
-        case mismatch(String)
-
-        public var description: String {
-            switch self {
-            case .malformed(let why): "signed plan is malformed: \(why)"
-            case .badSignature: "the plan signature does not match the pinned controller key; plan refused"
-            case .wrongNode(let n, let e): "the plan is for node '\(n)', this agent is '\(e)'; plan refused"
-            case .mismatch(let why): "signed plan envelope disagrees with its content: \(why)"
-            }
-        }
-    }
-
     /// Verifies with the pinned controller key and returns the plan.
     public func open(controllerKey: [UInt8], expectedNode: String) throws -> NodePlan {
-        guard let bytes = Data(base64Encoded: plan) else { throw Failure.malformed("plan is not base64") }
-        guard let sig = Data(base64Encoded: signature) else { throw Failure.malformed("signature is not base64") }
+        guard let bytes = Data(base64Encoded: plan) else { throw SignedPlanError.malformed("plan is not base64") }
+        guard let sig = Data(base64Encoded: signature) else { throw SignedPlanError.malformed("signature is not base64") }
         guard
             Ed25519Identity.verify(
                 signature: Array(sig), message: Self.message(node: node, planJSON: Array(bytes)),
                 publicKey: controllerKey)
-        else { throw Failure.badSignature }
-        guard node == expectedNode else { throw Failure.wrongNode(node, expected: expectedNode) }
+        else { throw SignedPlanError.badSignature }
+        guard node == expectedNode else { throw SignedPlanError.wrongNode(node, expected: expectedNode) }
         let decoded: NodePlan
         do { decoded = try JSONDecoder().decode(NodePlan.self, from: bytes) } catch {
-            throw Failure.malformed("plan JSON: \(error)")
+            throw SignedPlanError.malformed("plan JSON: \(error)")
         }
         guard decoded.node == node, decoded.revision == revision else {
-            throw Failure.mismatch("envelope says \(node)@\(revision), plan says \(decoded.node)@\(decoded.revision)")
+            throw SignedPlanError.mismatch("envelope says \(node)@\(revision), plan says \(decoded.node)@\(decoded.revision)")
         }
         return decoded
+    }
+}
+
+public enum SignedPlanError: Error, Equatable, CustomStringConvertible {
+    case malformed(String)
+    case badSignature
+    case wrongNode(String, expected: String)
+    case mismatch(String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let why): "signed plan is malformed: \(why)"
+        case .badSignature: "the plan signature does not match the pinned controller key; plan refused"
+        case .wrongNode(let n, let e): "the plan is for node '\(n)', this agent is '\(e)'; plan refused"
+        case .mismatch(let why): "signed plan envelope disagrees with its content: \(why)"
+        }
     }
 }

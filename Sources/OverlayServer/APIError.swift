@@ -37,7 +37,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func classify(_ error: any Error) -> (HTTPResponse.Status, String) {
         switch error {
         case let e as APIError: return (e.status, e.message)
-        case let e as StrictJSON.Failure: return (.badRequest, e.description)
+        case let e as StrictJSONError: return (.badRequest, e.description)
         case let e as ValidationError: return (.badRequest, e.description)
         case let e as NotFoundError: return (.notFound, e.description)
         case let e as ConflictError: return (.conflict, e.description)

@@ -5,38 +5,34 @@ import OverlayModel
 /// The controller's Ed25519 signing key: a 32-byte seed in a 0600 file of its own, never in the
 /// database (a copied database does not let anyone sign plans).
 public enum ControllerKeyFile {
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-    }
-
     /// Loads the key at `path`, creating it (0600) when the file does not exist.
     public static func loadOrCreate(path: String) throws -> (key: Ed25519Identity, created: Bool) {
         var st = stat()
         if stat(path, &st) != 0 {
             guard errno == ENOENT else {
-                throw Failure(description: "cannot read \(path): \(String(cString: strerror(errno)))")
+                throw ControllerKeyFileError(description: "cannot read \(path): \(String(cString: strerror(errno)))")
             }
             let key = Ed25519Identity.generate()
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
-                throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
+                throw ControllerKeyFileError(description: "cannot create \(path): \(String(cString: strerror(errno)))")
             }
             defer { close(fd) }
             let n = key.seed.withBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n == 32, fsync(fd) == 0 else { throw Failure(description: "cannot write \(path)") }
+            guard n == 32, fsync(fd) == 0 else { throw ControllerKeyFileError(description: "cannot write \(path)") }
             return (key, true)
         }
         guard st.st_mode & 0o077 == 0 else {
-            throw Failure(
+            throw ControllerKeyFileError(
                 description:
                     "\(path) is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 600 it")
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ControllerKeyFileError(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let seed = SecretKey(count: 32)
         let n = seed.withMutableBytes { read(fd, $0.baseAddress, 32) }
-        guard n == 32 else { throw Failure(description: "\(path) is not a 32-byte Ed25519 seed") }
+        guard n == 32 else { throw ControllerKeyFileError(description: "\(path) is not a 32-byte Ed25519 seed") }
         return (try Ed25519Identity(seed: seed), false)
     }
 }
@@ -64,4 +60,8 @@ public enum ListenAddress {
         guard let port = Int(portText), (0...65535).contains(port), String(port) == portText else { throw bad }
         return (String(host), port)
     }
+}
+
+public struct ControllerKeyFileError: Error, CustomStringConvertible {
+    public var description: String
 }

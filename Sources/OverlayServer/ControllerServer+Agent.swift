@@ -24,7 +24,7 @@ extension ControllerServer {
             try claim.verify(
                 method: request.method.rawValue, pathAndQuery: request.uri.string, body: body, publicKey: publicKey)
             try nonces.record(node: nonceScope, nonce: claim.nonce)
-        } catch let f as AgentSignature.Failure {
+        } catch let f as AgentSignatureError {
             throw APIError.unauthorized("agent authentication failed: \(f)")
         }
         return claim
@@ -33,7 +33,7 @@ extension ControllerServer {
     static func claim(_ request: Request) throws -> AgentSignature.Claim {
         do {
             return try AgentSignature.Claim { name in HTTPField.Name(name).flatMap { request.headers[$0] } }
-        } catch let f as AgentSignature.Failure {
+        } catch let f as AgentSignatureError {
             throw APIError.unauthorized("agent authentication failed: \(f)")
         }
     }

@@ -4,31 +4,27 @@ import Foundation
 /// every key in it (at any depth) must be a field of the type. `JSONDecoder` alone ignores unknown
 /// keys, so a misspelt optional field would silently do nothing.
 enum StrictJSON {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
     static func decode<T: Codable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         let data = Data(bytes)
         let raw: Any
         do {
             raw = try JSONSerialization.jsonObject(with: data, options: [])
         } catch {
-            throw Failure(
+            throw StrictJSONError(
                 description: "malformed JSON body: \(bytes.isEmpty ? "the body is empty" : "it does not parse as JSON")"
             )
         }
-        guard raw is [String: Any] else { throw Failure(description: "malformed JSON body: expected a JSON object") }
+        guard raw is [String: Any] else { throw StrictJSONError(description: "malformed JSON body: expected a JSON object") }
         let value: T
         do {
             value = try JSONDecoder().decode(T.self, from: data)
         } catch let e as DecodingError {
-            throw Failure(description: describe(e))
+            throw StrictJSONError(description: describe(e))
         }
         // What the type knows, written back: any key of the input missing there is unknown.
         let known = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(value), options: [])
         if let path = unknownKey(raw, known, path: "") {
-            throw Failure(description: "unknown field '\(path)' in the JSON body")
+            throw StrictJSONError(description: "unknown field '\(path)' in the JSON body")
         }
         return value
     }
@@ -86,4 +82,8 @@ enum StrictJSON {
             String(describing: type).hasPrefix("Array") ? "an array" : "an object"
         }
     }
+}
+
+struct StrictJSONError: Error, CustomStringConvertible {
+    var description: String
 }

@@ -6,11 +6,6 @@ import Glibc
 /// with default signal handling and nothing blocked, whatever the caller's mask is (a test
 /// runner's blocked SIGTERM must not reach them).
 public enum ChildProcess {
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-        public init(description: String) { self.description = description }
-    }
-
     /// Starts `argv` (looked up in PATH) with stdin from /dev/null and stdout+stderr appended to
     /// `output` (created 0600). `environment` replaces the caller's when given; `ownProcessGroup`
     /// keeps a Ctrl-C meant for the caller's terminal away from the child.
@@ -51,7 +46,7 @@ public enum ChildProcess {
         let rc = cEnv.map { env in posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, env) }
             ?? posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, environ)
         guard rc == 0 else {
-            throw Failure(description: "cannot start \(argv.joined(separator: " ")): \(String(cString: strerror(rc)))")
+            throw ChildProcessError(description: "cannot start \(argv.joined(separator: " ")): \(String(cString: strerror(rc)))")
         }
         return pid
     }
@@ -113,4 +108,9 @@ public enum ChildProcess {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
+}
+
+public struct ChildProcessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
 }

@@ -20,7 +20,7 @@ enum WireGuardGoProcess {
 
         do {
             return try ChildProcess.spawn(argv, output: logFile ?? "/dev/null", environment: env)
-        } catch let f as ChildProcess.Failure {
+        } catch let f as ChildProcessError {
             throw WireGuardError.process(interface: name, detail: f.description)
         }
     }

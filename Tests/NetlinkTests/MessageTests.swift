@@ -1,5 +1,6 @@
 import Netlink
 import OverlayModel
+import SystemCalls
 import Testing
 
 /// Reads a host-order integer out of built bytes (tests only).

@@ -187,9 +187,9 @@ import WireGuard
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let state = StateDirectory(path: dir)
         try state.saveControllerLink(ControllerLink(url: "http://192.0.2.10:7800", node: "a", controllerKey: "AAAA"))
-        #expect(throws: StateDirectory.Failure.self) { try state.controllerLink() }
+        #expect(throws: StateDirectoryError.self) { try state.controllerLink() }
         FileManager.default.createFile(atPath: dir + "/controller.json", contents: Data("{".utf8))
-        #expect(throws: StateDirectory.Failure.self) { try state.controllerLink() }
+        #expect(throws: StateDirectoryError.self) { try state.controllerLink() }
     }
 
     @Test func controllerURLsAreChecked() throws {

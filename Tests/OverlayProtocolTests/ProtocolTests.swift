@@ -31,13 +31,13 @@ struct AgentSignatureTests {
             ("GET", "/v1/agent/plan?after=3", [], other.publicKey),
         ]
         for (m, p, b, k) in cases {
-            #expect(throws: AgentSignature.Failure.badSignature) {
+            #expect(throws: AgentSignatureError.badSignature) {
                 try c.verify(method: m, pathAndQuery: p, body: b, publicKey: k)
             }
         }
         var renamed = h
         renamed[AgentSignature.nodeHeader] = "n2"
-        #expect(throws: AgentSignature.Failure.badSignature) {
+        #expect(throws: AgentSignatureError.badSignature) {
             try claim(renamed).verify(method: "GET", pathAndQuery: "/v1/agent/plan?after=3", body: [], publicKey: node.publicKey)
         }
     }
@@ -49,7 +49,7 @@ struct AgentSignatureTests {
             let h = AgentSignature.headers(
                 identity: node, node: "n1", method: "GET", pathAndQuery: "/p", body: [], time: now + offset)
             let verify = { try self.claim(h).verify(method: "GET", pathAndQuery: "/p", body: [], publicKey: self.node.publicKey, now: now) }
-            if ok { try verify() } else { #expect(throws: AgentSignature.Failure.skew(offset)) { try verify() } }
+            if ok { try verify() } else { #expect(throws: AgentSignatureError.skew(offset)) { try verify() } }
         }
     }
 
@@ -59,13 +59,13 @@ struct AgentSignatureTests {
         for name in [AgentSignature.nodeHeader, AgentSignature.timeHeader, AgentSignature.nonceHeader, AgentSignature.signatureHeader] {
             var m = h
             m[name] = nil
-            #expect(throws: AgentSignature.Failure.missingHeader(name)) { try claim(m) }
+            #expect(throws: AgentSignatureError.missingHeader(name)) { try claim(m) }
         }
         for (name, value) in [(AgentSignature.timeHeader, "soon"), (AgentSignature.nonceHeader, "xyz"),
                               (AgentSignature.signatureHeader, "c2hvcnQ=")] {
             var m = h
             m[name] = value
-            #expect(throws: AgentSignature.Failure.badHeader(name, value)) { try claim(m) }
+            #expect(throws: AgentSignatureError.badHeader(name, value)) { try claim(m) }
         }
     }
 
@@ -73,7 +73,7 @@ struct AgentSignatureTests {
     func replay() throws {
         var cache = NonceCache()
         try cache.record(node: "n1", nonce: "aa", now: 100)
-        #expect(throws: AgentSignature.Failure.replay) { try cache.record(node: "n1", nonce: "aa", now: 150) }
+        #expect(throws: AgentSignatureError.replay) { try cache.record(node: "n1", nonce: "aa", now: 150) }
         try cache.record(node: "n2", nonce: "aa", now: 150)
         // Past twice the skew window the request would be refused for its time anyway.
         try cache.record(node: "n1", nonce: "aa", now: 100 + 2 * AgentSignature.maxSkew + 1)
@@ -97,22 +97,22 @@ struct SignedPlanTests {
     @Test("another key, another node, or edited content is refused")
     func refused() throws {
         let s = try signed()
-        #expect(throws: SignedPlan.Failure.badSignature) {
+        #expect(throws: SignedPlanError.badSignature) {
             try s.open(controllerKey: Ed25519Identity.generate().publicKey, expectedNode: "n1")
         }
-        #expect(throws: SignedPlan.Failure.wrongNode("n1", expected: "n2")) {
+        #expect(throws: SignedPlanError.wrongNode("n1", expected: "n2")) {
             try s.open(controllerKey: controller.publicKey, expectedNode: "n2")
         }
         var edited = plan
         edited.hostFirewall.wireguardPorts = [1]
         var forged = s
         forged.plan = try JSONEncoder().encode(edited).base64EncodedString()
-        #expect(throws: SignedPlan.Failure.badSignature) {
+        #expect(throws: SignedPlanError.badSignature) {
             try forged.open(controllerKey: controller.publicKey, expectedNode: "n1")
         }
         var relabelled = s
         relabelled.revision = 10
-        #expect(throws: SignedPlan.Failure.self) { try relabelled.open(controllerKey: controller.publicKey, expectedNode: "n1") }
+        #expect(throws: SignedPlanError.self) { try relabelled.open(controllerKey: controller.publicKey, expectedNode: "n1") }
     }
 }
 

@@ -173,10 +173,10 @@ struct AgentAPITests {
             #expect(planB.revision > revB)
             #expect(
                 try planB.open(controllerKey: h.key.publicKey, expectedNode: "b1").networks.map(\.name) == ["net-b"])
-            #expect(throws: SignedPlan.Failure.badSignature) {
+            #expect(throws: SignedPlanError.badSignature) {
                 try planB.open(controllerKey: Ed25519Identity.generate().publicKey, expectedNode: "b1")
             }
-            #expect(throws: SignedPlan.Failure.self) {
+            #expect(throws: SignedPlanError.self) {
                 try planB.open(controllerKey: h.key.publicKey, expectedNode: "a1")
             }
             let (ra, ta) = try await pollA

@@ -33,7 +33,7 @@ struct ShutdownTests {
         try await serving.value
         #expect(ContinuousClock.now - start < .seconds(10), "shutdown waited for the long-poll")
         // Stopped: the port no longer answers.
-        await #expect(throws: ControllerClient.Failure.self) {
+        await #expect(throws: ControllerClientError.self) {
             _ = try await client.send(method: "GET", pathAndQuery: "/healthz", timeout: .seconds(2))
         }
         try await client.shutdown()

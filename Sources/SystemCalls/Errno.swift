@@ -15,6 +15,7 @@ public struct Errno: RawRepresentable, Hashable, Sendable, Error, CustomStringCo
     public static let ENXIO = Errno(rawValue: 6)
     public static let E2BIG = Errno(rawValue: 7)
     public static let EBADF = Errno(rawValue: 9)
+    public static let ECHILD = Errno(rawValue: 10)
     public static let EAGAIN = Errno(rawValue: 11)
     public static let ENOMEM = Errno(rawValue: 12)
     public static let EACCES = Errno(rawValue: 13)
@@ -29,6 +30,7 @@ public struct Errno: RawRepresentable, Hashable, Sendable, Error, CustomStringCo
     public static let ENFILE = Errno(rawValue: 23)
     public static let EMFILE = Errno(rawValue: 24)
     public static let ENOSPC = Errno(rawValue: 28)
+    public static let EPIPE = Errno(rawValue: 32)
     public static let ERANGE = Errno(rawValue: 34)
     public static let ENAMETOOLONG = Errno(rawValue: 36)
     public static let ENOSYS = Errno(rawValue: 38)
@@ -53,9 +55,9 @@ public struct Errno: RawRepresentable, Hashable, Sendable, Error, CustomStringCo
     public static let EHOSTUNREACH = Errno(rawValue: 113)
 
     private static let names: [Int32: String] = [
-        1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF",
+        1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF", 10: "ECHILD",
         11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 18: "EXDEV",
-        19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 28: "ENOSPC",
+        19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 28: "ENOSPC", 32: "EPIPE",
         34: "ERANGE", 36: "ENAMETOOLONG", 38: "ENOSYS", 39: "ENOTEMPTY", 40: "ELOOP", 42: "ENOMSG",
         67: "ENOLINK", 71: "EPROTO", 74: "EBADMSG", 88: "ENOTSOCK", 90: "EMSGSIZE", 93: "EPROTONOSUPPORT",
         95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL", 100: "ENETDOWN",
@@ -70,55 +72,4 @@ public struct Errno: RawRepresentable, Hashable, Sendable, Error, CustomStringCo
 
     /// The calling thread's errno, read right after a failed call.
     public static var current: Errno { Errno(rawValue: errno) }
-}
-
-/// A failed kernel operation: what was attempted, on what, and the errno it answered.
-/// Reads like `create link veth0: File exists (EEXIST)`.
-public struct NetlinkError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var operation: String
-    public var object: String
-    public var errno: Errno
-    /// The kernel's extended-ACK text, when it sent one ("Unknown device type").
-    public var kernelMessage: String?
-
-    public init(operation: String, object: String, errno: Errno, kernelMessage: String? = nil) {
-        self.operation = operation
-        self.object = object
-        self.errno = errno
-        self.kernelMessage = kernelMessage
-    }
-
-    public var description: String {
-        let target = object.isEmpty ? operation : "\(operation) \(object)"
-        if let kernelMessage, !kernelMessage.isEmpty {
-            return "\(target): \(errno) - \(kernelMessage)"
-        }
-        return "\(target): \(errno)"
-    }
-}
-
-/// How a raw call reports failure: `-1` with errno set (libc), or `-errno` (the `cnl_` helpers).
-enum FailureConvention {
-    case minusOneSetsErrno
-    case negativeErrno
-}
-
-/// The one funnel for raw system calls: a failed result becomes a `NetlinkError` naming the
-/// operation and object; EINTR is retried.
-@discardableResult
-func systemCall<T: FixedWidthInteger & SignedInteger>(
-    _ operation: String, _ object: String = "", _ convention: FailureConvention = .minusOneSetsErrno,
-    _ body: () -> T
-) throws(NetlinkError) -> T {
-    while true {
-        let result = body()
-        guard result < 0 else { return result }
-        let code =
-            switch convention {
-            case .minusOneSetsErrno: Errno.current
-            case .negativeErrno: Errno(rawValue: -Int32(truncatingIfNeeded: result))
-            }
-        if code == .EINTR { continue }
-        throw NetlinkError(operation: operation, object: object, errno: code)
-    }
 }
