@@ -69,18 +69,6 @@ extension Agent {
         } catch { log("keeping revision \(loaded.plan.revision): \(error)") }
     }
 
-    /// Reports status after a pass that changed something or failed differently, and otherwise
-    /// every `statusInterval`.
-    func reportIfDue(
-        _ controller: ControllerSession, loaded: Loaded, applied: Int64?, changed: Bool, error: String,
-        lastReport: inout ContinuousClock.Instant?
-    ) {
-        let now = ContinuousClock.now
-        if !changed, let last = lastReport, now - last < options.statusInterval { return }
-        lastReport = now
-        controller.report(status(loaded: loaded, applied: applied, error: error))
-    }
-
     /// Builds the status from the WireGuard devices as the backend reads them back.
     func status(loaded: Loaded, applied: Int64?, error: String) -> AgentStatus {
         var devices: [String: Device] = [:]

@@ -4,6 +4,7 @@ import Netlink
 import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
+import SystemCalls
 import WireGuard
 
 /// Set by SIGTERM/SIGINT; the loop polls with a short timeout, so it notices within that time.
@@ -161,96 +162,140 @@ public final class Agent {
             log("stopping on signal before the first plan")
             return
         }
-        if options.once {
-            let actions = try pass(loaded)
-            print("plan revision \(loaded.plan.revision): \(actions.count) actions")
-            return
+        if !options.once {
+            log("running plan revision \(loaded.plan.revision) of node \(loaded.plan.node), wireguard backend: \(wireguardBackend)")
+        }
+        var configuration = AgentLoopStateMachine.Configuration()
+        configuration.once = options.once
+        configuration.reportsStatus = controller != nil
+        configuration.statusInterval = options.statusInterval
+        configuration.resyncInterval = options.resyncInterval
+        var machine = AgentLoopStateMachine(configuration)
+        // `--once` takes the plan it has and watches nothing.
+        var watch = options.once ? nil : try KernelWatch()
+        var planStamp = options.planFile.flatMap(Self.stamp)
+
+        // The I/O of each action; the decisions are the machine's.
+        var actions = machine.start()
+        while !actions.isEmpty {
+            if stopRequested != 0 { actions = machine.stopRequested() }
+            var next: [AgentLoopStateMachine.Action] = []
+            for action in actions {
+                switch action {
+                case .reconcile:
+                    if !options.once {
+                        watch?.drain()
+                        takePlan(controller, stamp: &planStamp, into: &loaded)
+                    }
+                    do {
+                        let applied = try pass(loaded)
+                        if !applied.isEmpty, !options.once {
+                            log("applied \(applied.count) actions: " + applied.map(\.description).joined(separator: " | "))
+                        }
+                        next += machine.passSucceeded(revision: loaded.plan.revision, actions: applied.count, now: .now)
+                    } catch {
+                        if options.once { throw error }
+                        next += machine.passFailed(error: "\(error)", now: .now)
+                    }
+                case .logFailure(let text):
+                    log("pass failed, retrying: \(text)")
+                case .sendStatus(let applied, let error):
+                    controller?.report(status(loaded: loaded, applied: applied, error: error))
+                case .waitForWakeup(let timeout):
+                    watch?.follow(kernel.watchedNamespaces(plan: loaded.plan))
+                    let wakeup = watch?.wait(timeout: timeout, plans: controller?.inbox.fileDescriptor) ?? .timer
+                    next += stopRequested != 0 ? machine.stopRequested() : machine.woke(wakeup)
+                case .settle(let pause):
+                    Thread.sleep(forTimeInterval: Self.seconds(pause))
+                case .reportOnce(let revision, let count):
+                    print("plan revision \(revision): \(count) actions")
+                case .exit:
+                    if !options.once { log("stopping on signal; the data plane stays up") }
+                    return
+                }
+            }
+            actions = next
+        }
+    }
+
+    /// Takes a new plan, if one came: from the controller, or a changed plan file when it is
+    /// valid (a bad one keeps the last good plan).
+    private func takePlan(_ controller: ControllerSession?, stamp: inout [Int]?, into loaded: inout Loaded) {
+        if let controller { takeControllerPlan(controller, into: &loaded) }
+        guard let file = options.planFile, let s = Self.stamp(file), s != stamp else { return }
+        stamp = s
+        // Rewritten with the same content (a poller re-fetching it) is nothing new.
+        let same = FileManager.default.contents(atPath: file).flatMap {
+            try? JSONDecoder().decode(NodePlan.self, from: $0)
+        } == loaded.plan
+        guard !same else { return }
+        do {
+            loaded = try load(file: file)
+            log("plan revision \(loaded.plan.revision) loaded from \(file)")
+        } catch { log("keeping revision \(loaded.plan.revision): \(error)") }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// The rtnetlink event sockets of the host and of every namespace the agent owns: what wakes
+    /// the loop when something changes in the kernel.
+    struct KernelWatch {
+        let host: NetlinkEventMonitor
+        /// By namespace, with the inode it was opened for: a namespace made anew gets a new monitor.
+        var namespaces: [String: (inode: UInt64, monitor: NetlinkEventMonitor)] = [:]
+
+        init() throws {
+            host = try NetlinkEventMonitor(timeout: .milliseconds(50))
         }
 
-        log("running plan revision \(loaded.plan.revision) of node \(loaded.plan.node), wireguard backend: \(wireguardBackend)")
-        var planStamp = options.planFile.flatMap(Self.stamp)
-        var monitors: [String: (inode: UInt64, monitor: NetlinkEventMonitor)] = [:]
-        let hostMonitor = try NetlinkEventMonitor(timeout: .milliseconds(50))
-        var lastError = ""
-        var lastReport: ContinuousClock.Instant?
-        var applied: Int64?
+        var all: [NetlinkEventMonitor] { [host] + namespaces.values.map(\.monitor) }
 
-        while stopRequested == 0 {
-            if let controller { takeControllerPlan(controller, into: &loaded) }
-            // A changed plan file is taken when it is valid; a bad one keeps the last good plan.
-            if let file = options.planFile, let s = Self.stamp(file), s != planStamp {
-                planStamp = s
-                // Rewritten with the same content (a poller re-fetching it) is nothing new.
-                let same = FileManager.default.contents(atPath: file).flatMap {
-                    try? JSONDecoder().decode(NodePlan.self, from: $0)
-                } == loaded.plan
-                if !same {
-                    do {
-                        loaded = try load(file: file)
-                        log("plan revision \(loaded.plan.revision) loaded from \(file)")
-                    } catch { log("keeping revision \(loaded.plan.revision): \(error)") }
-                }
-            }
-            var changed = false
-            do {
-                let actions = try pass(loaded)
-                if !actions.isEmpty {
-                    log("applied \(actions.count) actions: " + actions.map(\.description).joined(separator: " | "))
-                }
-                changed = !actions.isEmpty || !lastError.isEmpty || applied != loaded.plan.revision
-                lastError = ""
-                applied = loaded.plan.revision
-            } catch {
-                let text = "\(error)"
-                if text != lastError { log("pass failed, retrying: \(text)") }
-                changed = text != lastError
-                lastError = text
-            }
-            if let controller {
-                reportIfDue(controller, loaded: loaded, applied: applied, changed: changed, error: lastError, lastReport: &lastReport)
-            }
-
-            // Watch every namespace we own; re-open a monitor when its namespace was re-created.
+        /// Watches exactly these namespaces; re-opens a monitor when its namespace was re-created.
+        mutating func follow(_ names: [String]) {
             var watched: [String: (inode: UInt64, monitor: NetlinkEventMonitor)] = [:]
-            for ns in kernel.watchedNamespaces(plan: loaded.plan) {
+            for ns in names {
                 guard let ino = LinuxKernel.inode(ns) else { continue }
-                if let m = monitors[ns], m.inode == ino {
+                if let m = namespaces[ns], m.inode == ino {
                     watched[ns] = m
                 } else if let m = try? NetlinkEventMonitor(namespace: ns, timeout: .milliseconds(50)) {
                     watched[ns] = (ino, m)
                 }
             }
-            monitors = watched
-            let all = [hostMonitor] + monitors.values.map(\.monitor)
-            // A plan from the controller wakes the loop at once; a burst of events settles first.
-            if wait(all, wake: controller?.inbox.fileDescriptor) == .events { usleep(20_000) }
+            namespaces = watched
+        }
+
+        /// Waits until an event or a new plan arrives or `timeout` passes (or a signal comes).
+        func wait(timeout: Duration, plans: Int32?) -> AgentLoopStateMachine.Wakeup {
+            let monitors = all
+            var fds = monitors.map { pollfd(fd: $0.fileDescriptor, events: Int16(POLLIN), revents: 0) }
+            if let plans { fds.append(pollfd(fd: plans, events: Int16(POLLIN), revents: 0)) }
+            let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+            // Not retried on EINTR: a stop signal ends the wait at once.
+            let ready = (try? systemCall("poll", "kernel events", retryingInterrupts: false) {
+                poll(&fds, nfds_t(fds.count), ms)
+            }) ?? 0
+            guard ready > 0 else { return .timer }
+            if plans != nil, fds[fds.count - 1].revents != 0 { return .plan }
+            return .kernelEvents
+        }
+
+        /// Reads every pending event away; the pass re-reads the kernel anyway.
+        func drain() {
             for m in all { Self.drain(m) }
         }
-        log("stopping on signal; the data plane stays up")
-    }
 
-    enum Wakeup { case events, plan, timeout }
-
-    /// Waits until an event or a new plan arrives or the resync interval passes.
-    private func wait(_ monitors: [NetlinkEventMonitor], wake: Int32?) -> Wakeup {
-        var fds = monitors.map { pollfd(fd: $0.fileDescriptor, events: Int16(POLLIN), revents: 0) }
-        if let wake { fds.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0)) }
-        let ms = Int32(options.resyncInterval.components.seconds * 1000
-            + options.resyncInterval.components.attoseconds / 1_000_000_000_000_000)
-        guard poll(&fds, nfds_t(fds.count), ms) > 0 else { return .timeout }
-        if wake != nil, fds[fds.count - 1].revents != 0 { return .plan }
-        return .events
-    }
-
-    private static func drain(_ monitor: NetlinkEventMonitor) {
-        var fds = [pollfd(fd: monitor.fileDescriptor, events: Int16(POLLIN), revents: 0)]
-        // Overflow (ENOBUFS) is fine: the next pass re-reads everything anyway.
-        while poll(&fds, 1, 0) > 0 { _ = try? monitor.events() }
+        private static func drain(_ monitor: NetlinkEventMonitor) {
+            var fds = [pollfd(fd: monitor.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+            // Overflow (ENOBUFS) is fine: the next pass re-reads everything anyway.
+            while (try? systemCall("poll", "kernel events") { poll(&fds, 1, 0) }) ?? 0 > 0 { _ = try? monitor.events() }
+        }
     }
 
     static func stamp(_ file: String) -> [Int]? {
         var st = stat()
-        guard stat(file, &st) == 0 else { return nil }
+        guard (try? systemCall("stat", file) { stat(file, &st) }) != nil else { return nil }
         return [Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec), Int(st.st_size), Int(st.st_ino)]
     }
 

@@ -5,6 +5,7 @@ import OverlayGateway
 import OverlayModel
 import OverlayPlanner
 import ProcessControl
+import SystemCalls
 
 /// The gateway side of the agent: HAProxy for HTTP, TLS and TCP routes (configuration rendered
 /// from the plan by `HAProxyConfig`), the agent's own UDP relay for UDP mappings, and the
@@ -42,7 +43,7 @@ public final class Gateway {
             var namespaces: [String: UInt64] = [:]
             for ns in Set(proxied.map(\.namespace)) {
                 guard let ino = LinuxKernel.inode(ns) else {
-                    throw ChildProcessError(description: "gateway: network namespace \(ns) is not there yet")
+                    throw GatewayError(description: "gateway: network namespace \(ns) is not there yet")
                 }
                 namespaces[ns] = ino
             }
@@ -81,8 +82,10 @@ public final class Gateway {
     }
 
     private func prepareDirectories() throws {
-        for d in [paths.directory, paths.certificates] where mkdir(d, 0o700) != 0 && errno != EEXIST {
-            throw ChildProcessError(description: "mkdir \(d): \(String(cString: strerror(errno)))")
+        for d in [paths.directory, paths.certificates] {
+            do throws(StateDirectoryError) { try StateDirectory.makeDirectory(d) } catch {
+                throw GatewayError(description: "gateway: \(error)")
+            }
         }
     }
 
@@ -95,7 +98,7 @@ public final class Gateway {
             guard let identity, let box = Data(base64Encoded: tls.sealedKey),
                 let key = try? SealedBox.open(Array(box), with: identity)
             else {
-                throw ChildProcessError(
+                throw GatewayError(
                     description: "gateway route \(r.name): cannot open its sealed TLS key with this node's identity")
             }
             let file = paths.certificate(route: r.name)
@@ -112,9 +115,15 @@ public final class Gateway {
         let list = HAProxyConfig.certificateList(plan, paths: paths)
         guard FileManager.default.createFile(atPath: paths.certificateList, contents: Data(list.utf8),
                                              attributes: [.posixPermissions: 0o600])
-        else { throw ChildProcessError(description: "cannot write \(paths.certificateList)") }
+        else { throw GatewayError(description: "gateway: cannot write \(paths.certificateList)") }
         for f in (try? FileManager.default.contentsOfDirectory(atPath: paths.certificates)) ?? [] where !keep.contains(f) {
             unlink(paths.certificates + "/" + f)
         }
     }
+}
+
+/// Why the gateway cannot serve its plan yet: a namespace not there, a TLS key this node cannot
+/// open, a file it cannot write. The last good configuration stays.
+public struct GatewayError: Error, CustomStringConvertible {
+    public var description: String
 }

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import OverlayGateway
 import ProcessControl
+import SystemCalls
 
 /// Runs HAProxy in master-worker mode (`-W`) for the gateway and keeps it running:
 ///
@@ -67,8 +68,8 @@ final class HAProxySupervisor {
                 rejected = (config, e)
                 throw e
             }
-            guard rename(paths.candidate, paths.config) == 0 else {
-                throw ChildProcessError(description: "rename \(paths.candidate): \(String(cString: strerror(errno)))")
+            do throws(SystemCallError) { try systemCall("rename", paths.candidate) { rename(paths.candidate, paths.config) } } catch {
+                throw GatewayError(description: "gateway: \(error)")
             }
         }
         rejected = nil
@@ -104,6 +105,6 @@ final class HAProxySupervisor {
 
     private func write(_ text: String, to file: String) throws {
         guard FileManager.default.createFile(atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
-        else { throw ChildProcessError(description: "cannot write \(file)") }
+        else { throw GatewayError(description: "gateway: cannot write \(file)") }
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 import Glibc
 import Netlink
 import OverlayModel
+import Synchronization
+import SystemCalls
 
 /// The gateway's UDP mappings, relayed by the agent itself: HAProxy 2.6 does not proxy UDP, and
 /// nftables NAT cannot turn a public IPv4 client's datagram into IPv6 for an overlay workload.
@@ -13,7 +15,12 @@ import OverlayModel
 /// the public socket to the client. A flow idle for `idleTimeout` is closed; a backend that answers
 /// with "port unreachable" is skipped for a few seconds and the client's next datagram opens a flow
 /// to another one. A removed mapping closes its socket and flows at once.
-final class UDPRelay: @unchecked Sendable {
+///
+/// Ownership: the agent's thread owns the `UDPRelay` and only hands it mappings; the relay thread
+/// owns every socket, in a `RelayWorker` nobody else can reach, which closes them all when the
+/// thread ends. The two share one `Control` (desired mappings, problems, the wake-up pipe) under a
+/// lock. `stop()` (also on deinit) asks the thread to end and waits for it.
+final class UDPRelay: Sendable {
     struct Backend: Equatable, Sendable {
         var address: IPv6Address
         var port: UInt16
@@ -26,14 +33,7 @@ final class UDPRelay: @unchecked Sendable {
     }
 
     let idleTimeout: Double
-    /// Failures to report (a port already taken, a namespace missing); read by the agent.
-    private let lock = NSLock()
-    private var desired: [Mapping] = []
-    private var generation = 0
-    private var stopping = false
-    private var problems: [UInt16: String] = [:]
-    private var thread: Thread?
-    private var wake: [Int32] = [-1, -1]
+    private let control = Control()
 
     init(idleTimeout: Double = 60) {
         self.idleTimeout = idleTimeout
@@ -43,55 +43,118 @@ final class UDPRelay: @unchecked Sendable {
 
     /// Makes the relay serve exactly `mappings` (starting its thread on first use).
     func update(_ mappings: [Mapping]) {
-        lock.lock()
-        let changed = mappings != desired
-        desired = mappings
-        if changed { generation += 1 }
-        let start = thread == nil && !mappings.isEmpty
-        if start {
-            if pipe(&wake) == 0 {
-                for fd in wake {
-                    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let (changed, start, wakeFD) = control.state.withLock { s -> (Bool, Bool, Int32?) in
+            let changed = mappings != s.desired
+            s.desired = mappings
+            if changed { s.generation += 1 }
+            var start = false
+            if !s.running && !mappings.isEmpty {
+                do {
+                    s.wake = try makeWakeUpPipe("for the udp relay")
+                    s.running = true
+                    s.stopping = false
+                    start = true
+                } catch {
+                    s.problems = Dictionary(uniqueKeysWithValues: mappings.map { ($0.port, "udp/\($0.port): \(error)") })
                 }
             }
-            let t = Thread { [unowned self] in self.loop() }
+            return (changed, start, s.wake?.write)
+        }
+        if start {
+            let (control, idleTimeout) = (control, idleTimeout)
+            let t = Thread {
+                var worker = RelayWorker(control: control, idleTimeout: idleTimeout)
+                worker.run()
+            }
             t.name = "udp-relay"
-            thread = t
             t.start()
         }
-        let fd = wake[1]
-        lock.unlock()
-        if changed && fd >= 0 { var b: UInt8 = 1; _ = write(fd, &b, 1) }
+        if changed, let wakeFD { Control.signal(wakeFD) }
     }
 
     /// Per port, why it is not served (empty when all is well).
     func currentProblems() -> [UInt16: String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return problems
+        control.state.withLock { $0.problems }
     }
 
     func stop() {
-        lock.lock()
-        stopping = true
-        let fd = wake[1]
-        let running = thread != nil
-        lock.unlock()
-        guard running, fd >= 0 else { return }
-        var b: UInt8 = 1
-        _ = write(fd, &b, 1)
+        let wakeFD = control.state.withLock { s -> Int32? in
+            s.stopping = true
+            return s.running ? s.wake?.write : nil
+        }
+        guard let wakeFD else { return }
+        Control.signal(wakeFD)
         // The loop closes its sockets within one poll round.
         for _ in 0..<100 {
-            lock.lock()
-            let done = thread == nil
-            lock.unlock()
-            if done { return }
+            if !control.state.withLock({ $0.running }) { return }
             usleep(10_000)
         }
     }
 
-    // MARK: - The relay thread
+    /// What the agent's thread and the relay thread share.
+    fileprivate final class Control: Sendable {
+        struct State {
+            var desired: [Mapping] = []
+            var generation = 0
+            var stopping = false
+            var running = false
+            /// Failures to report (a port already taken, a namespace missing); read by the agent.
+            var problems: [UInt16: String] = [:]
+            /// Made when the thread starts; its ends are closed by the thread when it ends.
+            var wake: (read: Int32, write: Int32)?
+        }
+
+        let state = Mutex(State())
+
+        /// A full pipe already means "wake up"; the byte is only a signal.
+        static func signal(_ fd: Int32) {
+            var b: UInt8 = 1
+            _ = try? systemCall("write", "udp relay wake-up") { write(fd, &b, 1) }
+        }
+    }
+
+    struct SocketError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func listen(_ port: UInt16) throws -> Int32 {
+        do throws(SystemCallError) {
+            let fd = try systemCall("socket", "udp/\(port)") {
+                socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            }
+            do throws(SystemCallError) {
+                var off: Int32 = 0
+                var on: Int32 = 1
+                let size = socklen_t(MemoryLayout<Int32>.size)
+                try systemCall("setsockopt IPV6_V6ONLY", "udp/\(port)") {
+                    setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, size)
+                }
+                try systemCall("setsockopt SO_REUSEADDR", "udp/\(port)") { setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, size) }
+                var addr = sockaddr_in6()
+                addr.sin6_family = sa_family_t(AF_INET6)
+                addr.sin6_port = port.bigEndian
+                try systemCall("bind", "udp/\(port)") {
+                    withUnsafePointer(to: &addr) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                        }
+                    }
+                }
+            } catch {
+                close(fd)
+                throw error
+            }
+            return fd
+        } catch {
+            throw SocketError(description: "\(error)")
+        }
+    }
+}
+
+/// The relay thread's sockets and flows: made, used and closed on that thread only.
+private struct RelayWorker: ~Copyable {
+    typealias Mapping = UDPRelay.Mapping
+    typealias Backend = UDPRelay.Backend
 
     private final class Listener {
         let fd: Int32
@@ -124,6 +187,8 @@ final class UDPRelay: @unchecked Sendable {
         }
     }
 
+    let control: UDPRelay.Control
+    let idleTimeout: Double
     private var listeners: [UInt16: Listener] = [:]
     private var flows: [Int32: Flow] = [:]
     private var flowByClient: [ClientKey: Int32] = [:]
@@ -131,21 +196,37 @@ final class UDPRelay: @unchecked Sendable {
     private var refused: [String: Double] = [:]
     private var buffer = [UInt8](repeating: 0, count: 65536)
 
+    init(control: UDPRelay.Control, idleTimeout: Double) {
+        self.control = control
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Every socket of the relay, and the wake-up pipe, go with the thread.
+    deinit {
+        for l in listeners.values { close(l.fd) }
+        for f in flows.values { close(f.fd) }
+        control.state.withLock { s in
+            if let w = s.wake {
+                close(w.read)
+                close(w.write)
+            }
+            s.wake = nil
+            s.running = false
+        }
+    }
+
     private static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    private func loop() {
+    mutating func run() {
         var applied = -1
         while true {
-            lock.lock()
-            let stop = stopping
-            let gen = generation
-            let want = desired
-            let wakeFD = wake[0]
-            lock.unlock()
+            let (stop, gen, want, wakeFD) = control.state.withLock { s in
+                (s.stopping, s.generation, s.desired, s.wake?.read ?? -1)
+            }
             if stop { break }
             if gen != applied {
                 apply(want)
@@ -156,9 +237,12 @@ final class UDPRelay: @unchecked Sendable {
             for l in listening { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)) }
             let open = Array(flows.values)
             for f in open { fds.append(pollfd(fd: f.fd, events: Int16(POLLIN), revents: 0)) }
-            let n = poll(&fds, nfds_t(fds.count), 1000)
+            let n = (try? systemCall("poll", "udp relay") { poll(&fds, nfds_t(fds.count), 1000) }) ?? 0
             if n > 0 {
-                if fds[0].revents != 0 { var b = [UInt8](repeating: 0, count: 64); while read(wakeFD, &b, 64) > 0 {} }
+                if fds[0].revents != 0 {
+                    var b = [UInt8](repeating: 0, count: 64)
+                    while (try? systemCall("read", "udp relay wake-up") { read(wakeFD, &b, 64) }) ?? 0 > 0 {}
+                }
                 for (i, l) in listening.enumerated() where fds[1 + i].revents != 0 { receiveFromClients(l) }
                 for (i, f) in open.enumerated() where fds[1 + listening.count + i].revents != 0 {
                     if flows[f.fd] != nil { receiveFromBackend(f) }
@@ -166,19 +250,9 @@ final class UDPRelay: @unchecked Sendable {
             }
             expireIdle()
         }
-        for l in listeners.values { close(l.fd) }
-        for f in flows.values { close(f.fd) }
-        listeners = [:]
-        flows = [:]
-        flowByClient = [:]
-        lock.lock()
-        close(wake[0]); close(wake[1])
-        wake = [-1, -1]
-        thread = nil
-        lock.unlock()
     }
 
-    private func apply(_ want: [Mapping]) {
+    private mutating func apply(_ want: [Mapping]) {
         let byPort = Dictionary(want.map { ($0.port, $0) }, uniquingKeysWith: { a, _ in a })
         for (port, l) in listeners where byPort[port] != l.mapping {
             // Gone or changed: its flows go with it (a changed backend set starts afresh).
@@ -192,50 +266,27 @@ final class UDPRelay: @unchecked Sendable {
         }
         var problems: [UInt16: String] = [:]
         for (port, m) in byPort where listeners[port] == nil {
-            do { listeners[port] = Listener(fd: try Self.listen(port), mapping: m) } catch {
+            do { listeners[port] = Listener(fd: try UDPRelay.listen(port), mapping: m) } catch {
                 problems[port] = "\(error)"
             }
         }
-        lock.lock()
-        self.problems = problems
-        lock.unlock()
+        control.state.withLock { $0.problems = problems }
     }
 
-    struct SocketError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func listen(_ port: UInt16) throws -> Int32 {
-        let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SocketError(description: "udp/\(port): socket: \(String(cString: strerror(errno)))") }
-        var off: Int32 = 0
-        var on: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<Int32>.size))
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in6()
-        addr.sin6_family = sa_family_t(AF_INET6)
-        addr.sin6_port = port.bigEndian
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-        }
-        guard rc == 0 else {
-            let e = errno
-            close(fd)
-            throw SocketError(description: "udp/\(port): bind: \(String(cString: strerror(e)))")
-        }
-        return fd
-    }
-
-    private func receiveFromClients(_ l: Listener) {
+    private mutating func receiveFromClients(_ l: Listener) {
         for _ in 0..<64 {
             var from = sockaddr_in6()
             var len = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            let n = buffer.withUnsafeMutableBytes { b in
-                withUnsafeMutablePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(l.fd, b.baseAddress, b.count, 0, $0, &len) }
-                }
-            }
-            guard n >= 0 else { return }
+            // Until EAGAIN: nothing more waits.
+            guard
+                let n = try? systemCall("recvfrom", "udp/\(l.mapping.port)", {
+                    buffer.withUnsafeMutableBytes { b in
+                        withUnsafeMutablePointer(to: &from) {
+                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(l.fd, b.baseAddress, b.count, 0, $0, &len) }
+                        }
+                    }
+                })
+            else { return }
             let key = ClientKey(
                 port: l.mapping.port, address: withUnsafeBytes(of: from.sin6_addr) { Array($0) },
                 clientPort: UInt16(bigEndian: from.sin6_port))
@@ -243,11 +294,14 @@ final class UDPRelay: @unchecked Sendable {
             if flow == nil { flow = openFlow(l, key: key, client: from) }
             guard let flow else { continue }
             flow.lastActive = Self.now()
-            _ = buffer.withUnsafeBytes { send(flow.fd, $0.baseAddress, n, Int32(MSG_DONTWAIT)) }
+            // A datagram the backend's socket cannot take now is dropped, as the network would.
+            _ = try? systemCall("send", "to \(flow.backend.address) port \(flow.backend.port)") {
+                buffer.withUnsafeBytes { send(flow.fd, $0.baseAddress, n, Int32(MSG_DONTWAIT)) }
+            }
         }
     }
 
-    private func openFlow(_ l: Listener, key: ClientKey, client: sockaddr_in6) -> Flow? {
+    private mutating func openFlow(_ l: Listener, key: ClientKey, client: sockaddr_in6) -> Flow? {
         let backends = l.mapping.backends
         guard !backends.isEmpty else { return nil }
         let now = Self.now()
@@ -270,10 +324,13 @@ final class UDPRelay: @unchecked Sendable {
         to.sin6_family = sa_family_t(AF_INET6)
         to.sin6_port = choice.port.bigEndian
         withUnsafeMutableBytes(of: &to.sin6_addr) { $0.copyBytes(from: choice.address.bytes) }
-        let rc = withUnsafePointer(to: &to) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-        }
-        guard rc == 0 else {
+        do {
+            try systemCall("connect", "to \(choice.address) port \(choice.port)") {
+                withUnsafePointer(to: &to) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+                }
+            }
+        } catch {
             close(fd)
             return nil
         }
@@ -283,12 +340,16 @@ final class UDPRelay: @unchecked Sendable {
         return f
     }
 
-    private func receiveFromBackend(_ f: Flow) {
+    private mutating func receiveFromBackend(_ f: Flow) {
         guard let l = listeners[f.key.port] else { return closeFlow(f) }
         for _ in 0..<64 {
-            let n = buffer.withUnsafeMutableBytes { recv(f.fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 {
-                if errno == ECONNREFUSED {
+            let n: Int
+            do {
+                n = try systemCall("recv", "from \(f.backend.address) port \(f.backend.port)") {
+                    buffer.withUnsafeMutableBytes { recv(f.fd, $0.baseAddress, $0.count, 0) }
+                }
+            } catch {
+                if error.errno == .ECONNREFUSED {
                     refused["\(f.backend.address)/\(f.backend.port)"] = Self.now() + 5
                     closeFlow(f)
                 }
@@ -296,23 +357,25 @@ final class UDPRelay: @unchecked Sendable {
             }
             f.lastActive = Self.now()
             var to = f.client
-            _ = buffer.withUnsafeBytes { b in
-                withUnsafePointer(to: &to) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(l.fd, b.baseAddress, n, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+            _ = try? systemCall("sendto", "udp/\(l.mapping.port)") {
+                buffer.withUnsafeBytes { b in
+                    withUnsafePointer(to: &to) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            sendto(l.fd, b.baseAddress, n, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                        }
                     }
                 }
             }
         }
     }
 
-    private func closeFlow(_ f: Flow) {
+    private mutating func closeFlow(_ f: Flow) {
         close(f.fd)
         flows[f.fd] = nil
         if flowByClient[f.key] == f.fd { flowByClient[f.key] = nil }
     }
 
-    private func expireIdle() {
+    private mutating func expireIdle() {
         let limit = Self.now() - idleTimeout
         for f in flows.values where f.lastActive < limit { closeFlow(f) }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SystemCalls
 
 /// Programs the agent runs itself (HAProxy, wireguard-go), with raw posix_spawn/waitpid so the PID
 /// is ours to signal and reap (Foundation's Process hides both behind a run loop). Children start
@@ -43,10 +44,13 @@ public enum ChildProcess {
             for p in cEnv ?? [] { free(p) }
         }
         var pid: pid_t = 0
-        let rc = cEnv.map { env in posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, env) }
-            ?? posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, environ)
-        guard rc == 0 else {
-            throw ChildProcessError(description: "cannot start \(argv.joined(separator: " ")): \(String(cString: strerror(rc)))")
+        do {
+            try systemCall("posix_spawnp", argv[0], .returnsErrno) {
+                cEnv.map { env in posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, env) }
+                    ?? posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, environ)
+            }
+        } catch {
+            throw ChildProcessError(description: "cannot start \(argv.joined(separator: " ")): \(error.errno)")
         }
         return pid
     }
@@ -77,8 +81,8 @@ public enum ChildProcess {
     /// Blocks until child `pid` ends, and says how.
     public static func waitForEnd(_ pid: pid_t) -> End {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return .lost(errno: errno) }
+        do { try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, 0) } } catch {
+            return .lost(errno: error.errno.rawValue)
         }
         // WIFEXITED/WEXITSTATUS/WTERMSIG are macros Swift does not import.
         let signal = status & 0x7f
@@ -88,14 +92,18 @@ public enum ChildProcess {
     /// Whether child `pid` has ended (reaping it if so), without blocking.
     public static func hasEnded(_ pid: pid_t) -> Bool {
         var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
-        return r == pid || (r < 0 && errno == ECHILD && !isAlive(pid))
+        do { return try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, WNOHANG) } == pid } catch {
+            return error.errno == .ECHILD && !isAlive(pid)
+        }
     }
 
     /// Whether `pid` runs (for a process that is not our child). A zombie counts as ended: its
     /// parent may be slow to reap it.
     public static func isAlive(_ pid: pid_t) -> Bool {
-        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        do { try systemCall("kill", "\(pid)") { kill(pid, 0) } } catch {
+            // EPERM: it runs, as someone we may not signal.
+            guard error.errno == .EPERM else { return false }
+        }
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return true }

@@ -31,11 +31,12 @@ public enum FailureConvention: Sendable {
 }
 
 /// The one funnel for raw system calls: a failed result becomes a `SystemCallError` naming the
-/// call and its object; EINTR is retried, so no caller has to.
+/// call and its object; EINTR is retried, so no caller has to, unless `retryingInterrupts` is
+/// false (a wait that a signal should end, so the caller notices the signal).
 @discardableResult
 public func systemCall<T: FixedWidthInteger & SignedInteger>(
     _ call: String, _ object: String = "", _ convention: FailureConvention = .minusOneSetsErrno,
-    _ body: () -> T
+    retryingInterrupts: Bool = true, _ body: () -> T
 ) throws(SystemCallError) -> T {
     while true {
         let result = body()
@@ -51,7 +52,7 @@ public func systemCall<T: FixedWidthInteger & SignedInteger>(
             guard result != 0 else { return result }
             code = Errno(rawValue: Int32(truncatingIfNeeded: result))
         }
-        if code == .EINTR { continue }
+        if code == .EINTR && retryingInterrupts { continue }
         throw SystemCallError(call: call, object: object, errno: code)
     }
 }
