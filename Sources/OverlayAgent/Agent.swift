@@ -322,6 +322,7 @@ public final class Agent {
     }
 }
 
+/// Why the agent cannot run: no identity, no plan, a bad plan file, a controller it cannot use.
 public enum AgentError: Error, CustomStringConvertible {
     case noIdentity(String)
     case noPlan(String)

@@ -97,6 +97,7 @@ public struct AgentClient: Sendable {
     }
 }
 
+/// What went wrong talking to the controller as an agent: refused, unreadable or unreachable.
 public enum AgentClientError: Error, CustomStringConvertible {
     case unreachable(String, String)
     case refused(String, Int, String)

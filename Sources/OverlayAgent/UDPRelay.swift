@@ -324,7 +324,7 @@ private struct RelayWorker: ~Copyable {
         to.sin6_family = sa_family_t(AF_INET6)
         to.sin6_port = choice.port.bigEndian
         withUnsafeMutableBytes(of: &to.sin6_addr) { $0.copyBytes(from: choice.address.bytes) }
-        do {
+        do throws(SystemCallError) {
             try systemCall("connect", "to \(choice.address) port \(choice.port)") {
                 withUnsafePointer(to: &to) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
@@ -344,7 +344,7 @@ private struct RelayWorker: ~Copyable {
         guard let l = listeners[f.key.port] else { return closeFlow(f) }
         for _ in 0..<64 {
             let n: Int
-            do {
+            do throws(SystemCallError) {
                 n = try systemCall("recv", "from \(f.backend.address) port \(f.backend.port)") {
                     buffer.withUnsafeMutableBytes { recv(f.fd, $0.baseAddress, $0.count, 0) }
                 }

@@ -77,6 +77,8 @@ public final class ControllerClient: Sendable {
     }
 }
 
+/// Why a request to the controller got no answer: a base URL that is not one, or a controller
+/// that cannot be reached.
 public enum ControllerClientError: Error, CustomStringConvertible {
     case badURL(String)
     case unreachable(String, String)

@@ -98,6 +98,8 @@ public struct NonceCache: Sendable {
     }
 }
 
+/// Why a signed agent request is refused: a missing or bad header, clock skew, a bad signature
+/// or a replayed nonce.
 public enum AgentSignatureError: Error, Equatable, CustomStringConvertible {
     case missingHeader(String)
     case badHeader(String, String)

@@ -53,6 +53,7 @@ public struct SignedPlan: Codable, Equatable, Sendable {
     }
 }
 
+/// Why a signed plan is refused: malformed, not signed by the pinned key, or for another node.
 public enum SignedPlanError: Error, Equatable, CustomStringConvertible {
     case malformed(String)
     case badSignature

@@ -18,6 +18,8 @@ public final class ControllerServer: Sendable {
     let nonces: NonceStore
     let metrics: ServerMetrics
     let logger: Logger
+    /// Where handlers run, off the cooperative threads: they block on the store.
+    let database = DatabaseExecutor()
 
     public init(store: Store, signingKey: Ed25519Identity, logger: Logger) {
         let waiters = PlanWaiters()
@@ -43,6 +45,7 @@ public final class ControllerServer: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: DatabaseExecutorMiddleware(executor: database))
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ErrorMiddleware())
         router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }

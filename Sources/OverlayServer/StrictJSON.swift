@@ -84,6 +84,7 @@ enum StrictJSON {
     }
 }
 
+/// A request body that is not exactly a JSON object of the expected type.
 struct StrictJSONError: Error, CustomStringConvertible {
     var description: String
 }

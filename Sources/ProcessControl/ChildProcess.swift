@@ -44,7 +44,7 @@ public enum ChildProcess {
             for p in cEnv ?? [] { free(p) }
         }
         var pid: pid_t = 0
-        do {
+        do throws(SystemCallError) {
             try systemCall("posix_spawnp", argv[0], .returnsErrno) {
                 cEnv.map { env in posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, env) }
                     ?? posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, environ)
@@ -81,7 +81,7 @@ public enum ChildProcess {
     /// Blocks until child `pid` ends, and says how.
     public static func waitForEnd(_ pid: pid_t) -> End {
         var status: Int32 = 0
-        do { try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, 0) } } catch {
+        do throws(SystemCallError) { try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, 0) } } catch {
             return .lost(errno: error.errno.rawValue)
         }
         // WIFEXITED/WEXITSTATUS/WTERMSIG are macros Swift does not import.
@@ -92,15 +92,20 @@ public enum ChildProcess {
     /// Whether child `pid` has ended (reaping it if so), without blocking.
     public static func hasEnded(_ pid: pid_t) -> Bool {
         var status: Int32 = 0
-        do { return try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, WNOHANG) } == pid } catch {
+        do throws(SystemCallError) { return try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, WNOHANG) } == pid } catch {
             return error.errno == .ECHILD && !isAlive(pid)
         }
+    }
+
+    /// Sends `signal` to `pid` (ESRCH: it is gone already).
+    public static func signal(_ pid: pid_t, _ signal: Int32) throws(SystemCallError) {
+        try systemCall("kill", "pid \(pid) with signal \(signal)") { kill(pid, signal) }
     }
 
     /// Whether `pid` runs (for a process that is not our child). A zombie counts as ended: its
     /// parent may be slow to reap it.
     public static func isAlive(_ pid: pid_t) -> Bool {
-        do { try systemCall("kill", "\(pid)") { kill(pid, 0) } } catch {
+        do throws(SystemCallError) { try systemCall("kill", "\(pid)") { kill(pid, 0) } } catch {
             // EPERM: it runs, as someone we may not signal.
             guard error.errno == .EPERM else { return false }
         }
@@ -118,6 +123,7 @@ public enum ChildProcess {
     }
 }
 
+/// A child process that could not be started.
 public struct ChildProcessError: Error, CustomStringConvertible {
     public var description: String
     public init(description: String) { self.description = description }

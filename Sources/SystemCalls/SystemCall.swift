@@ -62,7 +62,7 @@ public func systemCall<T: FixedWidthInteger & SignedInteger>(
 public func makeWakeUpPipe(_ purpose: String) throws(SystemCallError) -> (read: Int32, write: Int32) {
     var fds: [Int32] = [-1, -1]
     try systemCall("pipe", purpose) { pipe(&fds) }
-    do {
+    do throws(SystemCallError) {
         for fd in fds {
             let flags = try systemCall("fcntl F_GETFL", purpose) { fcntl(fd, F_GETFL) }
             try systemCall("fcntl F_SETFL", purpose) { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }

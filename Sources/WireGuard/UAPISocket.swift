@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// One connection to a wireguard-go UAPI socket: connect, send a request, read the reply up to
 /// its blank line, close. A fresh connection per request keeps a failed request from leaving
@@ -10,13 +11,16 @@ final class UAPISocket {
     /// Connects to `path`. `ENOENT`/`ECONNREFUSED` mean no live wireguard-go behind it.
     init(path: String, interface: String, timeout: Duration) throws {
         self.interface = interface
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw WireGuardError.socket(interface: interface, operation: "socket", errno: errno) }
+        let fd: Int32
+        do throws(SystemCallError) { fd = try systemCall("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) } } catch {
+            throw WireGuardError.socket(interface: interface, operation: "socket", errno: error.errno.rawValue)
+        }
         self.fd = fd
         var tv = timeval(
             tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        // Best effort: without them a request waits longer, but still ends when the process does.
+        _ = try? systemCall("setsockopt SO_RCVTIMEO") { setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) }
+        _ = try? systemCall("setsockopt SO_SNDTIMEO") { setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) }
 
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -28,15 +32,17 @@ final class UAPISocket {
         withUnsafeMutableBytes(of: &addr.sun_path) { dst in
             for (i, b) in pathBytes.enumerated() { dst[i] = b }
         }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        do throws(SystemCallError) {
+            try systemCall("connect", path) {
+                withUnsafePointer(to: &addr) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                    }
+                }
             }
-        }
-        if rc != 0 {
-            let e = errno
+        } catch {
             close(fd)
-            throw WireGuardError.socket(interface: interface, operation: "connect \(path)", errno: e)
+            throw WireGuardError.socket(interface: interface, operation: "connect \(path)", errno: error.errno.rawValue)
         }
     }
 
@@ -58,12 +64,13 @@ final class UAPISocket {
             var offset = 0
             while offset < raw.count {
                 // MSG_NOSIGNAL: a wireguard-go that died mid-request must give EPIPE, not kill us.
-                let n = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw WireGuardError.socket(interface: interface, operation: "send", errno: errno)
+                do throws(SystemCallError) {
+                    offset += try systemCall("send") {
+                        Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                    }
+                } catch {
+                    throw WireGuardError.socket(interface: interface, operation: "send", errno: error.errno.rawValue)
                 }
-                offset += n
             }
         }
     }
@@ -74,14 +81,11 @@ final class UAPISocket {
         out.reserveCapacity(65536)
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                if e == EAGAIN || e == EWOULDBLOCK {
-                    throw WireGuardError.timeout(interface: interface, waitingFor: "a UAPI reply")
-                }
-                throw WireGuardError.socket(interface: interface, operation: "recv", errno: e)
+            let n: Int
+            do throws(SystemCallError) { n = try systemCall("recv") { chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) } } } catch {
+                // The receive timeout (SO_RCVTIMEO) ran out.
+                if error.errno == .EAGAIN { throw WireGuardError.timeout(interface: interface, waitingFor: "a UAPI reply") }
+                throw WireGuardError.socket(interface: interface, operation: "recv", errno: error.errno.rawValue)
             }
             if n == 0 {
                 throw WireGuardError.malformedResponse(

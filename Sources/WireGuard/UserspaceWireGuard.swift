@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ProcessControl
 import OverlayModel
 import Synchronization
 
@@ -136,9 +137,9 @@ public final class UserspaceWireGuard: WireGuardBackend {
                 ? (entries.withLock { $0[name]?.exited } ?? true) : !WireGuardGoProcess.isAlive(pid)
         }
         if gone() { return }
-        kill(pid, SIGTERM)
+        try? ChildProcess.signal(pid, SIGTERM)
         if waitUntil(options.stopTimeout, gone) { return }
-        kill(pid, SIGKILL)
+        try? ChildProcess.signal(pid, SIGKILL)
         if !waitUntil(.seconds(2), gone) {
             throw WireGuardError.process(interface: name, detail: "pid \(pid) did not exit after SIGKILL")
         }
@@ -199,7 +200,7 @@ public final class UserspaceWireGuard: WireGuardBackend {
                 detail: "pid \(pid) exited during start-up" + (options.logFile.map { "; see \($0)" } ?? ""))
         }
         if !up {
-            kill(pid, SIGKILL)
+            try? ChildProcess.signal(pid, SIGKILL)
             throw WireGuardError.timeout(interface: name, waitingFor: "UAPI socket \(socketPath(name)) of pid \(pid)")
         }
         return pid
