@@ -64,27 +64,26 @@ public final class ControllerSession: Sendable {
     // MARK: - Loops
 
     func pollLoop() async {
-        var backoff = Backoff()
-        var failing: String?
+        var machine = ControllerPollStateMachine(controller: client.baseURL)
         while !Task.isCancelled {
             let after = received.withLock { $0 }
+            let actions: [ControllerPollStateMachine.Action]
             do {
                 if let signed = try await client.plan(after: after, wait: wait) {
                     let plan = try gate.open(signed, applied: after)
                     received.withLock { $0 = plan.revision }
                     inbox.post(plan)
                 }
-                if failing != nil { log("controller \(client.baseURL) reachable again") }
-                failing = nil
-                backoff.reset()
+                actions = machine.reachable()
             } catch {
                 if Task.isCancelled { return }
-                let delay = backoff.next()
-                let text = "\(error)"
-                // One line per change of cause, not one per retry.
-                if text != failing { log("\(text); retrying with backoff (next in \(Self.seconds(delay)))") }
-                failing = text
-                try? await Task.sleep(for: delay)
+                actions = machine.unreachable("\(error)", unit: Double.random(in: 0..<1))
+            }
+            for action in actions {
+                switch action {
+                case .log(let line): log(line)
+                case .backOff(let delay): try? await Task.sleep(for: delay)
+                }
             }
         }
     }
