@@ -26,11 +26,7 @@ public final class LinuxKernel: AgentKernel {
 
     // MARK: - Handles
 
-    static func inode(_ ns: String) -> UInt64? {
-        var st = stat()
-        guard stat(NetworkNamespace.path(of: ns), &st) == 0 else { return nil }
-        return UInt64(st.st_ino)
-    }
+    static func inode(_ ns: String) -> UInt64? { NetworkNamespace.inode(ns) }
 
     func rt(_ ns: String?) throws -> NetlinkHandle {
         guard let ns else { return host }

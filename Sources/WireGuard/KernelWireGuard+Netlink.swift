@@ -104,11 +104,7 @@ extension KernelWireGuard {
     public static func namespaced(destination: @escaping @Sendable (String) -> String?) throws -> NamespacedWireGuard {
         try NamespacedWireGuard(
             destination: destination,
-            identity: { ns in
-                var st = stat()
-                guard stat(NetworkNamespace.path(of: ns), &st) == 0 else { return nil }
-                return UInt64(st.st_ino)
-            },
+            identity: { ns in NetworkNamespace.inode(ns) },
             factory: { ns in try KernelWireGuard.system(namespace: ns) })
     }
 }
