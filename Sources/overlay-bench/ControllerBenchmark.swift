@@ -5,6 +5,7 @@ import OverlayController
 import OverlayCrypto
 import OverlayHTTPClient
 import OverlayProtocol
+import Synchronization
 
 /// 1,000 simulated agents, each with its own node identity, against a real `overlayd` (a child
 /// process on loopback) while networks change. Phase 1: agents long-poll (the product). Phase 2,
@@ -220,34 +221,35 @@ struct ControllerPhase {
 }
 
 /// Plans received by the simulated agents.
-final class DeliveryLog: @unchecked Sendable {
+final class DeliveryLog: Sendable {
     struct Entry { var node: String, network: String, revision: Int64, at: Double }
-    private let lock = NSLock()
-    private var entries: [Entry] = []
-    private var first: [String: [(Int64, Double)]] = [:]
-    private var served = 0
+    private struct State {
+        var entries: [Entry] = []
+        var first: [String: [(Int64, Double)]] = [:]
+        var served = 0
+    }
+    private let state = Mutex(State())
 
     func delivered(node: String, network: String, revision: Int64, at: Double) {
-        lock.withLock {
-            entries.append(Entry(node: node, network: network, revision: revision, at: at))
-            first[node, default: []].append((revision, at))
+        state.withLock {
+            $0.entries.append(Entry(node: node, network: network, revision: revision, at: at))
+            $0.first[node, default: []].append((revision, at))
         }
     }
-    func request() { lock.withLock { served += 1 } }
-    var requests: Int { lock.withLock { served } }
-    var count: Int { lock.withLock { entries.count } }
-    var nodesWithPlans: Int { lock.withLock { first.count } }
-    func since(_ index: Int) -> [Entry] { lock.withLock { Array(entries[index...]) } }
+    func request() { state.withLock { $0.served += 1 } }
+    var requests: Int { state.withLock { $0.served } }
+    var count: Int { state.withLock { $0.entries.count } }
+    var nodesWithPlans: Int { state.withLock { $0.first.count } }
+    func since(_ index: Int) -> [Entry] { state.withLock { Array($0.entries[index...]) } }
     func firstDelivery(node: String, atLeast revision: Int64) -> Double? {
-        lock.withLock { first[node]?.first { $0.0 >= revision }?.1 }
+        state.withLock { $0.first[node]?.first { $0.0 >= revision }?.1 }
     }
 }
 
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
+final class StopFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 /// `overlayd serve` as a child process on a free loopback port.
