@@ -172,7 +172,8 @@ public final class Agent {
         configuration.resyncInterval = options.resyncInterval
         var machine = AgentLoopStateMachine(configuration)
         // `--once` takes the plan it has and watches nothing.
-        var watch = options.once ? nil : try KernelWatch()
+        var watch: KernelWatch?
+        if !options.once { watch = try KernelWatch() }
         var planStamp = options.planFile.flatMap(Self.stamp)
 
         // The I/O of each action; the decisions are the machine's.
