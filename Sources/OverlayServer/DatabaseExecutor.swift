@@ -6,7 +6,16 @@ import Hummingbird
 /// cores, a few such waits would stall every other request and the long-polls' wake-ups. Work
 /// that prefers this executor runs on a dispatch queue's threads instead, which may block.
 final class DatabaseExecutor: TaskExecutor {
-    private let queue = DispatchQueue(label: "overlayd.database", qos: .userInitiated, attributes: .concurrent)
+    private static let marker = DispatchSpecificKey<Bool>()
+    private let queue: DispatchQueue
+
+    init() {
+        queue = DispatchQueue(label: "overlayd.database", qos: .userInitiated, attributes: .concurrent)
+        queue.setSpecific(key: Self.marker, value: true)
+    }
+
+    /// Whether the calling code runs on these threads.
+    static var isCurrent: Bool { DispatchQueue.getSpecific(key: marker) ?? false }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
@@ -16,8 +25,8 @@ final class DatabaseExecutor: TaskExecutor {
 
     /// Runs `body`, and everything it awaits that is not isolated elsewhere (the admin use
     /// cases, the controller's store calls), on these threads.
-    func run<T>(_ body: () async throws -> T) async throws -> T {
-        try await withTaskExecutorPreference(self, operation: body)
+    func run<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(self, isolation: isolation, operation: body)
     }
 }
 
