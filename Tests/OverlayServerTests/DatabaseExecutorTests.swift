@@ -11,7 +11,7 @@ import Testing
         let inside = try await executor.run { DatabaseExecutor.isCurrent }
         #expect(inside)
         // What the work awaits stays there too (a use case awaiting a helper).
-        let awaited = try await executor.run { await Self.where_() }
+        let awaited = try await executor.run { await Self.isCurrentAfterSuspending() }
         #expect(awaited)
         #expect(!DatabaseExecutor.isCurrent)
     }
@@ -21,7 +21,7 @@ import Testing
         await #expect(throws: Boom.self) { try await DatabaseExecutor().run { throw Boom() } }
     }
 
-    nonisolated static func where_() async -> Bool {
+    nonisolated static func isCurrentAfterSuspending() async -> Bool {
         await Task.yield()
         return DatabaseExecutor.isCurrent
     }
