@@ -61,7 +61,7 @@ import Testing
         // ...but still reported periodically.
         #expect(m.passFailed(error: "EBUSY", now: t0 + .seconds(17)).first == .sendStatus(applied: 3, error: "EBUSY"))
         // A different error is news.
-        #expect(m.passFailed(error: "ENODEV", now: t0 + .seconds(18)).prefix(2) == [.logFailure("ENODEV"), .sendStatus(applied: 3, error: "ENODEV")])
+        #expect(Array(m.passFailed(error: "ENODEV", now: t0 + .seconds(18)).prefix(2)) == [.logFailure("ENODEV"), .sendStatus(applied: 3, error: "ENODEV")])
         #expect(m.lastError == "ENODEV")
     }
 
