@@ -55,7 +55,8 @@ final class UDPRelay: Sendable {
                     s.stopping = false
                     start = true
                 } catch {
-                    s.problems = Dictionary(uniqueKeysWithValues: mappings.map { ($0.port, "udp/\($0.port): \(error)") })
+                    s.problems = Dictionary(
+                        mappings.map { ($0.port, "udp/\($0.port): \(error)") }, uniquingKeysWith: { a, _ in a })
                 }
             }
             return (changed, start, s.wake?.write)
