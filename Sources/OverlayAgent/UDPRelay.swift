@@ -280,7 +280,7 @@ private struct RelayWorker: ~Copyable {
             var len = socklen_t(MemoryLayout<sockaddr_in6>.size)
             // Until EAGAIN: nothing more waits.
             guard
-                let n = try? systemCall("recvfrom", "udp/\(l.mapping.port)", {
+                let n = try? systemCall("recvfrom", "udp/\(l.mapping.port)", .minusOneSetsErrno, {
                     buffer.withUnsafeMutableBytes { b in
                         withUnsafeMutablePointer(to: &from) {
                             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(l.fd, b.baseAddress, b.count, 0, $0, &len) }

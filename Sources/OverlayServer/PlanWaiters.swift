@@ -49,6 +49,7 @@ final class PlanWaiters: Sendable {
     /// Wakes every waiter of these nodes; returns how many were woken.
     @discardableResult
     func wake(_ nodes: some Sequence<String>) -> Int {
+        let nodes = Array(nodes)
         let woken = machine.withLock { $0.wake(nodes) }
         for c in woken { c.resume(returning: true) }
         return woken.count
