@@ -136,7 +136,9 @@ let package = Package(
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
         .testTarget(
             name: "OverlayAgentTests",
-            dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard"]),
+            dependencies: [
+                "OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard", "Netlink",
+            ]),
         .testTarget(name: "OverlayGatewayTests", dependencies: ["OverlayGateway", "OverlayPlanner", "OverlayModel"]),
 
         // Integration tests: root, real kernel, real traffic, in namespaces the tests create.

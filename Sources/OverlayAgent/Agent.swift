@@ -78,7 +78,7 @@ public final class Agent {
         case .kernel:
             // Each link is made here and moved into its network's namespace; generic netlink
             // reaches it there only through a socket opened in that namespace.
-            return try KernelWireGuard.namespaced(destination: Reconciler.networkNamespace(ofInterface:))
+            return try KernelWireGuard.namespaced()
         case .userspace, .auto:
             var o = UserspaceWireGuard.Options()
             o.logFile = state.path + "/wireguard-go.log"

@@ -100,10 +100,9 @@ extension WireGuardBackendKind {
 
 extension KernelWireGuard {
     /// The kernel backend for an agent: links made in this namespace, then found (and
-    /// configured by generic netlink) wherever `destination` says they were moved.
-    public static func namespaced(destination: @escaping @Sendable (String) -> String?) throws -> NamespacedWireGuard {
+    /// configured by generic netlink) in the namespace `NamespacedWireGuard.place` recorded.
+    public static func namespaced() throws -> NamespacedWireGuard {
         try NamespacedWireGuard(
-            destination: destination,
             identity: { ns in
                 var st = stat()
                 guard stat(NetworkNamespace.path(of: ns), &st) == 0 else { return nil }

@@ -14,18 +14,21 @@ public final class NamespacedWireGuard: WireGuardBackend {
     public typealias Factory = @Sendable (_ namespace: String?) throws -> any WireGuardBackend
 
     private let home: any WireGuardBackend
-    private let destination: @Sendable (String) -> String?
+    private let destination: (@Sendable (String) -> String?)?
+    /// Where `place` said each interface goes (used when no `destination` was given).
+    private let placements = Mutex<[String: String]>([:])
     private let identity: @Sendable (String) -> UInt64?
     private let factory: Factory
     private let backends = Mutex<[String: (identity: UInt64, backend: any WireGuardBackend)]>([:])
 
     /// - Parameters:
-    ///   - destination: the namespace an interface is moved into (nil: it stays at home).
+    ///   - destination: the namespace an interface is moved into (nil: it stays at home); when
+    ///     not given, the namespaces recorded by `place(_:in:)`.
     ///   - identity: what tells a namespace apart from a later one of the same name (its inode);
     ///     nil when it does not exist.
     ///   - factory: a backend bound to a namespace (nil: the agent's own).
     public init(
-        destination: @escaping @Sendable (String) -> String?,
+        destination: (@Sendable (String) -> String?)? = nil,
         identity: @escaping @Sendable (String) -> UInt64?,
         factory: @escaping Factory
     ) throws {
@@ -35,10 +38,21 @@ public final class NamespacedWireGuard: WireGuardBackend {
         self.factory = factory
     }
 
+    /// Records that `name` is (or will be) moved into `namespace`: the caller knows it from its
+    /// plan, so nothing here derives one name from another.
+    public func place(_ name: String, in namespace: String) {
+        placements.withLock { $0[name] = namespace }
+    }
+
+    func destination(of name: String) -> String? {
+        if let destination { return destination(name) }
+        return placements.withLock { $0[name] }
+    }
+
     /// The backend of the namespace `name` is in now: the destination's when it holds the link.
     func located(_ name: String) throws -> any WireGuardBackend {
         purge()
-        guard let ns = destination(name), let id = identity(ns) else { return home }
+        guard let ns = destination(of: name), let id = identity(ns) else { return home }
         let backend = try backends.withLock { table in
             if let e = table[ns], e.identity == id { return e.backend }
             let b = try factory(ns)

@@ -106,4 +106,17 @@ import Testing
         #expect(world.calls.withLock { $0 } == ["create obwg1@", "get obwg1@"])
         #expect(throws: WireGuardError.invalidInterfaceName("a/b")) { try wg.device("a/b") }
     }
+
+    @Test func followsThePlacesItIsTold() throws {
+        let world = World()
+        let wg = try NamespacedWireGuard(identity: { world.identity($0) }, factory: { world.backend($0) })
+        world.namespaces.withLock { $0["net-a"] = 7 }
+        try wg.createInterface("tun-a")
+        world.move("tun-a", from: "", to: "net-a")
+        // Not told where it went: looked for at home only.
+        #expect(!wg.interfaceExists("tun-a"))
+        wg.place("tun-a", in: "net-a")
+        _ = try wg.device("tun-a")
+        #expect(world.calls.withLock { $0 } == ["create tun-a@", "get tun-a@net-a"])
+    }
 }
