@@ -143,9 +143,11 @@ public final class Agent {
     /// One pass; returns the actions applied.
     @discardableResult
     func pass(_ loaded: Loaded) throws -> [AgentAction] {
+        let writes = kernel.writesSent
         let actions = try kernel.reconcile(plan: loaded.plan, keys: loaded.keys) { [options] action in
             if options.verbose { print("action: \(action)") }
         }
+        if options.verbose { print("netlink writes: \(kernel.writesSent - writes)") }
         // The gateway comes after the kernel: its backends are reached through the namespaces.
         for line in try gateway.reconcile(loaded.plan.gateway) {
             if options.verbose { print("gateway: \(line)") }

@@ -16,12 +16,27 @@ public final class LinuxKernel: AgentKernel {
     private var host: NetlinkHandle
     private var hostNFT: NFTablesHandle
     private var handles: [String: (inode: UInt64, rt: NetlinkHandle, nft: NFTablesHandle?)] = [:]
+    /// Writes sent on sockets since closed (their namespace went).
+    private var retiredWrites = 0
 
     public init(wireguard: any WireGuardBackend, state: StateDirectory) throws {
         self.wireguard = wireguard
         self.state = state
         host = try NetlinkHandle()
         hostNFT = try NFTablesHandle()
+    }
+
+    /// Change requests sent to the kernel so far: rtnetlink and nftables messages that are not
+    /// dumps or gets, on every socket, plus the WireGuard backend's. A pass over a kernel that
+    /// matches the plan adds nothing.
+    public var writesSent: Int {
+        retiredWrites + host.socket.writesSent + hostNFT.socket.writesSent + wireguard.writesSent
+            + handles.values.reduce(0) { $0 + $1.rt.socket.writesSent + ($1.nft?.socket.writesSent ?? 0) }
+    }
+
+    private func retire(_ ns: String) {
+        guard let e = handles.removeValue(forKey: ns) else { return }
+        retiredWrites += e.rt.socket.writesSent + (e.nft?.socket.writesSent ?? 0)
     }
 
     // MARK: - Handles
@@ -44,7 +59,7 @@ public final class LinuxKernel: AgentKernel {
 
     private func entry(_ ns: String, firewall: Bool) throws -> (inode: UInt64, rt: NetlinkHandle, nft: NFTablesHandle?) {
         guard let ino = Self.inode(ns) else {
-            handles[ns] = nil
+            retire(ns)
             throw NetlinkError(operation: "open netns", object: ns, errno: .ENOENT)
         }
         if var e = handles[ns], e.inode == ino {
@@ -54,6 +69,7 @@ public final class LinuxKernel: AgentKernel {
             }
             return e
         }
+        retire(ns)
         let e = (inode: ino, rt: try NetlinkHandle(namespace: ns), nft: firewall ? try NFTablesHandle(namespace: ns) : nil)
         handles[ns] = e
         return e
@@ -161,7 +177,7 @@ public final class LinuxKernel: AgentKernel {
             if workload { try state.recordWorkloadNamespace(ns, owned: true) }
             do { try NetworkNamespace.create(ns) } catch where error.errno == .EEXIST {}
         case .deleteNamespace(let ns, let workload):
-            handles[ns] = nil
+            retire(ns)
             do { try NetworkNamespace.delete(ns) } catch where error.errno == .ENOENT {}
             if workload { try state.recordWorkloadNamespace(ns, owned: false) }
         case .setSysctl(let ns, let key, let value):

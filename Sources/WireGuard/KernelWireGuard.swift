@@ -35,6 +35,10 @@ public final class KernelWireGuard: WireGuardBackend {
     private let links: any WireGuardLinkControl
     private let messageLimit: Int
     private let family = Mutex<UInt16?>(nil)
+    private let writes = Atomic<Int>(0)
+
+    /// Links created or deleted plus set-device messages sent.
+    public var writesSent: Int { writes.load(ordering: .relaxed) }
 
     /// `messageLimit`: the largest set message; wireguard-tools' choice by default.
     public init(
@@ -50,12 +54,14 @@ public final class KernelWireGuard: WireGuardBackend {
         try WireGuardError.validate(name)
         try netlink(name, "create link") {
             if try links.linkExists(named: name) { return }
+            writes.add(1, ordering: .relaxed)
             try links.createWireGuardLink(named: name)
         }
     }
 
     public func deleteInterface(_ name: String) throws {
         try WireGuardError.validate(name)
+        writes.add(1, ordering: .relaxed)
         try netlink(name, "delete link") { try links.deleteLink(named: name) }
     }
 
@@ -69,6 +75,7 @@ public final class KernelWireGuard: WireGuardBackend {
         let id = try familyID(name)
         var messages = WireGuardNetlink.setDeviceRequests(change, interface: name, family: id, limit: messageLimit)
         defer { for i in messages.indices { wipe(&messages[i]) } }
+        writes.add(messages.count, ordering: .relaxed)
         _ = try netlink(name, "set device") { try transport.request(messages) }
     }
 

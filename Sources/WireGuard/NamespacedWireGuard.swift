@@ -72,16 +72,28 @@ public final class NamespacedWireGuard: WireGuardBackend {
     /// The namespaces that hold a backend now (for tests and diagnostics).
     public var namespacesInUse: [String] { backends.withLock { $0.keys.sorted() } }
 
+    /// Counted here, per call, by the backend that carried it: backends of deleted namespaces
+    /// go, their counts stay.
+    private let writes = Atomic<Int>(0)
+    public var writesSent: Int { writes.load(ordering: .relaxed) }
+
+    private func counting<R>(_ backend: any WireGuardBackend, _ body: () throws -> R) rethrows -> R {
+        let before = backend.writesSent
+        defer { writes.add(backend.writesSent - before, ordering: .relaxed) }
+        return try body()
+    }
+
     /// Always made at home: that is where its UDP socket must live.
     public func createInterface(_ name: String) throws {
         try WireGuardError.validate(name)
         if interfaceExists(name) { return }
-        try home.createInterface(name)
+        try counting(home) { try home.createInterface(name) }
     }
 
     public func deleteInterface(_ name: String) throws {
         try WireGuardError.validate(name)
-        try located(name).deleteInterface(name)
+        let backend = try located(name)
+        try counting(backend) { try backend.deleteInterface(name) }
     }
 
     public func interfaceExists(_ name: String) -> Bool {
@@ -92,7 +104,8 @@ public final class NamespacedWireGuard: WireGuardBackend {
     public func apply(_ change: DeviceChange, to name: String) throws {
         try WireGuardError.validate(name)
         guard !change.isEmpty else { return }
-        try located(name).apply(change, to: name)
+        let backend = try located(name)
+        try counting(backend) { try backend.apply(change, to: name) }
     }
 
     public func device(_ name: String) throws -> Device {

@@ -50,6 +50,9 @@ import Testing
             record("get \(name)")
             return Device(name: name)
         }
+        var writesSent: Int {
+            world.calls.withLock { $0.filter { !$0.hasPrefix("get") && $0.hasSuffix("@\(namespace)") }.count }
+        }
     }
 
     func backend(_ world: World) throws -> NamespacedWireGuard {
@@ -78,6 +81,8 @@ import Testing
                 "delete wg-1@ovl-1",
             ])
         #expect(!wg.interfaceExists("wg-1"))
+        // create, two applies, delete: counted whichever namespace's backend carried them.
+        #expect(wg.writesSent == 4)
     }
 
     @Test func dropsBackendsOfDeletedOrRecreatedNamespaces() throws {
