@@ -77,7 +77,7 @@ let package = Package(
         .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),
         // Child processes the agent starts and reaps itself (wireguard-go, HAProxy).
         .target(name: "ProcessControl"),
-        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel"]),
+        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "OverlayCrypto", "OverlayModel"]),
         // The gateway's proxy configuration, rendered from the plan (pure).
         .target(name: "OverlayGateway", dependencies: ["OverlayModel", "OverlayPlanner"]),
         .target(
@@ -133,7 +133,7 @@ let package = Package(
             ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel"]),
         .testTarget(name: "OverlayProtocolTests", dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto"]),
-        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Netlink", "OverlayModel"]),
         .testTarget(
             name: "OverlayAgentTests",
             dependencies: [
