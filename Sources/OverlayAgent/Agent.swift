@@ -147,7 +147,9 @@ public final class Agent {
         let actions = try kernel.reconcile(plan: loaded.plan, keys: loaded.keys) { [options] action in
             if options.verbose { print("action: \(action)") }
         }
-        if options.verbose { print("netlink writes: \(kernel.writesSent - writes)") }
+        // Silent on a no-op pass: any write on a pass that changed nothing shows here too.
+        let sent = kernel.writesSent - writes
+        if options.verbose && (sent != 0 || !actions.isEmpty) { print("netlink writes: \(sent)") }
         // The gateway comes after the kernel: its backends are reached through the namespaces.
         for line in try gateway.reconcile(loaded.plan.gateway) {
             if options.verbose { print("gateway: \(line)") }
