@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),
         // Child processes the agent starts and reaps itself (wireguard-go, HAProxy).
         .target(name: "ProcessControl", dependencies: ["SystemCalls"]),
-        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel", "SystemCalls"]),
+        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "OverlayCrypto", "OverlayModel", "SystemCalls"]),
         // The gateway's proxy configuration, rendered from the plan (pure).
         .target(name: "OverlayGateway", dependencies: ["OverlayModel", "OverlayPlanner"]),
         .target(
@@ -135,10 +135,12 @@ let package = Package(
             ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel", "SystemCalls"]),
         .testTarget(name: "OverlayProtocolTests", dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto"]),
-        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Netlink", "OverlayModel"]),
         .testTarget(
             name: "OverlayAgentTests",
-            dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard"]),
+            dependencies: [
+                "OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard", "Netlink",
+            ]),
         .testTarget(name: "OverlayGatewayTests", dependencies: ["OverlayGateway", "OverlayPlanner", "OverlayModel"]),
 
         // Integration tests: root, real kernel, real traffic, in namespaces the tests create.

@@ -92,7 +92,7 @@ extension NFTablesHandle {
                 guard nftnl_table_nlmsg_parse(nlh, t) >= 0,
                     nftnl_table_get_u32(t, attr(NFTNL_TABLE_FAMILY)) == UInt32(NFTable.family.rawValue)
                 else { return nil }
-                return String(cString: nftnl_table_get_str(t, attr(NFTNL_TABLE_NAME)))
+                return string(nftnl_table_get_str(t, attr(NFTNL_TABLE_NAME)))
             }
         }
     }
@@ -164,7 +164,11 @@ private func withHeader<T>(_ message: NetlinkMessage, _ body: (UnsafePointer<nlm
     return bytes.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)) }
 }
 
-private func parseChain(_ message: NetlinkMessage) -> (table: String, chain: NFTInstalledChain)? {
+/// A string attribute libnftnl parsed, nil when the reply did not carry it (a malformed or
+/// foreign reply must not crash the reader).
+private func string(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
+
+func parseChain(_ message: NetlinkMessage) -> (table: String, chain: NFTInstalledChain)? {
     withHeader(message) { nlh in
         let c = nftnl_chain_alloc()!
         defer { nftnl_chain_free(c) }
@@ -175,25 +179,30 @@ private func parseChain(_ message: NetlinkMessage) -> (table: String, chain: NFT
                 hook: NFTHook(rawValue: nftnl_chain_get_u32(c, attr(NFTNL_CHAIN_HOOKNUM))),
                 priority: nftnl_chain_get_s32(c, attr(NFTNL_CHAIN_PRIO)),
                 policy: NFTPolicy(rawValue: nftnl_chain_get_u32(c, attr(NFTNL_CHAIN_POLICY))),
-                type: nftnl_chain_get_str(c, attr(NFTNL_CHAIN_TYPE)).map { String(cString: $0) } ?? "filter")
+                type: string(nftnl_chain_get_str(c, attr(NFTNL_CHAIN_TYPE))) ?? "filter")
         }
+        guard let name = string(nftnl_chain_get_str(c, attr(NFTNL_CHAIN_NAME))),
+            let table = string(nftnl_chain_get_str(c, attr(NFTNL_CHAIN_TABLE)))
+        else { return nil }
         let chain = NFTInstalledChain(
-            name: String(cString: nftnl_chain_get_str(c, attr(NFTNL_CHAIN_NAME))),
-            handle: nftnl_chain_get_u64(c, attr(NFTNL_CHAIN_HANDLE)), base: base, rules: [])
-        return (String(cString: nftnl_chain_get_str(c, attr(NFTNL_CHAIN_TABLE))), chain)
+            name: name, handle: nftnl_chain_get_u64(c, attr(NFTNL_CHAIN_HANDLE)), base: base, rules: [])
+        return (table, chain)
     }
 }
 
-private func parseRule(_ message: NetlinkMessage) -> (table: String, chain: String, rule: NFTInstalledRule)? {
+func parseRule(_ message: NetlinkMessage) -> (table: String, chain: String, rule: NFTInstalledRule)? {
     withHeader(message) { nlh in
         let r = nftnl_rule_alloc()!
         defer { nftnl_rule_free(r) }
-        guard nftnl_rule_nlmsg_parse(nlh, r) >= 0 else { return nil }
+        guard nftnl_rule_nlmsg_parse(nlh, r) >= 0,
+            let table = string(nftnl_rule_get_str(r, attr(NFTNL_RULE_TABLE))),
+            let chain = string(nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN)))
+        else { return nil }
         var rule = NFTInstalledRule(handle: nftnl_rule_get_u64(r, attr(NFTNL_RULE_HANDLE)), expressionKinds: [])
         let iter = nftnl_expr_iter_create(r)!
         defer { nftnl_expr_iter_destroy(iter) }
         while let e = nftnl_expr_iter_next(iter) {
-            let kind = String(cString: nftnl_expr_get_str(e, attr(NFTNL_EXPR_NAME)))
+            guard let kind = string(nftnl_expr_get_str(e, attr(NFTNL_EXPR_NAME))) else { return nil }
             rule.expressionKinds.append(kind)
             if kind == "counter" {
                 rule.packets = nftnl_expr_get_u64(e, attr(NFTNL_EXPR_CTR_PACKETS))
@@ -204,10 +213,7 @@ private func parseRule(_ message: NetlinkMessage) -> (table: String, chain: Stri
         if let data = nftnl_rule_get_data(r, attr(NFTNL_RULE_USERDATA), &length) {
             rule.comment = ruleComment(Array(UnsafeRawBufferPointer(start: data, count: Int(length))))
         }
-        return (
-            String(cString: nftnl_rule_get_str(r, attr(NFTNL_RULE_TABLE))),
-            String(cString: nftnl_rule_get_str(r, attr(NFTNL_RULE_CHAIN))), rule
-        )
+        return (table, chain, rule)
     }
 }
 
@@ -226,17 +232,19 @@ func ruleComment(_ userdata: [UInt8]) -> String? {
     return nil
 }
 
-private func parseSet(_ message: NetlinkMessage) -> (String, NFTInstalledSet)? {
+func parseSet(_ message: NetlinkMessage) -> (String, NFTInstalledSet)? {
     withHeader(message) { nlh in
         let s = nftnl_set_alloc()!
         defer { nftnl_set_free(s) }
-        guard nftnl_set_nlmsg_parse(nlh, s) >= 0 else { return nil }
+        guard nftnl_set_nlmsg_parse(nlh, s) >= 0,
+            let table = string(nftnl_set_get_str(s, attr(NFTNL_SET_TABLE))),
+            let name = string(nftnl_set_get_str(s, attr(NFTNL_SET_NAME)))
+        else { return nil }
         let flags = nftnl_set_get_u32(s, attr(NFTNL_SET_FLAGS))
-        let table = String(cString: nftnl_set_get_str(s, attr(NFTNL_SET_TABLE)))
         return (
             table,
             NFTInstalledSet(
-                name: String(cString: nftnl_set_get_str(s, attr(NFTNL_SET_NAME))),
+                name: name,
                 fields: NFTDataType.fields(ofKeyType: nftnl_set_get_u32(s, attr(NFTNL_SET_KEY_TYPE))),
                 keyLength: Int(nftnl_set_get_u32(s, attr(NFTNL_SET_KEY_LEN))),
                 interval: flags & 0x4 != 0, keys: [], elements: [])

@@ -58,6 +58,35 @@ public struct MessageBuilder: Sendable {
         pad()
     }
 
+    /// Bytes so far: a caller that keeps messages under a size checks this after each part.
+    public var count: Int { bytes.count }
+
+    /// Cuts the message back to `count` bytes (a part that turned out too big).
+    public mutating func truncate(to count: Int) {
+        bytes.removeSubrange(count...)
+    }
+
+    /// Opens a nest (NLA_F_NESTED set) whose end is not known in advance: returns its offset
+    /// for `endNested`. Lets a caller stop filling a nest when the message is full.
+    public mutating func beginNested<A: AttributeType>(_ type: A) -> Int {
+        pad()
+        let start = bytes.count
+        append(UInt16(0))
+        append(type.rawValue | AttributeFlags.nested)
+        return start
+    }
+
+    public mutating func endNested(_ start: Int) {
+        let length = UInt16(bytes.count - start)
+        withUnsafeBytes(of: length) { bytes.replaceSubrange(start..<start + 2, with: $0) }
+    }
+
+    /// Zeroes the buffer (a message may carry a private key).
+    public mutating func wipe() {
+        bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        bytes.removeAll()
+    }
+
     /// The finished message with its length set.
     public var message: [UInt8] {
         var out = bytes
@@ -151,18 +180,39 @@ public struct Attributes: Sendable {
     public private(set) var all: [(type: UInt16, value: ArraySlice<UInt8>)] = []
 
     public init(_ bytes: ArraySlice<UInt8>) {
+        (all, _) = Self.walk(bytes)
+    }
+
+    /// The attributes of one level, and whether a malformed length ended the walk early.
+    private static func walk(_ bytes: ArraySlice<UInt8>) -> ([(type: UInt16, value: ArraySlice<UInt8>)], Bool) {
+        var all: [(type: UInt16, value: ArraySlice<UInt8>)] = []
         var offset = bytes.startIndex
         while bytes.endIndex - offset >= 4 {
             let length = Int(bytes.load(UInt16.self, at: offset))
             let type = bytes.load(UInt16.self, at: offset + 2) & AttributeFlags.typeMask
             // A malformed length ends the level: the kernel's own nla_ok does the same.
-            guard length >= 4, offset + length <= bytes.endIndex else { break }
+            guard length >= 4, offset + length <= bytes.endIndex else { return (all, true) }
             all.append((type, bytes[offset + 4..<offset + length]))
             offset += netlinkAlign(length)
         }
+        return (all, false)
     }
 
     public init(_ bytes: [UInt8]) { self.init(bytes[...]) }
+
+    /// For replies whose every byte must be accounted for: a length that runs past the end
+    /// (or below the header) throws EBADMSG instead of ending the level quietly.
+    public init(validating bytes: ArraySlice<UInt8>, what: String = "attributes") throws(NetlinkError) {
+        let (all, malformed) = Self.walk(bytes)
+        if malformed { throw NetlinkError(operation: "parse \(what)", object: "", errno: .EBADMSG) }
+        self.all = all
+    }
+
+    /// A payload read as an integer of exactly its size (u8, u16, u32, u64); nil otherwise.
+    public static func exact<T: FixedWidthInteger>(_ value: ArraySlice<UInt8>, as _: T.Type = T.self) -> T? {
+        guard value.count == MemoryLayout<T>.size else { return nil }
+        return value.load(T.self, at: value.startIndex)
+    }
 
     public subscript<A: AttributeType>(_ type: A) -> ArraySlice<UInt8>? {
         all.last(where: { $0.type == type.rawValue })?.value

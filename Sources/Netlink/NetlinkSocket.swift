@@ -25,6 +25,25 @@ public struct NetlinkRequest: Sendable {
 
     var flags: MessageFlags { MessageFlags(rawValue: bytes.load(UInt16.self, at: 6)) }
     var isDump: Bool { flags.contains(.dump) && !flags.contains(.create) }
+    var type: UInt16 { bytes.load(UInt16.self, at: 4) }
+
+    /// Whether it asks the kernel to change something: not a dump, not a get, not batch framing.
+    func isWrite(on proto: NetlinkProtocol) -> Bool {
+        guard !isDump, expectsReply else { return false }
+        switch proto {
+        case .route:
+            // RTM_NEW*, DEL*, GET*, SET* come in fours from 16: GETs are 18, 22, 26...
+            return type < 16 || (type - 16) % 4 != 2
+        case .netfilter:
+            // NFT_MSG_NEW*, GET*, DEL* come in threes from 0 (the low byte): GETs are 1, 4, 7...
+            return (type & 0xFF) % 3 != 1
+        case .generic:
+            // The controller family (0x10) only answers family look-ups.
+            return type != 0x10
+        default:
+            return true
+        }
+    }
 
     func error(_ errno: Errno, kernelMessage: String? = nil) -> NetlinkError {
         NetlinkError(operation: operation, object: object, errno: errno, kernelMessage: kernelMessage)
@@ -43,6 +62,7 @@ public final class NetlinkSocket: @unchecked Sendable {
     public let fileDescriptor: Int32
     private let mnl: OpaquePointer
     private let state: Mutex<UInt32>
+    private let writes = Atomic<Int>(0)
     /// The receive buffer size: large enough that the kernel can pack dumps generously.
     static let receiveBufferSize = 65536
 
@@ -111,6 +131,10 @@ public final class NetlinkSocket: @unchecked Sendable {
     }
 
     deinit { mnl_socket_close(mnl) }
+
+    /// How many messages asking for a change (`NetlinkRequest.isWrite`) this socket has sent:
+    /// a pass over a kernel that already matches sends none.
+    public var writesSent: Int { writes.load(ordering: .relaxed) }
 
     /// Sends one request and returns its data replies (none for a plain ACK; every part of a dump).
     @discardableResult
@@ -190,6 +214,7 @@ public final class NetlinkSocket: @unchecked Sendable {
         }
         let first = requests.first { $0.expectsReply } ?? requests[0]
         try send(buffer, first)
+        writes.add(requests.count { $0.isWrite(on: netlinkProtocol) }, ordering: .relaxed)
 
         var interrupted = Set<Int>()
         var receive = [UInt8](repeating: 0, count: Self.receiveBufferSize)

@@ -63,7 +63,7 @@ public final class Agent {
         case .kernel:
             // Each link is made here and moved into its network's namespace; generic netlink
             // reaches it there only through a socket opened in that namespace.
-            return try KernelWireGuard.namespaced(destination: Reconciler.networkNamespace(ofInterface:))
+            return try KernelWireGuard.namespaced()
         case .userspace, .auto:
             var o = UserspaceWireGuard.Options()
             o.logFile = state.path + "/wireguard-go.log"
@@ -128,9 +128,13 @@ public final class Agent {
     /// One pass; returns the actions applied.
     @discardableResult
     func pass(_ loaded: Loaded) throws -> [AgentAction] {
+        let writes = kernel.writesSent
         let actions = try kernel.reconcile(plan: loaded.plan, keys: loaded.keys) { [options] action in
             if options.verbose { print("action: \(action)") }
         }
+        // Silent on a no-op pass: any write on a pass that changed nothing shows here too.
+        let sent = kernel.writesSent - writes
+        if options.verbose && (sent != 0 || !actions.isEmpty) { print("netlink writes: \(sent)") }
         // The gateway comes after the kernel: its backends are reached through the namespaces.
         for line in try gateway.reconcile(loaded.plan.gateway) {
             if options.verbose { print("gateway: \(line)") }

@@ -9,7 +9,8 @@ public enum AgentAction: Sendable, CustomStringConvertible {
     case createNamespace(String, workload: Bool)
     case deleteNamespace(String, workload: Bool)
     case setSysctl(namespace: String, key: String, value: String)
-    case createBridge(namespace: String, name: String, mtu: UInt32)
+    /// `mac` is fixed per network (`NetworkResourcePlan.bridgeMAC`).
+    case createBridge(namespace: String, name: String, mtu: UInt32, mac: [UInt8])
     /// Starts the interface in the agent's namespace, where its UDP socket stays.
     case startWireGuard(String)
     case stopWireGuard(String)
@@ -22,8 +23,11 @@ public enum AgentAction: Sendable, CustomStringConvertible {
     case deleteAddress(namespace: String, link: String, prefix: IPPrefix)
     case addRoute(namespace: String, RouteState)
     case deleteRoute(namespace: String, RouteState)
-    /// A veth pair: `name` in `namespace` on bridge `master`, `peer` in `peerNamespace`.
-    case createVeth(namespace: String, name: String, peer: String, peerNamespace: String, master: String, mtu: UInt32)
+    /// A veth pair: `name` in `namespace` on bridge `master`, `peer` in `peerNamespace` with the
+    /// workload's fixed MAC (`WorkloadPlan.mac(in:)`).
+    case createVeth(
+        namespace: String, name: String, peer: String, peerNamespace: String, master: String, mtu: UInt32,
+        peerMAC: [UInt8])
     case deleteLink(namespace: String?, name: String)
     case configureWireGuard(String, DeviceChange)
     case replaceFirewall(namespace: String?, NFTable)
@@ -35,7 +39,7 @@ public enum AgentAction: Sendable, CustomStringConvertible {
         case .createNamespace(let n, let w): return "create netns \(n)" + (w ? " (workload)" : "")
         case .deleteNamespace(let n, let w): return "delete netns \(n)" + (w ? " (workload)" : "")
         case .setSysctl(let n, let k, let v): return ns(n) + "sysctl \(k)=\(v)"
-        case .createBridge(let n, let name, let mtu): return ns(n) + "add bridge \(name) mtu \(mtu) up"
+        case .createBridge(let n, let name, let mtu, _): return ns(n) + "add bridge \(name) mtu \(mtu) up"
         case .startWireGuard(let name): return "[host] start wireguard \(name)"
         case .stopWireGuard(let name): return "stop wireguard \(name)"
         case .moveLink(let name, let to): return "[host] move \(name) to netns \(to)"
@@ -46,7 +50,7 @@ public enum AgentAction: Sendable, CustomStringConvertible {
         case .deleteAddress(let n, let l, let p): return ns(n) + "delete address \(p) dev \(l)"
         case .addRoute(let n, let r): return ns(n) + "add route \(r)"
         case .deleteRoute(let n, let r): return ns(n) + "delete route \(r)"
-        case .createVeth(let n, let name, let peer, let pns, let master, let mtu):
+        case .createVeth(let n, let name, let peer, let pns, let master, let mtu, _):
             return ns(n) + "add veth \(name) master \(master) mtu \(mtu) up, peer \(peer) in netns \(pns)"
         case .deleteLink(let n, let name): return ns(n) + "delete link \(name)"
         case .configureWireGuard(let name, let change): return "configure \(name): " + Self.describe(change)

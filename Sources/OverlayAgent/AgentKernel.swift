@@ -22,7 +22,9 @@ public struct ReconcileError: Error, CustomStringConvertible {
 
 extension AgentKernel {
     /// One pass: observe, decide, apply in order. Stops at the first failure, which leaves every
-    /// earlier action in place; the next pass observes that and finishes the job.
+    /// earlier action in place; the next pass observes that and finishes the job. Objects that
+    /// could not be read get no actions; the pass applies the rest and then throws
+    /// `UnreadableStateError` naming them, so the caller reports it and tries again.
     @discardableResult
     public func reconcile(
         plan: NodePlan?, keys: [String: SecretKey], now: Date = Date(), log: ((AgentAction) -> Void)? = nil
@@ -36,6 +38,9 @@ extension AgentKernel {
             } catch {
                 throw ReconcileError(action: action, applied: i, underlying: error)
             }
+        }
+        if !observed.unreadable.isEmpty {
+            throw UnreadableStateError(unreadable: observed.unreadable, applied: actions)
         }
         return actions
     }

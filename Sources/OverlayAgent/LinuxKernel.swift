@@ -16,12 +16,27 @@ public final class LinuxKernel: AgentKernel {
     private var host: NetlinkHandle
     private var hostNFT: NFTablesHandle
     private var handles: [String: (inode: UInt64, rt: NetlinkHandle, nft: NFTablesHandle?)] = [:]
+    /// Writes sent on sockets since closed (their namespace went).
+    private var retiredWrites = 0
 
     public init(wireguard: any WireGuardBackend, state: StateDirectory) throws {
         self.wireguard = wireguard
         self.state = state
         host = try NetlinkHandle()
         hostNFT = try NFTablesHandle()
+    }
+
+    /// Change requests sent to the kernel so far: rtnetlink and nftables messages that are not
+    /// dumps or gets, on every socket, plus the WireGuard backend's. A pass over a kernel that
+    /// matches the plan adds nothing.
+    public var writesSent: Int {
+        retiredWrites + host.socket.writesSent + hostNFT.socket.writesSent + wireguard.writesSent
+            + handles.values.reduce(0) { $0 + $1.rt.socket.writesSent + ($1.nft?.socket.writesSent ?? 0) }
+    }
+
+    private func retire(_ ns: String) {
+        guard let e = handles.removeValue(forKey: ns) else { return }
+        retiredWrites += e.rt.socket.writesSent + (e.nft?.socket.writesSent ?? 0)
     }
 
     // MARK: - Handles
@@ -40,7 +55,7 @@ public final class LinuxKernel: AgentKernel {
 
     private func entry(_ ns: String, firewall: Bool) throws -> (inode: UInt64, rt: NetlinkHandle, nft: NFTablesHandle?) {
         guard let ino = Self.inode(ns) else {
-            handles[ns] = nil
+            retire(ns)
             throw NetlinkError(operation: "open netns", object: ns, errno: .ENOENT)
         }
         if var e = handles[ns], e.inode == ino {
@@ -50,6 +65,7 @@ public final class LinuxKernel: AgentKernel {
             }
             return e
         }
+        retire(ns)
         let e = (inode: ino, rt: try NetlinkHandle(namespace: ns), nft: firewall ? try NFTablesHandle(namespace: ns) : nil)
         handles[ns] = e
         return e
@@ -71,21 +87,42 @@ public final class LinuxKernel: AgentKernel {
         o.host = try observeNamespace(nil, firewall: true, forwarding: false)
         o.host.links = o.host.links.filter { $0.key.hasPrefix(Reconciler.wireguardPrefix) }
         for ns in o.namespaces where ns.hasPrefix(Reconciler.networkNamespacePrefix) {
-            // A namespace that vanishes between the listing and the dump is simply absent.
-            if let s = try? observeNamespace(ns, firewall: true, forwarding: true) { o.networkNamespaces[ns] = s }
+            observe(ns, into: &o.networkNamespaces, unreadable: &o.unreadable) {
+                try observeNamespace(ns, firewall: true, forwarding: true)
+            }
         }
         let workloads = Set(plan?.networks.flatMap { $0.workloads.map(\.namespace) } ?? []).union(o.ownedWorkloadNamespaces)
         for ns in workloads where o.namespaces.contains(ns) {
-            if let s = try? observeNamespace(ns, firewall: false, forwarding: false) { o.workloadNamespaces[ns] = s }
+            observe(ns, into: &o.workloadNamespaces, unreadable: &o.unreadable) {
+                try observeNamespace(ns, firewall: false, forwarding: false)
+            }
+        }
+        // The plan says where each tunnel lives; the kernel backend asks there.
+        if let namespaced = wireguard as? NamespacedWireGuard {
+            for n in plan?.networks ?? [] { namespaced.place(n.interface, in: n.namespace) }
         }
         var interfaces = Set(plan?.networks.map(\.interface) ?? [])
         if let userspace = wireguard as? UserspaceWireGuard {
             interfaces.formUnion(userspace.runningInterfaces().filter { $0.hasPrefix(Reconciler.wireguardPrefix) })
         }
         for name in interfaces.sorted() where wireguard.interfaceExists(name) {
-            if let device = try? wireguard.device(name) { o.wireguard[name] = device }
+            // It exists: a failed read (wireguard-go stalled, a timed-out `get`) is not absence.
+            do { o.wireguard[name] = try wireguard.device(name) } catch {
+                if wireguard.interfaceExists(name) { o.unreadable[.wireguard(name)] = "\(error)" }
+            }
         }
         return o
+    }
+
+    /// Reads one namespace; one that vanished since the listing is absent, one that is still
+    /// there but failed to read is unreadable (never taken for absent: that would re-create it).
+    private func observe(
+        _ ns: String, into table: inout [String: NamespaceState], unreadable: inout [ObservedObject: String],
+        _ read: () throws -> NamespaceState
+    ) {
+        do { table[ns] = try read() } catch {
+            if Self.inode(ns) != nil { unreadable[.namespace(ns)] = "\(error)" }
+        }
     }
 
     func observeNamespace(_ ns: String?, firewall: Bool, forwarding: Bool) throws -> NamespaceState {
@@ -95,7 +132,7 @@ public final class LinuxKernel: AgentKernel {
         var s = NamespaceState()
         for l in links {
             s.links[l.name] = LinkState(
-                name: l.name, kind: l.kind?.rawValue, up: l.isUp, mtu: l.mtu, master: l.masterIndex.flatMap { byIndex[$0] })
+                name: l.name, kind: l.kind, up: l.isUp, mtu: l.mtu, master: l.masterIndex.flatMap { byIndex[$0] })
         }
         for a in try h.addressList(family: .inet6) {
             guard case .v6(let v6) = a.prefix.address, v6.high >> 54 != 0x3FA,  // not fe80::/10
@@ -120,32 +157,9 @@ public final class LinuxKernel: AgentKernel {
         return s
     }
 
-    /// A fixed, locally administered MAC per bridge (02 + the network id + 01): the router
-    /// address's link-layer address must not change when workloads come and go.
-    static func bridgeMAC(_ bridge: String) -> [UInt8] {
-        let hex = Array(bridge.suffix(8))
-        var mac: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
-        for i in 0..<min(4, hex.count / 2) {
-            mac[1 + i] = UInt8(String(hex[2 * i...2 * i + 1]), radix: 16) ?? 0
-        }
-        return mac
-    }
-
-    /// A fixed MAC for a workload's interface (06 + the first two bytes of the network id + the
-    /// host number from `vw-<hex>`): a workload re-created at the same address keeps its MAC, so
-    /// the router's neighbour entry stays right instead of pointing at the old interface until
-    /// neighbour discovery gives up on it (seconds of lost traffic). Unique on its bridge, and
-    /// never equal to the bridge's own (02...).
-    static func workloadMAC(bridge: String, hostLink: String) -> [UInt8] {
-        let id = bridgeMAC(bridge)
-        let host = UInt32(hostLink.dropFirst(3), radix: 16) ?? 0
-        return [0x06, id[1], id[2], UInt8(truncatingIfNeeded: host >> 16), UInt8(truncatingIfNeeded: host >> 8),
-                UInt8(truncatingIfNeeded: host)]
-    }
-
-    static func bridgeSpec(_ name: String, mtu: UInt32) -> LinkSpec {
+    static func bridgeSpec(_ name: String, mtu: UInt32, mac: [UInt8]) -> LinkSpec {
         var spec = LinkSpec(name: name, kind: .bridge, mtu: mtu, up: true)
-        spec.hardwareAddress = bridgeMAC(name)
+        spec.hardwareAddress = mac
         return spec
     }
 
@@ -159,18 +173,19 @@ public final class LinuxKernel: AgentKernel {
             if workload { try state.recordWorkloadNamespace(ns, owned: true) }
             do { try NetworkNamespace.create(ns) } catch where error.errno == .EEXIST {}
         case .deleteNamespace(let ns, let workload):
-            handles[ns] = nil
+            retire(ns)
             do { try NetworkNamespace.delete(ns) } catch where error.errno == .ENOENT {}
             if workload { try state.recordWorkloadNamespace(ns, owned: false) }
         case .setSysctl(let ns, let key, let value):
             try Sysctl.write(key, value, namespace: ns)
-        case .createBridge(let ns, let name, let mtu):
-            try rt(ns).linkAdd(Self.bridgeSpec(name, mtu: mtu))
+        case .createBridge(let ns, let name, let mtu, let mac):
+            try rt(ns).linkAdd(Self.bridgeSpec(name, mtu: mtu, mac: mac))
         case .startWireGuard(let name):
             try wireguard.createInterface(name)
         case .stopWireGuard(let name):
             try wireguard.deleteInterface(name)
         case .moveLink(let name, let to):
+            (wireguard as? NamespacedWireGuard)?.place(name, in: to)
             try host.linkSetNamespace(.name(name), .named(to))
         case .setMTU(let ns, let link, let mtu):
             try rt(ns).linkSetMTU(.name(link), mtu)
@@ -188,7 +203,7 @@ public final class LinuxKernel: AgentKernel {
         case .deleteRoute(let ns, let r):
             let h = try rt(ns)
             try h.routeDelete(Route(destination: r.destination, gateway: r.gateway, outputIndex: try h.linkByName(r.device).index))
-        case .createVeth(let ns, let name, let peer, let peerNS, let master, let mtu):
+        case .createVeth(let ns, let name, let peer, let peerNS, let master, let mtu, let peerMAC):
             let h = try rt(ns)
             let bridge = try h.linkByName(master)
             try h.linkAdd(
@@ -197,7 +212,7 @@ public final class LinuxKernel: AgentKernel {
                     kind: .veth(
                         peer: VethPeer(
                             name: peer, namespace: .named(peerNS), mtu: mtu,
-                            hardwareAddress: Self.workloadMAC(bridge: master, hostLink: name))), mtu: mtu,
+                            hardwareAddress: peerMAC)), mtu: mtu,
                     up: true, masterIndex: bridge.index))
         case .deleteLink(let ns, let name):
             do { try rt(ns).linkDelete(.name(name)) } catch let e as NetlinkError where e.errno == .ENODEV {}

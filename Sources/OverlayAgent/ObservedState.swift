@@ -1,5 +1,6 @@
 import Foundation
 import NFTables
+import Netlink
 import OverlayModel
 import WireGuard
 
@@ -19,11 +20,16 @@ public struct ObservedState: Sendable {
     /// Workload namespaces the agent created (recorded in its state directory): only these are
     /// ever deleted.
     public var ownedWorkloadNamespaces: Set<String>
+    /// Objects that exist but could not be read this time (a dump that failed, a wireguard-go
+    /// that did not answer), with the error. Neither present nor absent: the reconciler leaves
+    /// them alone and the next pass reads them again.
+    public var unreadable: [ObservedObject: String]
 
     public init(
         namespaces: Set<String> = [], host: NamespaceState = NamespaceState(),
         networkNamespaces: [String: NamespaceState] = [:], workloadNamespaces: [String: NamespaceState] = [:],
-        wireguard: [String: Device] = [:], ownedWorkloadNamespaces: Set<String> = []
+        wireguard: [String: Device] = [:], ownedWorkloadNamespaces: Set<String> = [],
+        unreadable: [ObservedObject: String] = [:]
     ) {
         self.namespaces = namespaces
         self.host = host
@@ -31,6 +37,36 @@ public struct ObservedState: Sendable {
         self.workloadNamespaces = workloadNamespaces
         self.wireguard = wireguard
         self.ownedWorkloadNamespaces = ownedWorkloadNamespaces
+        self.unreadable = unreadable
+    }
+
+    public func isUnreadable(_ object: ObservedObject) -> Bool { unreadable[object] != nil }
+}
+
+/// Something `observe` reads on its own and can fail to read on its own.
+public enum ObservedObject: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// A network or workload namespace's links, addresses, routes and table.
+    case namespace(String)
+    /// A WireGuard device's configuration (UAPI `get` or generic netlink `GET_DEVICE`).
+    case wireguard(String)
+
+    public var description: String {
+        switch self {
+        case .namespace(let n): return "netns \(n)"
+        case .wireguard(let n): return "wireguard \(n)"
+        }
+    }
+}
+
+/// A pass that applied what it safely could but left objects it could not read untouched.
+public struct UnreadableStateError: Error, CustomStringConvertible {
+    public var unreadable: [ObservedObject: String]
+    /// The actions applied before the error was reported.
+    public var applied: [AgentAction]
+
+    public var description: String {
+        "could not read " + unreadable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+            + " (left as it is; \(applied.count) other actions applied; retried next pass)"
     }
 }
 
@@ -59,7 +95,7 @@ public struct NamespaceState: Sendable, Equatable {
 public struct LinkState: Sendable, Hashable {
     public var name: String
     /// `bridge`, `veth`, `tun`...; nil for links without a kind (loopback).
-    public var kind: String?
+    public var kind: LinkKind?
     public var up: Bool
     public var mtu: UInt32
     /// The master's name (a bridge port's bridge).
@@ -68,7 +104,7 @@ public struct LinkState: Sendable, Hashable {
     public var addresses: Set<IPPrefix>
 
     public init(
-        name: String, kind: String?, up: Bool, mtu: UInt32, master: String? = nil, addresses: Set<IPPrefix> = []
+        name: String, kind: LinkKind?, up: Bool, mtu: UInt32, master: String? = nil, addresses: Set<IPPrefix> = []
     ) {
         self.name = name
         self.kind = kind

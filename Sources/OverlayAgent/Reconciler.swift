@@ -12,12 +12,6 @@ public enum Reconciler {
     public static let wireguardPrefix = "wg-"
     static let forwardingKey = "net.ipv6.conf.all.forwarding"
 
-    /// The namespace a network's tunnel is moved into: `wg-ID` lives in `ovl-ID`.
-    @Sendable public static func networkNamespace(ofInterface name: String) -> String? {
-        guard name.hasPrefix(wireguardPrefix), name.count > wireguardPrefix.count else { return nil }
-        return networkNamespacePrefix + name.dropFirst(wireguardPrefix.count)
-    }
-
     /// - Parameters:
     ///   - plan: the desired state; nil tears everything down (`overlay-agent down`).
     ///   - keys: WireGuard private keys by interface name (opened from the plan's sealed keys).
@@ -40,19 +34,25 @@ public enum Reconciler {
 
         // 2. What no longer belongs: networks, then stray tunnels, then workload namespaces we made
         //    for workloads that are gone. Removing first frees ports and names the new state reuses.
-        for ns in observed.networkNamespaces.keys.sorted() where !wantedNamespaces.contains(ns) {
-            let wg = wireguardPrefix + ns.dropFirst(networkNamespacePrefix.count)
-            if observed.wireguard[wg] != nil { out.append(.stopWireGuard(wg)) }
+        //    A tunnel goes with the namespace that holds its link; what cannot be read stays.
+        func holder(_ wg: String) -> String? {
+            observed.networkNamespaces.keys.sorted().first { observed.networkNamespaces[$0]?.links[wg] != nil }
+        }
+        let unwantedNamespaces = observed.networkNamespaces.keys.sorted().filter {
+            !wantedNamespaces.contains($0) && !observed.isUnreadable(.namespace($0))
+        }
+        for ns in unwantedNamespaces {
+            for wg in observed.wireguard.keys.sorted() where holder(wg) == ns { out.append(.stopWireGuard(wg)) }
             out.append(.deleteNamespace(ns, workload: false))
         }
         for wg in observed.wireguard.keys.sorted() where !wantedInterfaces.contains(wg) {
-            let ns = networkNamespacePrefix + wg.dropFirst(wireguardPrefix.count)
-            if observed.networkNamespaces[ns] == nil || wantedNamespaces.contains(ns) {
-                out.append(.stopWireGuard(wg))
-            }
+            if let ns = holder(wg), unwantedNamespaces.contains(ns) { continue }
+            out.append(.stopWireGuard(wg))
         }
         for name in observed.host.links.keys.sorted()
-        where name.hasPrefix(wireguardPrefix) && !wantedInterfaces.contains(name) && observed.wireguard[name] == nil {
+        where name.hasPrefix(wireguardPrefix) && !wantedInterfaces.contains(name) && observed.wireguard[name] == nil
+            && !observed.isUnreadable(.wireguard(name))
+        {
             out.append(.deleteLink(namespace: nil, name: name))
         }
         for ns in observed.ownedWorkloadNamespaces.sorted()
@@ -61,7 +61,7 @@ public enum Reconciler {
         }
 
         // 3. Each network, in plan order.
-        for network in networks {
+        for network in networks where !observed.isUnreadable(.namespace(network.namespace)) {
             out += networkActions(network, key: keys[network.interface], observed: observed, now: now)
         }
 
@@ -93,7 +93,7 @@ public enum Reconciler {
         // Bridge with the router address.
         let routerPrefix = IPPrefix(address: .v6(n.routerAddress), length: 64)!
         var bridge = state.links[n.bridge]
-        if let b = bridge, b.kind != "bridge" {
+        if let b = bridge, b.kind != .bridge {
             out.append(.deleteLink(namespace: ns, name: n.bridge))
             bridge = nil
         }
@@ -101,20 +101,23 @@ public enum Reconciler {
             if b.mtu != mtu { out.append(.setMTU(namespace: ns, link: n.bridge, mtu: mtu)) }
             if !b.up { out.append(.setUp(namespace: ns, link: n.bridge)) }
         } else {
-            out.append(.createBridge(namespace: ns, name: n.bridge, mtu: mtu))
+            out.append(.createBridge(namespace: ns, name: n.bridge, mtu: mtu, mac: n.bridgeMAC))
         }
         out += addressActions(ns, n.bridge, have: bridge?.addresses ?? [], want: [routerPrefix])
 
         // Workloads that left: their veth (the pair goes with it), before new ones may reuse names.
         let wantedHostLinks = Set(n.workloads.map(\.hostInterface))
         for (name, link) in state.links.sorted(by: { $0.key < $1.key })
-        where link.kind == "veth" && name.hasPrefix("vw-") && !wantedHostLinks.contains(name) {
+        where link.kind == .veth && name.hasPrefix("vw-") && !wantedHostLinks.contains(name) {
             out.append(.deleteLink(namespace: ns, name: name))
         }
 
-        out += wireguardActions(n, key: key, state: state, observed: observed, now: now)
+        // A device that did not answer is neither re-created nor reconfigured from a guess.
+        if !observed.isUnreadable(.wireguard(n.interface)) {
+            out += wireguardActions(n, key: key, state: state, observed: observed, now: now)
+        }
 
-        for w in n.workloads {
+        for w in n.workloads where !observed.isUnreadable(.namespace(w.namespace)) {
             out += workloadActions(w, network: n, state: state, observed: observed)
         }
         return out
@@ -193,7 +196,7 @@ public enum Reconciler {
             out.append(
                 .createVeth(
                     namespace: ns, name: w.hostInterface, peer: w.interface, peerNamespace: wns, master: n.bridge,
-                    mtu: mtu))
+                    mtu: mtu, peerMAC: w.mac(in: n)))
             hostEnd = nil
             inner = nil
         }

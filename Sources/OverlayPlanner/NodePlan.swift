@@ -263,3 +263,47 @@ public struct GatewayBackendPlan: Codable, Equatable, Sendable {
         self.port = port
     }
 }
+
+// Link-layer addresses follow from the plan's values (the network id, the workload's address)
+// and are not encoded: plans signed before they existed read the same.
+extension NetworkResourcePlan {
+    /// A fixed, locally administered MAC for the bridge (02 + the network id's four bytes + 01):
+    /// the router address's link-layer address must not change when workloads come and go.
+    public var bridgeMAC: [UInt8] {
+        let bytes = idBytes
+        return [0x02, bytes[0], bytes[1], bytes[2], bytes[3], 0x01]
+    }
+
+    /// The id's first four bytes (it is hex, as `Network.id` is made); zero where it is not.
+    var idBytes: [UInt8] {
+        let hex = Array(id.utf8.prefix(8))
+        return (0..<4).map { i in
+            guard 2 * i + 1 < hex.count, let hi = Self.nibble(hex[2 * i]), let lo = Self.nibble(hex[2 * i + 1]) else {
+                return 0
+            }
+            return hi << 4 | lo
+        }
+    }
+
+    static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
+
+extension WorkloadPlan {
+    /// A fixed MAC for the workload's interface (06 + the network id's first two bytes + the low
+    /// three bytes of its host number): a workload re-created at the same address keeps its MAC,
+    /// so the router's neighbour entry stays right instead of pointing at the old interface until
+    /// neighbour discovery gives up on it. Unique on its bridge, never equal to the bridge's (02...).
+    public func mac(in network: NetworkResourcePlan) -> [UInt8] {
+        let id = network.idBytes
+        let host = address.low  // the address is the node's /64 + the host number
+        return [0x06, id[0], id[1], UInt8(truncatingIfNeeded: host >> 16), UInt8(truncatingIfNeeded: host >> 8),
+                UInt8(truncatingIfNeeded: host)]
+    }
+}

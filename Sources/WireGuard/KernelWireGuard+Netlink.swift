@@ -14,34 +14,19 @@ public final class GenericNetlinkSocketTransport: GenericNetlinkTransport {
         do { return try genl.family(name).id.rawValue } catch { throw KernelNetlinkError(error) }
     }
 
-    public func request(_ messages: [[UInt8]]) throws -> [[UInt8]] {
-        var replies: [[UInt8]] = []
+    public func request(_ messages: [[UInt8]]) throws -> [NetlinkMessage] {
+        var replies: [NetlinkMessage] = []
         for m in messages {
             do {
-                replies += try genl.request(m, operation: "wireguard").map(Self.bytes)
+                replies += try genl.request(m, operation: "wireguard")
             } catch {
                 throw KernelNetlinkError(error)
             }
         }
         return replies
     }
-
-    /// A parsed reply back in wire form (nlmsghdr + payload), as the WireGuard codec reads it.
-    static func bytes(_ m: NetlinkMessage) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(16 + m.payload.count)
-        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v) { out.append(contentsOf: $0) } }
-        put(UInt32(16 + m.payload.count))
-        put(m.type.rawValue)
-        put(m.flags.rawValue)
-        put(m.sequence)
-        put(m.portID)
-        out.append(contentsOf: m.payload)
-        return out
-    }
 }
 
-/// Creating and deleting `wireguard` links through rtnetlink.
 public struct RtnetlinkWireGuardLinks: WireGuardLinkControl {
     let namespace: String?
 
@@ -100,10 +85,9 @@ extension WireGuardBackendKind {
 
 extension KernelWireGuard {
     /// The kernel backend for an agent: links made in this namespace, then found (and
-    /// configured by generic netlink) wherever `destination` says they were moved.
-    public static func namespaced(destination: @escaping @Sendable (String) -> String?) throws -> NamespacedWireGuard {
+    /// configured by generic netlink) in the namespace `NamespacedWireGuard.place` recorded.
+    public static func namespaced() throws -> NamespacedWireGuard {
         try NamespacedWireGuard(
-            destination: destination,
             identity: { ns in NetworkNamespace.inode(ns) },
             factory: { ns in try KernelWireGuard.system(namespace: ns) })
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Netlink
 import OverlayModel
 import Synchronization
 
@@ -11,8 +12,9 @@ public protocol GenericNetlinkTransport: Sendable {
     /// nlmsg_seq and nlmsg_pid (bytes 8..<16) zero for the transport to fill in. Waits for every
     /// ACK and, for a dump, for NLMSG_DONE; stops at and throws the first NLMSG_ERROR with a
     /// negative error, preferably as a `NetlinkErrnoError`. Returns every reply message that is
-    /// not an ACK (the parts of a dump, NLMSG_DONE may be included), each as its own buffer.
-    func request(_ messages: [[UInt8]]) throws -> [[UInt8]]
+    /// not an ACK (the parts of a dump, NLMSG_DONE may be included), as the Netlink module
+    /// parsed them: the WireGuard codec reads their attributes with the same parser.
+    func request(_ messages: [[UInt8]]) throws -> [NetlinkMessage]
 }
 
 /// An error from a transport that carries the kernel's errno (positive, e.g. ENODEV).
@@ -35,6 +37,10 @@ public final class KernelWireGuard: WireGuardBackend {
     private let links: any WireGuardLinkControl
     private let messageLimit: Int
     private let family = Mutex<UInt16?>(nil)
+    private let writes = Atomic<Int>(0)
+
+    /// Links created or deleted plus set-device messages sent.
+    public var writesSent: Int { writes.load(ordering: .relaxed) }
 
     /// `messageLimit`: the largest set message; wireguard-tools' choice by default.
     public init(
@@ -50,12 +56,14 @@ public final class KernelWireGuard: WireGuardBackend {
         try WireGuardError.validate(name)
         try netlink(name, "create link") {
             if try links.linkExists(named: name) { return }
+            writes.add(1, ordering: .relaxed)
             try links.createWireGuardLink(named: name)
         }
     }
 
     public func deleteInterface(_ name: String) throws {
         try WireGuardError.validate(name)
+        writes.add(1, ordering: .relaxed)
         try netlink(name, "delete link") { try links.deleteLink(named: name) }
     }
 
@@ -69,6 +77,7 @@ public final class KernelWireGuard: WireGuardBackend {
         let id = try familyID(name)
         var messages = WireGuardNetlink.setDeviceRequests(change, interface: name, family: id, limit: messageLimit)
         defer { for i in messages.indices { wipe(&messages[i]) } }
+        writes.add(messages.count, ordering: .relaxed)
         _ = try netlink(name, "set device") { try transport.request(messages) }
     }
 
@@ -78,7 +87,7 @@ public final class KernelWireGuard: WireGuardBackend {
         var replies = try netlink(name, "get device") {
             try transport.request([WireGuardNetlink.getDeviceRequest(interface: name, family: id)])
         }
-        defer { for i in replies.indices { wipe(&replies[i]) } }
+        defer { for i in replies.indices { wipe(&replies[i].payload) } }
         return try WireGuardNetlink.parseDevice(replies, interface: name)
     }
 

@@ -14,18 +14,21 @@ public final class NamespacedWireGuard: WireGuardBackend {
     public typealias Factory = @Sendable (_ namespace: String?) throws -> any WireGuardBackend
 
     private let home: any WireGuardBackend
-    private let destination: @Sendable (String) -> String?
+    private let destination: (@Sendable (String) -> String?)?
+    /// Where `place` said each interface goes (used when no `destination` was given).
+    private let placements = Mutex<[String: String]>([:])
     private let identity: @Sendable (String) -> UInt64?
     private let factory: Factory
     private let backends = Mutex<[String: (identity: UInt64, backend: any WireGuardBackend)]>([:])
 
     /// - Parameters:
-    ///   - destination: the namespace an interface is moved into (nil: it stays at home).
+    ///   - destination: the namespace an interface is moved into (nil: it stays at home); when
+    ///     not given, the namespaces recorded by `place(_:in:)`.
     ///   - identity: what tells a namespace apart from a later one of the same name (its inode);
     ///     nil when it does not exist.
     ///   - factory: a backend bound to a namespace (nil: the agent's own).
     public init(
-        destination: @escaping @Sendable (String) -> String?,
+        destination: (@Sendable (String) -> String?)? = nil,
         identity: @escaping @Sendable (String) -> UInt64?,
         factory: @escaping Factory
     ) throws {
@@ -35,10 +38,21 @@ public final class NamespacedWireGuard: WireGuardBackend {
         self.factory = factory
     }
 
+    /// Records that `name` is (or will be) moved into `namespace`: the caller knows it from its
+    /// plan, so nothing here derives one name from another.
+    public func place(_ name: String, in namespace: String) {
+        placements.withLock { $0[name] = namespace }
+    }
+
+    func destination(of name: String) -> String? {
+        if let destination { return destination(name) }
+        return placements.withLock { $0[name] }
+    }
+
     /// The backend of the namespace `name` is in now: the destination's when it holds the link.
     func located(_ name: String) throws -> any WireGuardBackend {
         purge()
-        guard let ns = destination(name), let id = identity(ns) else { return home }
+        guard let ns = destination(of: name), let id = identity(ns) else { return home }
         let backend = try backends.withLock { table in
             if let e = table[ns], e.identity == id { return e.backend }
             let b = try factory(ns)
@@ -58,16 +72,28 @@ public final class NamespacedWireGuard: WireGuardBackend {
     /// The namespaces that hold a backend now (for tests and diagnostics).
     public var namespacesInUse: [String] { backends.withLock { $0.keys.sorted() } }
 
+    /// Counted here, per call, by the backend that carried it: backends of deleted namespaces
+    /// go, their counts stay.
+    private let writes = Atomic<Int>(0)
+    public var writesSent: Int { writes.load(ordering: .relaxed) }
+
+    private func counting<R>(_ backend: any WireGuardBackend, _ body: () throws -> R) rethrows -> R {
+        let before = backend.writesSent
+        defer { writes.add(backend.writesSent - before, ordering: .relaxed) }
+        return try body()
+    }
+
     /// Always made at home: that is where its UDP socket must live.
     public func createInterface(_ name: String) throws {
         try WireGuardError.validate(name)
         if interfaceExists(name) { return }
-        try home.createInterface(name)
+        try counting(home) { try home.createInterface(name) }
     }
 
     public func deleteInterface(_ name: String) throws {
         try WireGuardError.validate(name)
-        try located(name).deleteInterface(name)
+        let backend = try located(name)
+        try counting(backend) { try backend.deleteInterface(name) }
     }
 
     public func interfaceExists(_ name: String) -> Bool {
@@ -78,7 +104,8 @@ public final class NamespacedWireGuard: WireGuardBackend {
     public func apply(_ change: DeviceChange, to name: String) throws {
         try WireGuardError.validate(name)
         guard !change.isEmpty else { return }
-        try located(name).apply(change, to: name)
+        let backend = try located(name)
+        try counting(backend) { try backend.apply(change, to: name) }
     }
 
     public func device(_ name: String) throws -> Device {

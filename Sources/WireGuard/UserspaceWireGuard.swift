@@ -69,6 +69,10 @@ public final class UserspaceWireGuard: WireGuardBackend {
 
     public let options: Options
     private let entries = Mutex<[String: Entry]>([:])
+    private let writes = Atomic<Int>(0)
+
+    /// wireguard-go processes started or stopped plus UAPI `set` requests sent.
+    public var writesSent: Int { writes.load(ordering: .relaxed) }
 
     public init(options: Options = Options()) {
         self.options = options
@@ -92,6 +96,7 @@ public final class UserspaceWireGuard: WireGuardBackend {
         try WireGuardError.validate(name)
         if let existing = instance(name), existing.isChild, interfaceExists(name) { return existing }
         if let adopted = try? adopt(name) { return adopted }
+        writes.add(1, ordering: .relaxed)
         let pid = try launch(name, restarts: 0)
         return Instance(pid: pid, isChild: true, restarts: 0)
     }
@@ -137,6 +142,7 @@ public final class UserspaceWireGuard: WireGuardBackend {
                 ? (entries.withLock { $0[name]?.exited } ?? true) : !WireGuardGoProcess.isAlive(pid)
         }
         if gone() { return }
+        writes.add(1, ordering: .relaxed)
         try? ChildProcess.signal(pid, SIGTERM)
         if waitUntil(options.stopTimeout, gone) { return }
         try? ChildProcess.signal(pid, SIGKILL)
@@ -157,6 +163,7 @@ public final class UserspaceWireGuard: WireGuardBackend {
         defer { request.wipe() }
         options.onRequest?(name, request.redactedText)
         let socket = try connect(name)
+        writes.add(1, ordering: .relaxed)
         try socket.send(request.head)
         request.wipe()
         try socket.send(request.body)

@@ -15,6 +15,9 @@ public protocol WireGuardBackend: Sendable {
     func apply(_ change: DeviceChange, to name: String) throws
     /// Reads the interface back: keys, port, mark, peers with their statistics.
     func device(_ name: String) throws -> Device
+    /// How many change requests (create, delete, set) this backend has sent to the kernel or
+    /// wireguard-go: a pass over devices that already match sends none.
+    var writesSent: Int { get }
 }
 
 extension WireGuardBackend {

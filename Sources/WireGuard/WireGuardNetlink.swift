@@ -1,9 +1,11 @@
 import Foundation
 import Glibc
+import Netlink
 import OverlayModel
 
 /// The kernel's `wireguard` generic netlink family (include/uapi/linux/wireguard.h), as pure
-/// byte functions: requests built as `[UInt8]`, replies parsed from `[UInt8]`.
+/// functions over the Netlink module's codec: requests built with its `MessageBuilder`, replies
+/// read from its `NetlinkMessage`s with its `Attributes`.
 public enum WireGuardNetlink {
     public static let familyName = "wireguard"
     static let version: UInt8 = 1
@@ -13,32 +15,34 @@ public enum WireGuardNetlink {
         static let setDevice: UInt8 = 1
     }
 
-    enum DeviceAttribute {
-        static let ifindex: UInt16 = 1
-        static let ifname: UInt16 = 2
-        static let privateKey: UInt16 = 3
-        static let publicKey: UInt16 = 4
-        static let flags: UInt16 = 5
-        static let listenPort: UInt16 = 6
-        static let fwmark: UInt16 = 7
-        static let peers: UInt16 = 8
+    struct DeviceAttribute: AttributeType, Equatable {
+        var rawValue: UInt16
+        static let ifindex = DeviceAttribute(rawValue: 1)
+        static let ifname = DeviceAttribute(rawValue: 2)
+        static let privateKey = DeviceAttribute(rawValue: 3)
+        static let publicKey = DeviceAttribute(rawValue: 4)
+        static let flags = DeviceAttribute(rawValue: 5)
+        static let listenPort = DeviceAttribute(rawValue: 6)
+        static let fwmark = DeviceAttribute(rawValue: 7)
+        static let peers = DeviceAttribute(rawValue: 8)
     }
 
     enum DeviceFlag {
         static let replacePeers: UInt32 = 1 << 0
     }
 
-    enum PeerAttribute {
-        static let publicKey: UInt16 = 1
-        static let presharedKey: UInt16 = 2
-        static let flags: UInt16 = 3
-        static let endpoint: UInt16 = 4
-        static let persistentKeepaliveInterval: UInt16 = 5
-        static let lastHandshakeTime: UInt16 = 6
-        static let rxBytes: UInt16 = 7
-        static let txBytes: UInt16 = 8
-        static let allowedIPs: UInt16 = 9
-        static let protocolVersion: UInt16 = 10
+    struct PeerAttribute: AttributeType, Equatable {
+        var rawValue: UInt16
+        static let publicKey = PeerAttribute(rawValue: 1)
+        static let presharedKey = PeerAttribute(rawValue: 2)
+        static let flags = PeerAttribute(rawValue: 3)
+        static let endpoint = PeerAttribute(rawValue: 4)
+        static let persistentKeepaliveInterval = PeerAttribute(rawValue: 5)
+        static let lastHandshakeTime = PeerAttribute(rawValue: 6)
+        static let rxBytes = PeerAttribute(rawValue: 7)
+        static let txBytes = PeerAttribute(rawValue: 8)
+        static let allowedIPs = PeerAttribute(rawValue: 9)
+        static let protocolVersion = PeerAttribute(rawValue: 10)
     }
 
     enum PeerFlag {
@@ -47,10 +51,17 @@ public enum WireGuardNetlink {
         static let updateOnly: UInt32 = 1 << 2
     }
 
-    enum AllowedIPAttribute {
-        static let family: UInt16 = 1
-        static let ipaddr: UInt16 = 2
-        static let cidrMask: UInt16 = 3
+    struct AllowedIPAttribute: AttributeType, Equatable {
+        var rawValue: UInt16
+        static let family = AllowedIPAttribute(rawValue: 1)
+        static let ipaddr = AllowedIPAttribute(rawValue: 2)
+        static let cidrMask = AllowedIPAttribute(rawValue: 3)
+    }
+
+    /// The unnamed entries of a nested list (peers, allowed IPs).
+    struct ListEntry: AttributeType, Equatable {
+        var rawValue: UInt16
+        static let entry = ListEntry(rawValue: 0)
     }
 
     static let afInet: UInt16 = 2
@@ -66,11 +77,10 @@ public enum WireGuardNetlink {
 
     /// `WG_CMD_GET_DEVICE` for one interface, as a dump (the only way the kernel answers it).
     public static func getDeviceRequest(interface: String, family: UInt16) -> [UInt8] {
-        var m = GenericNetlinkMessage(
-            family: family, command: Command.getDevice, version: version,
-            flags: Netlink.flagRequest | Netlink.flagAck | Netlink.flagDump, capacity: 64)
-        m.putString(DeviceAttribute.ifname, interface)
-        return m.finished()
+        var m = GenericNetlink.message(
+            family: MessageType(family), command: Command.getDevice, version: version, flags: [.request, .ack, .dump])
+        m.attribute(DeviceAttribute.ifname, string: interface)
+        return m.message
     }
 
     /// `WG_CMD_SET_DEVICE` for `change`, split into as many messages as needed to keep each
@@ -89,24 +99,23 @@ public enum WireGuardNetlink {
         var continuing = false  // peers[peerIndex]'s header went out in an earlier message
         var first = true
         repeat {
-            var m = GenericNetlinkMessage(
-                family: family, command: Command.setDevice, version: version,
-                flags: Netlink.flagRequest | Netlink.flagAck, capacity: limit)
-            m.putString(DeviceAttribute.ifname, interface)
+            var m = GenericNetlink.message(
+                family: MessageType(family), command: Command.setDevice, version: version, flags: [.request, .ack])
+            m.attribute(DeviceAttribute.ifname, string: interface)
             if first {
                 if let key = change.privateKey {
-                    key.withBytes { m.put(DeviceAttribute.privateKey, secret: $0) }
+                    key.withBytes { m.attribute(DeviceAttribute.privateKey, bytes: $0) }
                 }
-                if let port = change.listenPort { m.putU16(DeviceAttribute.listenPort, port) }
-                if let mark = change.fwmark { m.putU32(DeviceAttribute.fwmark, mark) }
-                if change.replacePeers { m.putU32(DeviceAttribute.flags, DeviceFlag.replacePeers) }
+                if let port = change.listenPort { m.attribute(DeviceAttribute.listenPort, port) }
+                if let mark = change.fwmark { m.attribute(DeviceAttribute.fwmark, mark) }
+                if change.replacePeers { m.attribute(DeviceAttribute.flags, DeviceFlag.replacePeers) }
             }
             if peerIndex < change.peers.count {
-                let peersNest = m.beginNest(DeviceAttribute.peers)
+                let peersNest = m.beginNested(DeviceAttribute.peers)
                 fill: while peerIndex < change.peers.count {
                     let peerStart = m.count
                     let peer = change.peers[peerIndex]
-                    let peerNest = m.beginNest(0)
+                    let peerNest = m.beginNested(ListEntry.entry)
                     putPeerHeader(peer, continuation: continuing, into: &m)
                     if m.count > limit {
                         m.truncate(to: peerStart)
@@ -115,7 +124,7 @@ public enum WireGuardNetlink {
                     let ips = allowedIPs(of: peer) ?? []
                     var sentIPs = 0
                     if ipIndex < ips.count {
-                        let ipsNest = m.beginNest(PeerAttribute.allowedIPs)
+                        let ipsNest = m.beginNested(PeerAttribute.allowedIPs)
                         while ipIndex < ips.count {
                             let ipStart = m.count
                             putAllowedIP(ips[ipIndex], into: &m)
@@ -127,14 +136,14 @@ public enum WireGuardNetlink {
                             sentIPs += 1
                         }
                         if sentIPs > 0 {
-                            m.endNest(ipsNest)
+                            m.endNested(ipsNest)
                         } else {
                             // Not one fitted: no empty nest, and a bare continuation says nothing.
                             m.truncate(to: continuing ? peerStart : ipsNest)
                         }
                     }
                     if m.count > peerStart {
-                        m.endNest(peerNest)
+                        m.endNested(peerNest)
                         continuing = true
                     }
                     guard ipIndex >= ips.count else { break fill }  // Message full mid-peer.
@@ -142,9 +151,9 @@ public enum WireGuardNetlink {
                     ipIndex = 0
                     continuing = false
                 }
-                m.endNest(peersNest)
+                m.endNested(peersNest)
             }
-            messages.append(m.finished())
+            messages.append(m.message)
             m.wipe()
             first = false
         } while peerIndex < change.peers.count
@@ -161,36 +170,36 @@ public enum WireGuardNetlink {
 
     /// Public key, flags and the peer's other fields; a continuation carries only the key and
     /// UPDATE_ONLY, so it neither replaces the AllowedIPs sent so far nor repeats the rest.
-    private static func putPeerHeader(_ peer: PeerChange, continuation: Bool, into m: inout GenericNetlinkMessage) {
-        m.put(PeerAttribute.publicKey, peer.publicKey.bytes)
+    private static func putPeerHeader(_ peer: PeerChange, continuation: Bool, into m: inout MessageBuilder) {
+        m.attribute(PeerAttribute.publicKey, bytes: peer.publicKey.bytes)
         switch peer {
         case .remove:
-            m.putU32(PeerAttribute.flags, PeerFlag.removeMe)
+            m.attribute(PeerAttribute.flags, PeerFlag.removeMe)
         case .update(let u):
             var flags = PeerFlag.updateOnly
             if u.allowedIPs != nil, !continuation { flags |= PeerFlag.replaceAllowedIPs }
-            m.putU32(PeerAttribute.flags, flags)
+            m.attribute(PeerAttribute.flags, flags)
             guard !continuation else { return }
-            if let psk = u.presharedKey { m.put(PeerAttribute.presharedKey, psk.bytes) }
-            if let e = u.endpoint { m.put(PeerAttribute.endpoint, sockaddr(e)) }
-            if let k = u.persistentKeepalive { m.putU16(PeerAttribute.persistentKeepaliveInterval, k) }
+            if let psk = u.presharedKey { m.attribute(PeerAttribute.presharedKey, bytes: psk.bytes) }
+            if let e = u.endpoint { m.attribute(PeerAttribute.endpoint, bytes: sockaddr(e)) }
+            if let k = u.persistentKeepalive { m.attribute(PeerAttribute.persistentKeepaliveInterval, k) }
         case .add(let c):
             guard !continuation else { return }
-            m.putU32(PeerAttribute.flags, PeerFlag.replaceAllowedIPs)
-            if let psk = c.presharedKey { m.put(PeerAttribute.presharedKey, psk.bytes) }
-            if let e = c.endpoint { m.put(PeerAttribute.endpoint, sockaddr(e)) }
+            m.attribute(PeerAttribute.flags, PeerFlag.replaceAllowedIPs)
+            if let psk = c.presharedKey { m.attribute(PeerAttribute.presharedKey, bytes: psk.bytes) }
+            if let e = c.endpoint { m.attribute(PeerAttribute.endpoint, bytes: sockaddr(e)) }
             if c.persistentKeepalive != 0 {
-                m.putU16(PeerAttribute.persistentKeepaliveInterval, c.persistentKeepalive)
+                m.attribute(PeerAttribute.persistentKeepaliveInterval, c.persistentKeepalive)
             }
         }
     }
 
-    private static func putAllowedIP(_ p: IPPrefix, into m: inout GenericNetlinkMessage) {
-        let nest = m.beginNest(0)
-        m.putU16(AllowedIPAttribute.family, p.isIPv6 ? afInet6 : afInet)
-        m.put(AllowedIPAttribute.ipaddr, p.address.bytes)
-        m.putU8(AllowedIPAttribute.cidrMask, p.length)
-        m.endNest(nest)
+    private static func putAllowedIP(_ p: IPPrefix, into m: inout MessageBuilder) {
+        let nest = m.beginNested(ListEntry.entry)
+        m.attribute(AllowedIPAttribute.family, p.isIPv6 ? afInet6 : afInet)
+        m.attribute(AllowedIPAttribute.ipaddr, bytes: p.address.bytes)
+        m.attribute(AllowedIPAttribute.cidrMask, p.length)
+        m.endNested(nest)
     }
 
     /// struct sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes): family in host order, port
@@ -208,8 +217,8 @@ public enum WireGuardNetlink {
 
     static func endpoint(_ b: ArraySlice<UInt8>) -> Endpoint? {
         guard b.count >= 2 else { return nil }
-        let family = NetlinkAttribute.load(b, UInt16.self)
         let s = b.startIndex
+        let family = UInt16(b[s]) | UInt16(b[s + 1]) << 8  // host order (little-endian here)
         let port = UInt16(b[s + 2]) << 8 | UInt16(b[s + 3])
         if family == afInet, b.count >= 16, let a = IPv4Address(bytes: b[(s + 4)..<(s + 8)]) {
             return Endpoint(address: .v4(a), port: port)
@@ -226,66 +235,57 @@ public enum WireGuardNetlink {
     /// come in the first message; peers span messages, and a peer whose AllowedIPs did not fit
     /// is repeated at the start of the next one (key and AllowedIPs only): those are merged.
     /// ACKs and NLMSG_DONE are skipped; an NLMSG_ERROR with an error is thrown.
-    public static func parseDevice(_ messages: [[UInt8]], interface: String) throws -> Device {
+    public static func parseDevice(_ messages: [NetlinkMessage], interface: String) throws -> Device {
         var device = Device(name: interface)
         func bad(_ what: String) -> WireGuardError { .malformedResponse(interface: interface, detail: what) }
 
         for message in messages {
-            var offset = 0
-            // One buffer may hold several messages (a transport may pass a datagram as is).
-            while message.count - offset >= Netlink.headerSize {
-                let all = message[...]
-                let length = Int(NetlinkAttribute.load(all, UInt32.self, at: offset))
-                let type = NetlinkAttribute.load(all, UInt16.self, at: offset + 4)
-                guard length >= Netlink.headerSize, offset + length <= message.count else {
-                    throw bad("netlink message length \(length) at offset \(offset) of \(message.count)")
-                }
-                defer { offset += Netlink.align(length) }
-                if type == Netlink.typeDone { continue }
-                if type == Netlink.typeError {
-                    guard length >= Netlink.headerSize + 4 else { throw bad("short NLMSG_ERROR") }
-                    let code = Int32(bitPattern: NetlinkAttribute.load(all, UInt32.self, at: offset + 16))
-                    if code == 0 { continue }  // ACK
-                    if -code == ENODEV { throw WireGuardError.noSuchInterface(interface) }
-                    throw WireGuardError.refused(interface: interface, operation: "get device", errno: -code)
-                }
-                let body = message[(offset + Netlink.headerSize + Netlink.genlHeaderSize)..<(offset + length)]
-                guard length >= Netlink.headerSize + Netlink.genlHeaderSize,
-                    let attributes = NetlinkAttribute.parse(body)
-                else { throw bad("attributes of a device message") }
-                try parseDeviceAttributes(attributes, into: &device, bad)
+            if message.type == .done { continue }
+            if message.type == .error {
+                guard let code = message.errorCode else { throw bad("short NLMSG_ERROR") }
+                if code == 0 { continue }  // ACK
+                if -code == ENODEV { throw WireGuardError.noSuchInterface(interface) }
+                throw WireGuardError.refused(interface: interface, operation: "get device", errno: -code)
             }
+            guard message.payload.count >= GenericNetlink.headerSize else { throw bad("short device message") }
+            let attributes = try attributes(message.payload[GenericNetlink.headerSize...], "device message", bad)
+            try parseDeviceAttributes(attributes, into: &device, bad)
         }
         return device
     }
 
+    /// One level of attributes; a length running past its end is a malformed reply.
+    private static func attributes(
+        _ bytes: ArraySlice<UInt8>, _ what: String, _ bad: (String) -> WireGuardError
+    ) throws -> Attributes {
+        do { return try Attributes(validating: bytes, what: what) } catch { throw bad("attributes of a \(what)") }
+    }
+
     private static func parseDeviceAttributes(
-        _ attributes: [NetlinkAttribute], into device: inout Device, _ bad: (String) -> WireGuardError
+        _ attributes: Attributes, into device: inout Device, _ bad: (String) -> WireGuardError
     ) throws {
-        for a in attributes {
-            switch a.type {
-            case DeviceAttribute.ifname: device.name = a.string
-            case DeviceAttribute.privateKey:
-                guard a.payload.count == 32 else { throw bad("private key of \(a.payload.count) bytes") }
+        for (type, payload) in attributes.all {
+            switch DeviceAttribute(rawValue: type) {
+            case .ifname: device.name = String(decoding: payload.prefix { $0 != 0 }, as: UTF8.self)
+            case .privateKey:
+                guard payload.count == 32 else { throw bad("private key of \(payload.count) bytes") }
                 // Straight into the wiped-on-release buffer.
                 let secret = SecretKey(count: 32)
-                secret.withMutableBytes { dst in for (i, b) in a.payload.enumerated() { dst[i] = b } }
+                secret.withMutableBytes { dst in for (i, b) in payload.enumerated() { dst[i] = b } }
                 // The kernel sends zeros for a device without a key.
-                device.privateKey = a.payload.allSatisfy { $0 == 0 } ? nil : secret
-            case DeviceAttribute.publicKey:
-                guard let k = WireGuardKey(bytes: Array(a.payload)) else { throw bad("public key") }
+                device.privateKey = payload.allSatisfy { $0 == 0 } ? nil : secret
+            case .publicKey:
+                guard let k = WireGuardKey(bytes: Array(payload)) else { throw bad("public key") }
                 device.publicKey = k.isZero ? nil : k
-            case DeviceAttribute.listenPort:
-                guard let v = a.u16 else { throw bad("listen port") }
+            case .listenPort:
+                guard let v = Attributes.exact(payload, as: UInt16.self) else { throw bad("listen port") }
                 device.listenPort = v
-            case DeviceAttribute.fwmark:
-                guard let v = a.u32 else { throw bad("fwmark") }
+            case .fwmark:
+                guard let v = Attributes.exact(payload, as: UInt32.self) else { throw bad("fwmark") }
                 device.fwmark = v
-            case DeviceAttribute.peers:
-                guard let peers = NetlinkAttribute.parse(a.payload) else { throw bad("peer list") }
-                for p in peers {
-                    guard let fields = NetlinkAttribute.parse(p.payload) else { throw bad("peer") }
-                    let peer = try parsePeer(fields, bad)
+            case .peers:
+                for p in try Self.attributes(payload, "peer list", bad).all {
+                    let peer = try parsePeer(try Self.attributes(p.value, "peer", bad), bad)
                     if let last = device.peers.last, last.publicKey == peer.publicKey {
                         // Continued from the previous message: only more AllowedIPs.
                         device.peers[device.peers.count - 1].config.allowedIPs += peer.allowedIPs
@@ -298,48 +298,46 @@ public enum WireGuardNetlink {
         }
     }
 
-    private static func parsePeer(_ fields: [NetlinkAttribute], _ bad: (String) -> WireGuardError) throws -> Device.Peer
-    {
+    private static func parsePeer(_ fields: Attributes, _ bad: (String) -> WireGuardError) throws -> Device.Peer {
         var key: WireGuardKey?
         var peer = Device.Peer(config: PeerConfig(publicKey: .zero))
-        for f in fields {
-            switch f.type {
-            case PeerAttribute.publicKey:
-                guard let k = WireGuardKey(bytes: Array(f.payload)) else { throw bad("peer public key") }
+        for (type, payload) in fields.all {
+            switch PeerAttribute(rawValue: type) {
+            case .publicKey:
+                guard let k = WireGuardKey(bytes: Array(payload)) else { throw bad("peer public key") }
                 key = k
-            case PeerAttribute.presharedKey:
-                guard let k = WireGuardKey(bytes: Array(f.payload)) else { throw bad("preshared key") }
+            case .presharedKey:
+                guard let k = WireGuardKey(bytes: Array(payload)) else { throw bad("preshared key") }
                 peer.config.presharedKey = k.isZero ? nil : k
-            case PeerAttribute.endpoint:
-                guard let e = endpoint(f.payload) else { throw bad("endpoint of \(f.payload.count) bytes") }
+            case .endpoint:
+                guard let e = endpoint(payload) else { throw bad("endpoint of \(payload.count) bytes") }
                 peer.config.endpoint = e
-            case PeerAttribute.persistentKeepaliveInterval:
-                guard let v = f.u16 else { throw bad("keepalive") }
+            case .persistentKeepaliveInterval:
+                guard let v = Attributes.exact(payload, as: UInt16.self) else { throw bad("keepalive") }
                 peer.config.persistentKeepalive = v
-            case PeerAttribute.lastHandshakeTime:
+            case .lastHandshakeTime:
                 // struct __kernel_timespec { s64 tv_sec; s64 tv_nsec; }
-                guard f.payload.count == 16 else { throw bad("handshake time") }
-                peer.lastHandshake = Device.handshakeDate(
-                    seconds: Int64(bitPattern: NetlinkAttribute.load(f.payload, UInt64.self)),
-                    nanoseconds: Int64(bitPattern: NetlinkAttribute.load(f.payload, UInt64.self, at: 8)))
-            case PeerAttribute.rxBytes:
-                guard let v = f.u64 else { throw bad("rx bytes") }
+                guard payload.count == 16,
+                    let seconds = Attributes.exact(payload.prefix(8), as: Int64.self),
+                    let nanoseconds = Attributes.exact(payload.suffix(8), as: Int64.self)
+                else { throw bad("handshake time") }
+                peer.lastHandshake = Device.handshakeDate(seconds: seconds, nanoseconds: nanoseconds)
+            case .rxBytes:
+                guard let v = Attributes.exact(payload, as: UInt64.self) else { throw bad("rx bytes") }
                 peer.rxBytes = v
-            case PeerAttribute.txBytes:
-                guard let v = f.u64 else { throw bad("tx bytes") }
+            case .txBytes:
+                guard let v = Attributes.exact(payload, as: UInt64.self) else { throw bad("tx bytes") }
                 peer.txBytes = v
-            case PeerAttribute.allowedIPs:
-                guard let ips = NetlinkAttribute.parse(f.payload) else { throw bad("allowed IPs") }
-                for ip in ips {
-                    guard let parts = NetlinkAttribute.parse(ip.payload) else { throw bad("allowed IP") }
+            case .allowedIPs:
+                for ip in try Self.attributes(payload, "allowed IP list", bad).all {
                     var family: UInt16?
                     var address: IPAddress?
                     var cidr: UInt8?
-                    for part in parts {
-                        switch part.type {
-                        case AllowedIPAttribute.family: family = part.u16
-                        case AllowedIPAttribute.ipaddr: address = IPAddress(bytes: Array(part.payload))
-                        case AllowedIPAttribute.cidrMask: cidr = part.u8
+                    for (partType, part) in try Self.attributes(ip.value, "allowed IP", bad).all {
+                        switch AllowedIPAttribute(rawValue: partType) {
+                        case .family: family = Attributes.exact(part, as: UInt16.self)
+                        case .ipaddr: address = IPAddress(bytes: Array(part))
+                        case .cidrMask: cidr = Attributes.exact(part, as: UInt8.self)
                         default: break
                         }
                     }

@@ -1,5 +1,6 @@
 import Foundation
 import NFTables
+import Netlink
 import OverlayModel
 import OverlayPlanner
 import WireGuard
@@ -18,11 +19,26 @@ final class FakeKernel: AgentKernel {
     /// Fail the write with this number (1-based, counted over the kernel's life).
     var failOnWrite: Int?
 
+    /// Objects whose read fails (they stay in `state`, the kernel still has them); observed
+    /// the way `LinuxKernel` reports them: missing from the tables and listed as unreadable.
+    var unreadable: Set<ObservedObject> = []
+
     struct Injected: Error {}
 
     func observe(plan: NodePlan?) throws -> ObservedState {
         observations += 1
-        return state
+        var o = state
+        for object in unreadable {
+            switch object {
+            case .namespace(let ns):
+                o.networkNamespaces[ns] = nil
+                o.workloadNamespaces[ns] = nil
+            case .wireguard(let name):
+                o.wireguard[name] = nil
+            }
+            o.unreadable[object] = "injected read failure"
+        }
+        return o
     }
 
     func apply(_ action: AgentAction) throws {
@@ -48,11 +64,11 @@ final class FakeKernel: AgentKernel {
             if workload { state.ownedWorkloadNamespaces.remove(ns) }
         case .setSysctl(let ns, _, let value):
             state.networkNamespaces[ns]!.forwarding = value == "1"
-        case .createBridge(let ns, let name, let mtu):
-            try addLink(ns, LinkState(name: name, kind: "bridge", up: true, mtu: mtu))
+        case .createBridge(let ns, let name, let mtu, _):
+            try addLink(ns, LinkState(name: name, kind: .bridge, up: true, mtu: mtu))
         case .startWireGuard(let name):
             state.wireguard[name] = Device(name: name)
-            try addLink(nil, LinkState(name: name, kind: "tun", up: false, mtu: 1420))
+            try addLink(nil, LinkState(name: name, kind: .tun, up: false, mtu: 1420))
         case .stopWireGuard(let name):
             state.wireguard[name] = nil
             for ns in [nil] + Array(state.namespaces) where links(ns)[name] != nil { removeLink(ns, name) }
@@ -75,9 +91,9 @@ final class FakeKernel: AgentKernel {
             update(ns) { $0.routes.insert(r) }
         case .deleteRoute(let ns, let r):
             update(ns) { $0.routes.remove(r) }
-        case .createVeth(let ns, let name, let peer, let peerNS, let master, let mtu):
-            try addLink(ns, LinkState(name: name, kind: "veth", up: true, mtu: mtu, master: master))
-            try addLink(peerNS, LinkState(name: peer, kind: "veth", up: false, mtu: mtu))
+        case .createVeth(let ns, let name, let peer, let peerNS, let master, let mtu, _):
+            try addLink(ns, LinkState(name: name, kind: .veth, up: true, mtu: mtu, master: master))
+            try addLink(peerNS, LinkState(name: peer, kind: .veth, up: false, mtu: mtu))
             pairs["\(ns)/\(name)"] = (ns, peerNS, peer)
             pairs["\(peerNS)/\(peer)"] = (peerNS, ns, name)
         case .deleteLink(let ns, let name):

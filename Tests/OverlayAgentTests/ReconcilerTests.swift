@@ -1,4 +1,5 @@
 import Foundation
+import Netlink
 import OverlayModel
 import OverlayPlanner
 import Testing
@@ -202,14 +203,96 @@ import WireGuard
         let k = FakeKernel()
         let plan = Fixtures.plan()
         try converge(k, plan)
-        k.state.networkNamespaces["ovl-0a0b0c0d"]!.links["br-0a0b0c0d"]!.kind = "veth"
+        k.state.networkNamespaces["ovl-0a0b0c0d"]!.links["br-0a0b0c0d"]!.kind = .veth
         let actions = Reconciler.actions(plan: plan, keys: Fixtures.keys(plan), observed: k.state, now: now).map(\.description)
         #expect(Array(actions.prefix(2)) == ["[ovl-0a0b0c0d] delete link br-0a0b0c0d", "[ovl-0a0b0c0d] add bridge br-0a0b0c0d mtu 1420 up"])
     }
 
-    @Test func tunnelsMoveIntoTheirNetworksNamespace() {
-        #expect(Reconciler.networkNamespace(ofInterface: "wg-0a0b0c0d") == "ovl-0a0b0c0d")
-        #expect(Reconciler.networkNamespace(ofInterface: "wg-") == nil)
-        #expect(Reconciler.networkNamespace(ofInterface: "eth0") == nil)
+    /// Runs one pass that must report `objects` unreadable; returns the actions it applied.
+    func passReportingUnreadable(_ k: FakeKernel, _ plan: NodePlan, _ objects: Set<ObservedObject>) -> [String] {
+        do {
+            let actions = try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now)
+            Issue.record("the pass did not report the unreadable objects; it applied \(actions)")
+            return actions.map(\.description)
+        } catch let e as UnreadableStateError {
+            #expect(Set(e.unreadable.keys) == objects)
+            return e.applied.map(\.description)
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return []
+        }
+    }
+
+    @Test func anUnreadableTunnelIsNeitherDeletedNorStartedAgain() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan()
+        try converge(k, plan)
+        let before = k.state.wireguard["wg-0a0b0c0d"]?.peers.map(\.publicKey)
+        let writes = k.writes
+        // wireguard-go stalls (or the genl `get` times out): the device is there but says nothing.
+        k.unreadable = [.wireguard("wg-0a0b0c0d")]
+        let applied = passReportingUnreadable(k, plan, [.wireguard("wg-0a0b0c0d")])
+        #expect(applied == [])
+        #expect(k.writes == writes)
+        #expect(k.state.wireguard["wg-0a0b0c0d"]?.peers.map(\.publicKey) == before)
+        #expect(before?.count == 2)
+        // Also with other work to do in the same pass: that goes ahead, the tunnel stays.
+        var changed = Fixtures.network()
+        changed.peers.removeLast()
+        changed.mtu = 1380
+        let next = Fixtures.plan([changed], revision: 2)
+        let more = passReportingUnreadable(k, next, [.wireguard("wg-0a0b0c0d")])
+        #expect(more.contains("[ovl-0a0b0c0d] set br-0a0b0c0d mtu 1380"))
+        #expect(!more.contains { $0.contains("wireguard") || $0.contains("configure") || $0.contains("wg-0a0b0c0d") })
+        // It answers again: the next pass picks up where it left off, without a restart.
+        k.unreadable = []
+        let resumed = try k.reconcile(plan: next, keys: Fixtures.keys(next), now: now).map(\.description)
+        #expect(!resumed.contains { $0.contains("start wireguard") || $0.contains("stop wireguard") })
+        #expect(resumed.contains { $0.hasPrefix("configure wg-0a0b0c0d: -peer") })
+        #expect(k.state.wireguard["wg-0a0b0c0d"]?.peers.count == 1)
+    }
+
+    @Test func anUnreadableWorkloadNamespaceKeepsItsVeth() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan()
+        try converge(k, plan)
+        let writes = k.writes
+        k.unreadable = [.namespace("wl-web")]
+        let applied = passReportingUnreadable(k, plan, [.namespace("wl-web")])
+        #expect(applied == [])
+        #expect(k.writes == writes)
+        #expect(k.state.networkNamespaces["ovl-0a0b0c0d"]?.links["vw-2"] != nil)
+        #expect(k.state.workloadNamespaces["wl-web"]?.links["ovl0"]?.addresses == [Fixtures.prefix("fd00:1:2:1::2/64")])
+        k.unreadable = []
+        #expect(try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now).isEmpty)
+    }
+
+    @Test func anUnreadableNetworkNamespaceIsLeftAlone() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan()
+        try converge(k, plan)
+        let writes = k.writes
+        k.unreadable = [.namespace("ovl-0a0b0c0d")]
+        #expect(passReportingUnreadable(k, plan, [.namespace("ovl-0a0b0c0d")]) == [])
+        #expect(k.writes == writes)
+        // Not in the plan any more and unreadable: still not deleted on a guess.
+        #expect(passReportingUnreadable(k, Fixtures.plan([], revision: 2), [.namespace("ovl-0a0b0c0d")])
+            .allSatisfy { !$0.contains("ovl-0a0b0c0d") })
+        #expect(k.state.namespaces.contains("ovl-0a0b0c0d"))
+    }
+
+    @Test func actionsCarryThePlansMACs() {
+        let plan = Fixtures.plan()
+        let n = plan.networks[0]
+        let actions = Reconciler.actions(plan: plan, keys: Fixtures.keys(plan), observed: ObservedState(), now: now)
+        var bridges: [[UInt8]] = []
+        var veths: [String: [UInt8]] = [:]
+        for a in actions {
+            if case .createBridge(_, _, _, let mac) = a { bridges.append(mac) }
+            if case .createVeth(_, let name, _, _, _, _, let mac) = a { veths[name] = mac }
+        }
+        #expect(bridges == [n.bridgeMAC])
+        #expect(veths == ["vw-2": n.workloads[0].mac(in: n), "vw-3": n.workloads[1].mac(in: n)])
+        #expect(veths["vw-2"] == [0x06, 0x0a, 0x0b, 0, 0, 2])
     }
 }

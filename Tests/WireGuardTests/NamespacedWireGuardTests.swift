@@ -50,6 +50,9 @@ import Testing
             record("get \(name)")
             return Device(name: name)
         }
+        var writesSent: Int {
+            world.calls.withLock { $0.filter { !$0.hasPrefix("get") && $0.hasSuffix("@\(namespace)") }.count }
+        }
     }
 
     func backend(_ world: World) throws -> NamespacedWireGuard {
@@ -78,6 +81,8 @@ import Testing
                 "delete wg-1@ovl-1",
             ])
         #expect(!wg.interfaceExists("wg-1"))
+        // create, two applies, delete: counted whichever namespace's backend carried them.
+        #expect(wg.writesSent == 4)
     }
 
     @Test func dropsBackendsOfDeletedOrRecreatedNamespaces() throws {
@@ -105,5 +110,18 @@ import Testing
         _ = try wg.device("obwg1")
         #expect(world.calls.withLock { $0 } == ["create obwg1@", "get obwg1@"])
         #expect(throws: WireGuardError.invalidInterfaceName("a/b")) { try wg.device("a/b") }
+    }
+
+    @Test func followsThePlacesItIsTold() throws {
+        let world = World()
+        let wg = try NamespacedWireGuard(identity: { world.identity($0) }, factory: { world.backend($0) })
+        world.namespaces.withLock { $0["net-a"] = 7 }
+        try wg.createInterface("tun-a")
+        world.move("tun-a", from: "", to: "net-a")
+        // Not told where it went: looked for at home only.
+        #expect(!wg.interfaceExists("tun-a"))
+        wg.place("tun-a", in: "net-a")
+        _ = try wg.device("tun-a")
+        #expect(world.calls.withLock { $0 } == ["create tun-a@", "get tun-a@net-a"])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Netlink
 import OverlayModel
 import Synchronization
 import Testing
@@ -12,6 +13,12 @@ import Testing
     static let family: UInt16 = 0x1c
 
     func rep(_ byte: UInt8, _ count: Int) -> [UInt8] { [UInt8](repeating: byte, count: count) }
+
+    /// Received buffers as the socket hands them over: split into messages by the Netlink
+    /// module, then read by the WireGuard codec.
+    func parse(_ buffers: [[UInt8]], interface: String) throws -> Device {
+        try WireGuardNetlink.parseDevice(buffers.flatMap { try NetlinkMessage.parse($0) }, interface: interface)
+    }
 
     /// One allowed IP, fd00::<last>/128, as the nest the kernel expects (40 bytes).
     func allowedFd00(_ last: UInt8, cidr: UInt8 = 128) -> [UInt8] {
@@ -194,7 +201,7 @@ import Testing
             [0x14, 0x00, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00] + rep(0, 8)  // NLMSG_DONE, len 20
             + [0x00, 0x00, 0x00, 0x00]  // int error 0
 
-        let device = try WireGuardNetlink.parseDevice([part1, part2, done], interface: "wg0")
+        let device = try parse([part1, part2, done], interface: "wg0")
         #expect(device.name == "wg0")
         #expect(device.publicKey?.hex == rfc7748Public)
         #expect(device.privateKey == secret(hex: rfc7748Private))
@@ -213,25 +220,33 @@ import Testing
         #expect(b.lastHandshake == nil)
 
         // The same parts delivered in one buffer (as one recv would return them) parse the same.
-        let joined = try WireGuardNetlink.parseDevice([part1 + part2 + done], interface: "wg0")
+        let joined = try parse([part1 + part2 + done], interface: "wg0")
         #expect(joined.peers.map(\.config) == device.peers.map(\.config))
     }
 
-    @Test func errorReplies() {
+    @Test func errorReplies() throws {
         let enodev: [UInt8] =
             [0x24, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01] + rep(0, 8)  // NLMSG_ERROR, len 36
             + [0xed, 0xff, 0xff, 0xff]  // error -19 (ENODEV)
             + rep(0, 16)  // the offending request's header
         #expect(throws: WireGuardError.noSuchInterface("wg9")) {
-            try WireGuardNetlink.parseDevice([enodev], interface: "wg9")
+            try parse([enodev], interface: "wg9")
         }
         var eperm = enodev
         eperm[16] = 0xff  // -1: EPERM
         #expect(throws: WireGuardError.refused(interface: "wg9", operation: "get device", errno: 1)) {
-            try WireGuardNetlink.parseDevice([eperm], interface: "wg9")
+            try parse([eperm], interface: "wg9")
         }
         let truncated = Array(enodev.prefix(30))
-        #expect(throws: WireGuardError.self) { try WireGuardNetlink.parseDevice([truncated], interface: "wg9") }
+        // A message cut short is refused where messages are split, before any attribute is read.
+        #expect(throws: NetlinkError.self) { try parse([truncated], interface: "wg9") }
+        // An attribute whose length runs past its message is the WireGuard codec's to refuse.
+        var overlong: [UInt8] =
+            [0x1c, 0x00, 0x00, 0x00, 0x1c, 0x00, 0x02, 0x00] + rep(0, 8) + [0x00, 0x01, 0x00, 0x00]
+            + [0x10, 0x00, 0x02, 0x00, 0x77, 0x67, 0x30, 0x00]  // IFNAME claims 16 bytes, has 8
+        #expect(throws: WireGuardError.self) { try parse([overlong], interface: "wg9") }
+        overlong[16 + 4 + 0] = 0x08
+        #expect(try parse([overlong], interface: "wg9").name == "wg0")
     }
 
     /// Large changes: every message under the limit, and reading the messages back (they share
@@ -253,7 +268,7 @@ import Testing
             limit: limit)
         #expect(messages.allSatisfy { $0.count <= limit })
         #expect(messages.count > 1)
-        let device = try WireGuardNetlink.parseDevice(messages, interface: "wg-big")
+        let device = try parse(messages, interface: "wg-big")
         #expect(device.peers.map(\.config) == peers)
     }
 }
@@ -266,13 +281,13 @@ import Testing
     final class RecordingTransport: GenericNetlinkTransport {
         let sent = Mutex<[[[UInt8]]]>([])
         let lookups = Mutex(0)
-        let reply: @Sendable ([[UInt8]]) throws -> [[UInt8]]
-        init(reply: @escaping @Sendable ([[UInt8]]) throws -> [[UInt8]]) { self.reply = reply }
+        let reply: @Sendable ([[UInt8]]) throws -> [NetlinkMessage]
+        init(reply: @escaping @Sendable ([[UInt8]]) throws -> [NetlinkMessage]) { self.reply = reply }
         func familyID(_ name: String) throws -> UInt16 {
             lookups.withLock { $0 += 1 }
             return name == "wireguard" ? 0x1c : 0
         }
-        func request(_ messages: [[UInt8]]) throws -> [[UInt8]] {
+        func request(_ messages: [[UInt8]]) throws -> [NetlinkMessage] {
             sent.withLock { $0.append(messages) }
             return try reply(messages)
         }
