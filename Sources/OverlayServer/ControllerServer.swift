@@ -19,7 +19,7 @@ public final class ControllerServer: Sendable {
     let metrics: ServerMetrics
     let logger: Logger
     /// Where handlers run, off the cooperative threads: they block on the store.
-    let database = DatabaseExecutor()
+    let database = DatabaseExecutor.shared
 
     public init(store: Store, signingKey: Ed25519Identity, logger: Logger) {
         let waiters = PlanWaiters()

@@ -1,26 +1,47 @@
-import Dispatch
+import Foundation
 import Hummingbird
+import Synchronization
 
 /// The threads request handlers run on. The store's reads and writes block (SQLite, waiting up to
 /// its 5 s busy timeout for a writer): on Swift's cooperative threads, as many as there are
 /// cores, a few such waits would stall every other request and the long-polls' wake-ups. Work
-/// that prefers this executor runs on a dispatch queue's threads instead, which may block.
+/// that prefers this executor runs on a fixed pool of threads of its own instead, which may block.
+///
+/// Why not a concurrent `DispatchQueue`: on Linux its work goes to the global pool, which starts
+/// no more threads than there are cores, so two blocked store calls would stall it just the same.
 final class DatabaseExecutor: TaskExecutor {
-    private static let marker = DispatchSpecificKey<Bool>()
-    private let queue: DispatchQueue
+    /// One pool for the process: every server in it (tests run several) shares these threads.
+    static let shared = DatabaseExecutor(threads: 16)
 
-    init() {
-        queue = DispatchQueue(label: "overlayd.database", qos: .userInitiated, attributes: .concurrent)
-        queue.setSpecific(key: Self.marker, value: true)
+    private static let markerKey = "overlayd.database"
+    private let jobs = Mutex<[UnownedJob]>([])
+    private let ready = DispatchSemaphore(value: 0)
+
+    init(threads: Int) {
+        for i in 0..<threads {
+            let thread = Thread { [self] in self.work() }
+            thread.name = "overlayd-db-\(i)"
+            thread.start()
+        }
     }
 
     /// Whether the calling code runs on these threads.
-    static var isCurrent: Bool { DispatchQueue.getSpecific(key: marker) ?? false }
+    static var isCurrent: Bool { Thread.current.threadDictionary[markerKey] as? Bool ?? false }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
+        jobs.withLock { $0.append(job) }
+        ready.signal()
+    }
+
+    private func work() {
+        Thread.current.threadDictionary[Self.markerKey] = true
         let executor = asUnownedTaskExecutor()
-        queue.async { job.runSynchronously(on: executor) }
+        while true {
+            ready.wait()
+            guard let job = jobs.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { continue }
+            job.runSynchronously(on: executor)
+        }
     }
 
     /// Runs `body`, and everything it awaits that is not isolated elsewhere (the admin use

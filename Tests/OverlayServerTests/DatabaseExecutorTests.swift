@@ -6,7 +6,7 @@ import Testing
 /// cooperative pool.
 @Suite struct DatabaseExecutorTests {
     @Test func workRunsOnTheDatabaseThreadsAndOnlyThere() async throws {
-        let executor = DatabaseExecutor()
+        let executor = DatabaseExecutor.shared
         #expect(!DatabaseExecutor.isCurrent)
         let inside = try await executor.run { DatabaseExecutor.isCurrent }
         #expect(inside)
@@ -18,7 +18,7 @@ import Testing
 
     @Test func errorsComeThrough() async {
         struct Boom: Error {}
-        await #expect(throws: Boom.self) { try await DatabaseExecutor().run { throw Boom() } }
+        await #expect(throws: Boom.self) { try await DatabaseExecutor.shared.run { throw Boom() } }
     }
 
     nonisolated static func isCurrentAfterSuspending() async -> Bool {
