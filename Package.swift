@@ -40,13 +40,13 @@ let package = Package(
         .target(name: "OverlayTLS", dependencies: ["OverlayModel", "COpenSSL"]),
         .target(
             name: "OverlayStore",
-            dependencies: ["OverlayModel", "OverlayPlanner", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["OverlayModel", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "OverlayController",
             dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "OverlayTLS", "OverlayProtocol", "Yams"]),
 
         // The controller-agent protocol: signed requests, signed plans, messages, tokens.
-        .target(name: "OverlayProtocol", dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto"]),
+        .target(name: "OverlayProtocol", dependencies: ["OverlayPlanner", "OverlayCrypto"]),
 
         // The admin use cases behind one interface: in process (a Controller) or over HTTP.
         .target(
@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "OverlayServer",
             dependencies: [
-                "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayPlanner",
+                "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayModel", "OverlayStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -74,10 +74,10 @@ let package = Package(
 
         // The kernel.
         .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel"]),
-        .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),
+        .target(name: "NFTables", dependencies: ["Netlink", "CMnl", "CNftnl", "OverlayModel"]),
         // Child processes the agent starts and reaps itself (wireguard-go, HAProxy).
         .target(name: "ProcessControl"),
-        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "CNetlink", "CMnl", "OverlayCrypto", "OverlayModel"]),
+        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "OverlayCrypto", "OverlayModel"]),
         // The gateway's proxy configuration, rendered from the plan (pure).
         .target(name: "OverlayGateway", dependencies: ["OverlayModel", "OverlayPlanner"]),
         .target(
@@ -90,26 +90,26 @@ let package = Package(
         // Thin executables.
         .executableTarget(
             name: "overlayctl",
-            dependencies: ["OverlayAPI", "OverlayController", "OverlayHTTPClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "OverlayAPI", "OverlayController", "OverlayHTTPClient", "OverlayModel", "OverlayPlanner",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "overlayd",
             dependencies: [
-                "OverlayServer", "OverlayController",
+                "OverlayServer", "OverlayController", "OverlayStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "overlay-agent",
-            dependencies: ["OverlayAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["OverlayAgent", "WireGuard", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "overlay-bench",
             dependencies: [
-                "OverlayController", "OverlayPlanner", "OverlayStore", "Netlink", "NFTables", "WireGuard",
+                "OverlayController", "OverlayModel", "OverlayPlanner", "OverlayStore", "Netlink", "NFTables", "WireGuard",
                 "OverlayAPI", "OverlayProtocol", "OverlayCrypto", "OverlayHTTPClient",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // Unit tests: no root, fast.
@@ -123,7 +123,7 @@ let package = Package(
             name: "OverlayServerTests",
             dependencies: [
                 "OverlayServer", "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayStore",
-                "OverlayModel", "OverlayPlanner", "OverlayHTTPClient",
+                "OverlayModel", "OverlayHTTPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -136,7 +136,10 @@ let package = Package(
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "OverlayModel"]),
         .testTarget(
             name: "OverlayAgentTests",
-            dependencies: ["OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard"]),
+            dependencies: [
+                "OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard", "NFTables",
+                "OverlayGateway",
+            ]),
         .testTarget(name: "OverlayGatewayTests", dependencies: ["OverlayGateway", "OverlayPlanner", "OverlayModel"]),
 
         // Integration tests: root, real kernel, real traffic, in namespaces the tests create.
