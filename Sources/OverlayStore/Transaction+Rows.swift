@@ -117,13 +117,19 @@ extension Transaction {
                        arguments: [n.name, n.id, n.prefix.description, n.mtu])
     }
 
-    public func deleteNetwork(named name: String) throws {
+    /// Deletes a network with everything in it, and the gateway routes into it (returned). A
+    /// route's backends are a space-separated column, so they are matched here rather than in SQL.
+    @discardableResult
+    public func deleteNetwork(named name: String) throws -> [GatewayRoute] {
         let id = "(SELECT id FROM networks WHERE name = ?)"
-        try db.execute(sql: "DELETE FROM gateway_routes WHERE id IN (SELECT r.id FROM gateway_routes r, json_each(r.backends) b JOIN workloads w ON w.name = substr(b.value, 1, instr(b.value, ':') - 1) WHERE w.network_id = \(id))", arguments: [name])
+        let workloads = Set(try workloads(network: name).map(\.name))
+        let routes = try gatewayRoutes().filter { r in r.backends.contains { workloads.contains($0.workload) } }
+        for r in routes { try deleteGatewayRoute(named: r.name) }
         try db.execute(sql: "DELETE FROM workloads WHERE network_id = \(id)", arguments: [name])
         try db.execute(sql: "DELETE FROM access_peers WHERE network_id = \(id)", arguments: [name])
         try db.execute(sql: "DELETE FROM memberships WHERE network_id = \(id)", arguments: [name])
         try db.execute(sql: "DELETE FROM networks WHERE name = ?", arguments: [name])
+        return routes
     }
 
     // MARK: nodes
