@@ -7,6 +7,8 @@ DEBS := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev libssl-dev pkg-conf
 # Release binaries for the VM (test-kernel, bench-kernel) and the benchmarks: the Swift runtime
 # linked in, so only the C libraries and libc travel into the VM's initramfs.
 RELEASE := $(SWIFT) build -c release --static-swift-stdlib
+# Every module a target imports must be declared in Package.swift (checked on each debug build).
+IMPORT_CHECK := --explicit-target-dependency-import-check error
 
 .PHONY: deps build test unit-test netns-test test-kernel bench-kernel release demo bench format clean
 
@@ -18,12 +20,12 @@ deps:
 	fi
 
 build: deps
-	$(SWIFT) build
+	$(SWIFT) build $(IMPORT_CHECK)
 
 # The kernel WireGuard path runs in a VM when qemu and a kernel with WireGuard are present;
 # otherwise the run says that it skipped it and why.
 test: deps
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build
 	netns-tests/run-all.sh
 	@if reason=$$(netns-tests/vm/run.sh check); then $(MAKE) --no-print-directory test-kernel; else echo "$$reason"; fi

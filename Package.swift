@@ -40,13 +40,13 @@ let package = Package(
         .target(name: "OverlayTLS", dependencies: ["OverlayModel", "COpenSSL"]),
         .target(
             name: "OverlayStore",
-            dependencies: ["OverlayModel", "OverlayPlanner", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["OverlayModel", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "OverlayController",
             dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "OverlayTLS", "OverlayProtocol", "Yams"]),
 
         // The controller-agent protocol: signed requests, signed plans, messages, tokens.
-        .target(name: "OverlayProtocol", dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto"]),
+        .target(name: "OverlayProtocol", dependencies: ["OverlayPlanner", "OverlayCrypto"]),
 
         // The admin use cases behind one interface: in process (a Controller) or over HTTP.
         .target(
@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "OverlayServer",
             dependencies: [
-                "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayPlanner", "SystemCalls",
+                "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayModel", "OverlayStore", "SystemCalls",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -76,7 +76,7 @@ let package = Package(
         // Every raw system call goes through its funnel: errno becomes a typed error naming the call.
         .target(name: "SystemCalls"),
         .target(name: "Netlink", dependencies: ["CNetlink", "CMnl", "OverlayModel", "SystemCalls"]),
-        .target(name: "NFTables", dependencies: ["Netlink", "CNetlink", "CMnl", "CNftnl", "OverlayModel"]),
+        .target(name: "NFTables", dependencies: ["Netlink", "CMnl", "CNftnl", "OverlayModel"]),
         // Child processes the agent starts and reaps itself (wireguard-go, HAProxy).
         .target(name: "ProcessControl", dependencies: ["SystemCalls"]),
         .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "OverlayCrypto", "OverlayModel", "SystemCalls"]),
@@ -92,26 +92,26 @@ let package = Package(
         // Thin executables.
         .executableTarget(
             name: "overlayctl",
-            dependencies: ["OverlayAPI", "OverlayController", "OverlayHTTPClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "OverlayAPI", "OverlayController", "OverlayHTTPClient", "OverlayModel", "OverlayPlanner",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "overlayd",
             dependencies: [
-                "OverlayServer", "OverlayController",
+                "OverlayServer", "OverlayController", "OverlayStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "overlay-agent",
-            dependencies: ["OverlayAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["OverlayAgent", "WireGuard", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "overlay-bench",
             dependencies: [
-                "OverlayController", "OverlayPlanner", "OverlayStore", "Netlink", "NFTables", "WireGuard",
+                "OverlayController", "OverlayModel", "OverlayPlanner", "OverlayStore", "Netlink", "NFTables", "WireGuard",
                 "OverlayAPI", "OverlayProtocol", "OverlayCrypto", "OverlayHTTPClient",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // Unit tests: no root, fast.
@@ -125,7 +125,7 @@ let package = Package(
             name: "OverlayServerTests",
             dependencies: [
                 "OverlayServer", "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayStore",
-                "OverlayModel", "OverlayPlanner", "OverlayHTTPClient",
+                "OverlayModel", "OverlayHTTPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -140,6 +140,7 @@ let package = Package(
             name: "OverlayAgentTests",
             dependencies: [
                 "OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard", "Netlink",
+                "NFTables", "OverlayGateway",
             ]),
         .testTarget(name: "OverlayGatewayTests", dependencies: ["OverlayGateway", "OverlayPlanner", "OverlayModel"]),
 

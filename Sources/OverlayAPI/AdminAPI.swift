@@ -18,7 +18,7 @@ public protocol AdminAPI: Sendable {
     func nodes() async throws -> [NodeView]
     func node(named name: String) async throws -> NodeDetailView
     func removeNode(name: String) async throws -> ChangeView
-    func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> Controller.JoinToken
+    func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> JoinTokenView
     func plan(node: String) async throws -> NodePlan
 
     func addWorkload(_ r: AddWorkloadRequest) async throws -> WorkloadView
@@ -34,7 +34,7 @@ public protocol AdminAPI: Sendable {
     func gatewayRoutes() async throws -> [GatewayRoute]
     func removeGatewayRoute(name: String) async throws -> ChangeView
 
-    func apply(_ r: ApplyRequest) async throws -> Controller.ApplyResult
+    func apply(_ r: ApplyRequest) async throws -> ApplyResultView
 }
 
 /// The admin use cases on a controller in this process.
@@ -62,12 +62,7 @@ public struct LocalAdmin: AdminAPI {
     public func graph(network: String) async throws -> String { try controller.graph(network: network) }
 
     public func addNode(_ r: AddNodeRequest) async throws -> NodeView {
-        NodeView(
-            try controller.addNode(
-                .init(
-                    name: r.name, identity: r.identity, publicAddresses: r.publicAddresses ?? [],
-                    listenPorts: r.listenPorts, region: r.region, hub: r.hub ?? false, gateway: r.gateway ?? false,
-                    domain: r.domain)))
+        NodeView(try controller.addNode(r))
     }
     public func nodes() async throws -> [NodeView] { try controller.nodes().map(NodeView.init) }
     public func node(named name: String) async throws -> NodeDetailView {
@@ -76,8 +71,8 @@ public struct LocalAdmin: AdminAPI {
     public func removeNode(name: String) async throws -> ChangeView {
         ChangeView(try controller.removeNode(name: name))
     }
-    public func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> Controller.JoinToken {
-        try controller.createJoinToken(node: node, expires: r.expires)
+    public func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> JoinTokenView {
+        JoinTokenView(try controller.createJoinToken(node: node, expires: r.expires))
     }
     public func plan(node: String) async throws -> NodePlan { try controller.plan(node: node) }
 
@@ -87,7 +82,7 @@ public struct LocalAdmin: AdminAPI {
         return WorkloadView(w, a)
     }
     public func workloads() async throws -> [WorkloadView] {
-        try controller.workloads().map { w in WorkloadView(w, try controller.workload(named: w.name).1) }
+        try controller.workloadsWithAddresses().map { WorkloadView($0, $1) }
     }
     public func workload(named name: String) async throws -> WorkloadView {
         let (w, a) = try controller.workload(named: name)
@@ -107,20 +102,14 @@ public struct LocalAdmin: AdminAPI {
     }
 
     public func addGatewayRoute(_ r: AddGatewayRouteRequest) async throws -> GatewayRoute {
-        var spec = Controller.GatewaySpec(
-            name: r.name, node: r.node, label: r.label, fqdn: r.fqdn, tcp: r.tcp, udp: r.udp, backends: r.backends,
-            tlsPassthrough: r.tlsPassthrough ?? false, balance: r.balance, certificate: r.certificate,
-            key: r.key.map { SecretKey(copying: Array($0.utf8)) })
-        if let f = r.certificateFile { spec.certificateSource = f }
-        if let f = r.keyFile { spec.keySource = f }
-        return try controller.addGatewayRoute(spec)
+        try controller.addGatewayRoute(r)
     }
     public func gatewayRoutes() async throws -> [GatewayRoute] { try controller.gatewayRoutes() }
     public func removeGatewayRoute(name: String) async throws -> ChangeView {
         ChangeView(try controller.removeGatewayRoute(name: name))
     }
 
-    public func apply(_ r: ApplyRequest) async throws -> Controller.ApplyResult {
-        try controller.apply(try TopologyFile.parse(r.topology), dryRun: r.dryRun ?? false)
+    public func apply(_ r: ApplyRequest) async throws -> ApplyResultView {
+        ApplyResultView(try controller.apply(try TopologyFile.parse(r.topology), dryRun: r.dryRun ?? false))
     }
 }

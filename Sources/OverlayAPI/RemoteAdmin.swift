@@ -71,7 +71,7 @@ public struct RemoteAdmin: AdminAPI {
     public func removeNode(name: String) async throws -> ChangeView {
         try await call("DELETE", AdminPaths.nodes + "/" + Self.seg(name))
     }
-    public func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> Controller.JoinToken {
+    public func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> JoinTokenView {
         try await call("POST", AdminPaths.nodes + "/" + Self.seg(node) + "/join-tokens", body: r)
     }
     public func plan(node: String) async throws -> NodePlan {
@@ -105,7 +105,7 @@ public struct RemoteAdmin: AdminAPI {
         try await call("DELETE", AdminPaths.gatewayRoutes + "/" + Self.seg(name))
     }
 
-    public func apply(_ r: ApplyRequest) async throws -> Controller.ApplyResult {
+    public func apply(_ r: ApplyRequest) async throws -> ApplyResultView {
         try await call("POST", AdminPaths.apply, body: r)
     }
 }

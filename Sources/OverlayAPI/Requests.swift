@@ -1,3 +1,5 @@
+import OverlayController
+
 /// The bodies of the admin API's write requests: exactly what `overlayctl` passes in local mode.
 /// Unknown fields are refused by the server (see `StrictJSON`).
 
@@ -17,30 +19,8 @@ public struct AttachRequest: Codable, Sendable, Equatable {
     public init(node: String) { self.node = node }
 }
 
-public struct AddNodeRequest: Codable, Sendable, Equatable {
-    public var name: String
-    /// Nil: the node is pending until its agent joins with a join token.
-    public var identity: String?
-    public var publicAddresses: [String]?
-    public var listenPorts: String?
-    public var region: String?
-    public var hub: Bool?
-    public var gateway: Bool?
-    public var domain: String?
-    public init(
-        name: String, identity: String? = nil, publicAddresses: [String]? = nil, listenPorts: String? = nil,
-        region: String? = nil, hub: Bool? = nil, gateway: Bool? = nil, domain: String? = nil
-    ) {
-        self.name = name
-        self.identity = identity
-        self.publicAddresses = publicAddresses
-        self.listenPorts = listenPorts
-        self.region = region
-        self.hub = hub
-        self.gateway = gateway
-        self.domain = domain
-    }
-}
+/// `POST /v1/nodes`: the controller's own node spec, one type from the command line to the store.
+public typealias AddNodeRequest = Controller.NodeSpec
 
 public struct JoinTokenRequest: Codable, Sendable, Equatable {
     /// `30m`, `1h`, `2d`…, 1m to 7d; 1h when nil.
@@ -76,40 +56,9 @@ public struct AddAccessPeerRequest: Codable, Sendable, Equatable {
     }
 }
 
-public struct AddGatewayRouteRequest: Codable, Sendable, Equatable {
-    public var name: String
-    public var node: String
-    /// Serve LABEL.<gateway domain>.
-    public var label: String?
-    public var fqdn: String?
-    public var tcp: String?
-    public var udp: String?
-    public var backends: [String]
-    public var tlsPassthrough: Bool?
-    /// roundrobin (default) or leastconn.
-    public var balance: String?
-    /// TLS termination at the gateway: the certificate chain (PEM) and its private key (PEM). The
-    /// controller checks them, keeps the certificate and seals the key to the gateway node.
-    public var certificate: String?
-    public var key: String?
-    /// Where the certificate and key came from (file names), named in error messages.
-    public var certificateFile: String?
-    public var keyFile: String?
-    public init(
-        name: String, node: String, label: String? = nil, fqdn: String? = nil, tcp: String? = nil, udp: String? = nil,
-        backends: [String], tlsPassthrough: Bool? = nil, balance: String? = nil
-    ) {
-        self.balance = balance
-        self.name = name
-        self.node = node
-        self.label = label
-        self.fqdn = fqdn
-        self.tcp = tcp
-        self.udp = udp
-        self.backends = backends
-        self.tlsPassthrough = tlsPassthrough
-    }
-}
+/// `POST /v1/gateway-routes`: the controller's own gateway spec (explicit JSON in
+/// `GatewaySpec+Codable.swift`).
+public typealias AddGatewayRouteRequest = Controller.GatewaySpec
 
 public struct ApplyRequest: Codable, Sendable, Equatable {
     /// The topology file's YAML text (parsed by the controller, with the same checks as locally).

@@ -77,7 +77,7 @@ public struct NodeDetailView: Codable, Sendable, Equatable {
     public var networks: [Member]
     public var workloads: [String]
     /// The agent's last report, nil before the first one.
-    public var status: Controller.AgentReport?
+    public var status: AgentReportView?
     public struct Member: Codable, Sendable, Equatable {
         public var network: String, subnetID: UInt16, listenPort: UInt16, publicKey: String
     }
@@ -90,7 +90,7 @@ public struct NodeDetailView: Codable, Sendable, Equatable {
                 network: $0.network, subnetID: $0.subnetID, listenPort: $0.listenPort, publicKey: $0.publicKey.base64)
         }
         workloads = d.workloads.map(\.name)
-        status = d.status
+        status = d.status.map(AgentReportView.init)
     }
 }
 
@@ -117,5 +117,81 @@ public struct AccessGrantView: Codable, Sendable, Equatable {
         hub = g.peer.hub
         publicKey = g.peer.publicKey.base64
         wgQuick = g.wgQuick
+    }
+}
+
+/// An agent's last status report: `{"reportedAt": SECONDS, "status": AgentStatus}`.
+public struct AgentReportView: Codable, Sendable, Equatable {
+    /// Seconds since 1970, when the controller received it.
+    public var reportedAt: Int64
+    /// What the agent sent (the agent protocol's `AgentStatus`).
+    public var status: AgentStatus
+    public init(_ r: Controller.AgentReport) {
+        reportedAt = r.reportedAt
+        status = r.status
+    }
+}
+
+/// `POST /v1/nodes/{name}/join-tokens`: `{"node", "token", "expiresAt"}`; the token is shown once.
+public struct JoinTokenView: Codable, Sendable, Equatable {
+    public var node: String
+    public var token: String
+    /// Seconds since 1970.
+    public var expiresAt: Int64
+    public init(_ t: Controller.JoinToken) {
+        node = t.node
+        token = t.token
+        expiresAt = t.expiresAt
+    }
+}
+
+/// `POST /v1/apply`: what was created and, per node whose plan changes, how.
+public struct ApplyResultView: Codable, Sendable, Equatable {
+    /// `"network NAME"`, `"node NAME"`, `"workload NAME"`, `"access peer NAME"`, `"gateway route NAME"`.
+    public var created: [String]
+    /// Node name -> what changes in its plan.
+    public var nodes: [String: PlanChangeView]
+    /// The new store revision; with a dry run or nothing to do, the current one.
+    public var revision: Int64?
+    public var dryRun: Bool
+    public init(_ r: Controller.ApplyResult) {
+        created = r.created
+        nodes = r.nodes.mapValues(PlanChangeView.init)
+        revision = r.revision
+        dryRun = r.dryRun
+    }
+}
+
+/// What changes in one node's plan: networks joined and left by name, the rest as counts.
+public struct PlanChangeView: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var networksAdded: [String]
+    public var networksRemoved: [String]
+    public var peersAdded: Int
+    public var peersChanged: Int
+    public var peersRemoved: Int
+    public var workloadsAdded: Int
+    public var workloadsRemoved: Int
+    public var firewallChanged: Bool
+    public var gatewayChanged: Bool
+
+    public init(_ s: PlanDelta.Summary) {
+        networksAdded = s.networksAdded
+        networksRemoved = s.networksRemoved
+        peersAdded = s.peersAdded
+        peersChanged = s.peersChanged
+        peersRemoved = s.peersRemoved
+        workloadsAdded = s.workloadsAdded
+        workloadsRemoved = s.workloadsRemoved
+        firewallChanged = s.firewallChanged
+        gatewayChanged = s.gatewayChanged
+    }
+
+    /// `joins a, +3 peers, firewall`…
+    public var description: String {
+        PlanDelta.Summary(
+            networksAdded: networksAdded, networksRemoved: networksRemoved, peersAdded: peersAdded,
+            peersChanged: peersChanged, peersRemoved: peersRemoved, workloadsAdded: workloadsAdded,
+            workloadsRemoved: workloadsRemoved, firewallChanged: firewallChanged, gatewayChanged: gatewayChanged
+        ).description
     }
 }

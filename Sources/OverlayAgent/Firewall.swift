@@ -2,7 +2,7 @@ import NFTables
 import OverlayModel
 import OverlayPlanner
 
-/// The agent's nftables tables (DESIGN §6), built as values from the plan: pure, no I/O.
+/// The agent's nftables tables (docs/architecture.md, "The agent"), built as values from the plan: pure, no I/O.
 /// Per-item matches live in sets, so a table has the same handful of rules whatever its size.
 public enum Firewall {
     public static let tableName = "overlay"

@@ -35,11 +35,14 @@ extension Controller {
         let (peer, address, hubNode, hubMember, net) = try mutate(networks: [network]) { m in
             try addAccessPeer(m, name: name, network: network, key: key, hub: hub)
         }.0
+        guard let hubAddress = hubNode.publicAddresses.first else {
+            throw Controller.inconsistent("hub '\(hubNode.name)' has no public address")
+        }
         let privateText = generated?.base64 ?? "<the private key of \(key.base64)>"
         let text = WireGuardConfig.accessPeer(
             privateKeyBase64: privateText, address: address, mtu: net.mtu, hubName: hubNode.name,
             hubKey: hubMember.publicKey,
-            hubEndpoint: Endpoint(address: hubNode.publicAddresses[0], port: hubMember.listenPort),
+            hubEndpoint: Endpoint(address: hubAddress, port: hubMember.listenPort),
             network: net.prefix)
         return AccessGrant(peer: peer, address: address, wgQuick: text)
     }
@@ -57,7 +60,8 @@ extension Controller {
             hubNode = h
         } else {
             // The network's first hub member, else the first hub of all.
-            let members = try m.tx.snapshot(network: network)!.members.sorted {
+            guard let snapshot = try m.tx.snapshot(network: network) else { throw NotFoundError("network", network) }
+            let members = snapshot.members.sorted {
                 $0.membership.subnetID < $1.membership.subnetID
             }
             if let h = members.first(where: { $0.node.hub })?.node {
@@ -74,7 +78,9 @@ extension Controller {
         while used.contains(number) { number += 1 }
         let peer = AccessPeer(name: name, network: network, hostNumber: number, publicKey: key, hub: hubNode.name)
         try m.tx.insert(peer)
-        let member = try m.tx.memberships(network: network).first { $0.node == hubNode.name }!
+        guard let member = try m.tx.memberships(network: network).first(where: { $0.node == hubNode.name }) else {
+            throw Controller.inconsistent("hub '\(hubNode.name)' is not a member of network '\(network)' after joining it")
+        }
         let address = AddressPlan.host(AddressPlan.subnet(net.prefix, AddressPlan.accessSubnetID), number)
         return (peer, address, hubNode, member, net)
     }

@@ -4,7 +4,7 @@ import OverlayStore
 
 extension Controller {
     /// What applying a topology file does (or would do).
-    public struct ApplyResult: Sendable, Codable {
+    public struct ApplyResult: Sendable, Equatable {
         public var created: [String]
         /// Per touched node: what changes in its plan.
         public var nodes: [String: PlanDelta.Summary]
@@ -19,19 +19,24 @@ extension Controller {
     /// with the same settings are left alone (so re-applying changes nothing); objects that exist
     /// with other settings are refused. `dryRun` does everything, reports it, and rolls back.
     public func apply(_ file: TopologyFile, dryRun: Bool) throws -> ApplyResult {
-        let existingNetworks = Set(try networks().map(\.name))
         let named = Set((file.networks ?? []).map(\.name)).union((file.workloads ?? []).map(\.network))
-            .union((file.access ?? []).map(\.network)).intersection(existingNetworks)
+            .union((file.access ?? []).map(\.network))
         do {
-            let (result, change) = try mutate(networks: Array(named)) { m -> ApplyResult in
-                let nodesBefore = Set(try m.tx.nodes().map(\.name))
-                var plansBefore: [String: NodePlan] = [:]
-                for n in nodesBefore { plansBefore[n] = try Controller.planIn(m.tx, node: n) }
+            let (result, change) = try mutate(networks: []) { m -> ApplyResult in
+                for name in named where try m.tx.network(named: name) != nil { try m.include(network: name) }
+                // Every network planned once per side (the "before" ones from the cache when it
+                // holds them), every node's plan assembled from those.
+                var planned: [String: PlannedNetwork] = [:]
+                for network in try m.tx.networks() { planned[network.name] = try m.unchangedPlan(network: network.name) }
+                let plansBefore = try Controller.nodePlans(m.tx, planned: planned)
                 let created = try applyBody(m, file)
                 try m.ensureRelays()
+                planned = [:]
+                for name in try m.tx.networks().map(\.name) {
+                    planned[name] = try m.tx.snapshot(network: name).map(PlannedNetwork.init)
+                }
                 var summaries: [String: PlanDelta.Summary] = [:]
-                for n in try m.tx.nodes().map(\.name) {
-                    let after = try Controller.planIn(m.tx, node: n)
+                for (n, after) in try Controller.nodePlans(m.tx, planned: planned) {
                     let delta = PlanDelta(from: plansBefore[n], to: after)
                     if !delta.isEmpty { summaries[n] = delta.summary }
                 }

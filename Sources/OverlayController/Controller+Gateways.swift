@@ -5,7 +5,9 @@ import OverlayStore
 import OverlayTLS
 
 extension Controller {
-    public struct GatewaySpec: Sendable {
+    /// A gateway route to add: what `overlayctl gateway add` and the topology file give, and the
+    /// body of `POST /v1/gateway-routes` (see `GatewaySpec+Codable.swift`).
+    public struct GatewaySpec: Sendable, Equatable {
         public var name: String
         public var node: String
         public var label: String?
@@ -17,12 +19,16 @@ extension Controller {
         /// `roundrobin` (default) or `leastconn`.
         public var balance: String?
         /// TLS termination: the certificate chain (PEM) and its private key (PEM, a secret: it is
-        /// sealed to the gateway node's identity and never stored in clear). `...Source` names
-        /// each input in errors (the file it came from).
+        /// sealed to the gateway node's identity and never stored in clear). `...File` names each
+        /// input in errors (the file it came from; the option name when nil).
         public var certificate: String?
-        public var certificateSource = "--cert"
+        public var certificateFile: String?
         public var key: SecretKey?
-        public var keySource = "--key"
+        public var keyFile: String?
+
+        /// How errors name the certificate and the key: their file, else the option.
+        var certificateSource: String { certificateFile ?? "--cert" }
+        var keySource: String { keyFile ?? "--key" }
 
         public init(
             name: String, node: String, label: String? = nil, fqdn: String? = nil, tcp: String? = nil,
@@ -59,10 +65,7 @@ extension Controller {
     /// gateway joins that network.
     @discardableResult
     public func addGatewayRoute(_ spec: GatewaySpec) throws -> GatewayRoute {
-        let network = try store.read { tx in
-            try spec.backends.first.flatMap { b in try tx.workload(named: String(b.prefix { $0 != ":" }))?.network }
-        }
-        return try mutate(networks: network.map { [$0] } ?? []) { m in try addGatewayRoute(m, spec) }.0
+        try mutate(networks: []) { m in try addGatewayRoute(m, spec) }.0
     }
 
     func addGatewayRoute(_ m: Mutation, _ spec: GatewaySpec) throws -> GatewayRoute {
@@ -171,7 +174,8 @@ extension Controller {
                 )
             }
         }
-        try m.ensureMember(network: try m.tx.network(named: network)!, node: gw)
+        guard let net = try m.tx.network(named: network) else { throw NotFoundError("network", network) }
+        try m.ensureMember(network: net, node: gw)
         try m.tx.insert(route)
         m.touch(node: gw.name)
         return route
@@ -183,12 +187,13 @@ extension Controller {
 
     @discardableResult
     public func removeGatewayRoute(name: String) throws -> Change {
-        let found = try store.read { tx -> (GatewayRoute, String?)? in
-            guard let r = try tx.gatewayRoutes().first(where: { $0.name == name }) else { return nil }
-            return (r, try tx.workload(named: r.backends[0].workload)?.network)
-        }
-        guard let (route, network) = found else { throw NotFoundError("gateway route", name) }
-        return try mutate(networks: network.map { [$0] } ?? []) { m in
+        try mutate(networks: []) { m in
+            guard let route = try m.tx.gatewayRoutes().first(where: { $0.name == name }) else {
+                throw NotFoundError("gateway route", name)
+            }
+            // The backends of a route are in one network; a route whose workloads are gone reaches none.
+            let network = try route.backends.first.flatMap { try m.tx.workload(named: $0.workload)?.network }
+            if let network { try m.include(network: network) }
             try m.tx.deleteGatewayRoute(named: name)
             m.touch(node: route.node)
             if let network { try m.pruneMembers(network: network) }

@@ -30,7 +30,7 @@ extension Controller {
         return n * unit
     }
 
-    public struct JoinToken: Sendable, Codable, Equatable {
+    public struct JoinToken: Sendable, Equatable {
         public var node: String
         /// Shown once; only its hash is stored.
         public var token: String
@@ -121,7 +121,7 @@ extension Controller {
     // MARK: status
 
     /// An agent's last report and when it arrived.
-    public struct AgentReport: Sendable, Codable, Equatable {
+    public struct AgentReport: Sendable, Equatable {
         public var reportedAt: Int64
         public var status: AgentStatus
     }

@@ -59,8 +59,8 @@ extension Controller {
     public func deleteNetwork(name: String) throws -> Change {
         try mutate(networks: [name]) { m in
             guard try m.tx.network(named: name) != nil else { throw NotFoundError("network", name) }
-            for r in try m.tx.gatewayRoutes() { m.touch(node: r.node) }
-            try m.tx.deleteNetwork(named: name)
+            // Gateways lose their routes into it; members are re-planned with the network.
+            for r in try m.tx.deleteNetwork(named: name) { m.touch(node: r.node) }
         }.1
     }
 

@@ -3,7 +3,9 @@ import OverlayPlanner
 import OverlayStore
 
 extension Controller {
-    public struct NodeSpec: Sendable {
+    /// A node to add: what `overlayctl node add` and the topology file give, and the body of
+    /// `POST /v1/nodes` (absent fields take the defaults below).
+    public struct NodeSpec: Sendable, Equatable, Codable {
         public var name: String
         /// Nil: the node is pending until it joins with a join token.
         public var identity: String?
@@ -26,6 +28,23 @@ extension Controller {
             self.hub = hub
             self.gateway = gateway
             self.domain = domain
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, identity, publicAddresses, listenPorts, region, hub, gateway, domain
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(
+                name: try c.decode(String.self, forKey: .name),
+                identity: try c.decodeIfPresent(String.self, forKey: .identity),
+                publicAddresses: try c.decodeIfPresent([String].self, forKey: .publicAddresses) ?? [],
+                listenPorts: try c.decodeIfPresent(String.self, forKey: .listenPorts),
+                region: try c.decodeIfPresent(String.self, forKey: .region),
+                hub: try c.decodeIfPresent(Bool.self, forKey: .hub) ?? false,
+                gateway: try c.decodeIfPresent(Bool.self, forKey: .gateway) ?? false,
+                domain: try c.decodeIfPresent(String.self, forKey: .domain))
         }
 
         /// Checks every field; the result is what gets stored.
@@ -109,9 +128,10 @@ extension Controller {
     /// and not the only relay of a network with hidden members.
     @discardableResult
     public func removeNode(name: String) throws -> Change {
-        let networks = try store.read { tx in try tx.memberships(node: name).map(\.membership.network) }
-        return try mutate(networks: networks) { m in
+        try mutate(networks: []) { m in
             guard try m.tx.node(named: name) != nil else { throw NotFoundError("node", name) }
+            let networks = try m.tx.memberships(node: name).map(\.membership.network)
+            for network in networks { try m.include(network: network) }
             let workloads = try m.tx.workloads(node: name)
             if !workloads.isEmpty {
                 throw ConflictError(

@@ -25,12 +25,22 @@ extension Controller {
         }
     }
 
-    static func planIn(_ tx: Transaction, node name: String) throws -> NodePlan {
-        guard let node = try tx.node(named: name) else { throw NotFoundError("node", name) }
-        let networks = try tx.memberships(node: name).compactMap { try tx.snapshot(network: $0.membership.network) }
-        return Planner.nodePlan(node: node, revision: try tx.planRevision(node: name),
-                                networks: try networks.map(PlannedNetwork.init),
-                                gatewayRoutes: try tx.gatewayRoutes(node: name))
+    /// Every node's plan in `tx`, from networks planned already (by name).
+    static func nodePlans(_ tx: Transaction, planned: [String: PlannedNetwork]) throws -> [String: NodePlan] {
+        var networksOf: [String: [PlannedNetwork]] = [:]
+        for m in try tx.memberships() {
+            guard let p = planned[m.network] else { continue }
+            networksOf[m.node, default: []].append(p)
+        }
+        var routesOf: [String: [GatewayRoute]] = [:]
+        for r in try tx.gatewayRoutes() { routesOf[r.node, default: []].append(r) }
+        var plans: [String: NodePlan] = [:]
+        for node in try tx.nodes() {
+            let networks = (networksOf[node.name] ?? []).sorted { $0.snapshot.network.name < $1.snapshot.network.name }
+            plans[node.name] = Planner.nodePlan(node: node, revision: try tx.planRevision(node: node.name),
+                                                networks: networks, gatewayRoutes: routesOf[node.name] ?? [])
+        }
+        return plans
     }
 
     public func revision() throws -> Int64 {

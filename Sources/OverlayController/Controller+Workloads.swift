@@ -42,12 +42,24 @@ extension Controller {
             name: name, network: network, node: node, hostNumber: number, namespace: namespace,
             exposed: ports.sorted())
         try m.tx.insert(w)
-        let subnetID = try m.tx.memberships(network: network).first { $0.node == node }!.subnetID
-        return (w, AddressPlan.host(AddressPlan.subnet(net.prefix, subnetID), number))
+        return (w, try Controller.address(of: w, in: net, memberships: try m.tx.memberships(network: network)))
     }
 
     public func workloads() throws -> [Workload] {
         try store.read { try $0.workloads() }
+    }
+
+    /// Every workload with its address, from three queries whatever their number.
+    public func workloadsWithAddresses() throws -> [(Workload, IPv6Address)] {
+        try store.read { tx in
+            let networks = Dictionary(try tx.networks().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            var memberships: [String: [Membership]] = [:]
+            for m in try tx.memberships() { memberships[m.network, default: []].append(m) }
+            return try tx.workloads().map { w in
+                guard let net = networks[w.network] else { throw NotFoundError("network", w.network) }
+                return (w, try Controller.address(of: w, in: net, memberships: memberships[w.network] ?? []))
+            }
+        }
     }
 
     public func workload(named name: String) throws -> (Workload, IPv6Address) {
@@ -55,17 +67,25 @@ extension Controller {
             guard let w = try tx.workload(named: name), let net = try tx.network(named: w.network) else {
                 throw NotFoundError("workload", name)
             }
-            let subnetID = try tx.memberships(network: w.network).first { $0.node == w.node }!.subnetID
-            return (w, AddressPlan.host(AddressPlan.subnet(net.prefix, subnetID), w.hostNumber))
+            return (w, try Controller.address(of: w, in: net, memberships: try tx.memberships(network: w.network)))
         }
+    }
+
+    /// The workload's address in its node's /64; a workload whose node is not a member of the
+    /// network (a row edited by hand) is an error, not a crash.
+    static func address(of w: Workload, in net: Network, memberships: [Membership]) throws -> IPv6Address {
+        guard let member = memberships.first(where: { $0.node == w.node }) else {
+            throw inconsistent("workload '\(w.name)' is on node '\(w.node)', which is not a member of network '\(w.network)'")
+        }
+        return AddressPlan.host(AddressPlan.subnet(net.prefix, member.subnetID), w.hostNumber)
     }
 
     /// Removes a workload; its node leaves the network when nothing else keeps it there.
     @discardableResult
     public func removeWorkload(name: String) throws -> Change {
-        let network = try store.read { try $0.workload(named: name)?.network }
-        guard let network else { throw NotFoundError("workload", name) }
-        return try mutate(networks: [network]) { m in
+        try mutate(networks: []) { m in
+            guard let network = try m.tx.workload(named: name)?.network else { throw NotFoundError("workload", name) }
+            try m.include(network: network)
             let routes = try m.tx.gatewayRoutes().filter { $0.backends.contains { $0.workload == name } }
             if !routes.isEmpty {
                 throw ConflictError(

@@ -23,6 +23,11 @@ public final class Controller: Sendable {
         self.onCommit = onCommit
     }
 
+    /// The store holds something the rules it was written by forbid (a row edited by hand).
+    static func inconsistent(_ what: String) -> StoredDataError {
+        StoredDataError(inconsistent: what)
+    }
+
     public convenience init(databasePath: String, onCommit: (@Sendable (Change) -> Void)? = nil) throws {
         self.init(store: try Store(path: databasePath), onCommit: onCommit)
     }
@@ -34,8 +39,9 @@ public final class Controller: Sendable {
         public var touchedNodes: [String]
     }
 
-    /// Runs `body` in one transaction around a re-plan of `networks` (names; the body may add more
-    /// through `Mutation.touch`). The plans are validated (topology errors abort the command).
+    /// Runs `body` in one transaction around a re-plan of `networks` (names; the body adds the
+    /// networks it finds in the store through `Mutation.include` before changing them). The plans
+    /// are validated (topology errors abort the command).
     @discardableResult
     func mutate<T>(networks: [String], _ body: (Mutation) throws -> T) throws -> (T, Change) {
         let done = try commit(networks: networks, body)
@@ -45,16 +51,9 @@ public final class Controller: Sendable {
 
     private func commit<T>(networks: [String], _ body: (Mutation) throws -> T) throws -> (T, Change) {
         try store.write { tx in
-            let mutation = Mutation(tx: tx, networks: Set(networks))
             let startRevision = try tx.revision()
-            var before: [String: PlannedNetwork] = [:]
-            for name in mutation.networks {
-                if let cached = planned.get(name, revision: startRevision) {
-                    before[name] = cached
-                } else if let s = try tx.snapshot(network: name) {
-                    before[name] = try PlannedNetwork(s)
-                }
-            }
+            let mutation = Mutation(tx: tx, planned: planned, revision: startRevision)
+            for name in networks { try mutation.include(network: name) }
             let result = try body(mutation)
             try mutation.ensureRelays()
             let revision = try tx.bumpRevision()
@@ -62,7 +61,7 @@ public final class Controller: Sendable {
             var nodeWide = Array(mutation.touchedNodes)
             var afterPlans: [String: PlannedNetwork?] = [:]
             for name in mutation.networks {
-                let old = before[name] ?? mutation.before[name]
+                let old = mutation.before[name]
                 let new = try tx.snapshot(network: name).map { try PlannedNetwork($0) }
                 afterPlans[name] = new
                 let impact = PlanImpact(before: old, after: new)
@@ -91,21 +90,36 @@ public final class Controller: Sendable {
 /// What a command's body may do besides plain store writes.
 final class Mutation {
     let tx: Transaction
-    private(set) var networks: Set<String>
+    private let planned: PlannedNetworkCache
+    /// The store revision the transaction started at.
+    private let revision: Int64
+    private(set) var networks: Set<String> = []
     private(set) var touchedNodes: Set<String> = []
-    /// Plans of networks added to the mutation after it started, taken when they were added.
+    /// Plans of the included networks, as they were when included (before any change to them).
     private(set) var before: [String: PlannedNetwork] = [:]
 
-    init(tx: Transaction, networks: Set<String>) {
+    init(tx: Transaction, planned: PlannedNetworkCache, revision: Int64) {
         self.tx = tx
-        self.networks = networks
+        self.planned = planned
+        self.revision = revision
     }
 
-    /// Adds a network to the re-plan; call before changing it.
+    /// Adds a network to the re-plan; call before changing it. Its plan at the transaction's start
+    /// comes from the cache when one is kept for that revision.
     func include(network: String) throws {
         guard !networks.contains(network) else { return }
         networks.insert(network)
-        if let s = try tx.snapshot(network: network) { before[network] = try PlannedNetwork(s) }
+        if let cached = planned.get(network, revision: revision) {
+            before[network] = cached
+        } else if let s = try tx.snapshot(network: network) {
+            before[network] = try PlannedNetwork(s)
+        }
+    }
+
+    /// The plan of a network this command has not changed yet, without adding it to the re-plan.
+    func unchangedPlan(network: String) throws -> PlannedNetwork? {
+        if let p = before[network] ?? planned.get(network, revision: revision) { return p }
+        return try tx.snapshot(network: network).map(PlannedNetwork.init)
     }
 
     func touch(node: String) { touchedNodes.insert(node) }
@@ -160,16 +174,19 @@ final class Mutation {
         let hosting = Set(snapshot.workloads.map(\.node))
         let dialled = Set(snapshot.accessPeers.map(\.hub))
         let gateways = Set(snapshot.gatewayRoutes.map(\.node))
-        var kept: [NetworkSnapshot.Member] = []
+        let pinned = try tx.pinnedMembers(network: network)
+        var kept: Set<String> = []
+        var hasHidden = false
         for m in snapshot.members {
             let name = m.node.name
-            let needed = hosting.contains(name) || dialled.contains(name) || gateways.contains(name)
-            if try needed || tx.isPinned(network: network, node: name) { kept.append(m) }
+            if hosting.contains(name) || dialled.contains(name) || gateways.contains(name) || pinned.contains(name) {
+                kept.insert(name)
+                hasHidden = hasHidden || m.node.isHidden
+            }
         }
         // Hubs relay only while a hidden member stays; decided after the others are settled, so
         // the last hidden member leaving takes its relays with it.
-        let hasHidden = kept.contains { $0.node.isHidden }
-        for m in snapshot.members where !kept.contains(where: { $0.node.name == m.node.name }) {
+        for m in snapshot.members where !kept.contains(m.node.name) {
             if m.node.hub && hasHidden { continue }
             try tx.deleteMembership(network: network, node: m.node.name)
         }

@@ -19,6 +19,42 @@ public struct GatewayRoute: Hashable, Sendable, Codable {
             case .udp(let p): "udp/\(p)"
             }
         }
+
+        /// JSON: `{"kind":"name","label":"site"}`, `{"kind":"fqdn","host":"www.example.com"}`,
+        /// `{"kind":"tcp","port":8080}`, `{"kind":"udp","port":53}` (in the admin API and in plans).
+        enum CodingKeys: String, CodingKey { case kind, label, host, port }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let kind = try c.decode(String.self, forKey: .kind)
+            switch kind {
+            case "name": self = .name(try c.decode(String.self, forKey: .label))
+            case "fqdn": self = .fqdn(try c.decode(String.self, forKey: .host))
+            case "tcp": self = .tcp(try c.decode(UInt16.self, forKey: .port))
+            case "udp": self = .udp(try c.decode(UInt16.self, forKey: .port))
+            default:
+                throw DecodingError.dataCorruptedError(
+                    forKey: .kind, in: c, debugDescription: "'\(kind)' is not one of name, fqdn, tcp, udp")
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            switch self {
+            case .name(let l):
+                try c.encode("name", forKey: .kind)
+                try c.encode(l, forKey: .label)
+            case .fqdn(let f):
+                try c.encode("fqdn", forKey: .kind)
+                try c.encode(f, forKey: .host)
+            case .tcp(let p):
+                try c.encode("tcp", forKey: .kind)
+                try c.encode(p, forKey: .port)
+            case .udp(let p):
+                try c.encode("udp", forKey: .kind)
+                try c.encode(p, forKey: .port)
+            }
+        }
     }
 
     public struct Backend: Hashable, Sendable, Codable, CustomStringConvertible {

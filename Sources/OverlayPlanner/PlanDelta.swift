@@ -66,7 +66,7 @@ public struct PlanDelta: Equatable, Sendable {
     public var isEmpty: Bool { networksAdded.isEmpty && networksRemoved.isEmpty && networks.isEmpty && !gatewayChanged }
 
     /// Counts, for people and for the dry-run report.
-    public struct Summary: Equatable, Sendable, Codable {
+    public struct Summary: Equatable, Sendable {
         public var networksAdded: [String]
         public var networksRemoved: [String]
         public var peersAdded = 0
@@ -76,6 +76,22 @@ public struct PlanDelta: Equatable, Sendable {
         public var workloadsRemoved = 0
         public var firewallChanged = false
         public var gatewayChanged = false
+
+        public init(
+            networksAdded: [String], networksRemoved: [String], peersAdded: Int = 0, peersChanged: Int = 0,
+            peersRemoved: Int = 0, workloadsAdded: Int = 0, workloadsRemoved: Int = 0, firewallChanged: Bool = false,
+            gatewayChanged: Bool = false
+        ) {
+            self.networksAdded = networksAdded
+            self.networksRemoved = networksRemoved
+            self.peersAdded = peersAdded
+            self.peersChanged = peersChanged
+            self.peersRemoved = peersRemoved
+            self.workloadsAdded = workloadsAdded
+            self.workloadsRemoved = workloadsRemoved
+            self.firewallChanged = firewallChanged
+            self.gatewayChanged = gatewayChanged
+        }
 
         public var description: String {
             var parts: [String] = []

@@ -8,7 +8,7 @@ public struct PlannedNetwork: Sendable {
     /// Node name -> its workloads in this network, sorted by name.
     let workloadsByNode: [String: [Workload]]
     let gatewaySources: [IPv6Address]
-    let membershipByNode: [String: Membership]
+    public let membershipByNode: [String: Membership]
 
     public init(_ snapshot: NetworkSnapshot) throws {
         self.snapshot = snapshot
@@ -34,7 +34,9 @@ public struct PlannedNetwork: Sendable {
         return resource(index: i, membership: membershipByNode[node]!)
     }
 
-    func resource(index i: Int, membership: Membership, peers withPeers: Bool = true) -> NetworkResourcePlan {
+    /// Member `i`'s part; `withPeers: false` leaves its peer list empty (for renderers that add
+    /// the shared peer entries themselves).
+    public func resource(index i: Int, membership: Membership, peers withPeers: Bool = true) -> NetworkResourcePlan {
         let me = topology.members[i]
         let workloads = (workloadsByNode[me.name] ?? []).map { w in
             WorkloadPlan(name: w.name, address: AddressPlan.host(me.subnet, w.hostNumber), namespace: w.namespace,

@@ -30,6 +30,36 @@ enum Columns {
         }
     }
 
+    /// Each item of a stored list through `parse`; an item it refuses fails the read.
+    static func decodeList<T>(_ text: String, table: String, column: String, expected: String, _ parse: (String) -> T?)
+        throws -> [T]
+    {
+        try decodeList(text).map { item in
+            guard let v = parse(item) else { throw StoredDataError(table, column, item, expected: expected) }
+            return v
+        }
+    }
+
+    static func key(_ row: Row, _ index: Int, table: String, column: String) throws -> WireGuardKey {
+        let bytes = [UInt8](row.dataNoCopy(atIndex: index) ?? Data())
+        guard let key = WireGuardKey(bytes: bytes) else {
+            throw StoredDataError(table, column, Store.hex(Data(bytes)), expected: "a 32-byte WireGuard key")
+        }
+        return key
+    }
+
+    static func uint16(_ row: Row, _ index: Int, table: String, column: String) throws -> UInt16 {
+        let value: Int64 = row[index]
+        guard let v = UInt16(exactly: value) else { throw StoredDataError(table, column, String(value), expected: "0-65535") }
+        return v
+    }
+
+    static func uint64(_ row: Row, _ index: Int, table: String, column: String) throws -> UInt64 {
+        let value: Int64 = row[index]
+        guard let v = UInt64(exactly: value) else { throw StoredDataError(table, column, String(value), expected: "a number >= 0") }
+        return v
+    }
+
     static func match(_ text: String) -> GatewayRoute.Match? {
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { return nil }
@@ -60,8 +90,10 @@ extension Transaction {
 
     static let networkColumns = "name, net_id, prefix, mtu"
 
-    func network(_ row: Row) -> Network {
-        Network(name: row[0], id: row[1], prefix: IPv6Prefix(row[2] as String)!, mtu: row[3])
+    func network(_ row: Row) throws -> Network {
+        let text: String = row[2]
+        guard let prefix = IPv6Prefix(text) else { throw StoredDataError("networks", "prefix", text, expected: "an IPv6 /48") }
+        return Network(name: row[0], id: row[1], prefix: prefix, mtu: row[3])
     }
 
     public func networks() throws -> [Network] {
@@ -85,32 +117,42 @@ extension Transaction {
                        arguments: [n.name, n.id, n.prefix.description, n.mtu])
     }
 
-    public func deleteNetwork(named name: String) throws {
+    /// Deletes a network with everything in it, and the gateway routes into it (returned). A
+    /// route's backends are a space-separated column, so they are matched here rather than in SQL.
+    @discardableResult
+    public func deleteNetwork(named name: String) throws -> [GatewayRoute] {
         let id = "(SELECT id FROM networks WHERE name = ?)"
-        try db.execute(sql: "DELETE FROM gateway_routes WHERE id IN (SELECT r.id FROM gateway_routes r, json_each(r.backends) b JOIN workloads w ON w.name = substr(b.value, 1, instr(b.value, ':') - 1) WHERE w.network_id = \(id))", arguments: [name])
+        let workloads = Set(try workloads(network: name).map(\.name))
+        let routes = try gatewayRoutes().filter { r in r.backends.contains { workloads.contains($0.workload) } }
+        for r in routes { try deleteGatewayRoute(named: r.name) }
         try db.execute(sql: "DELETE FROM workloads WHERE network_id = \(id)", arguments: [name])
         try db.execute(sql: "DELETE FROM access_peers WHERE network_id = \(id)", arguments: [name])
         try db.execute(sql: "DELETE FROM memberships WHERE network_id = \(id)", arguments: [name])
         try db.execute(sql: "DELETE FROM networks WHERE name = ?", arguments: [name])
+        return routes
     }
 
     // MARK: nodes
 
     static let nodeColumns = "name, identity, public_addresses, port_from, port_to, region, hub, gateway, domain"
 
-    func node(_ row: Row, offset o: Int = 0) -> Node {
-        Node(name: row[o], identity: [UInt8](row.dataNoCopy(atIndex: o + 1) ?? Data()),  // empty: not joined
-             publicAddresses: Columns.decodeList(row[o + 2]).compactMap { IPAddress($0) },
-             listenPorts: UInt16(row[o + 3] as Int)...UInt16(row[o + 4] as Int), region: row[o + 5],
-             hub: row[o + 6], gateway: row[o + 7], domain: row[o + 8])
+    func node(_ row: Row, offset o: Int = 0) throws -> Node {
+        let from = try Columns.uint16(row, o + 3, table: "nodes", column: "port_from")
+        let to = try Columns.uint16(row, o + 4, table: "nodes", column: "port_to")
+        guard from <= to else { throw StoredDataError("nodes", "port_to", String(to), expected: "at least port_from (\(from))") }
+        return Node(
+            name: row[o], identity: [UInt8](row.dataNoCopy(atIndex: o + 1) ?? Data()),  // empty: not joined
+            publicAddresses: try Columns.decodeList(
+                row[o + 2], table: "nodes", column: "public_addresses", expected: "IP addresses", IPAddress.init),
+            listenPorts: from...to, region: row[o + 5], hub: row[o + 6], gateway: row[o + 7], domain: row[o + 8])
     }
 
     public func nodes() throws -> [Node] {
-        try Row.fetchAll(db, sql: "SELECT \(Self.nodeColumns) FROM nodes ORDER BY name").map { node($0) }
+        try Row.fetchAll(db, sql: "SELECT \(Self.nodeColumns) FROM nodes ORDER BY name").map { try node($0) }
     }
 
     public func node(named name: String) throws -> Node? {
-        try Row.fetchOne(db, sql: "SELECT \(Self.nodeColumns) FROM nodes WHERE name = ?", arguments: [name]).map { node($0) }
+        try Row.fetchOne(db, sql: "SELECT \(Self.nodeColumns) FROM nodes WHERE name = ?", arguments: [name]).map { try node($0) }
     }
 
     public func nodeName(identity: [UInt8]) throws -> String? {
@@ -172,18 +214,27 @@ extension Transaction {
 
     static let membershipColumns = "n.name, m.subnet_id, m.public_key, m.sealed_private_key, m.listen_port"
 
-    func membership(_ row: Row, network: String, offset o: Int = 0) -> Membership {
-        Membership(network: network, node: row[o], subnetID: UInt16(row[o + 1] as Int),
-                   publicKey: WireGuardKey(bytes: [UInt8](row.dataNoCopy(atIndex: o + 2) ?? Data()))!,
+    func membership(_ row: Row, network: String, offset o: Int = 0) throws -> Membership {
+        Membership(network: network, node: row[o],
+                   subnetID: try Columns.uint16(row, o + 1, table: "memberships", column: "subnet_id"),
+                   publicKey: try Columns.key(row, o + 2, table: "memberships", column: "public_key"),
                    sealedPrivateKey: [UInt8](row.dataNoCopy(atIndex: o + 3) ?? Data()),
-                   listenPort: UInt16(row[o + 4] as Int))
+                   listenPort: try Columns.uint16(row, o + 4, table: "memberships", column: "listen_port"))
     }
 
     public func memberships(network: String) throws -> [Membership] {
         try Row.fetchAll(db, sql: """
             SELECT \(Self.membershipColumns) FROM memberships m JOIN nodes n ON n.id = m.node_id
             WHERE m.network_id = (SELECT id FROM networks WHERE name = ?) ORDER BY m.subnet_id
-            """, arguments: [network]).map { membership($0, network: network) }
+            """, arguments: [network]).map { try membership($0, network: network) }
+    }
+
+    /// Every membership of every network.
+    public func memberships() throws -> [Membership] {
+        try Row.fetchAll(db, sql: """
+            SELECT w.name, \(Self.membershipColumns) FROM memberships m
+            JOIN nodes n ON n.id = m.node_id JOIN networks w ON w.id = m.network_id
+            """).map { try membership($0, network: $0[0], offset: 1) }
     }
 
     /// (network name, membership, pinned) for every network the node is in.
@@ -192,14 +243,15 @@ extension Transaction {
             SELECT w.name, \(Self.membershipColumns), m.pinned FROM memberships m
             JOIN nodes n ON n.id = m.node_id JOIN networks w ON w.id = m.network_id
             WHERE n.name = ? ORDER BY w.name
-            """, arguments: [node]).map { (membership($0, network: $0[0], offset: 1), $0[6]) }
+            """, arguments: [node]).map { (try membership($0, network: $0[0], offset: 1), $0[6]) }
     }
 
-    public func isPinned(network: String, node: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: """
-            SELECT pinned FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)
-            AND node_id = (SELECT id FROM nodes WHERE name = ?)
-            """, arguments: [network, node]) ?? false
+    /// The members of `network` kept there explicitly (attached).
+    public func pinnedMembers(network: String) throws -> Set<String> {
+        Set(try String.fetchAll(db, sql: """
+            SELECT n.name FROM memberships m JOIN nodes n ON n.id = m.node_id
+            WHERE m.pinned AND m.network_id = (SELECT id FROM networks WHERE name = ?)
+            """, arguments: [network]))
     }
 
     public func insert(_ m: Membership, pinned: Bool) throws {
@@ -255,9 +307,12 @@ extension Transaction {
     static let workloadColumns = "w.name, net.name, n.name, w.host_number, w.namespace, w.exposed"
     static let workloadJoin = "workloads w JOIN networks net ON net.id = w.network_id JOIN nodes n ON n.id = w.node_id"
 
-    func workload(_ row: Row) -> Workload {
-        Workload(name: row[0], network: row[1], node: row[2], hostNumber: UInt64(row[3] as Int64), namespace: row[4],
-                 exposed: Columns.decodeList(row[5]).compactMap { try? PortSpec(parsing: $0) })
+    func workload(_ row: Row) throws -> Workload {
+        Workload(name: row[0], network: row[1], node: row[2],
+                 hostNumber: try Columns.uint64(row, 3, table: "workloads", column: "host_number"), namespace: row[4],
+                 exposed: try Columns.decodeList(row[5], table: "workloads", column: "exposed", expected: "PROTO/PORT") {
+                     try? PortSpec(parsing: $0)
+                 })
     }
 
     public func workloads(network: String? = nil, node: String? = nil) throws -> [Workload] {
@@ -290,9 +345,10 @@ extension Transaction {
     static let accessColumns = "a.name, net.name, a.host_number, a.public_key, n.name"
     static let accessJoin = "access_peers a JOIN networks net ON net.id = a.network_id JOIN nodes n ON n.id = a.hub_node_id"
 
-    func accessPeer(_ row: Row) -> AccessPeer {
-        AccessPeer(name: row[0], network: row[1], hostNumber: UInt64(row[2] as Int64),
-                   publicKey: WireGuardKey(bytes: [UInt8](row.dataNoCopy(atIndex: 3) ?? Data()))!, hub: row[4])
+    func accessPeer(_ row: Row) throws -> AccessPeer {
+        AccessPeer(name: row[0], network: row[1],
+                   hostNumber: try Columns.uint64(row, 2, table: "access_peers", column: "host_number"),
+                   publicKey: try Columns.key(row, 3, table: "access_peers", column: "public_key"), hub: row[4])
     }
 
     public func accessPeers(network: String? = nil) throws -> [AccessPeer] {
@@ -326,13 +382,23 @@ extension Transaction {
 
     // MARK: gateway routes
 
-    func gatewayRoute(_ row: Row) -> GatewayRoute {
-        GatewayRoute(name: row[0], node: row[1], match: Columns.match(row[2])!, tlsPassthrough: row[3],
-                     backends: Columns.decodeList(row[4]).compactMap { text in
+    func gatewayRoute(_ row: Row) throws -> GatewayRoute {
+        let matchText: String = row[2]
+        guard let match = Columns.match(matchText) else {
+            throw StoredDataError("gateway_routes", "match", matchText, expected: "name:LABEL, fqdn:NAME, tcp:PORT or udp:PORT")
+        }
+        let balanceText: String = row[5]
+        guard let balance = GatewayRoute.Balance(rawValue: balanceText) else {
+            throw StoredDataError("gateway_routes", "balance", balanceText, expected: "roundrobin or leastconn")
+        }
+        return GatewayRoute(
+                     name: row[0], node: row[1], match: match, tlsPassthrough: row[3],
+                     backends: try Columns.decodeList(row[4], table: "gateway_routes", column: "backends",
+                                                      expected: "WORKLOAD:PORT") { text in
                          guard let c = text.lastIndex(of: ":"), let p = UInt16(text[text.index(after: c)...]) else { return nil }
                          return GatewayRoute.Backend(workload: String(text[..<c]), port: p)
                      },
-                     balance: GatewayRoute.Balance(rawValue: row[5]) ?? .roundrobin,
+                     balance: balance,
                      tls: (row[6] as String?).flatMap { cert in
                          (row[7] as Data?).map { GatewayRoute.TLS(certificate: cert, sealedKey: Array($0)) }
                      })

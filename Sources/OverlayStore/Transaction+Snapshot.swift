@@ -1,7 +1,6 @@
 import Foundation
 import GRDB
 import OverlayModel
-import OverlayPlanner
 
 extension Transaction {
     /// Everything the planner needs about one network, in a handful of queries.
@@ -13,7 +12,7 @@ extension Transaction {
             """, arguments: [name])
         var members: [NetworkSnapshot.Member] = []
         while let row = try rows.next() {
-            members.append(.init(node: node(row, offset: 5), membership: membership(row, network: name)))
+            members.append(.init(node: try node(row, offset: 5), membership: try membership(row, network: name)))
         }
         let workloads = try workloads(network: name)
         let names = Set(workloads.map(\.name))

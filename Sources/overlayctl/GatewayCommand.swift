@@ -35,7 +35,7 @@ struct GatewayCommand: AsyncParsableCommand {
                     request.certificateFile = cert
                 }
                 if let key {
-                    request.key = try Self.readPEM(key, field: "key", limit: 64 << 10)
+                    request.key = SecretKey(copying: Array(try Self.readPEM(key, field: "key", limit: 64 << 10).utf8))
                     request.keyFile = key
                 }
                 let r = try await api.addGatewayRoute(request)

@@ -64,8 +64,8 @@ struct GatewayTLSTests {
         func spec(_ label: String = "site", cert: String?, key: String?, tcp: String? = nil) -> Spec {
             var s = Spec(name: "r", node: "gw", label: tcp == nil ? label : nil, tcp: tcp, backends: ["web:80"],
                          certificate: cert, key: key.map { SecretKey(copying: Array($0.utf8)) })
-            s.certificateSource = "site.crt"
-            s.keySource = "site.key"
+            s.certificateFile = "site.crt"
+            s.keyFile = "site.key"
             return s
         }
         try expectRefused(db, "key of another certificate", mentions: ["'site.key'", "private key of the certificate"]) {

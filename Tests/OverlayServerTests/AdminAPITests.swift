@@ -1,8 +1,10 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import OverlayAPI
 import OverlayController
 import OverlayCrypto
+import OverlayModel
 import Testing
 
 @Suite("admin API")
@@ -147,6 +149,56 @@ struct AdminAPITests {
         #expect(try h.store.dump() == before)
     }
 
+    @Test("gateway routes, apply results and join tokens have their documented JSON shapes")
+    func wireShapes() async throws {
+        let h = try Harness()
+        let id = Ed25519Identity.generate().publicKeyBase64
+        try h.controller.createNetwork(name: "shop", prefix: "fd12:3456:789a::/48")
+        try h.controller.addNode(.init(name: "n1", identity: id, publicAddresses: ["192.0.2.1"]))
+        try h.controller.addNode(
+            .init(name: "gw", identity: Ed25519Identity.generate().publicKeyBase64, publicAddresses: ["192.0.2.9"],
+                  gateway: true, domain: "apps.example.com"))
+        try h.controller.addWorkload(name: "web", network: "shop", node: "n1", expose: ["tcp/80", "tcp/8080"])
+        func object(_ r: TestResponse) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(r.bytes)) as? [String: Any], "\(r.text)")
+        }
+        try await h.test { client in
+            let site = try await client.execute(
+                uri: "/v1/gateway-routes", method: .post, headers: h.admin,
+                body: buffer(#"{"name": "site", "node": "gw", "label": "site", "backends": ["web:80"]}"#))
+            #expect(site.status == .created, "\(site.text)")
+            let siteMatch = try #require(try object(site)["match"] as? [String: Any], "\(site.text)")
+            #expect(siteMatch.count == 2 && siteMatch["kind"] as? String == "name" && siteMatch["label"] as? String == "site")
+            let backend = try #require((try object(site)["backends"] as? [[String: Any]])?.first, "\(site.text)")
+            #expect(backend["workload"] as? String == "web" && backend["port"] as? Int == 80)
+            let tcp = try await client.execute(
+                uri: "/v1/gateway-routes", method: .post, headers: h.admin,
+                body: buffer(#"{"name": "alt", "node": "gw", "tcp": "8080", "backends": ["web:8080"], "balance": "leastconn"}"#))
+            #expect(tcp.status == .created, "\(tcp.text)")
+            let tcpMatch = try #require(try object(tcp)["match"] as? [String: Any], "\(tcp.text)")
+            #expect(tcpMatch.count == 2 && tcpMatch["kind"] as? String == "tcp" && tcpMatch["port"] as? Int == 8080)
+            #expect(try object(tcp)["balance"] as? String == "leastconn")
+            let list = try await client.execute(uri: "/v1/gateway-routes", method: .get, headers: h.admin)
+            let routes = try JSONDecoder().decode([GatewayRoute].self, from: Data(list.bytes))
+            #expect(routes.map(\.match) == [.tcp(8080), .name("site")])
+            #expect(!list.text.contains("_0"), "no synthesized enum payload keys: \(list.text)")
+
+            let plan = try await client.execute(uri: "/v1/nodes/gw/plan", method: .get, headers: h.admin)
+            #expect(plan.text.contains(#""kind":"name""#) && plan.text.contains(#""label":"site""#), "\(plan.text)")
+
+            let yaml = "workloads:\n- {name: api, network: shop, node: n1, expose: [tcp/81]}\n"
+            let body = String(decoding: try JSONEncoder().encode(ApplyRequest(topology: yaml, dryRun: true)), as: UTF8.self)
+            let applied = try await client.execute(uri: "/v1/apply", method: .post, headers: h.admin, body: buffer(body))
+            #expect(applied.status == .ok, "\(applied.text)")
+            let result = try object(applied)
+            #expect(Set(result.keys) == ["created", "nodes", "dryRun"], "a dry run has no revision: \(applied.text)")
+            #expect(result["created"] as? [String] == ["workload api"])
+            let n1 = try #require((result["nodes"] as? [String: Any])?["n1"] as? [String: Any], "\(applied.text)")
+            #expect(n1["workloadsAdded"] as? Int == 1)
+            #expect(n1["networksAdded"] as? [String] == [])
+        }
+    }
+
     @Test("good input: created objects come back as the CLI prints them")
     func goodInput() async throws {
         let h = try Harness()
@@ -164,7 +216,7 @@ struct AdminAPITests {
             let j = try await client.execute(
                 uri: "/v1/nodes/n1/join-tokens", method: .post, headers: h.admin, body: buffer("{}"))
             #expect(j.status == .created)
-            let token = try JSONDecoder().decode(Controller.JoinToken.self, from: Data(j.bytes))
+            let token = try JSONDecoder().decode(JoinTokenView.self, from: Data(j.bytes))
             #expect(token.token.hasPrefix("ovlj_") && token.node == "n1")
             #expect(token.expiresAt - Controller.now() <= 3600 && token.expiresAt - Controller.now() > 3500)
             let m = try await client.execute(uri: "/metrics", method: .get)

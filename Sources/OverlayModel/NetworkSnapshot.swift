@@ -1,7 +1,6 @@
-import OverlayModel
-
 /// Everything the planner needs to know about one network: the input of planning, read from the
-/// store in one transaction.
+/// store in one transaction. A plain value here so the store can produce it without depending on
+/// the planner.
 public struct NetworkSnapshot: Sendable, Equatable {
     public struct Member: Sendable, Equatable {
         public var node: Node
@@ -28,10 +27,4 @@ public struct NetworkSnapshot: Sendable, Equatable {
         self.accessPeers = accessPeers
         self.gatewayRoutes = gatewayRoutes
     }
-}
-
-public struct TopologyError: Error, Equatable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }

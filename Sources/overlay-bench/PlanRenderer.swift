@@ -1,12 +1,15 @@
 import Foundation
 import OverlayModel
+import OverlayPlanner
 
 /// Renders the JSON plan documents of every member of a network without re-encoding the shared
 /// part N times: each member's full-mesh peer entry is encoded once, in key order, into one
 /// buffer; an ordinary member's peer list is that buffer minus its own entry (two copies).
 /// Members whose view differs (hidden members, relays, hubs with access peers) go through
 /// the plain encoder. The output decodes to exactly the `NodePlan` that `Planner.nodePlan` builds.
-public struct PlanRenderer {
+/// Measured by `overlay-bench plans` against encoding every plan whole; not on the delivery path,
+/// where the controller encodes and signs one node's plan when that node asks for it.
+struct PlanRenderer {
     let planned: PlannedNetwork
     let revision: Int64
     /// Canonical entries of the non-hidden members, sorted by public key, comma-joined.
@@ -15,7 +18,7 @@ public struct PlanRenderer {
     let meshRanges: [Int: Range<Int>]
     let encoder: JSONEncoder
 
-    public init(_ planned: PlannedNetwork, revision: Int64) throws {
+    init(_ planned: PlannedNetwork, revision: Int64) throws {
         self.planned = planned
         self.revision = revision
         encoder = JSONEncoder()
@@ -42,7 +45,7 @@ public struct PlanRenderer {
     }
 
     /// The JSON plan of the member `node` for this network alone, appended to `out`.
-    public func render(node: Node, into out: inout [UInt8]) throws {
+    func render(node: Node, into out: inout [UInt8]) throws {
         guard let i = planned.topology.indexByName[node.name] else { return }
         var resource = planned.resource(index: i, membership: planned.membershipByNode[node.name]!, peers: !isPlain(i))
         var plan = NodePlan(node: node.name, revision: revision,
