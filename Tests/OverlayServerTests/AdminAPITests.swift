@@ -159,7 +159,7 @@ struct AdminAPITests {
             .init(name: "gw", identity: Ed25519Identity.generate().publicKeyBase64, publicAddresses: ["192.0.2.9"],
                   gateway: true, domain: "apps.example.com"))
         try h.controller.addWorkload(name: "web", network: "shop", node: "n1", expose: ["tcp/80", "tcp/8080"])
-        func object(_ r: TestResponse) throws -> [String: Any] {
+        @Sendable func object(_ r: TestResponse) throws -> [String: Any] {
             try #require(try JSONSerialization.jsonObject(with: Data(r.bytes)) as? [String: Any], "\(r.text)")
         }
         try await h.test { client in
