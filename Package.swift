@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "OverlayServer",
             dependencies: [
-                "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayPlanner",
+                "OverlayAPI", "OverlayController", "OverlayModel", "OverlayProtocol", "OverlayCrypto", "OverlayPlanner",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
