@@ -74,12 +74,22 @@ extension Controller {
         }.1
     }
 
-    /// Drops an explicit membership; it stays while workloads or relaying still need it.
+    /// Drops an explicit membership; it stays while workloads or relaying still need it. Detaching
+    /// what was never attached is refused: it would change nothing.
     @discardableResult
     public func detach(network: String, node: String) throws -> Change {
         try mutate(networks: [network]) { m in
             guard try m.tx.network(named: network) != nil else { throw NotFoundError("network", network) }
             guard try m.tx.node(named: node) != nil else { throw NotFoundError("node", node) }
+            guard try m.tx.isMember(network: network, node: node) else {
+                throw NotFoundError("member of network '\(network)'", node)
+            }
+            // Unattached members are there because something needs them (pruning removed the rest).
+            guard try m.tx.isPinned(network: network, node: node) else {
+                throw ConflictError(
+                    "node '\(node)' was not attached to network '\(network)' with 'network attach': it stays while its workloads, access peers, gateway routes or relaying need it"
+                )
+            }
             try m.tx.setPinned(false, network: network, node: node)
             try m.pruneMembers(network: network)
         }.1

@@ -10,7 +10,7 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
         self.allowed = allowed
     }
 
-    public var description: String { "invalid \(field) '\(value)': \(allowed)" }
+    public var description: String { "invalid \(field) '\(Quote.bounded(value))': \(allowed)" }
 }
 
 /// A command that is well-formed but conflicts with the current state.
@@ -28,5 +28,20 @@ public struct NotFoundError: Error, Equatable, Sendable, CustomStringConvertible
         self.kind = kind
         self.name = name
     }
-    public var description: String { "no \(kind) named '\(name)'" }
+    public var description: String { "no \(kind) named '\(Quote.bounded(name))'" }
+}
+
+/// How a value someone typed is quoted in a message: whole when short, else a prefix and its size,
+/// so a refusal never echoes a huge input back (to a terminal or over HTTP).
+public enum Quote {
+    /// Unicode scalars kept of a long value.
+    public static let limit = 64
+
+    public static func bounded(_ value: String) -> String {
+        let scalars = value.unicodeScalars
+        guard !scalars.dropFirst(limit).isEmpty else { return value }
+        var kept = String.UnicodeScalarView()
+        kept.append(contentsOf: scalars.prefix(limit))
+        return String(kept) + "… (\(value.utf8.count) bytes)"
+    }
 }

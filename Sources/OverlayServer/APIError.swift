@@ -4,6 +4,7 @@ import NIOCore
 import OverlayAPI
 import OverlayController
 import OverlayModel
+import OverlayPlanner
 
 /// An answer refused by the server itself (authentication, query parameters, body size).
 struct APIError: Error, CustomStringConvertible {
@@ -17,14 +18,30 @@ struct APIError: Error, CustomStringConvertible {
 }
 
 /// Turns every error into `{"error": "..."}` with its status: bad input 400, unknown names 404,
-/// conflicts 409, authentication 401/403, too large 413. The message is what `overlayctl` prints
-/// for the same command in local mode.
+/// conflicts and refused topologies 409, authentication 401/403, wrong method 405 (with `Allow`),
+/// too large 413, not JSON 415. The message is what `overlayctl` prints for the same command in
+/// local mode.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let endpoints: EndpointMethods
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         do {
             return try await next(request, context)
+        } catch let e as HTTPError where e.status == .notFound {
+            let allow = endpoints.allowed(path: request.uri.path)
+            guard !allow.isEmpty else {
+                return JSONResponse.make(ErrorBody(error: Self.classify(e).1), status: .notFound)
+            }
+            let names = allow.map(\.rawValue)
+            var response = JSONResponse.make(
+                ErrorBody(
+                    error:
+                        "method \(Quote.bounded(request.method.rawValue)) is not allowed on \(Quote.bounded(request.uri.path)): use \(names.joined(separator: " or "))"
+                ), status: .methodNotAllowed)
+            response.headers[.allow] = names.joined(separator: ", ")
+            return response
         } catch {
             let (status, message) = Self.classify(error)
             if status == .internalServerError {
@@ -42,6 +59,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case let e as NotFoundError: return (.notFound, e.description)
         case let e as ConflictError: return (.conflict, e.description)
         case let e as AccessDenied: return (.forbidden, e.description)
+        // The planner refuses a topology it cannot build (hidden members without a hub): the
+        // command is well-formed but conflicts with what the network holds.
+        case let e as TopologyError: return (.conflict, e.description)
         case is NIOTooManyBytesError:
             return (.contentTooLarge, "request body too large (at most \(AdminPaths.maxBody) bytes)")
         case let e as HTTPError:

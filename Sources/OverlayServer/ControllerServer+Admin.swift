@@ -63,7 +63,10 @@ extension ControllerServer {
     }
 
     static func decode<T: Codable>(_ request: Request) async throws -> T {
-        try StrictJSON.decode(T.self, from: try await body(request))
+        let bytes = try await body(request)
+        // An empty body is refused by the decoder, whatever its type.
+        if !bytes.isEmpty { try StrictJSON.checkContentType(request.headers[.contentType]) }
+        return try StrictJSON.decode(T.self, from: bytes)
     }
 
     /// A name from the path, percent-decoded.

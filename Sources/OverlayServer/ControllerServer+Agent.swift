@@ -9,7 +9,7 @@ import OverlayProtocol
 
 /// The agent endpoints: join (token + proof of possession), plan long-poll, status.
 extension ControllerServer {
-    func addAgentRoutes(_ router: Router<BasicRequestContext>) {
+    func addAgentRoutes(_ router: some RouterMethods<BasicRequestContext>) {
         router.post(.init(AgentPaths.join)) { [self] request, context in try await join(request, context) }
         router.get(.init(AgentPaths.plan)) { [self] request, context in try await plan(request, context) }
         router.post(.init(AgentPaths.status)) { [self] request, context in try await status(request, context) }

@@ -46,17 +46,19 @@ public final class ControllerServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: DatabaseExecutorMiddleware(executor: database))
+        let endpoints = EndpointMethods()
         router.add(middleware: MetricsMiddleware(metrics: metrics))
-        router.add(middleware: ErrorMiddleware())
-        router.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
-        router.get("/metrics") { [self] _, _ in
+        router.add(middleware: ErrorMiddleware(endpoints: endpoints))
+        let routes = RecordingRouter(base: router, table: endpoints)
+        routes.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        routes.get("/metrics") { [self] _, _ in
             let body = metrics.render(revision: try controller.revision(), polls: waiters.count)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
-        addAgentRoutes(router)
-        addAdminRoutes(router.group("v1").add(middleware: AdminAuthMiddleware(controller: controller)))
+        addAgentRoutes(routes)
+        addAdminRoutes(routes.group("v1").add(middleware: AdminAuthMiddleware(controller: controller)))
         return router
     }
 

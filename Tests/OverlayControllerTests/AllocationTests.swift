@@ -2,6 +2,7 @@ import Foundation
 import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
+import OverlayStore
 import Testing
 @testable import OverlayController
 
@@ -165,6 +166,8 @@ struct AllocationTests {
                         touched = try c.attach(network: network, node: node).touchedNodes
                     } else {
                         description = "detach \(node) from \(network)"
+                        // Only an attached member can be detached.
+                        expectedFailure = try !c.store.read { try $0.isPinned(network: network, node: node) }
                         touched = try c.detach(network: network, node: node).touchedNodes
                     }
                 }

@@ -14,7 +14,8 @@ func expectRejected(
     } catch let e as ValidationError {
         #expect(e.field == field, "field of \(e)", sourceLocation: sourceLocation)
         #expect(e.value == value, "value of \(e)", sourceLocation: sourceLocation)
-        #expect(e.description.contains("'\(value)'"), "'\(e)' does not quote the value", sourceLocation: sourceLocation)
+        #expect(e.description.contains("'\(Quote.bounded(value))'"), "'\(e)' does not quote the value",
+                sourceLocation: sourceLocation)
         #expect(e.description.contains(allowedMentions), "'\(e)' does not say '\(allowedMentions)'",
                 sourceLocation: sourceLocation)
     } catch {

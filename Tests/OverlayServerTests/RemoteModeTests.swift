@@ -88,6 +88,7 @@ struct RemoteModeTests {
         let url = "http://127.0.0.1:\(port.get()!)"
 
         let (id1, id2, id3) = (Ed25519Identity.generate(), Ed25519Identity.generate(), Ed25519Identity.generate())
+        let id4 = Ed25519Identity.generate()
         let laptop = "hXy1+q6h6vXrgyuNAV4YN9mCFW7XpXt1LpK0MtyWqGQ="
         let file = local.directory.appendingPathComponent("topology.yaml").path
         try """
@@ -105,6 +106,10 @@ struct RemoteModeTests {
             ["network", "create", "shop", "--prefix", "fd12:3456:789a::/48"],
             ["network", "create", "Bad_Name"],
             ["network", "create", "shop"],
+            // A hidden node and no hub anywhere: the planner refuses both.
+            ["node", "add", "lone", "--identity", id4.publicKeyBase64],
+            ["network", "attach", "shop", "lone"],
+            ["workload", "add", "w0", "--network", "shop", "--node", "lone"],
             ["node", "add", "hub1", "--identity", id1.publicKeyBase64, "--public-address", "192.0.2.1", "--hub"],
             ["node", "add", "n2", "--identity", id2.publicKeyBase64],
             ["node", "add", "pend"],
@@ -114,6 +119,10 @@ struct RemoteModeTests {
             ["node", "join-token", "ghost"],
             ["--json", "workload", "add", "web", "--network", "shop", "--node", "n2", "--expose", "tcp/80"],
             ["workload", "add", "x", "--network", "shop", "--node", "pend"],
+            // hub1 relays for n2, the only hidden member; nothing else could.
+            ["node", "remove", "hub1"],
+            ["network", "detach", "shop", "hub1"],
+            ["network", "detach", "shop", "pend"],
             ["access", "add", "laptop", "--network", "shop", "--public-key", laptop],
             [
                 "node", "add", "gw", "--identity", id3.publicKeyBase64, "--public-address", "192.0.2.3", "--gateway",
