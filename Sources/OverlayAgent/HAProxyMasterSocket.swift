@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 
-/// One command to HAProxy's master CLI (a unix socket, `-S`): connect, send the line, read until
-/// the master closes the connection (non-interactive mode answers one command). Nil when the
+/// One command to HAProxy's master CLI (a unix socket, `-S`): connect, send the line, close our
+/// side, read until the master closes the connection. Nil when the
 /// socket refuses or the reply does not come within `timeout`: a re-executing master does both,
 /// and the caller polls.
 struct HAProxyMasterSocket {
@@ -27,6 +27,8 @@ struct HAProxyMasterSocket {
         guard connected == 0 else { return nil }
         let line = Array((command + "\n").utf8)
         guard line.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == line.count else { return nil }
+        // The master answers and closes once it sees the end of the input.
+        shutdown(fd, Int32(SHUT_WR))
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while reply.count < 1 << 20 {
