@@ -56,6 +56,7 @@ bench: deps
 	$(SWIFT) build
 	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-convergence.sh && netns-tests/bench-gateway.sh; \
 	else echo "bench-convergence, bench-gateway: skipped (need root)"; fi
+	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-throughput.sh; else echo "bench-throughput: skipped (need root)"; fi
 
 clean:
 	rm -rf .build .build-vm

@@ -7,7 +7,9 @@
 # networks; TLS passthrough by SNI (the workload's own certificate reaches the client); TLS
 # termination with an operator's certificate (its key never in clear in the database); TCP and
 # UDP mappings; two backends with one stopped: every request answered; an unknown name gets a
-# 404 and an unknown SNI is refused; removing a route stops it at once; the gateway cannot reach a
+# 404 and an unknown SNI is refused; removing a route stops it at once (`run --once` returns only
+# when no old worker listens); a change HAProxy cannot load (a port taken) is an error of the pass
+# while the old routes keep serving; the gateway cannot reach a
 # port the workload does not expose, nor another network's workload; a direct request to a
 # workload fails; a client streaming through the gateway keeps its connection while 20 routes
 # are added and removed (20 + 20 seamless reloads); a configuration HAProxy rejects never
@@ -103,7 +105,9 @@ expect_eq "UDP mapping 5353 answers from weba" "udp at weba" udp
 # gateway it is 0600.
 keys_in_db() { cat "$SIM_DIR"/overlay.db* | grep -ac "PRIVATE KEY" || true; }
 expect_eq "the database holds no private key in clear" "0" keys_in_db
-expect_eq "the gateway's key file is 0600" "600" stat -c %a "$(sim_state_dir gw)/gateway/certs/term.pem"
+# Named by content (term-HASH.pem): a new certificate never rewrites a file the running
+# configuration loads.
+expect_eq "the gateway's key file is 0600" "600" sh -c "stat -c %a '$(sim_state_dir gw)'/gateway/certs/term-*.pem"
 
 # Balancing over two backends, then one stopped: every request still answered.
 pool_bodies() { for _ in 1 2 3 4 5 6; do http "pool.$DOMAIN"; echo; done | sort -u | tr '\n' ','; }
@@ -147,25 +151,32 @@ expect_ok "the running configuration passes haproxy -c" sim_exec gw haproxy -c -
 sim_exec_bg "$SIM_INET" "$SIM_DIR/stream-client.log" sh -c "ncat --recv-only $GW4 7000 > '$SIM_DIR/stream.out'"
 STREAM_CLIENT=$SIM_LAST_BG
 sleep 1
+# Each change waits for the agent to log its (confirmed) reload, so every one is a reload of its own.
+reloads() { grep -c "haproxy reloaded" "$(sim_log_dir gw)/agent.log" || true; }
+reloaded_since() { [ "$(reloads)" -gt "$1" ]; }
+R0=$(reloads)
 for i in $(seq 1 20); do
+  n=$(reloads)
   ctl gateway add "tmp$i" --node gw --name "tmp$i" --backend weba:8080 >/dev/null
-  push gw; sleep 0.6
+  push gw; sim_wait_until 10 reloaded_since "$n" || true
 done
 tmp_up() { [ "$(http "tmp20.$DOMAIN")" = "hello from weba" ]; }
 expect_ok "the 20th added route answers" sim_wait_until 5 tmp_up
 for i in $(seq 1 20); do
+  n=$(reloads)
   ctl gateway remove "tmp$i" >/dev/null
-  push gw; sleep 0.6
+  push gw; sim_wait_until 10 reloaded_since "$n" || true
 done
 sleep 1
-reloads() { grep -c "haproxy reloaded" "$(sim_log_dir gw)/agent.log"; }
-expect_output "HAProxy was reloaded at least 30 times meanwhile" '^([3-9][0-9]|[1-9][0-9]{2,})$' reloads
+reloads_meanwhile() { echo $(($(reloads) - R0)); }
+expect_output "HAProxy was reloaded at least 40 times meanwhile" '^([4-9][0-9]|[1-9][0-9]{2,})$' reloads_meanwhile
 stream_alive() { kill -0 "$STREAM_CLIENT"; }
 expect_ok "the streaming client's connection is still open" stream_alive
 gapless() {
   # Lines are 1, 2, 3...: a reset connection would end the file or restart at 1.
   local n last
-  n=$(wc -l <"$SIM_DIR/stream.out"); last=$(tail -n 1 "$SIM_DIR/stream.out")
+  # Complete lines only: the client may be writing the next one.
+  n=$(wc -l <"$SIM_DIR/stream.out"); last=$(head -n "$n" "$SIM_DIR/stream.out" | tail -n 1)
   echo "lines=$n last=$last"
   [ "$n" -gt 200 ] && [ "$last" = "$n" ]
 }
@@ -174,10 +185,43 @@ grow() { local a b; a=$(wc -l <"$SIM_DIR/stream.out"); sleep 0.5; b=$(wc -l <"$S
 expect_ok "and it still receives" grow
 sim_bg_stop "$STREAM_CLIENT"
 
+# `run --once` returns only when HAProxy's master CLI shows the new workers and every old one
+# stopping (its listeners closed): no answer from the old configuration after that, no waiting.
+# The running agent stops first (HAProxy keeps serving; the one-shot agent adopts its master).
+sim_bg_stop "$GW_AGENT"
+ctl gateway add once --node gw --name once --backend weba:8080 >/dev/null
+expect_output "run --once adds route 'once' (a confirmed reload)" 'plan revision' apply_plan gw
+expect_eq "it answers right after run --once returned" "hello from weba" http "once.$DOMAIN"
+ctl gateway remove once >/dev/null
+expect_output "run --once removes it" 'plan revision' apply_plan gw
+once_404s() { local i; for i in 1 2 3 4 5; do code "once.$DOMAIN"; echo; done | sort -u; }
+expect_eq "right after run --once returned it answers 404, five times out of five" "404" once_404s
+
+# A change HAProxy cannot load: another program holds TCP port 7100 in the gateway's namespace,
+# where HAProxy binds. `haproxy -c` passes, the reload fails at bind time: the pass reports it,
+# the old workers keep serving and haproxy.cfg stays what they run.
+sim_exec_bg gw blocker.log python3 -c 'import socket, time
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 7100)); s.listen(); time.sleep(600)'
+BLOCKER=$SIM_LAST_BG
+port_taken() { sim_exec gw ss -Hltn 'sport = :7100' | grep -q LISTEN; }
+expect_ok "another program listens on port 7100 on gw" sim_wait_until 5 port_taken
+ctl gateway add clash --node gw --tcp 7100 --backend weba:7000 >/dev/null
+clash_fails() { ! apply_plan gw >"$SIM_DIR/clash.out" 2>&1; }
+expect_ok "run --once fails: HAProxy could not bind port 7100" clash_fails
+expect_output "and says why" 'did not load the new configuration.*7100' cat "$SIM_DIR/clash.out"
+expect_eq "the old routes keep serving" "hello from webb" http "blue.example.org"
+expect_eq "the TCP mapping too" "1" first_line
+expect_fail "haproxy.cfg is still the configuration the workers run (no port 7100)" grep -q 7100 "$cfg"
+ctl gateway remove clash >/dev/null
+expect_output "without the clashing route run --once succeeds again" 'plan revision' apply_plan gw
+sim_bg_stop "$BLOCKER"
+term_files() { find "$(sim_state_dir gw)/gateway/certs" -name 'term-*.pem' | wc -l; }
+expect_eq "after confirmed reloads one certificate file of route term is left" "1" term_files
+
 # The agent's down stops HAProxy (by PID) and removes its files.
 hapid=$(cat "$(sim_state_dir gw)/gateway/haproxy.pid")
 expect_ok "HAProxy's master runs before down" sim_exec gw kill -0 "$hapid"
-sim_bg_stop "$GW_AGENT"
 expect_output "down on gw" '^down: [0-9]+ actions$' agent gw down
 expect_fail "HAProxy's master is gone after down" sim_exec gw kill -0 "$hapid"
 expect_fail "and port 80 is closed" sim_internet_exec curl -sS --max-time 2 -H "Host: pool.$DOMAIN" "http://$GW4/"

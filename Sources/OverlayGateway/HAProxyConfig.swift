@@ -18,10 +18,13 @@ public struct GatewayPaths: Sendable, Equatable {
     public var adminSocket: String { directory + "/admin.sock" }
     /// Where TLS-terminated connections go after SNI routing: a second, HTTP frontend.
     public var tlsSocket: String { directory + "/tls.sock" }
+    /// Certificate files are named by their content (`digest`: a hash of what the file holds), so
+    /// writing a new one never changes a file the running configuration loads: a change HAProxy
+    /// rejects leaves the last good configuration with exactly the files it had.
     public var certificates: String { directory + "/certs" }
-    public var certificateList: String { directory + "/certs/list" }
+    public func certificateList(digest: String) -> String { "\(certificates)/list-\(digest)" }
     public var log: String { directory + "/haproxy.log" }
-    public func certificate(route: String) -> String { "\(certificates)/\(route).pem" }
+    public func certificate(route: String, digest: String) -> String { "\(certificates)/\(route)-\(digest).pem" }
 }
 
 /// Renders HAProxy's configuration from a gateway plan: pure, deterministic (same plan, same text).
@@ -43,7 +46,8 @@ public enum HAProxyConfig {
     /// HAProxy threads. One by default: on a small node the proxy shares the CPUs with
     /// wireguard-go, which carries every proxied byte, and a second thread costs more in
     /// contention than it serves (measured in docs/performance.md).
-    public static func render(_ plan: GatewayPlan, paths: GatewayPaths, threads: Int = 1) -> String {
+    /// `certificateList` is the crt-list file of the terminated routes (see `certificateList(_:files:)`).
+    public static func render(_ plan: GatewayPlan, paths: GatewayPaths, certificateList: String = "", threads: Int = 1) -> String {
         let routes = plan.routes.filter { if case .udp = $0.match { false } else { true } }
         var out: [String] = []
         out += [
@@ -97,7 +101,7 @@ public enum HAProxyConfig {
                 "backend tls-terminate", "    mode tcp",
                 "    server terminate unix@\(paths.tlsSocket) send-proxy-v2", "",
                 "frontend https", "    mode http",
-                "    bind unix@\(paths.tlsSocket) mode 600 accept-proxy ssl crt-list \(paths.certificateList)",
+                "    bind unix@\(paths.tlsSocket) mode 600 accept-proxy ssl crt-list \(certificateList)",
                 "    option forwardfor",
                 "    http-request set-header X-Forwarded-Proto https",
             ]
@@ -126,11 +130,12 @@ public enum HAProxyConfig {
         return out.joined(separator: "\n")
     }
 
-    /// The crt-list: one line per terminated route, its certificate file and the SNI it answers.
-    public static func certificateList(_ plan: GatewayPlan, paths: GatewayPaths) -> String {
+    /// The crt-list: one line per terminated route, its certificate file (`files`: route name ->
+    /// path) and the SNI it answers.
+    public static func certificateList(_ plan: GatewayPlan, files: [String: String]) -> String {
         plan.routes.compactMap { r in
-            guard r.tls != nil, let host = r.host else { return nil }
-            return "\(paths.certificate(route: r.name)) \(host)\n"
+            guard r.tls != nil, let host = r.host, let file = files[r.name] else { return nil }
+            return "\(file) \(host)\n"
         }.joined()
     }
 

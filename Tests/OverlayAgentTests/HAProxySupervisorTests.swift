@@ -5,8 +5,8 @@ import Testing
 @testable import OverlayAgent
 
 /// The supervisor with the real HAProxy, on loopback: a good configuration starts it, a change
-/// reloads the same master, a configuration HAProxy rejects never replaces the good one, and a
-/// master that dies is started again.
+/// reloads the same master and is confirmed when it returns, a configuration HAProxy rejects or
+/// cannot load never replaces the good one, and a master that dies is started again.
 @Suite("HAProxy supervisor", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/haproxy")))
 struct HAProxySupervisorTests {
     static func config(port: Int, body: String, paths: GatewayPaths) -> String {
@@ -52,6 +52,19 @@ struct HAProxySupervisorTests {
         return text.components(separatedBy: "\r\n\r\n").last
     }
 
+    /// A listening TCP socket on a free loopback port, standing for another program's.
+    static func listen() -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = Glibc.listen(fd, 4)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return (fd, Int(UInt16(bigEndian: a.sin_port)))
+    }
+
     static func waitFor(_ port: Int, _ body: String) -> Bool {
         for _ in 0..<100 {
             if get(port) == body { return true }
@@ -72,14 +85,29 @@ struct HAProxySupervisorTests {
 
         let first = Self.config(port: port, body: "one", paths: paths)
         #expect(try sup.apply(config: first, namespaces: [:])?.hasPrefix("haproxy started") == true)
-        #expect(Self.waitFor(port, "one"))
+        // Confirmed by the master: serving as soon as apply returns.
+        #expect(Self.get(port) == "one")
         let master = sup.pid
         #expect(try sup.apply(config: first, namespaces: [:]) == nil)
 
         let second = Self.config(port: port, body: "two", paths: paths)
         #expect(try sup.apply(config: second, namespaces: [:])?.hasPrefix("haproxy reloaded") == true)
-        #expect(Self.waitFor(port, "two"))
+        // The old workers have closed their listeners when apply returns: no answer from "one".
+        for _ in 0..<5 { #expect(Self.get(port) == "two") }
         #expect(sup.pid == master)
+
+        // A port taken by someone else: `haproxy -c` passes, the load fails at bind time. An
+        // error, the old workers keep serving, and haproxy.cfg stays what they run.
+        let taken = Self.listen()
+        defer { close(taken.fd) }
+        let clash = second + "frontend clash\n    bind 127.0.0.1:\(taken.port)\n    http-request return status 200\n"
+        #expect(throws: HAProxySupervisor.NotLoaded.self) { try sup.apply(config: clash, namespaces: [:]) }
+        #expect(try String(contentsOfFile: paths.config, encoding: .utf8) == second)
+        #expect(Self.get(port) == "two")
+        #expect(sup.pid == master && sup.isRunning)
+        // Not tried again at once; the same failure is reported.
+        #expect(throws: HAProxySupervisor.NotLoaded.self) { try sup.apply(config: clash, namespaces: [:]) }
+        #expect(try sup.apply(config: second, namespaces: [:]) == nil)
 
         // A keyword HAProxy does not know: rejected, the running file and process unchanged.
         let bad = second + "backend broken\n    frobnicate yes\n"

@@ -52,7 +52,8 @@ struct HAProxyConfigTests {
 
     @Test("TLS by SNI: passthrough to the workload, termination through a second frontend")
     func tls() {
-        let text = HAProxyConfig.render(plan(), paths: paths)
+        let list = paths.certificateList(digest: "0f1e")
+        let text = HAProxyConfig.render(plan(), paths: paths, certificateList: list)
         let l = lines(text)
         #expect(l.contains("bind :::443 v4v6"))
         #expect(l.contains("tcp-request inspect-delay 5s"))
@@ -61,13 +62,15 @@ struct HAProxyConfigTests {
         #expect(l.contains("use_backend tls-terminate if { req.ssl_sni,lower -m str term.gw.example.com }"))
         #expect(l.contains("server terminate unix@/var/lib/overlay/gateway/tls.sock send-proxy-v2"))
         #expect(l.contains(
-            "bind unix@/var/lib/overlay/gateway/tls.sock mode 600 accept-proxy ssl crt-list /var/lib/overlay/gateway/certs/list"))
+            "bind unix@/var/lib/overlay/gateway/tls.sock mode 600 accept-proxy ssl crt-list /var/lib/overlay/gateway/certs/list-0f1e"))
         #expect(l.contains("use_backend route-term if { req.hdr(host),field(1,:),lower -m str term.gw.example.com }"))
         // The passthrough backend stays TCP: the gateway never sees the plaintext.
         let secure = text.components(separatedBy: "backend route-secure\n")[1].split(separator: "\n").prefix(2)
         #expect(secure.contains("    mode tcp"))
-        #expect(HAProxyConfig.certificateList(plan(), paths: paths)
-            == "/var/lib/overlay/gateway/certs/term.pem term.gw.example.com\n")
+        let file = paths.certificate(route: "term", digest: "a1b2")
+        #expect(file == "/var/lib/overlay/gateway/certs/term-a1b2.pem")
+        #expect(HAProxyConfig.certificateList(plan(), files: ["term": file])
+            == "/var/lib/overlay/gateway/certs/term-a1b2.pem term.gw.example.com\n")
     }
 
     @Test("servers connect from their network's namespace, with checks and balancing")
