@@ -15,7 +15,9 @@ extension StateDirectory {
     /// The cached plan, or nil when none was ever applied.
     public func cachedPlan() throws -> NodePlan? {
         guard let data = FileManager.default.contents(atPath: planPath) else { return nil }
-        return try JSONDecoder().decode(NodePlan.self, from: data)
+        do { return try JSONDecoder().decode(NodePlan.self, from: data) } catch {
+            throw Failure.corrupt("\(planPath): not a plan document (\(error)); apply a plan with --plan or from the controller to replace it")
+        }
     }
 
     /// Keeps `plan` as the last good one (0600: it names the node's keys, sealed, and topology).
@@ -40,7 +42,7 @@ extension StateDirectory {
                 guard key.count == 32 else { throw Failure.corrupt("network \(n.name): the sealed key is not 32 bytes") }
                 if (try? readSecret(file)) != key { try writeSecret(key, to: file) }
                 keys[n.interface] = key
-            } else if let cached = try readSecret(file), cached.count == 32 {
+            } else if let cached = try readSecret(file), cached.count == 32, X25519.publicKey(for: cached) == n.publicKey {
                 keys[n.interface] = cached
             } else {
                 throw Failure.corrupt(
