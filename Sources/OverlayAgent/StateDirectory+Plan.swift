@@ -16,7 +16,9 @@ extension StateDirectory {
     /// The cached plan, or nil when none was ever applied.
     public func cachedPlan() throws -> NodePlan? {
         guard let data = FileManager.default.contents(atPath: planPath) else { return nil }
-        return try JSONDecoder().decode(NodePlan.self, from: data)
+        do { return try JSONDecoder().decode(NodePlan.self, from: data) } catch {
+            throw Failure.corrupt("\(planPath): not a plan document (\(error)); apply a plan with --plan or from the controller to replace it")
+        }
     }
 
     /// Keeps `plan` as the last good one (0600: it names the node's keys, sealed, and topology).

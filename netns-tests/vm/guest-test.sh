@@ -82,8 +82,10 @@ dump_peers() {  # NODE: the device's peers as `wg show dump` prints them (key en
 handshake_with() {  # NODE PEERKEY: the latest handshake (seconds), 0 for none
   on "$1" $IP netns exec "$NS" wg show "$WG" latest-handshakes | awk -v k="$2" '$1 == k { print $2 }'
 }
+# -t5: after its own EOF (stdin is empty) socat waits only 0.5 s for the answer by default, less
+# than the listener's fork and `echo` can take in an emulated guest on a busy host.
 tcp_between() {  # FROM TO-ADDR: the workload at TO-ADDR answers TCP 8080 with its name
-  in_wl "$1" "wl-w$1" socat -T3 - "TCP6:[$2]:8080,connect-timeout=3" </dev/null
+  in_wl "$1" "wl-w$1" socat -t5 -T5 - "TCP6:[$2]:8080,connect-timeout=3" </dev/null
 }
 
 is_wireguard() { on "$1" $IP -n "$NS" -d link show "$WG" | grep -qw wireguard; }

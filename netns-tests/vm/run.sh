@@ -46,7 +46,7 @@ kernel_image() {
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (make deps installs qemu-system-x86)"
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || skip "busybox-static is not installed (make deps installs it)"
 KERNEL=$(kernel_image)
-[ -n "$KERNEL" ] && [ -r "$KERNEL" ] || skip "no readable /boot/vmlinuz-* with a WireGuard module in /lib/modules"
+[ -n "$KERNEL" ] && [ -r "$KERNEL" ] || skip "no readable /boot/vmlinuz-* with a WireGuard module in /lib/modules (make deps installs linux-image-amd64)"
 KVER=${KERNEL#/boot/vmlinuz-}
 [ "$MODE" = check ] && exit 0
 for b in overlay-agent overlay-bench overlayctl; do
