@@ -17,7 +17,7 @@ extension StateDirectory {
     public func cachedPlan() throws -> NodePlan? {
         guard let data = FileManager.default.contents(atPath: planPath) else { return nil }
         do { return try JSONDecoder().decode(NodePlan.self, from: data) } catch {
-            throw Failure.corrupt("\(planPath): not a plan document (\(error)); apply a plan with --plan or from the controller to replace it")
+            throw StateDirectoryError.corrupt("\(planPath): not a plan document (\(error)); apply a plan with --plan or from the controller to replace it")
         }
     }
 

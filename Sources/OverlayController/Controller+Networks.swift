@@ -85,7 +85,7 @@ extension Controller {
                 throw NotFoundError("member of network '\(network)'", node)
             }
             // Unattached members are there because something needs them (pruning removed the rest).
-            guard try m.tx.isPinned(network: network, node: node) else {
+            guard try m.tx.pinnedMembers(network: network).contains(node) else {
                 throw ConflictError(
                     "node '\(node)' was not attached to network '\(network)' with 'network attach': it stays while its workloads, access peers, gateway routes or relaying need it"
                 )

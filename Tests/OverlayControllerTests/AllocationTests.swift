@@ -167,7 +167,7 @@ struct AllocationTests {
                     } else {
                         description = "detach \(node) from \(network)"
                         // Only an attached member can be detached.
-                        expectedFailure = try !c.store.read { try $0.isPinned(network: network, node: node) }
+                        expectedFailure = try !c.store.read { try $0.pinnedMembers(network: network).contains(node) }
                         touched = try c.detach(network: network, node: node).touchedNodes
                     }
                 }
