@@ -9,8 +9,10 @@ DEBS := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev libssl-dev pkg-conf
 RELEASE := $(SWIFT) build -c release --static-swift-stdlib
 # Every module a target imports must be declared in Package.swift (checked on each debug build).
 IMPORT_CHECK := --explicit-target-dependency-import-check error
+# Everything swift-format keeps in shape (.swift-format); `make test` fails on any finding.
+FORMAT_PATHS := Package.swift Sources Tests netns-tests/NetnsTests
 
-.PHONY: deps build test unit-test netns-test test-kernel bench-kernel release demo bench format clean
+.PHONY: deps build test lint test-kernel bench-kernel release demo bench format clean
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -24,7 +26,7 @@ build: deps
 
 # The kernel WireGuard path runs in a VM (qemu and Debian's kernel, both from `make deps`).
 # When it cannot run, the reason is printed and `make test` fails, unless SKIP_KERNEL_TEST=1.
-test: deps
+test: deps lint
 	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build
 	netns-tests/run-all.sh
@@ -59,6 +61,14 @@ bench: deps
 	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-convergence.sh && netns-tests/bench-gateway.sh; \
 	else echo "bench-convergence, bench-gateway: skipped (need root)"; fi
 	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-throughput.sh; else echo "bench-throughput: skipped (need root)"; fi
+
+# Rewrites the sources in the committed style.
+format:
+	$(SWIFT) format format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+# Checks it without changing anything (part of `make test`).
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
 
 clean:
 	rm -rf .build .build-vm

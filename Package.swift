@@ -43,7 +43,10 @@ let package = Package(
             dependencies: ["OverlayModel", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "OverlayController",
-            dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "OverlayTLS", "OverlayProtocol", "Yams"]),
+            dependencies: [
+                "OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayStore", "OverlayTLS", "OverlayProtocol",
+                "Yams",
+            ]),
 
         // The controller-agent protocol: signed requests, signed plans, messages, tokens.
         .target(name: "OverlayProtocol", dependencies: ["OverlayPlanner", "OverlayCrypto"]),
@@ -57,13 +60,16 @@ let package = Package(
             ]),
         .target(
             name: "OverlayAPI",
-            dependencies: ["OverlayController", "OverlayModel", "OverlayPlanner", "OverlayProtocol", "OverlayHTTPClient"]),
+            dependencies: [
+                "OverlayController", "OverlayModel", "OverlayPlanner", "OverlayProtocol", "OverlayHTTPClient",
+            ]),
 
         // The controller service: HTTP routes, authentication, plan long-polls, metrics.
         .target(
             name: "OverlayServer",
             dependencies: [
-                "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayModel", "OverlayStore", "SystemCalls",
+                "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayModel", "OverlayStore",
+                "SystemCalls",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -79,13 +85,16 @@ let package = Package(
         .target(name: "NFTables", dependencies: ["Netlink", "CMnl", "CNftnl", "OverlayModel"]),
         // Child processes the agent starts and reaps itself (wireguard-go, HAProxy).
         .target(name: "ProcessControl", dependencies: ["SystemCalls"]),
-        .target(name: "WireGuard", dependencies: ["ProcessControl", "Netlink", "OverlayCrypto", "OverlayModel", "SystemCalls"]),
+        .target(
+            name: "WireGuard",
+            dependencies: ["ProcessControl", "Netlink", "OverlayCrypto", "OverlayModel", "SystemCalls"]),
         // The gateway's proxy configuration, rendered from the plan (pure).
         .target(name: "OverlayGateway", dependencies: ["OverlayModel", "OverlayPlanner"]),
         .target(
             name: "OverlayAgent",
             dependencies: [
-                "OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayGateway", "OverlayProtocol", "OverlayHTTPClient",
+                "OverlayModel", "OverlayPlanner", "OverlayCrypto", "OverlayGateway", "OverlayProtocol",
+                "OverlayHTTPClient",
                 "Netlink", "NFTables", "WireGuard", "ProcessControl", "SystemCalls",
             ]),
 
@@ -106,11 +115,14 @@ let package = Package(
             ]),
         .executableTarget(
             name: "overlay-agent",
-            dependencies: ["OverlayAgent", "WireGuard", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "OverlayAgent", "WireGuard", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "overlay-bench",
             dependencies: [
-                "OverlayController", "OverlayModel", "OverlayPlanner", "OverlayStore", "Netlink", "NFTables", "WireGuard",
+                "OverlayController", "OverlayModel", "OverlayPlanner", "OverlayStore", "Netlink", "NFTables",
+                "WireGuard",
                 "OverlayAPI", "OverlayProtocol", "OverlayCrypto", "OverlayHTTPClient",
             ]),
 
@@ -134,12 +146,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel", "SystemCalls"]),
-        .testTarget(name: "OverlayProtocolTests", dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto"]),
+        .testTarget(
+            name: "OverlayProtocolTests", dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Netlink", "OverlayModel"]),
         .testTarget(
             name: "OverlayAgentTests",
             dependencies: [
-                "OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard", "Netlink",
+                "OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard",
+                "Netlink",
                 "NFTables", "OverlayGateway",
             ]),
         .testTarget(name: "OverlayGatewayTests", dependencies: ["OverlayGateway", "OverlayPlanner", "OverlayModel"]),

@@ -16,17 +16,26 @@ extension Agent {
         var link = try state.controllerLink()
         if let token = options.joinToken {
             if let link {
-                log("already joined \(link.url) as node \(link.node) (pinned key \(link.controllerKey)); --join ignored")
+                log(
+                    "already joined \(link.url) as node \(link.node) (pinned key \(link.controllerKey)); --join ignored"
+                )
             } else {
-                guard let url = options.controllerURL else { throw AgentError.controller("--join needs --controller URL") }
+                guard let url = options.controllerURL else {
+                    throw AgentError.controller("--join needs --controller URL")
+                }
                 guard Token.isWellFormed(token, .join) else {
-                    throw AgentError.controller("--join: not a join token (expected ovlj_ and 43 characters, from 'overlayctl node join-token NODE')")
+                    throw AgentError.controller(
+                        "--join: not a join token (expected ovlj_ and 43 characters, from 'overlayctl node join-token NODE')"
+                    )
                 }
                 let identity = identity
-                let answer = try Self.blocking { try await AgentClient.join(baseURL: url, identity: identity, token: token) }
+                let answer = try Self.blocking {
+                    try await AgentClient.join(baseURL: url, identity: identity, token: token)
+                }
                 let joined = ControllerLink(url: url, node: answer.node, controllerKey: answer.controllerKey)
                 guard joined.pinnedKey != nil else {
-                    throw AgentError.controller("controller \(url) gave a controller key that is not 32 bytes of base64")
+                    throw AgentError.controller(
+                        "controller \(url) gave a controller key that is not 32 bytes of base64")
                 }
                 try state.saveControllerLink(joined)
                 log("joined \(url) as node \(answer.node); pinned controller key \(answer.controllerKey)")
@@ -36,7 +45,8 @@ extension Agent {
         guard var link else {
             if let url = options.controllerURL {
                 throw AgentError.controller(
-                    "this agent has not joined \(url) yet: run once with --join TOKEN (from 'overlayctl node join-token NODE')")
+                    "this agent has not joined \(url) yet: run once with --join TOKEN (from 'overlayctl node join-token NODE')"
+                )
             }
             return nil
         }
@@ -55,7 +65,9 @@ extension Agent {
         log("waiting for the first plan from \(controller.client.baseURL)")
         while Self.stopping == false {
             guard controller.inbox.wait(timeoutMilliseconds: 500), let plan = controller.inbox.take() else { continue }
-            do { return try adopt(plan, from: "controller") } catch { log("plan revision \(plan.revision) refused: \(error)") }
+            do { return try adopt(plan, from: "controller") } catch {
+                log("plan revision \(plan.revision) refused: \(error)")
+            }
         }
         return nil
     }

@@ -99,7 +99,8 @@ public final class Agent {
     /// Checks a plan against the cached one, opens its keys and keeps both as the last good state.
     func adopt(_ plan: NodePlan, from source: String) throws -> Loaded {
         guard plan.version == NodePlan.currentVersion else {
-            throw AgentError.badPlan(source, "version \(plan.version); this agent reads version \(NodePlan.currentVersion)")
+            throw AgentError.badPlan(
+                source, "version \(plan.version); this agent reads version \(NodePlan.currentVersion)")
         }
         if let cached = try? state.cachedPlan(), cached.node == plan.node, cached.revision > plan.revision {
             throw AgentError.badPlan(source, "revision \(plan.revision) is older than the applied \(cached.revision)")
@@ -167,7 +168,9 @@ public final class Agent {
             return
         }
         if !options.once {
-            log("running plan revision \(loaded.plan.revision) of node \(loaded.plan.node), wireguard backend: \(wireguardBackend)")
+            log(
+                "running plan revision \(loaded.plan.revision) of node \(loaded.plan.node), wireguard backend: \(wireguardBackend)"
+            )
         }
         var configuration = AgentLoopStateMachine.Configuration()
         configuration.once = options.once
@@ -195,7 +198,9 @@ public final class Agent {
                     do {
                         let applied = try pass(loaded)
                         if !applied.isEmpty, !options.once {
-                            log("applied \(applied.count) actions: " + applied.map(\.description).joined(separator: " | "))
+                            log(
+                                "applied \(applied.count) actions: "
+                                    + applied.map(\.description).joined(separator: " | "))
                         }
                         next += machine.passSucceeded(revision: loaded.plan.revision, actions: applied.count, now: .now)
                     } catch {
@@ -230,9 +235,10 @@ public final class Agent {
         guard let file = options.planFile, let s = Self.stamp(file), s != stamp else { return }
         stamp = s
         // Rewritten with the same content (a poller re-fetching it) is nothing new.
-        let same = FileManager.default.contents(atPath: file).flatMap {
-            try? JSONDecoder().decode(NodePlan.self, from: $0)
-        } == loaded.plan
+        let same =
+            FileManager.default.contents(atPath: file).flatMap {
+                try? JSONDecoder().decode(NodePlan.self, from: $0)
+            } == loaded.plan
         guard !same else { return }
         do {
             loaded = try load(file: file)
@@ -278,9 +284,10 @@ public final class Agent {
             if let plans { fds.append(pollfd(fd: plans, events: Int16(POLLIN), revents: 0)) }
             let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
             // Not retried on EINTR: a stop signal ends the wait at once.
-            let ready = (try? systemCall("poll", "kernel events", retryingInterrupts: false) {
-                poll(&fds, nfds_t(fds.count), ms)
-            }) ?? 0
+            let ready =
+                (try? systemCall("poll", "kernel events", retryingInterrupts: false) {
+                    poll(&fds, nfds_t(fds.count), ms)
+                }) ?? 0
             guard ready > 0 else { return .timer }
             if plans != nil, fds[fds.count - 1].revents != 0 { return .plan }
             return .kernelEvents

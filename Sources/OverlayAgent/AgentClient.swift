@@ -66,12 +66,16 @@ public struct AgentClient: Sendable {
     public func report(_ status: AgentStatus) async throws {
         let body = try JSONEncoder().encode(status)
         let (code, answer) = try await send("POST", AgentPaths.status, body: Array(body), timeout: .seconds(15))
-        guard (200..<300).contains(code) else { throw AgentClientError.refused("the status report", Int(code), Self.message(answer)) }
+        guard (200..<300).contains(code) else {
+            throw AgentClientError.refused("the status report", Int(code), Self.message(answer))
+        }
     }
 
     // MARK: - Transport
 
-    func send(_ method: String, _ pathAndQuery: String, body: [UInt8], timeout: Duration) async throws -> (UInt, [UInt8]) {
+    func send(_ method: String, _ pathAndQuery: String, body: [UInt8], timeout: Duration) async throws -> (
+        UInt, [UInt8]
+    ) {
         let headers = AgentSignature.headers(
             identity: identity, node: node, method: method, pathAndQuery: pathAndQuery, body: body)
         do {

@@ -57,7 +57,9 @@ public enum Firewall {
         func exposedSet(_ name: String, _ proto: PortSpec.Proto) -> NFTSet {
             NFTSet(
                 name: name, fields: [.ipv6Address, .inetService],
-                elements: exposed.filter { $0.proto == proto }.map { .values([.address(.v6($0.address)), .port($0.port)]) })
+                elements: exposed.filter { $0.proto == proto }.map {
+                    .values([.address(.v6($0.address)), .port($0.port)])
+                })
         }
         let gateways = Array(Set(fw.gatewaySources)).sorted { $0.description < $1.description }
         return sealed(
@@ -72,12 +74,20 @@ public enum Firewall {
                             NFTRule([.ip6Saddr(notIn: prefix)], counter: true, .drop, comment: "spoofed"),
                             NFTRule([.ctState([.established, .related])], .accept),
                             NFTRule(
-                                [.oifname(network.bridge), .ip6Saddr(inSet: "gateways"), .inSet([.ip6Daddr, .tcpDport], set: "exposed_tcp")],
+                                [
+                                    .oifname(network.bridge), .ip6Saddr(inSet: "gateways"),
+                                    .inSet([.ip6Daddr, .tcpDport], set: "exposed_tcp"),
+                                ],
                                 .accept),
                             NFTRule(
-                                [.oifname(network.bridge), .ip6Saddr(inSet: "gateways"), .inSet([.ip6Daddr, .udpDport], set: "exposed_udp")],
+                                [
+                                    .oifname(network.bridge), .ip6Saddr(inSet: "gateways"),
+                                    .inSet([.ip6Daddr, .udpDport], set: "exposed_udp"),
+                                ],
                                 .accept),
-                            NFTRule([.oifname(network.bridge), .ip6Saddr(inSet: "gateways")], counter: true, .drop, comment: "gateway-not-exposed"),
+                            NFTRule(
+                                [.oifname(network.bridge), .ip6Saddr(inSet: "gateways")], counter: true, .drop,
+                                comment: "gateway-not-exposed"),
                             NFTRule([.ip6Saddr(in: prefix)], .accept),
                             NFTRule(counter: true, .drop, comment: "forward-dropped"),
                         ]),
@@ -88,10 +98,16 @@ public enum Firewall {
                         "output", hook: .output, policy: .accept,
                         rules: [
                             NFTRule([.ctState([.established, .related])], .accept),
-                            NFTRule([.oifname(network.bridge), .inSet([.ip6Daddr, .tcpDport], set: "exposed_tcp")], .accept),
-                            NFTRule([.oifname(network.bridge), .inSet([.ip6Daddr, .udpDport], set: "exposed_udp")], .accept),
-                            NFTRule([.oifname(network.bridge), .l4proto(.tcp)], counter: true, .drop, comment: "local-not-exposed"),
-                            NFTRule([.oifname(network.bridge), .l4proto(.udp)], counter: true, .drop, comment: "local-not-exposed"),
+                            NFTRule(
+                                [.oifname(network.bridge), .inSet([.ip6Daddr, .tcpDport], set: "exposed_tcp")], .accept),
+                            NFTRule(
+                                [.oifname(network.bridge), .inSet([.ip6Daddr, .udpDport], set: "exposed_udp")], .accept),
+                            NFTRule(
+                                [.oifname(network.bridge), .l4proto(.tcp)], counter: true, .drop,
+                                comment: "local-not-exposed"),
+                            NFTRule(
+                                [.oifname(network.bridge), .l4proto(.udp)], counter: true, .drop,
+                                comment: "local-not-exposed"),
                         ]),
                     .base(
                         "input", hook: .input, policy: .drop,
@@ -117,7 +133,8 @@ public enum Firewall {
     public static func fingerprint(_ table: NFTable) -> String {
         var unsealed = table
         for c in unsealed.chains.indices {
-            for r in unsealed.chains[c].rules.indices where unsealed.chains[c].rules[r].comment?.hasPrefix(fingerprintPrefix) == true {
+            for r in unsealed.chains[c].rules.indices
+            where unsealed.chains[c].rules[r].comment?.hasPrefix(fingerprintPrefix) == true {
                 unsealed.chains[c].rules[r].comment = nil
             }
         }

@@ -68,7 +68,8 @@ public final class Gateway {
         let mappings = udp.compactMap { r -> UDPRelay.Mapping? in
             guard case .udp(let port) = r.match else { return nil }
             return UDPRelay.Mapping(
-                port: port, namespace: r.namespace, backends: r.backends.map { .init(address: $0.address, port: $0.port) })
+                port: port, namespace: r.namespace,
+                backends: r.backends.map { .init(address: $0.address, port: $0.port) })
         }
         if let relay {
             relay.update(mappings)
@@ -133,7 +134,9 @@ public final class Gateway {
         let list = HAProxyConfig.certificateList(plan, files: files)
         let listFile = paths.certificateList(digest: Self.digest(Array(list.utf8)))
         if access(listFile, F_OK) != 0 {
-            guard FileManager.default.createFile(atPath: listFile, contents: Data(list.utf8), attributes: [.posixPermissions: 0o600])
+            guard
+                FileManager.default.createFile(
+                    atPath: listFile, contents: Data(list.utf8), attributes: [.posixPermissions: 0o600])
             else { throw GatewayError(description: "gateway: cannot write \(listFile)") }
         }
         return (listFile, Set(files.values).union([listFile]))
@@ -142,7 +145,8 @@ public final class Gateway {
     /// Removes the certificate files the running configuration does not name.
     private func pruneCertificates(keeping files: Set<String>) {
         let keep = Set(files.map { ($0 as NSString).lastPathComponent })
-        for f in (try? FileManager.default.contentsOfDirectory(atPath: paths.certificates)) ?? [] where !keep.contains(f) {
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: paths.certificates)) ?? []
+        where !keep.contains(f) {
             unlink(paths.certificates + "/" + f)
         }
     }

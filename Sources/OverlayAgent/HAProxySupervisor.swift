@@ -89,7 +89,9 @@ final class HAProxySupervisor {
                 rejected = (config, e)
                 throw e
             }
-            do throws(SystemCallError) { try systemCall("rename", paths.candidate) { rename(paths.candidate, paths.config) } } catch {
+            do throws(SystemCallError) {
+                try systemCall("rename", paths.candidate) { rename(paths.candidate, paths.config) }
+            } catch {
                 throw GatewayError(description: "gateway: \(error)")
             }
         }
@@ -140,7 +142,8 @@ final class HAProxySupervisor {
             if previous == nil, let now = cli.send("show proc").flatMap(HAProxyMasterCLI.processes) {
                 switch HAProxyMasterCLI.reload(before: before!, now: now) {
                 case .failed:
-                    throw NotLoaded(reason: "the master could not load it (\(now.failedReloads) failed since the last good load)")
+                    throw NotLoaded(
+                        reason: "the master could not load it (\(now.failedReloads) failed since the last good load)")
                 case .loaded(let old):
                     previous = old
                 case .pending:
@@ -158,8 +161,10 @@ final class HAProxySupervisor {
                 }
                 if previous!.isEmpty { return }
             }
-            try pause(until: deadline, previous == nil
-                ? "no new generation of workers" : "old workers \(previous!) still listening")
+            try pause(
+                until: deadline,
+                previous == nil
+                    ? "no new generation of workers" : "old workers \(previous!) still listening")
         }
     }
 
@@ -175,7 +180,9 @@ final class HAProxySupervisor {
         let cli = HAProxyMasterSocket(path: paths.masterSocket)
         let deadline = Self.now() + confirmTimeout
         while true {
-            if let procs = cli.send("show proc").flatMap(HAProxyMasterCLI.processes), procs.master == p, !procs.workers.isEmpty {
+            if let procs = cli.send("show proc").flatMap(HAProxyMasterCLI.processes), procs.master == p,
+                !procs.workers.isEmpty
+            {
                 return p
             }
             do {
@@ -190,7 +197,9 @@ final class HAProxySupervisor {
     /// Waits a little before the next look; throws when the master has ended or time is up.
     private func pause(until deadline: Double, _ waitingFor: String) throws {
         if !isRunning { throw NotLoaded(reason: "the master ended") }
-        if Self.now() > deadline { throw NotLoaded(reason: "not confirmed within \(Int(confirmTimeout)) s: \(waitingFor)") }
+        if Self.now() > deadline {
+            throw NotLoaded(reason: "not confirmed within \(Int(confirmTimeout)) s: \(waitingFor)")
+        }
         usleep(20_000)
     }
 
@@ -231,7 +240,9 @@ final class HAProxySupervisor {
     }
 
     private func write(_ text: String, to file: String) throws {
-        guard FileManager.default.createFile(atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: file, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
         else { throw GatewayError(description: "gateway: cannot write \(file)") }
     }
 }

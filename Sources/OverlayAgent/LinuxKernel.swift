@@ -53,7 +53,8 @@ public final class LinuxKernel: AgentKernel {
         return try entry(ns, firewall: true).nft!
     }
 
-    private func entry(_ ns: String, firewall: Bool) throws -> (inode: UInt64, rt: NetlinkHandle, nft: NFTablesHandle?) {
+    private func entry(_ ns: String, firewall: Bool) throws -> (inode: UInt64, rt: NetlinkHandle, nft: NFTablesHandle?)
+    {
         guard let ino = Self.inode(ns) else {
             retire(ns)
             throw NetlinkError(operation: "open netns", object: ns, errno: .ENOENT)
@@ -66,7 +67,9 @@ public final class LinuxKernel: AgentKernel {
             return e
         }
         retire(ns)
-        let e = (inode: ino, rt: try NetlinkHandle(namespace: ns), nft: firewall ? try NFTablesHandle(namespace: ns) : nil)
+        let e = (
+            inode: ino, rt: try NetlinkHandle(namespace: ns), nft: firewall ? try NFTablesHandle(namespace: ns) : nil
+        )
         handles[ns] = e
         return e
     }
@@ -74,7 +77,8 @@ public final class LinuxKernel: AgentKernel {
     /// The namespaces to watch for events: the agent's own and every one it observes.
     public func watchedNamespaces(plan: NodePlan?) -> [String] {
         let names = (try? NetworkNamespace.list()) ?? []
-        let workloads = Set(plan?.networks.flatMap { $0.workloads.map(\.namespace) } ?? []).union(state.ownedWorkloadNamespaces())
+        let workloads = Set(plan?.networks.flatMap { $0.workloads.map(\.namespace) } ?? []).union(
+            state.ownedWorkloadNamespaces())
         return names.filter { $0.hasPrefix(Reconciler.networkNamespacePrefix) || workloads.contains($0) }
     }
 
@@ -91,7 +95,8 @@ public final class LinuxKernel: AgentKernel {
                 try observeNamespace(ns, firewall: true, forwarding: true)
             }
         }
-        let workloads = Set(plan?.networks.flatMap { $0.workloads.map(\.namespace) } ?? []).union(o.ownedWorkloadNamespaces)
+        let workloads = Set(plan?.networks.flatMap { $0.workloads.map(\.namespace) } ?? []).union(
+            o.ownedWorkloadNamespaces)
         for ns in workloads where o.namespaces.contains(ns) {
             observe(ns, into: &o.workloadNamespaces, unreadable: &o.unreadable) {
                 try observeNamespace(ns, firewall: false, forwarding: false)
@@ -151,8 +156,10 @@ public final class LinuxKernel: AgentKernel {
         if firewall, let table = try nft(ns).read(Firewall.tableName) {
             s.firewall = FirewallState(
                 fingerprint: Firewall.fingerprint(fromComments: table.chains.flatMap { $0.rules.map(\.comment) }),
-                rulesPerChain: Dictionary(table.chains.map { ($0.name, $0.rules.count) }, uniquingKeysWith: { a, _ in a }),
-                elementsPerSet: Dictionary(table.sets.map { ($0.name, $0.keys.count) }, uniquingKeysWith: { a, _ in a }))
+                rulesPerChain: Dictionary(
+                    table.chains.map { ($0.name, $0.rules.count) }, uniquingKeysWith: { a, _ in a }),
+                elementsPerSet: Dictionary(table.sets.map { ($0.name, $0.keys.count) }, uniquingKeysWith: { a, _ in a })
+            )
         }
         return s
     }
@@ -171,10 +178,10 @@ public final class LinuxKernel: AgentKernel {
             // Recorded before it exists: a crash in between leaves a record of nothing, never an
             // unrecorded namespace that `down` would not know to remove.
             if workload { try state.recordWorkloadNamespace(ns, owned: true) }
-            do { try NetworkNamespace.create(ns) } catch where error.errno == .EEXIST {}
+            do { try NetworkNamespace.create(ns) } catch  where error.errno == .EEXIST {}
         case .deleteNamespace(let ns, let workload):
             retire(ns)
-            do { try NetworkNamespace.delete(ns) } catch where error.errno == .ENOENT {}
+            do { try NetworkNamespace.delete(ns) } catch  where error.errno == .ENOENT {}
             if workload { try state.recordWorkloadNamespace(ns, owned: false) }
         case .setSysctl(let ns, let key, let value):
             try Sysctl.write(key, value, namespace: ns)
@@ -199,10 +206,12 @@ public final class LinuxKernel: AgentKernel {
             try rt(ns).addressDelete(prefix, link: .name(link))
         case .addRoute(let ns, let r):
             let h = try rt(ns)
-            try h.routeReplace(Route(destination: r.destination, gateway: r.gateway, outputIndex: try h.linkByName(r.device).index))
+            try h.routeReplace(
+                Route(destination: r.destination, gateway: r.gateway, outputIndex: try h.linkByName(r.device).index))
         case .deleteRoute(let ns, let r):
             let h = try rt(ns)
-            try h.routeDelete(Route(destination: r.destination, gateway: r.gateway, outputIndex: try h.linkByName(r.device).index))
+            try h.routeDelete(
+                Route(destination: r.destination, gateway: r.gateway, outputIndex: try h.linkByName(r.device).index))
         case .createVeth(let ns, let name, let peer, let peerNS, let master, let mtu, let peerMAC):
             let h = try rt(ns)
             let bridge = try h.linkByName(master)

@@ -65,7 +65,8 @@ public struct UnreadableStateError: Error, CustomStringConvertible {
     public var applied: [AgentAction]
 
     public var description: String {
-        "could not read " + unreadable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+        "could not read "
+            + unreadable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
             + " (left as it is; \(applied.count) other actions applied; retried next pass)"
     }
 }

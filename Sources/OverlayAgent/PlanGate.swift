@@ -16,7 +16,9 @@ public struct PlanGate: Sendable {
     }
 
     public init(link: ControllerLink) throws {
-        guard let key = link.pinnedKey else { throw Refusal.envelope(.malformed("the pinned controller key is not 32 bytes")) }
+        guard let key = link.pinnedKey else {
+            throw Refusal.envelope(.malformed("the pinned controller key is not 32 bytes"))
+        }
         self.init(pinnedKey: key, node: link.node)
     }
 

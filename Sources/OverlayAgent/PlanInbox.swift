@@ -48,6 +48,7 @@ public final class PlanInbox: Sendable {
     public func wait(timeoutMilliseconds: Int32) -> Bool {
         var fds = [pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0)]
         // A signal ends the wait, so the caller sees a stop request at once.
-        return (try? systemCall("poll", "plan inbox", retryingInterrupts: false) { poll(&fds, 1, timeoutMilliseconds) }) ?? 0 > 0
+        return (try? systemCall("poll", "plan inbox", retryingInterrupts: false) { poll(&fds, 1, timeoutMilliseconds) })
+            ?? 0 > 0
     }
 }

@@ -29,7 +29,8 @@ public struct ControllerLink: Codable, Equatable, Sendable {
     /// beyond `/`, no query, no credentials.
     public static func validateURL(_ text: String) throws -> String {
         let allowed = "http://HOST[:PORT] or https://HOST[:PORT] (no path, query or credentials)"
-        guard let c = URLComponents(string: text), let scheme = c.scheme?.lowercased(), scheme == "http" || scheme == "https",
+        guard let c = URLComponents(string: text), let scheme = c.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
             let host = c.host, !host.isEmpty, c.user == nil, c.password == nil, c.query == nil, c.fragment == nil,
             c.path.isEmpty || c.path == "/"
         else { throw ValidationError("controller URL", text, allowed: allowed) }
@@ -48,7 +49,9 @@ extension StateDirectory {
         do { link = try JSONDecoder().decode(ControllerLink.self, from: data) } catch {
             throw StateDirectoryError.corrupt("\(controllerPath) is not a controller record: \(error)")
         }
-        guard link.pinnedKey != nil else { throw StateDirectoryError.corrupt("\(controllerPath): the pinned key is not 32 bytes of base64") }
+        guard link.pinnedKey != nil else {
+            throw StateDirectoryError.corrupt("\(controllerPath): the pinned key is not 32 bytes of base64")
+        }
         return link
     }
 

@@ -17,7 +17,9 @@ extension StateDirectory {
     public func cachedPlan() throws -> NodePlan? {
         guard let data = FileManager.default.contents(atPath: planPath) else { return nil }
         do { return try JSONDecoder().decode(NodePlan.self, from: data) } catch {
-            throw StateDirectoryError.corrupt("\(planPath): not a plan document (\(error)); apply a plan with --plan or from the controller to replace it")
+            throw StateDirectoryError.corrupt(
+                "\(planPath): not a plan document (\(error)); apply a plan with --plan or from the controller to replace it"
+            )
         }
     }
 
@@ -39,8 +41,12 @@ extension StateDirectory {
         var keys: [String: SecretKey] = [:]
         for n in plan.networks {
             let file = "\(keysPath)/\(n.interface).key"
-            if let box = Data(base64Encoded: n.sealedPrivateKey), let key = try? SealedBox.open(Array(box), with: identity) {
-                guard key.count == 32 else { throw StateDirectoryError.corrupt("network \(n.name): the sealed key is not 32 bytes") }
+            if let box = Data(base64Encoded: n.sealedPrivateKey),
+                let key = try? SealedBox.open(Array(box), with: identity)
+            {
+                guard key.count == 32 else {
+                    throw StateDirectoryError.corrupt("network \(n.name): the sealed key is not 32 bytes")
+                }
                 if (try? readSecret(file)) != key { try writeSecret(key, to: file) }
                 keys[n.interface] = key
             } else if let cached = try readSecret(file), cached.count == 32 {
@@ -51,7 +57,8 @@ extension StateDirectory {
                 keys[n.interface] = cached
             } else {
                 throw StateDirectoryError.corrupt(
-                    "network \(n.name): cannot open its sealed private key with this node's identity (plan for another node?)")
+                    "network \(n.name): cannot open its sealed private key with this node's identity (plan for another node?)"
+                )
             }
         }
         return keys
@@ -80,7 +87,9 @@ extension StateDirectory {
         guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else {
             throw StateDirectoryError.corrupt("cannot write \(tmp)")
         }
-        do throws(SystemCallError) { try systemCall("rename", "\(tmp) to \(ownedPath)") { rename(tmp, ownedPath) } } catch {
+        do throws(SystemCallError) {
+            try systemCall("rename", "\(tmp) to \(ownedPath)") { rename(tmp, ownedPath) }
+        } catch {
             throw StateDirectoryError.io(error)
         }
     }

@@ -26,7 +26,9 @@ public struct StateDirectory: Sendable {
 
     public func loadIdentity() throws -> Ed25519Identity? {
         guard let seed = try readSecret(identityPath, upTo: 32) else { return nil }
-        guard seed.count == 32 else { throw StateDirectoryError.corrupt("\(identityPath) is not a 32-byte Ed25519 seed") }
+        guard seed.count == 32 else {
+            throw StateDirectoryError.corrupt("\(identityPath) is not a 32-byte Ed25519 seed")
+        }
         return try Ed25519Identity(seed: seed)
     }
 
@@ -36,7 +38,9 @@ public struct StateDirectory: Sendable {
 
     /// `mkdir` 0700; one that exists already is fine.
     static func makeDirectory(_ path: String) throws(StateDirectoryError) {
-        do throws(SystemCallError) { try systemCall("mkdir", path) { mkdir(path, 0o700) } } catch where error.errno == .EEXIST {} catch {
+        do throws(SystemCallError) { try systemCall("mkdir", path) { mkdir(path, 0o700) } } catch
+            where error.errno == .EEXIST
+        {} catch {
             throw .io(error)
         }
     }
@@ -61,7 +65,9 @@ public struct StateDirectory: Sendable {
     func readSecret(_ file: String, upTo limit: Int = 64) throws(StateDirectoryError) -> SecretKey? {
         do throws(SystemCallError) {
             let fd: Int32
-            do throws(SystemCallError) { fd = try systemCall("open", file) { open(file, O_RDONLY | O_CLOEXEC) } } catch where error.errno == .ENOENT {
+            do throws(SystemCallError) { fd = try systemCall("open", file) { open(file, O_RDONLY | O_CLOEXEC) } } catch
+                where error.errno == .ENOENT
+            {
                 return nil
             }
             defer { close(fd) }

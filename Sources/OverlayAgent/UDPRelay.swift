@@ -121,7 +121,9 @@ final class UDPRelay: Sendable {
     static func listen(_ port: UInt16) throws -> Int32 {
         do throws(SystemCallError) {
             let fd = try systemCall("socket", "udp/\(port)") {
-                socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                socket(
+                    AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                    0)
             }
             do throws(SystemCallError) {
                 var off: Int32 = 0
@@ -130,7 +132,9 @@ final class UDPRelay: Sendable {
                 try systemCall("setsockopt IPV6_V6ONLY", "udp/\(port)") {
                     setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, size)
                 }
-                try systemCall("setsockopt SO_REUSEADDR", "udp/\(port)") { setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, size) }
+                try systemCall("setsockopt SO_REUSEADDR", "udp/\(port)") {
+                    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, size)
+                }
                 var addr = sockaddr_in6()
                 addr.sin6_family = sa_family_t(AF_INET6)
                 addr.sin6_port = port.bigEndian
@@ -280,13 +284,17 @@ private struct RelayWorker: ~Copyable {
             var len = socklen_t(MemoryLayout<sockaddr_in6>.size)
             // Until EAGAIN: nothing more waits.
             guard
-                let n = try? systemCall("recvfrom", "udp/\(l.mapping.port)", .minusOneSetsErrno, {
-                    buffer.withUnsafeMutableBytes { b in
-                        withUnsafeMutablePointer(to: &from) {
-                            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(l.fd, b.baseAddress, b.count, 0, $0, &len) }
+                let n = try? systemCall(
+                    "recvfrom", "udp/\(l.mapping.port)", .minusOneSetsErrno,
+                    {
+                        buffer.withUnsafeMutableBytes { b in
+                            withUnsafeMutablePointer(to: &from) {
+                                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                                    recvfrom(l.fd, b.baseAddress, b.count, 0, $0, &len)
+                                }
+                            }
                         }
-                    }
-                })
+                    })
             else { return }
             let key = ClientKey(
                 port: l.mapping.port, address: withUnsafeBytes(of: from.sin6_addr) { Array($0) },
@@ -317,9 +325,10 @@ private struct RelayWorker: ~Copyable {
             }
         }
         l.next += 1
-        guard let fd = try? NetworkNamespace.openSocket(
-            in: l.mapping.namespace, domain: AF_INET6,
-            type: Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+        guard
+            let fd = try? NetworkNamespace.openSocket(
+                in: l.mapping.namespace, domain: AF_INET6,
+                type: Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
         else { return nil }
         var to = sockaddr_in6()
         to.sin6_family = sa_family_t(AF_INET6)
@@ -328,7 +337,9 @@ private struct RelayWorker: ~Copyable {
         do throws(SystemCallError) {
             try systemCall("connect", "to \(choice.address) port \(choice.port)") {
                 withUnsafePointer(to: &to) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                    }
                 }
             }
         } catch {
@@ -362,7 +373,9 @@ private struct RelayWorker: ~Copyable {
                 buffer.withUnsafeBytes { b in
                     withUnsafePointer(to: &to) {
                         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            sendto(l.fd, b.baseAddress, n, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                            sendto(
+                                l.fd, b.baseAddress, n, Int32(MSG_DONTWAIT), $0,
+                                socklen_t(MemoryLayout<sockaddr_in6>.size))
                         }
                     }
                 }

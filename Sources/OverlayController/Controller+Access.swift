@@ -79,7 +79,8 @@ extension Controller {
         let peer = AccessPeer(name: name, network: network, hostNumber: number, publicKey: key, hub: hubNode.name)
         try m.tx.insert(peer)
         guard let member = try m.tx.memberships(network: network).first(where: { $0.node == hubNode.name }) else {
-            throw Controller.inconsistent("hub '\(hubNode.name)' is not a member of network '\(network)' after joining it")
+            throw Controller.inconsistent(
+                "hub '\(hubNode.name)' is not a member of network '\(network)' after joining it")
         }
         let address = AddressPlan.host(AddressPlan.subnet(net.prefix, AddressPlan.accessSubnetID), number)
         return (peer, address, hubNode, member, net)

@@ -27,7 +27,9 @@ extension Controller {
                 // Every network planned once per side (the "before" ones from the cache when it
                 // holds them), every node's plan assembled from those.
                 var planned: [String: PlannedNetwork] = [:]
-                for network in try m.tx.networks() { planned[network.name] = try m.unchangedPlan(network: network.name) }
+                for network in try m.tx.networks() {
+                    planned[network.name] = try m.unchangedPlan(network: network.name)
+                }
                 let plansBefore = try Controller.nodePlans(m.tx, planned: planned)
                 let created = try applyBody(m, file)
                 try m.ensureRelays()
@@ -68,20 +70,26 @@ extension Controller {
                 continue
             }
             let name = try Names.label(n.name, field: "network name")
-            _ = try createNetwork(m, name: name, prefix: try n.prefix.map(Network.validatePrefix),
-                                  mtu: try Network.validateMTU(n.mtu ?? Network.defaultMTU))
+            _ = try createNetwork(
+                m, name: name, prefix: try n.prefix.map(Network.validatePrefix),
+                mtu: try Network.validateMTU(n.mtu ?? Network.defaultMTU))
             try m.include(network: name)
             created.append("network \(name)")
         }
         for n in file.nodes ?? [] {
-            let node = try NodeSpec(name: n.name, identity: n.identity, publicAddresses: n.publicAddresses ?? [],
-                                    listenPorts: n.listenPorts, region: n.region, hub: n.hub ?? false,
-                                    gateway: n.gateway ?? false, domain: n.domain).validated()
+            let node = try NodeSpec(
+                name: n.name, identity: n.identity, publicAddresses: n.publicAddresses ?? [],
+                listenPorts: n.listenPorts, region: n.region, hub: n.hub ?? false,
+                gateway: n.gateway ?? false, domain: n.domain
+            ).validated()
             if let existing = try m.tx.node(named: node.name) {
                 // A file without an identity leaves the one registered at join alone.
                 var compared = node
                 if n.identity == nil { compared.identity = existing.identity }
-                if existing != compared { throw ConflictError("node '\(node.name)' exists with other settings; remove it first to change them") }
+                if existing != compared {
+                    throw ConflictError(
+                        "node '\(node.name)' exists with other settings; remove it first to change them")
+                }
                 continue
             }
             _ = try addNode(m, node)
@@ -100,18 +108,22 @@ extension Controller {
                 continue
             }
             try m.include(network: w.network)
-            _ = try addWorkload(m, name: name, network: w.network, node: w.node, namespace: namespace,
-                                ports: Array(Set(ports)).sorted())
+            _ = try addWorkload(
+                m, name: name, network: w.network, node: w.node, namespace: namespace,
+                ports: Array(Set(ports)).sorted())
             created.append("workload \(name)")
         }
         for a in file.access ?? [] {
             let name = try Names.label(a.name, field: "access peer name")
             guard let key = WireGuardKey(base64: a.publicKey) else {
-                throw ValidationError("public key", a.publicKey, allowed: "a WireGuard public key: 44 characters of base64")
+                throw ValidationError(
+                    "public key", a.publicKey, allowed: "a WireGuard public key: 44 characters of base64")
             }
             if let existing = try m.tx.accessPeer(named: name) {
-                if existing.network != a.network || existing.publicKey != key || (a.hub != nil && existing.hub != a.hub) {
-                    throw ConflictError("access peer '\(name)' exists with other settings; remove it first to change them")
+                if existing.network != a.network || existing.publicKey != key || (a.hub != nil && existing.hub != a.hub)
+                {
+                    throw ConflictError(
+                        "access peer '\(name)' exists with other settings; remove it first to change them")
                 }
                 continue
             }
@@ -121,14 +133,17 @@ extension Controller {
         }
         let routes = try m.tx.gatewayRoutes()
         for g in file.gateways ?? [] {
-            let spec = GatewaySpec(name: g.name, node: g.node, label: g.host, fqdn: g.fqdn, tcp: g.tcp.map(String.init),
-                                   udp: g.udp.map(String.init), backends: g.backends, tlsPassthrough: g.tlsPassthrough ?? false)
+            let spec = GatewaySpec(
+                name: g.name, node: g.node, label: g.host, fqdn: g.fqdn, tcp: g.tcp.map(String.init),
+                udp: g.udp.map(String.init), backends: g.backends, tlsPassthrough: g.tlsPassthrough ?? false)
             if let existing = routes.first(where: { $0.name == g.name }) {
                 let match = try spec.match()
                 if existing.node != g.node || existing.match != match
-                    || existing.backends.map(\.description) != g.backends || existing.tlsPassthrough != spec.tlsPassthrough
+                    || existing.backends.map(\.description) != g.backends
+                    || existing.tlsPassthrough != spec.tlsPassthrough
                 {
-                    throw ConflictError("gateway route '\(g.name)' exists with other settings; remove it first to change them")
+                    throw ConflictError(
+                        "gateway route '\(g.name)' exists with other settings; remove it first to change them")
                 }
                 continue
             }

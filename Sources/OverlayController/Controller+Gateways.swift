@@ -78,32 +78,38 @@ extension Controller {
             }
         default: break
         }
-        let balance = try spec.balance.map { text in
-            guard let b = GatewayRoute.Balance(rawValue: text) else {
-                throw ValidationError("balance", text, allowed: "roundrobin or leastconn")
-            }
-            return b
-        } ?? .roundrobin
+        let balance =
+            try spec.balance.map { text in
+                guard let b = GatewayRoute.Balance(rawValue: text) else {
+                    throw ValidationError("balance", text, allowed: "roundrobin or leastconn")
+                }
+                return b
+            } ?? .roundrobin
         let terminates = spec.certificate != nil || spec.key != nil
         if terminates {
             guard spec.certificate != nil, spec.key != nil else {
                 throw ValidationError(
-                    spec.certificate == nil ? "key" : "cert", spec.certificate == nil ? spec.keySource : spec.certificateSource,
+                    spec.certificate == nil ? "key" : "cert",
+                    spec.certificate == nil ? spec.keySource : spec.certificateSource,
                     allowed: "--cert and --key together (TLS termination needs both)")
             }
             switch match {
             case .tcp, .udp:
-                throw ValidationError("cert", spec.certificateSource, allowed: "only with --name or --fqdn (TLS for an HTTP route)")
+                throw ValidationError(
+                    "cert", spec.certificateSource, allowed: "only with --name or --fqdn (TLS for an HTTP route)")
             default: break
             }
             if spec.tlsPassthrough {
                 throw ValidationError(
-                    "tls-passthrough", name, allowed: "either --tls-passthrough (TLS ends at the workload) or --cert/--key (TLS ends at the gateway)")
+                    "tls-passthrough", name,
+                    allowed:
+                        "either --tls-passthrough (TLS ends at the workload) or --cert/--key (TLS ends at the gateway)")
             }
         }
         // 80 and 443 carry the name routes; the node's WireGuard ports are the overlay's own.
         if case .tcp(let p) = match, p == 80 || p == 443 {
-            throw ValidationError("tcp port", String(p), allowed: "a port other than 80 and 443 (they serve --name and --fqdn routes)")
+            throw ValidationError(
+                "tcp port", String(p), allowed: "a port other than 80 and 443 (they serve --name and --fqdn routes)")
         }
         guard !spec.backends.isEmpty else {
             throw ValidationError("backend", "", allowed: "at least one --backend WORKLOAD:PORT")
@@ -131,11 +137,14 @@ extension Controller {
         if case .udp(let p) = match, gw.listenPorts.contains(p) {
             throw ValidationError(
                 "udp port", String(p),
-                allowed: "a port outside the node's WireGuard ports (\(gw.listenPorts.lowerBound)-\(gw.listenPorts.upperBound))")
+                allowed:
+                    "a port outside the node's WireGuard ports (\(gw.listenPorts.lowerBound)-\(gw.listenPorts.upperBound))"
+            )
         }
         if terminates, let certificate = spec.certificate, let key = spec.key {
             let checked = try TLSMaterial.check(
-                certificate: certificate, certificateSource: spec.certificateSource, key: key, keySource: spec.keySource,
+                certificate: certificate, certificateSource: spec.certificateSource, key: key,
+                keySource: spec.keySource,
                 host: route.hostName(domain: gw.domain))
             route.tls = GatewayRoute.TLS(
                 certificate: checked.certificateChain, sealedKey: try SealedBox.seal(key, toIdentity: gw.identity))

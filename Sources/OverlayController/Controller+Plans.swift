@@ -20,8 +20,9 @@ extension Controller {
                     networks.append(p)
                 }
             }
-            return Planner.nodePlan(node: node, revision: try tx.planRevision(node: name), networks: networks,
-                                    gatewayRoutes: try tx.gatewayRoutes(node: name))
+            return Planner.nodePlan(
+                node: node, revision: try tx.planRevision(node: name), networks: networks,
+                gatewayRoutes: try tx.gatewayRoutes(node: name))
         }
     }
 
@@ -37,8 +38,9 @@ extension Controller {
         var plans: [String: NodePlan] = [:]
         for node in try tx.nodes() {
             let networks = (networksOf[node.name] ?? []).sorted { $0.snapshot.network.name < $1.snapshot.network.name }
-            plans[node.name] = Planner.nodePlan(node: node, revision: try tx.planRevision(node: node.name),
-                                                networks: networks, gatewayRoutes: routesOf[node.name] ?? [])
+            plans[node.name] = Planner.nodePlan(
+                node: node, revision: try tx.planRevision(node: node.name),
+                networks: networks, gatewayRoutes: routesOf[node.name] ?? [])
         }
         return plans
     }

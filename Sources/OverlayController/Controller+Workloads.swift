@@ -75,7 +75,8 @@ extension Controller {
     /// network (a row edited by hand) is an error, not a crash.
     static func address(of w: Workload, in net: Network, memberships: [Membership]) throws -> IPv6Address {
         guard let member = memberships.first(where: { $0.node == w.node }) else {
-            throw inconsistent("workload '\(w.name)' is on node '\(w.node)', which is not a member of network '\(w.network)'")
+            throw inconsistent(
+                "workload '\(w.name)' is on node '\(w.node)', which is not a member of network '\(w.network)'")
         }
         return AddressPlan.host(AddressPlan.subnet(net.prefix, member.subnetID), w.hostNumber)
     }

@@ -133,7 +133,9 @@ final class Mutation {
         }
         // Its WireGuard key is sealed to its identity, which a pending node does not have yet.
         guard node.hasJoined else { throw ConflictError(Controller.notJoined(node.name)) }
-        guard let subnetID = AddressPlan.lowestFree(in: AddressPlan.nodeSubnetIDs, used: try tx.usedSubnetIDs(network: network.name))
+        guard
+            let subnetID = AddressPlan.lowestFree(
+                in: AddressPlan.nodeSubnetIDs, used: try tx.usedSubnetIDs(network: network.name))
         else {
             throw ConflictError("network '\(network.name)' has no free /64 left for node '\(node.name)'")
         }
@@ -240,7 +242,7 @@ final class PlannedNetworkCache: Sendable {
             for (name, entry) in entries where entry.revision == start && networks[name] == nil {
                 next[name] = (revision, entry.network)
             }
-            for case let (name, network?) in networks { next[name] = (revision, network) }
+            for case (let name, let network?) in networks { next[name] = (revision, network) }
             entries = next
         }
     }

@@ -100,12 +100,14 @@ public struct TopologyFile: Codable, Sendable, Equatable {
         for (k, v) in top {
             let key = k.string ?? ""
             guard allowedKeys[""]!.contains(key) else {
-                throw ValidationError("topology file key", key, allowed: allowedKeys[""]!.sorted().joined(separator: ", "))
+                throw ValidationError(
+                    "topology file key", key, allowed: allowedKeys[""]!.sorted().joined(separator: ", "))
             }
             for (i, item) in (v.sequence ?? []).enumerated() {
                 for (ik, _) in item.mapping ?? [:] where !allowedKeys[key]!.contains(ik.string ?? "") {
-                    throw ValidationError("topology file key", "\(key)[\(i)].\(ik.string ?? "")",
-                                          allowed: allowedKeys[key]!.sorted().joined(separator: ", "))
+                    throw ValidationError(
+                        "topology file key", "\(key)[\(i)].\(ik.string ?? "")",
+                        allowed: allowedKeys[key]!.sorted().joined(separator: ", "))
                 }
             }
         }

@@ -24,8 +24,9 @@ public struct Ed25519Identity: Sendable {
         var pk = [UInt8](repeating: 0, count: Int(crypto_sign_PUBLICKEYBYTES))
         seed.withBytes { s in
             sk.withMutableBytes { k in
-                _ = crypto_sign_seed_keypair(&pk, k.bindMemory(to: UInt8.self).baseAddress!,
-                                             s.bindMemory(to: UInt8.self).baseAddress!)
+                _ = crypto_sign_seed_keypair(
+                    &pk, k.bindMemory(to: UInt8.self).baseAddress!,
+                    s.bindMemory(to: UInt8.self).baseAddress!)
             }
         }
         self.init(secretKey: sk, publicKey: pk)
@@ -46,7 +47,8 @@ public struct Ed25519Identity: Sendable {
     public func sign(_ message: [UInt8]) -> [UInt8] {
         var sig = [UInt8](repeating: 0, count: Int(crypto_sign_BYTES))
         secretKey.withBytes { sk in
-            _ = crypto_sign_detached(&sig, nil, message, UInt64(message.count), sk.bindMemory(to: UInt8.self).baseAddress!)
+            _ = crypto_sign_detached(
+                &sig, nil, message, UInt64(message.count), sk.bindMemory(to: UInt8.self).baseAddress!)
         }
         return sig
     }

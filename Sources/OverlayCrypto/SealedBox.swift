@@ -28,8 +28,9 @@ public enum SealedBox {
         var curvePK = [UInt8](repeating: 0, count: 32)
         let okSK = identity.secretKey.withBytes { sk in
             curveSK.withMutableBytes { out in
-                crypto_sign_ed25519_sk_to_curve25519(out.bindMemory(to: UInt8.self).baseAddress!,
-                                                     sk.bindMemory(to: UInt8.self).baseAddress!)
+                crypto_sign_ed25519_sk_to_curve25519(
+                    out.bindMemory(to: UInt8.self).baseAddress!,
+                    sk.bindMemory(to: UInt8.self).baseAddress!)
             }
         }
         guard okSK == 0, crypto_sign_ed25519_pk_to_curve25519(&curvePK, identity.publicKey) == 0 else {
@@ -38,8 +39,9 @@ public enum SealedBox {
         let plain = SecretKey(count: box.count - crypto_box_sealbytes())
         let rc = plain.withMutableBytes { out in
             curveSK.withBytes { sk in
-                crypto_box_seal_open(out.bindMemory(to: UInt8.self).baseAddress!, box, UInt64(box.count), curvePK,
-                                     sk.bindMemory(to: UInt8.self).baseAddress!)
+                crypto_box_seal_open(
+                    out.bindMemory(to: UInt8.self).baseAddress!, box, UInt64(box.count), curvePK,
+                    sk.bindMemory(to: UInt8.self).baseAddress!)
             }
         }
         guard rc == 0 else { throw CryptoError.openFailed }

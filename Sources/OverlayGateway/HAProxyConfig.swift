@@ -47,7 +47,9 @@ public enum HAProxyConfig {
     /// wireguard-go, which carries every proxied byte, and a second thread costs more in
     /// contention than it serves (measured in docs/performance.md).
     /// `certificateList` is the crt-list file of the terminated routes (see `certificateList(_:files:)`).
-    public static func render(_ plan: GatewayPlan, paths: GatewayPaths, certificateList: String = "", threads: Int = 1) -> String {
+    public static func render(_ plan: GatewayPlan, paths: GatewayPaths, certificateList: String = "", threads: Int = 1)
+        -> String
+    {
         let routes = plan.routes.filter { if case .udp = $0.match { false } else { true } }
         var out: [String] = []
         out += [
@@ -116,14 +118,18 @@ public enum HAProxyConfig {
         }
         for r in routes {
             if case .tcp(let port) = r.match {
-                out += ["frontend tcp-\(port)", "    mode tcp", "    bind :::\(port) v4v6", "    default_backend \(backendName(r))", ""]
+                out += [
+                    "frontend tcp-\(port)", "    mode tcp", "    bind :::\(port) v4v6",
+                    "    default_backend \(backendName(r))", "",
+                ]
             }
         }
         for r in routes {
             let mode = r.host != nil && !r.tlsPassthrough ? "http" : "tcp"
             out += ["backend \(backendName(r))", "    mode \(mode)", "    balance \(r.balance.rawValue)"]
             for b in r.backends {
-                out.append("    server \(b.workload) [\(b.address)]:\(b.port) namespace \(r.namespace) \(checkParameters)")
+                out.append(
+                    "    server \(b.workload) [\(b.address)]:\(b.port) namespace \(r.namespace) \(checkParameters)")
             }
             out.append("")
         }

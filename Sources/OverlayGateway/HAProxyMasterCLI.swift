@@ -35,7 +35,9 @@ public enum HAProxyMasterCLI {
     /// master's line and the `# workers` and `# programs` markers must all be there, so a reply
     /// cut by a re-executing master is never taken for a generation without workers.
     public static func processes(_ reply: String) -> Processes? {
-        let lines = reply.split(separator: "\n", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+        let lines = reply.split(separator: "\n", omittingEmptySubsequences: true).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
         guard let header = lines.first, header.hasPrefix("#<PID>") else { return nil }
         var master: (pid: Int32, reloads: Int, failed: Int)?
         var workers: [Int32] = []
@@ -47,9 +49,13 @@ public enum HAProxyMasterCLI {
         for line in lines.dropFirst() {
             if line.hasPrefix("#") {
                 switch line {
-                case "# workers": section = .workers; sawWorkers = true
+                case "# workers":
+                    section = .workers
+                    sawWorkers = true
                 case "# old workers": section = .old
-                case "# programs": section = .programs; sawPrograms = true
+                case "# programs":
+                    section = .programs
+                    sawPrograms = true
                 default: section = .other
                 }
                 continue
@@ -71,7 +77,9 @@ public enum HAProxyMasterCLI {
             }
         }
         guard let master, sawWorkers, sawPrograms else { return nil }
-        return Processes(master: master.pid, reloads: master.reloads, failedReloads: master.failed, workers: workers, oldWorkers: old)
+        return Processes(
+            master: master.pid, reloads: master.reloads, failedReloads: master.failed, workers: workers, oldWorkers: old
+        )
     }
 
     /// From a worker's `show info`: whether it is stopping (has closed its listeners); nil when

@@ -111,8 +111,10 @@ public struct GatewayRoute: Hashable, Sendable, Codable {
     /// Present when the gateway terminates TLS for this route.
     public var tls: TLS?
 
-    public init(name: String, node: String, match: Match, tlsPassthrough: Bool = false, backends: [Backend],
-                balance: Balance = .roundrobin, tls: TLS? = nil) {
+    public init(
+        name: String, node: String, match: Match, tlsPassthrough: Bool = false, backends: [Backend],
+        balance: Balance = .roundrobin, tls: TLS? = nil
+    ) {
         self.name = name
         self.node = node
         self.match = match

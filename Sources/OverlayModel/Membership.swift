@@ -8,8 +8,10 @@ public struct Membership: Hashable, Sendable, Codable {
     public var sealedPrivateKey: [UInt8]
     public var listenPort: UInt16
 
-    public init(network: String, node: String, subnetID: UInt16, publicKey: WireGuardKey,
-                sealedPrivateKey: [UInt8], listenPort: UInt16) {
+    public init(
+        network: String, node: String, subnetID: UInt16, publicKey: WireGuardKey,
+        sealedPrivateKey: [UInt8], listenPort: UInt16
+    ) {
         self.network = network
         self.node = node
         self.subnetID = subnetID

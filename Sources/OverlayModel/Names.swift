@@ -18,7 +18,9 @@ public enum Names {
         let labels = lower.split(separator: ".", omittingEmptySubsequences: false)
         guard lower.utf8.count <= 253, labels.count >= 2 else { throw ValidationError(field, value, allowed: allowed) }
         for l in labels {
-            do { _ = try label(String(l), field: field) } catch { throw ValidationError(field, value, allowed: allowed) }
+            do { _ = try label(String(l), field: field) } catch {
+                throw ValidationError(field, value, allowed: allowed)
+            }
         }
         // The top-level label of a real domain is never all digits (it would read as an IPv4 address).
         if labels.last!.utf8.allSatisfy(isDigit) { throw ValidationError(field, value, allowed: allowed) }
@@ -27,7 +29,8 @@ public enum Names {
 
     /// A network namespace name: what `ip netns` accepts as a file name under /run/netns.
     public static func netns(_ value: String, field: String = "namespace") throws -> String {
-        let ok = (1...64).contains(value.utf8.count) && value != "." && value != ".."
+        let ok =
+            (1...64).contains(value.utf8.count) && value != "." && value != ".."
             && value.utf8.allSatisfy({ isLower($0) || isUpper($0) || isDigit($0) || "-_.".utf8.contains($0) })
             && value.utf8.first != UInt8(ascii: "-")
         guard ok else {

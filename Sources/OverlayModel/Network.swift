@@ -39,7 +39,11 @@ public struct Network: Hashable, Sendable, Codable {
     }
 
     public static func validateID(_ text: String) throws -> String {
-        guard text.utf8.count == 8, text.utf8.allSatisfy({ ("0"..."9").contains(Character(UnicodeScalar($0))) || ("a"..."f").contains(Character(UnicodeScalar($0))) }) else {
+        guard text.utf8.count == 8,
+            text.utf8.allSatisfy({
+                ("0"..."9").contains(Character(UnicodeScalar($0))) || ("a"..."f").contains(Character(UnicodeScalar($0)))
+            })
+        else {
             throw ValidationError("network id", text, allowed: "8 lowercase hex characters")
         }
         return text

@@ -19,8 +19,10 @@ public struct NetworkSnapshot: Sendable, Equatable {
     /// Gateway routes whose backends are in this network.
     public var gatewayRoutes: [GatewayRoute]
 
-    public init(network: Network, members: [Member], workloads: [Workload] = [], accessPeers: [AccessPeer] = [],
-                gatewayRoutes: [GatewayRoute] = []) {
+    public init(
+        network: Network, members: [Member], workloads: [Workload] = [], accessPeers: [AccessPeer] = [],
+        gatewayRoutes: [GatewayRoute] = []
+    ) {
         self.network = network
         self.members = members
         self.workloads = workloads

@@ -40,7 +40,10 @@ public struct Node: Hashable, Sendable, Codable {
     /// An Ed25519 public key in base64 (32 bytes).
     public static func parseIdentity(_ text: String) throws -> [UInt8] {
         guard let data = Data(base64Encoded: text), data.count == 32 else {
-            throw ValidationError("identity", text, allowed: "an Ed25519 public key: 32 bytes in base64 (44 characters), as printed by 'overlay-agent init'")
+            throw ValidationError(
+                "identity", text,
+                allowed: "an Ed25519 public key: 32 bytes in base64 (44 characters), as printed by 'overlay-agent init'"
+            )
         }
         return Array(data)
     }
@@ -48,7 +51,8 @@ public struct Node: Hashable, Sendable, Codable {
     /// A public address: an IP literal that is globally routable in form (not loopback, link-local,
     /// multicast, unspecified or a ULA, which cannot be reached across the internet).
     public static func parsePublicAddress(_ text: String) throws -> IPAddress {
-        let allowed = "an IPv4 or IPv6 address that other nodes can reach (not loopback, link-local, multicast, unspecified or ULA)"
+        let allowed =
+            "an IPv4 or IPv6 address that other nodes can reach (not loopback, link-local, multicast, unspecified or ULA)"
         guard let a = IPAddress(text) else { throw ValidationError("public address", text, allowed: allowed) }
         switch a {
         case .v4(let v4):
@@ -58,7 +62,9 @@ public struct Node: Hashable, Sendable, Codable {
             }
         case .v6(let v6):
             let bad = ["::/128", "::1/128", "fe80::/10", "ff00::/8", "fc00::/7"].map { IPv6Prefix($0)! }
-            if bad.contains(where: { $0.contains(v6) }) { throw ValidationError("public address", text, allowed: allowed) }
+            if bad.contains(where: { $0.contains(v6) }) {
+                throw ValidationError("public address", text, allowed: allowed)
+            }
         }
         return a
     }
@@ -68,7 +74,10 @@ public struct Node: Hashable, Sendable, Codable {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2, let a = UInt16(parts[0]), let b = UInt16(parts[1]), a > 0, a <= b,
             String(a) == parts[0], String(b) == parts[1]
-        else { throw ValidationError("listen ports", text, allowed: "FROM-TO with 1 <= FROM <= TO <= 65535, e.g. 51820-52819") }
+        else {
+            throw ValidationError(
+                "listen ports", text, allowed: "FROM-TO with 1 <= FROM <= TO <= 65535, e.g. 51820-52819")
+        }
         return a...b
     }
 }

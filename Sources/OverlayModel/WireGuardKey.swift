@@ -79,8 +79,9 @@ extension WireGuardKey: Codable {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let value = WireGuardKey(base64: text) else {
             throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath,
-                      debugDescription: "'\(text)' is not a base64 WireGuard key (44 characters, 32 bytes)"))
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "'\(text)' is not a base64 WireGuard key (44 characters, 32 bytes)"))
         }
         self = value
     }

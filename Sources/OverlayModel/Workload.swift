@@ -8,8 +8,10 @@ public struct Workload: Hashable, Sendable, Codable {
     public var namespace: String
     public var exposed: [PortSpec]
 
-    public init(name: String, network: String, node: String, hostNumber: UInt64, namespace: String,
-                exposed: [PortSpec] = []) {
+    public init(
+        name: String, network: String, node: String, hostNumber: UInt64, namespace: String,
+        exposed: [PortSpec] = []
+    ) {
         self.name = name
         self.network = network
         self.node = node

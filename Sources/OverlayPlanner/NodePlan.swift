@@ -15,8 +15,10 @@ public struct NodePlan: Codable, Equatable, Sendable {
     /// Present on gateway nodes.
     public var gateway: GatewayPlan?
 
-    public init(node: String, revision: Int64, hostFirewall: HostFirewallPlan,
-                networks: [NetworkResourcePlan], gateway: GatewayPlan?) {
+    public init(
+        node: String, revision: Int64, hostFirewall: HostFirewallPlan,
+        networks: [NetworkResourcePlan], gateway: GatewayPlan?
+    ) {
         self.version = NodePlan.currentVersion
         self.node = node
         self.revision = revision
@@ -84,10 +86,12 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
     /// On a hidden node with two hubs: what to do when the primary hub goes silent.
     public var failover: FailoverPlan?
 
-    public init(name: String, id: String, prefix: IPv6Prefix, subnet: IPv6Prefix, routerAddress: IPv6Address,
-                mtu: Int, namespace: String, interface: String, bridge: String, listenPort: UInt16,
-                publicKey: WireGuardKey, sealedPrivateKey: String, peers: [PeerPlan], routes: [IPPrefix],
-                workloads: [WorkloadPlan], firewall: NetworkFirewallPlan, failover: FailoverPlan?) {
+    public init(
+        name: String, id: String, prefix: IPv6Prefix, subnet: IPv6Prefix, routerAddress: IPv6Address,
+        mtu: Int, namespace: String, interface: String, bridge: String, listenPort: UInt16,
+        publicKey: WireGuardKey, sealedPrivateKey: String, peers: [PeerPlan], routes: [IPPrefix],
+        workloads: [WorkloadPlan], firewall: NetworkFirewallPlan, failover: FailoverPlan?
+    ) {
         self.name = name
         self.id = id
         self.prefix = prefix
@@ -119,8 +123,10 @@ public struct PeerPlan: Codable, Equatable, Hashable, Sendable {
     public var allowedIPs: [IPPrefix]
     public var persistentKeepalive: UInt16?
 
-    public init(name: String, kind: Kind, publicKey: WireGuardKey, endpoint: Endpoint?, allowedIPs: [IPPrefix],
-                persistentKeepalive: UInt16?) {
+    public init(
+        name: String, kind: Kind, publicKey: WireGuardKey, endpoint: Endpoint?, allowedIPs: [IPPrefix],
+        persistentKeepalive: UInt16?
+    ) {
         self.name = name
         self.kind = kind
         self.publicKey = publicKey
@@ -141,8 +147,10 @@ public struct WorkloadPlan: Codable, Equatable, Hashable, Sendable {
     public var interface: String
     public var exposed: [PortSpec]
 
-    public init(name: String, address: IPv6Address, namespace: String, hostInterface: String,
-                interface: String = "ovl0", exposed: [PortSpec]) {
+    public init(
+        name: String, address: IPv6Address, namespace: String, hostInterface: String,
+        interface: String = "ovl0", exposed: [PortSpec]
+    ) {
         self.name = name
         self.address = address
         self.namespace = namespace
@@ -225,9 +233,11 @@ public struct GatewayRoutePlan: Codable, Equatable, Sendable {
     /// TLS terminated at the gateway; the key sealed to this node's identity.
     public var tls: GatewayTLSPlan?
 
-    public init(name: String, match: GatewayRoute.Match, host: String?, tlsPassthrough: Bool, network: String,
-                namespace: String, backends: [GatewayBackendPlan], balance: GatewayRoute.Balance = .roundrobin,
-                tls: GatewayTLSPlan? = nil) {
+    public init(
+        name: String, match: GatewayRoute.Match, host: String?, tlsPassthrough: Bool, network: String,
+        namespace: String, backends: [GatewayBackendPlan], balance: GatewayRoute.Balance = .roundrobin,
+        tls: GatewayTLSPlan? = nil
+    ) {
         self.name = name
         self.match = match
         self.host = host
@@ -303,7 +313,9 @@ extension WorkloadPlan {
     public func mac(in network: NetworkResourcePlan) -> [UInt8] {
         let id = network.idBytes
         let host = address.low  // the address is the node's /64 + the host number
-        return [0x06, id[0], id[1], UInt8(truncatingIfNeeded: host >> 16), UInt8(truncatingIfNeeded: host >> 8),
-                UInt8(truncatingIfNeeded: host)]
+        return [
+            0x06, id[0], id[1], UInt8(truncatingIfNeeded: host >> 16), UInt8(truncatingIfNeeded: host >> 8),
+            UInt8(truncatingIfNeeded: host),
+        ]
     }
 }

@@ -16,7 +16,8 @@ public struct PlannedNetwork: Sendable {
         var byNode: [String: [Workload]] = [:]
         for w in snapshot.workloads.sorted(by: { $0.name < $1.name }) { byNode[w.node, default: []].append(w) }
         workloadsByNode = byNode
-        membershipByNode = Dictionary(snapshot.members.map { ($0.node.name, $0.membership) }, uniquingKeysWith: { a, _ in a })
+        membershipByNode = Dictionary(
+            snapshot.members.map { ($0.node.name, $0.membership) }, uniquingKeysWith: { a, _ in a })
         gatewaySources = topology.members.filter(\.isGateway).map { AddressPlan.routerAddress($0.subnet) }.sorted()
     }
 
@@ -39,8 +40,9 @@ public struct PlannedNetwork: Sendable {
     public func resource(index i: Int, membership: Membership, peers withPeers: Bool = true) -> NetworkResourcePlan {
         let me = topology.members[i]
         let workloads = (workloadsByNode[me.name] ?? []).map { w in
-            WorkloadPlan(name: w.name, address: AddressPlan.host(me.subnet, w.hostNumber), namespace: w.namespace,
-                         hostInterface: "vw-\(String(w.hostNumber, radix: 16))", exposed: w.exposed.sorted())
+            WorkloadPlan(
+                name: w.name, address: AddressPlan.host(me.subnet, w.hostNumber), namespace: w.namespace,
+                hostInterface: "vw-\(String(w.hostNumber, radix: 16))", exposed: w.exposed.sorted())
         }
         let exposed = workloads.flatMap { w in
             w.exposed.map { ExposedPort(address: w.address, proto: $0.proto, port: $0.port) }
@@ -60,8 +62,10 @@ public struct PlannedNetwork: Sendable {
 public enum Planner {
     /// The whole plan of `node`, from the planned networks it is a member of and the gateway routes
     /// it serves (each route's backends resolved through the networks).
-    public static func nodePlan(node: Node, revision: Int64, networks: [PlannedNetwork],
-                                gatewayRoutes: [GatewayRoute] = []) -> NodePlan {
+    public static func nodePlan(
+        node: Node, revision: Int64, networks: [PlannedNetwork],
+        gatewayRoutes: [GatewayRoute] = []
+    ) -> NodePlan {
         let resources = networks.compactMap { $0.resource(for: node.name) }.sorted { $0.name < $1.name }
         var gateway: GatewayPlan?
         if node.gateway {
@@ -79,7 +83,9 @@ public enum Planner {
                     name: r.name, match: r.match, host: r.hostName(domain: node.domain),
                     tlsPassthrough: r.tlsPassthrough, network: network, namespace: namespace,
                     backends: backends.map(\.1), balance: r.balance,
-                    tls: r.tls.map { GatewayTLSPlan(certificate: $0.certificate, sealedKey: Base64.encode($0.sealedKey)) })
+                    tls: r.tls.map {
+                        GatewayTLSPlan(certificate: $0.certificate, sealedKey: Base64.encode($0.sealedKey))
+                    })
             }
             gateway = GatewayPlan(domain: node.domain, routes: routes)
         }
@@ -93,14 +99,14 @@ public enum Planner {
             case .udp(let p): udp.insert(p)
             }
         }
-        return NodePlan(node: node.name, revision: revision,
-                        hostFirewall: HostFirewallPlan(
-                            wireguardPorts: resources.map(\.listenPort).sorted(),
-                            gatewayTCPPorts: tcp.sorted(), gatewayUDPPorts: udp.sorted()),
-                        networks: resources, gateway: gateway)
+        return NodePlan(
+            node: node.name, revision: revision,
+            hostFirewall: HostFirewallPlan(
+                wireguardPorts: resources.map(\.listenPort).sorted(),
+                gatewayTCPPorts: tcp.sorted(), gatewayUDPPorts: udp.sorted()),
+            networks: resources, gateway: gateway)
     }
 }
-
 
 extension PlannedNetwork {
     /// Whether every member's peers, relaying and network-wide settings are the same in `other`:

@@ -47,9 +47,11 @@ public struct Topology: Sendable {
         for (i, m) in sorted.enumerated() {
             let subnet = AddressPlan.subnet(network.prefix, m.membership.subnetID)
             let endpoint = m.node.publicAddresses.first.map { Endpoint(address: $0, port: m.membership.listenPort) }
-            entries.append(Entry(index: i, name: m.node.name, publicKey: m.membership.publicKey, endpoint: endpoint,
-                                 subnet: subnet, isHub: m.node.hub && !m.node.isHidden, isHidden: m.node.isHidden,
-                                 isGateway: m.node.gateway))
+            entries.append(
+                Entry(
+                    index: i, name: m.node.name, publicKey: m.membership.publicKey, endpoint: endpoint,
+                    subnet: subnet, isHub: m.node.hub && !m.node.isHidden, isHidden: m.node.isHidden,
+                    isGateway: m.node.gateway))
             byName[m.node.name] = i
         }
         members = entries
@@ -60,7 +62,8 @@ public struct Topology: Sendable {
         if !hidden.isEmpty && hubs.isEmpty {
             let names = hidden.prefix(3).map { entries[$0].name }.joined(separator: ", ")
             throw TopologyError(
-                "network '\(network.name)' has hidden members (\(names)) but no hub to relay for them: add a node with --hub and a public address to the network")
+                "network '\(network.name)' has hidden members (\(names)) but no hub to relay for them: add a node with --hub and a public address to the network"
+            )
         }
         relayHubs = Array(hubs.prefix(2))
         var relays: [Int: (primary: Int, standby: Int?)] = [:]
@@ -77,7 +80,8 @@ public struct Topology: Sendable {
         let access = snapshot.accessPeers.sorted { $0.hostNumber < $1.hostNumber }
         for a in access {
             guard let h = byName[a.hub], entries[h].isHub else {
-                throw TopologyError("access peer '\(a.name)' dials '\(a.hub)', which is not a hub member of network '\(network.name)'")
+                throw TopologyError(
+                    "access peer '\(a.name)' dials '\(a.hub)', which is not a hub member of network '\(network.name)'")
             }
             accessByHub[h, default: []].append(a)
             let accessSubnet = AddressPlan.subnet(snapshot.network.prefix, AddressPlan.accessSubnetID)
@@ -98,8 +102,9 @@ public struct Topology: Sendable {
     /// How every non-hidden member sees member `i` (the full-mesh entry).
     public func canonicalPeer(_ i: Int) -> PeerPlan {
         let m = members[i]
-        return PeerPlan(name: m.name, kind: .node, publicKey: m.publicKey, endpoint: m.endpoint,
-                        allowedIPs: served[i] ?? [m.subnet.asIPPrefix], persistentKeepalive: nil)
+        return PeerPlan(
+            name: m.name, kind: .node, publicKey: m.publicKey, endpoint: m.endpoint,
+            allowedIPs: served[i] ?? [m.subnet.asIPPrefix], persistentKeepalive: nil)
     }
 
     /// The peers of member `i`'s WireGuard interface, sorted by public key bytes.
@@ -118,8 +123,11 @@ public struct Topology: Sendable {
                 // So the standby carries its own /64, its access peers, and the hidden members
                 // before this one whose primary it is; everything else goes to the primary (/48).
                 var standby = canonicalPeer(s)
-                standby.allowedIPs = [members[s].subnet.asIPPrefix]
-                    + relays.filter { $0.key < i && $0.value.primary == s }.keys.sorted().map { members[$0].subnet.asIPPrefix }
+                standby.allowedIPs =
+                    [members[s].subnet.asIPPrefix]
+                    + relays.filter { $0.key < i && $0.value.primary == s }.keys.sorted().map {
+                        members[$0].subnet.asIPPrefix
+                    }
                     + (accessByHub[s] ?? []).map { IPPrefix.host(.v6(accessAddress($0))) }
                 standby.persistentKeepalive = Topology.hiddenKeepalive
                 out.append(standby)
@@ -133,8 +141,10 @@ public struct Topology: Sendable {
                 if other.isHidden {
                     // Only relays hold hidden members; everyone else reaches them through a relay.
                     if isRelay {
-                        out.append(PeerPlan(name: other.name, kind: .node, publicKey: other.publicKey, endpoint: nil,
-                                            allowedIPs: [other.subnet.asIPPrefix], persistentKeepalive: nil))
+                        out.append(
+                            PeerPlan(
+                                name: other.name, kind: .node, publicKey: other.publicKey, endpoint: nil,
+                                allowedIPs: [other.subnet.asIPPrefix], persistentKeepalive: nil))
                     }
                     continue
                 }
@@ -146,8 +156,10 @@ public struct Topology: Sendable {
                 out.append(p)
             }
             for a in accessByHub[i] ?? [] {
-                out.append(PeerPlan(name: a.name, kind: .access, publicKey: a.publicKey, endpoint: nil,
-                                    allowedIPs: [IPPrefix.host(.v6(accessAddress(a)))], persistentKeepalive: nil))
+                out.append(
+                    PeerPlan(
+                        name: a.name, kind: .access, publicKey: a.publicKey, endpoint: nil,
+                        allowedIPs: [IPPrefix.host(.v6(accessAddress(a)))], persistentKeepalive: nil))
             }
         }
         out.sort { $0.publicKey.bytes.lexicographicallyPrecedes($1.publicKey.bytes) }
@@ -156,7 +168,8 @@ public struct Topology: Sendable {
 
     public func failover(of i: Int) -> FailoverPlan? {
         guard let r = relays[i], let s = r.standby else { return nil }
-        return FailoverPlan(primary: members[r.primary].publicKey, standby: members[s].publicKey,
-                            prefix: network.prefix, afterSeconds: Topology.failoverAfterSeconds)
+        return FailoverPlan(
+            primary: members[r.primary].publicKey, standby: members[s].publicKey,
+            prefix: network.prefix, afterSeconds: Topology.failoverAfterSeconds)
     }
 }

@@ -3,8 +3,10 @@ import OverlayModel
 /// wg-quick configuration text.
 public enum WireGuardConfig {
     /// An access peer's file: its address in the access /64, the whole /48 through its hub.
-    public static func accessPeer(privateKeyBase64: String, address: IPv6Address, mtu: Int, hubName: String,
-                                  hubKey: WireGuardKey, hubEndpoint: Endpoint, network: IPv6Prefix) -> String {
+    public static func accessPeer(
+        privateKeyBase64: String, address: IPv6Address, mtu: Int, hubName: String,
+        hubKey: WireGuardKey, hubEndpoint: Endpoint, network: IPv6Prefix
+    ) -> String {
         """
         [Interface]
         PrivateKey = \(privateKeyBase64)

@@ -60,7 +60,9 @@ public enum AgentSignature {
                 throw AgentSignatureError.badHeader(nonceHeader, nonce)
             }
             let s = try get(signatureHeader)
-            guard let sig = Data(base64Encoded: s), sig.count == 64 else { throw AgentSignatureError.badHeader(signatureHeader, s) }
+            guard let sig = Data(base64Encoded: s), sig.count == 64 else {
+                throw AgentSignatureError.badHeader(signatureHeader, s)
+            }
             signature = Array(sig)
         }
 
@@ -111,7 +113,8 @@ public enum AgentSignatureError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .missingHeader(let h): "missing header \(h)"
         case .badHeader(let h, let v): "invalid \(h) '\(v)'"
-        case .skew(let s): "request time is \(s) s away from the controller's clock (at most \(AgentSignature.maxSkew) s allowed)"
+        case .skew(let s):
+            "request time is \(s) s away from the controller's clock (at most \(AgentSignature.maxSkew) s allowed)"
         case .badSignature: "the request signature does not verify with the node's key"
         case .replay: "this request was already seen (replay)"
         }

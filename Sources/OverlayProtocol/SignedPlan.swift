@@ -35,7 +35,9 @@ public struct SignedPlan: Codable, Equatable, Sendable {
     /// Verifies with the pinned controller key and returns the plan.
     public func open(controllerKey: [UInt8], expectedNode: String) throws -> NodePlan {
         guard let bytes = Data(base64Encoded: plan) else { throw SignedPlanError.malformed("plan is not base64") }
-        guard let sig = Data(base64Encoded: signature) else { throw SignedPlanError.malformed("signature is not base64") }
+        guard let sig = Data(base64Encoded: signature) else {
+            throw SignedPlanError.malformed("signature is not base64")
+        }
         guard
             Ed25519Identity.verify(
                 signature: Array(sig), message: Self.message(node: node, planJSON: Array(bytes)),
@@ -47,7 +49,8 @@ public struct SignedPlan: Codable, Equatable, Sendable {
             throw SignedPlanError.malformed("plan JSON: \(error)")
         }
         guard decoded.node == node, decoded.revision == revision else {
-            throw SignedPlanError.mismatch("envelope says \(node)@\(revision), plan says \(decoded.node)@\(decoded.revision)")
+            throw SignedPlanError.mismatch(
+                "envelope says \(node)@\(revision), plan says \(decoded.node)@\(decoded.revision)")
         }
         return decoded
     }

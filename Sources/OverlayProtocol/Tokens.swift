@@ -20,7 +20,9 @@ public enum Token {
     public static func isWellFormed(_ token: String, _ kind: Kind) -> Bool {
         let prefix = kind.rawValue + "_"
         guard token.hasPrefix(prefix), token.count == prefix.count + 43 else { return false }
-        return token.dropFirst(prefix.count).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+        return token.dropFirst(prefix.count).allSatisfy {
+            $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_")
+        }
     }
 
     /// What the database stores: SHA-256 of the token, hex.

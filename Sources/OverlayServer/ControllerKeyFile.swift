@@ -9,7 +9,9 @@ public enum ControllerKeyFile {
     /// Loads the key at `path`, creating it (0600) when the file does not exist.
     public static func loadOrCreate(path: String) throws -> (key: Ed25519Identity, created: Bool) {
         var st = stat()
-        do throws(SystemCallError) { try systemCall("stat", path) { stat(path, &st) } } catch where error.errno == .ENOENT {
+        do throws(SystemCallError) { try systemCall("stat", path) { stat(path, &st) } } catch
+            where error.errno == .ENOENT
+        {
             return (try create(path), true)
         } catch {
             throw ControllerKeyFileError(description: "cannot read the controller key: \(error)")

@@ -17,7 +17,9 @@ enum StrictJSON {
                 description: "malformed JSON body: \(bytes.isEmpty ? "the body is empty" : "it does not parse as JSON")"
             )
         }
-        guard raw is [String: Any] else { throw StrictJSONError(description: "malformed JSON body: expected a JSON object") }
+        guard raw is [String: Any] else {
+            throw StrictJSONError(description: "malformed JSON body: expected a JSON object")
+        }
         // The parser keeps one of two equal keys silently; the sender may have meant the other.
         if let path = duplicateKey(bytes) {
             throw StrictJSONError(description: "duplicate field '\(Quote.bounded(path))' in the JSON body")
@@ -70,7 +72,8 @@ enum StrictJSON {
     /// would also take UTF-16 and UTF-32 and skip a BOM, so those are refused here.
     static func checkEncoding(_ bytes: [UInt8]) throws {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
-            throw StrictJSONError(description: "malformed JSON body: it starts with a byte order mark: send UTF-8 without one")
+            throw StrictJSONError(
+                description: "malformed JSON body: it starts with a byte order mark: send UTF-8 without one")
         }
         // Outside strings JSON allows only tab, LF and CR below 0x20, and inside strings none: a
         // NUL byte is UTF-16 or UTF-32 text.
@@ -169,7 +172,8 @@ enum StrictJSON {
             case UInt8(ascii: "}"), UInt8(ascii: "]"): stack.removeLast()
             case UInt8(ascii: ","):
                 switch stack.last {
-                case .object(let keys, let current, _): stack[stack.count - 1] = .object(keys: keys, current: current, expectingKey: true)
+                case .object(let keys, let current, _):
+                    stack[stack.count - 1] = .object(keys: keys, current: current, expectingKey: true)
                 case .array(let n): stack[stack.count - 1] = .array(index: n + 1)
                 case nil: break
                 }
@@ -186,7 +190,8 @@ enum StrictJSON {
                     let rawKey = bytes[start...min(i, bytes.count - 1)]
                     let key =
                         rawKey.contains(UInt8(ascii: "\\"))
-                        ? (try? JSONDecoder().decode(String.self, from: Data(rawKey))) ?? String(decoding: rawKey, as: UTF8.self)
+                        ? (try? JSONDecoder().decode(String.self, from: Data(rawKey)))
+                            ?? String(decoding: rawKey, as: UTF8.self)
                         : String(decoding: rawKey.dropFirst().dropLast(), as: UTF8.self)
                     let (inserted, _) = keys.insert(key)
                     stack.append(.object(keys: keys, current: key, expectingKey: false))

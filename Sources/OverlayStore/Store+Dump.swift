@@ -7,9 +7,11 @@ extension Store {
     /// For tests and diagnostics (a rejected command must leave the dump unchanged).
     public func dump() throws -> String {
         try pool.read { db in
-            let tables = try String.fetchAll(db, sql: """
-                SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name
-                """)
+            let tables = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name
+                    """)
             var out: [String] = []
             for table in tables {
                 var lines: [String] = []

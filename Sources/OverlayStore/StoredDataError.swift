@@ -6,7 +6,8 @@ public struct StoredDataError: Error, Equatable, Sendable, CustomStringConvertib
 
     /// A column holding a value it cannot hold.
     public init(_ table: String, _ column: String, _ value: String, expected: String) {
-        message = "the database holds an invalid \(table).\(column) '\(value)' (expected \(expected)); repair the row or restore a backup"
+        message =
+            "the database holds an invalid \(table).\(column) '\(value)' (expected \(expected)); repair the row or restore a backup"
     }
 
     /// Rows that contradict each other.

@@ -50,13 +50,17 @@ enum Columns {
 
     static func uint16(_ row: Row, _ index: Int, table: String, column: String) throws -> UInt16 {
         let value: Int64 = row[index]
-        guard let v = UInt16(exactly: value) else { throw StoredDataError(table, column, String(value), expected: "0-65535") }
+        guard let v = UInt16(exactly: value) else {
+            throw StoredDataError(table, column, String(value), expected: "0-65535")
+        }
         return v
     }
 
     static func uint64(_ row: Row, _ index: Int, table: String, column: String) throws -> UInt64 {
         let value: Int64 = row[index]
-        guard let v = UInt64(exactly: value) else { throw StoredDataError(table, column, String(value), expected: "a number >= 0") }
+        guard let v = UInt64(exactly: value) else {
+            throw StoredDataError(table, column, String(value), expected: "a number >= 0")
+        }
         return v
     }
 
@@ -92,7 +96,9 @@ extension Transaction {
 
     func network(_ row: Row) throws -> Network {
         let text: String = row[2]
-        guard let prefix = IPv6Prefix(text) else { throw StoredDataError("networks", "prefix", text, expected: "an IPv6 /48") }
+        guard let prefix = IPv6Prefix(text) else {
+            throw StoredDataError("networks", "prefix", text, expected: "an IPv6 /48")
+        }
         return Network(name: row[0], id: row[1], prefix: prefix, mtu: row[3])
     }
 
@@ -101,7 +107,8 @@ extension Transaction {
     }
 
     public func network(named name: String) throws -> Network? {
-        try Row.fetchOne(db, sql: "SELECT \(Self.networkColumns) FROM networks WHERE name = ?", arguments: [name]).map(network)
+        try Row.fetchOne(db, sql: "SELECT \(Self.networkColumns) FROM networks WHERE name = ?", arguments: [name]).map(
+            network)
     }
 
     public func networkExists(prefix: IPv6Prefix) throws -> Bool {
@@ -113,8 +120,9 @@ extension Transaction {
     }
 
     public func insert(_ n: Network) throws {
-        try db.execute(sql: "INSERT INTO networks (name, net_id, prefix, mtu) VALUES (?, ?, ?, ?)",
-                       arguments: [n.name, n.id, n.prefix.description, n.mtu])
+        try db.execute(
+            sql: "INSERT INTO networks (name, net_id, prefix, mtu) VALUES (?, ?, ?, ?)",
+            arguments: [n.name, n.id, n.prefix.description, n.mtu])
     }
 
     /// Deletes a network with everything in it, and the gateway routes into it (returned). A
@@ -139,7 +147,9 @@ extension Transaction {
     func node(_ row: Row, offset o: Int = 0) throws -> Node {
         let from = try Columns.uint16(row, o + 3, table: "nodes", column: "port_from")
         let to = try Columns.uint16(row, o + 4, table: "nodes", column: "port_to")
-        guard from <= to else { throw StoredDataError("nodes", "port_to", String(to), expected: "at least port_from (\(from))") }
+        guard from <= to else {
+            throw StoredDataError("nodes", "port_to", String(to), expected: "at least port_from (\(from))")
+        }
         return Node(
             name: row[o], identity: [UInt8](row.dataNoCopy(atIndex: o + 1) ?? Data()),  // empty: not joined
             publicAddresses: try Columns.decodeList(
@@ -152,7 +162,9 @@ extension Transaction {
     }
 
     public func node(named name: String) throws -> Node? {
-        try Row.fetchOne(db, sql: "SELECT \(Self.nodeColumns) FROM nodes WHERE name = ?", arguments: [name]).map { try node($0) }
+        try Row.fetchOne(db, sql: "SELECT \(Self.nodeColumns) FROM nodes WHERE name = ?", arguments: [name]).map {
+            try node($0)
+        }
     }
 
     public func nodeName(identity: [UInt8]) throws -> String? {
@@ -166,8 +178,10 @@ extension Transaction {
     public func insert(_ n: Node) throws {
         try db.execute(
             sql: "INSERT INTO nodes (\(Self.nodeColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            arguments: [n.name, n.hasJoined ? Data(n.identity) : nil, Columns.encodeList(n.publicAddresses.map(\.description)),
-                        Int(n.listenPorts.lowerBound), Int(n.listenPorts.upperBound), n.region, n.hub, n.gateway, n.domain])
+            arguments: [
+                n.name, n.hasJoined ? Data(n.identity) : nil, Columns.encodeList(n.publicAddresses.map(\.description)),
+                Int(n.listenPorts.lowerBound), Int(n.listenPorts.upperBound), n.region, n.hub, n.gateway, n.domain,
+            ])
     }
 
     /// Registers the identity of a node that joins.
@@ -183,11 +197,13 @@ extension Transaction {
     /// and its networks' revisions. Plans change far more often for a whole network at once than
     /// for one member, so a change that reaches every member writes one row, not one per member.
     public func planRevision(node: String) throws -> Int64 {
-        try Int64.fetchOne(db, sql: """
-            SELECT max(n.local_revision, coalesce(max(m.local_revision), 0), coalesce(max(w.plan_revision), 0))
-            FROM nodes n LEFT JOIN memberships m ON m.node_id = n.id LEFT JOIN networks w ON w.id = m.network_id
-            WHERE n.name = ?
-            """, arguments: [node]) ?? 0
+        try Int64.fetchOne(
+            db,
+            sql: """
+                SELECT max(n.local_revision, coalesce(max(m.local_revision), 0), coalesce(max(w.plan_revision), 0))
+                FROM nodes n LEFT JOIN memberships m ON m.node_id = n.id LEFT JOIN networks w ON w.id = m.network_id
+                WHERE n.name = ?
+                """, arguments: [node]) ?? 0
     }
 
     /// Marks every member's plan of `network` as changed at `revision`.
@@ -197,17 +213,19 @@ extension Transaction {
 
     /// Marks the plan of `node` as changed at `revision` through its part of `network`.
     public func setPlanRevision(_ revision: Int64, network: String, node: String) throws {
-        try db.execute(sql: """
-            UPDATE memberships SET local_revision = ? WHERE network_id = (SELECT id FROM networks WHERE name = ?)
-            AND node_id = (SELECT id FROM nodes WHERE name = ?)
-            """, arguments: [revision, network, node])
+        try db.execute(
+            sql: """
+                UPDATE memberships SET local_revision = ? WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+                AND node_id = (SELECT id FROM nodes WHERE name = ?)
+                """, arguments: [revision, network, node])
     }
 
     /// Marks the plans of these nodes as changed at `revision`, whatever the network.
     public func setPlanRevision(_ revision: Int64, nodes: some Collection<String>) throws {
         guard !nodes.isEmpty else { return }
-        try db.execute(sql: "UPDATE nodes SET local_revision = ? WHERE name IN (SELECT value FROM json_each(?))",
-                       arguments: [revision, Columns.jsonNames(nodes)])
+        try db.execute(
+            sql: "UPDATE nodes SET local_revision = ? WHERE name IN (SELECT value FROM json_each(?))",
+            arguments: [revision, Columns.jsonNames(nodes)])
     }
 
     // MARK: memberships
@@ -215,91 +233,121 @@ extension Transaction {
     static let membershipColumns = "n.name, m.subnet_id, m.public_key, m.sealed_private_key, m.listen_port"
 
     func membership(_ row: Row, network: String, offset o: Int = 0) throws -> Membership {
-        Membership(network: network, node: row[o],
-                   subnetID: try Columns.uint16(row, o + 1, table: "memberships", column: "subnet_id"),
-                   publicKey: try Columns.key(row, o + 2, table: "memberships", column: "public_key"),
-                   sealedPrivateKey: [UInt8](row.dataNoCopy(atIndex: o + 3) ?? Data()),
-                   listenPort: try Columns.uint16(row, o + 4, table: "memberships", column: "listen_port"))
+        Membership(
+            network: network, node: row[o],
+            subnetID: try Columns.uint16(row, o + 1, table: "memberships", column: "subnet_id"),
+            publicKey: try Columns.key(row, o + 2, table: "memberships", column: "public_key"),
+            sealedPrivateKey: [UInt8](row.dataNoCopy(atIndex: o + 3) ?? Data()),
+            listenPort: try Columns.uint16(row, o + 4, table: "memberships", column: "listen_port"))
     }
 
     public func memberships(network: String) throws -> [Membership] {
-        try Row.fetchAll(db, sql: """
-            SELECT \(Self.membershipColumns) FROM memberships m JOIN nodes n ON n.id = m.node_id
-            WHERE m.network_id = (SELECT id FROM networks WHERE name = ?) ORDER BY m.subnet_id
-            """, arguments: [network]).map { try membership($0, network: network) }
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT \(Self.membershipColumns) FROM memberships m JOIN nodes n ON n.id = m.node_id
+                WHERE m.network_id = (SELECT id FROM networks WHERE name = ?) ORDER BY m.subnet_id
+                """, arguments: [network]
+        ).map { try membership($0, network: network) }
     }
 
     /// Every membership of every network.
     public func memberships() throws -> [Membership] {
-        try Row.fetchAll(db, sql: """
-            SELECT w.name, \(Self.membershipColumns) FROM memberships m
-            JOIN nodes n ON n.id = m.node_id JOIN networks w ON w.id = m.network_id
-            """).map { try membership($0, network: $0[0], offset: 1) }
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT w.name, \(Self.membershipColumns) FROM memberships m
+                JOIN nodes n ON n.id = m.node_id JOIN networks w ON w.id = m.network_id
+                """
+        ).map { try membership($0, network: $0[0], offset: 1) }
     }
 
     /// (network name, membership, pinned) for every network the node is in.
     public func memberships(node: String) throws -> [(membership: Membership, pinned: Bool)] {
-        try Row.fetchAll(db, sql: """
-            SELECT w.name, \(Self.membershipColumns), m.pinned FROM memberships m
-            JOIN nodes n ON n.id = m.node_id JOIN networks w ON w.id = m.network_id
-            WHERE n.name = ? ORDER BY w.name
-            """, arguments: [node]).map { (try membership($0, network: $0[0], offset: 1), $0[6]) }
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT w.name, \(Self.membershipColumns), m.pinned FROM memberships m
+                JOIN nodes n ON n.id = m.node_id JOIN networks w ON w.id = m.network_id
+                WHERE n.name = ? ORDER BY w.name
+                """, arguments: [node]
+        ).map { (try membership($0, network: $0[0], offset: 1), $0[6]) }
     }
 
     /// The members of `network` kept there explicitly (attached).
     public func pinnedMembers(network: String) throws -> Set<String> {
-        Set(try String.fetchAll(db, sql: """
-            SELECT n.name FROM memberships m JOIN nodes n ON n.id = m.node_id
-            WHERE m.pinned AND m.network_id = (SELECT id FROM networks WHERE name = ?)
-            """, arguments: [network]))
+        Set(
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT n.name FROM memberships m JOIN nodes n ON n.id = m.node_id
+                    WHERE m.pinned AND m.network_id = (SELECT id FROM networks WHERE name = ?)
+                    """, arguments: [network]))
     }
 
     public func insert(_ m: Membership, pinned: Bool) throws {
-        try db.execute(sql: """
-            INSERT INTO memberships (network_id, node_id, subnet_id, public_key, sealed_private_key, listen_port, pinned)
-            VALUES ((SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?, ?, ?)
-            """, arguments: [m.network, m.node, Int(m.subnetID), Data(m.publicKey.bytes), Data(m.sealedPrivateKey),
-                             Int(m.listenPort), pinned])
+        try db.execute(
+            sql: """
+                INSERT INTO memberships (network_id, node_id, subnet_id, public_key, sealed_private_key, listen_port, pinned)
+                VALUES ((SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                m.network, m.node, Int(m.subnetID), Data(m.publicKey.bytes), Data(m.sealedPrivateKey),
+                Int(m.listenPort), pinned,
+            ])
     }
 
     public func setPinned(_ pinned: Bool, network: String, node: String) throws {
-        try db.execute(sql: """
-            UPDATE memberships SET pinned = ? WHERE network_id = (SELECT id FROM networks WHERE name = ?)
-            AND node_id = (SELECT id FROM nodes WHERE name = ?)
-            """, arguments: [pinned, network, node])
+        try db.execute(
+            sql: """
+                UPDATE memberships SET pinned = ? WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+                AND node_id = (SELECT id FROM nodes WHERE name = ?)
+                """, arguments: [pinned, network, node])
     }
 
     public func deleteMembership(network: String, node: String) throws {
-        try db.execute(sql: """
-            DELETE FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)
-            AND node_id = (SELECT id FROM nodes WHERE name = ?)
-            """, arguments: [network, node])
+        try db.execute(
+            sql: """
+                DELETE FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+                AND node_id = (SELECT id FROM nodes WHERE name = ?)
+                """, arguments: [network, node])
     }
 
     public func isMember(network: String, node: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: """
-            SELECT 1 FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)
-            AND node_id = (SELECT id FROM nodes WHERE name = ?)
-            """, arguments: [network, node]) ?? false
+        try Bool.fetchOne(
+            db,
+            sql: """
+                SELECT 1 FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+                AND node_id = (SELECT id FROM nodes WHERE name = ?)
+                """, arguments: [network, node]) ?? false
     }
 
     public func usedSubnetIDs(network: String) throws -> Set<UInt16> {
-        Set(try Int.fetchAll(db, sql: "SELECT subnet_id FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)",
-                             arguments: [network]).map { UInt16($0) })
+        Set(
+            try Int.fetchAll(
+                db,
+                sql: "SELECT subnet_id FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)",
+                arguments: [network]
+            ).map { UInt16($0) })
     }
 
     /// (hidden members, hub members) of a network.
     public func relayNeeds(network: String) throws -> (hidden: Int, hubs: Int) {
-        let row = try Row.fetchOne(db, sql: """
-            SELECT coalesce(sum(n.public_addresses = ''), 0), coalesce(sum(n.hub), 0) FROM memberships m
-            JOIN nodes n ON n.id = m.node_id WHERE m.network_id = (SELECT id FROM networks WHERE name = ?)
-            """, arguments: [network])
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT coalesce(sum(n.public_addresses = ''), 0), coalesce(sum(n.hub), 0) FROM memberships m
+                JOIN nodes n ON n.id = m.node_id WHERE m.network_id = (SELECT id FROM networks WHERE name = ?)
+                """, arguments: [network])
         return (row?[0] ?? 0, row?[1] ?? 0)
     }
 
     public func usedListenPorts(node: String) throws -> Set<UInt16> {
-        Set(try Int.fetchAll(db, sql: "SELECT listen_port FROM memberships WHERE node_id = (SELECT id FROM nodes WHERE name = ?)",
-                             arguments: [node]).map { UInt16($0) })
+        Set(
+            try Int.fetchAll(
+                db, sql: "SELECT listen_port FROM memberships WHERE node_id = (SELECT id FROM nodes WHERE name = ?)",
+                arguments: [node]
+            ).map { UInt16($0) })
     }
 
     // MARK: workloads
@@ -308,32 +356,45 @@ extension Transaction {
     static let workloadJoin = "workloads w JOIN networks net ON net.id = w.network_id JOIN nodes n ON n.id = w.node_id"
 
     func workload(_ row: Row) throws -> Workload {
-        Workload(name: row[0], network: row[1], node: row[2],
-                 hostNumber: try Columns.uint64(row, 3, table: "workloads", column: "host_number"), namespace: row[4],
-                 exposed: try Columns.decodeList(row[5], table: "workloads", column: "exposed", expected: "PROTO/PORT") {
-                     try? PortSpec(parsing: $0)
-                 })
+        Workload(
+            name: row[0], network: row[1], node: row[2],
+            hostNumber: try Columns.uint64(row, 3, table: "workloads", column: "host_number"), namespace: row[4],
+            exposed: try Columns.decodeList(row[5], table: "workloads", column: "exposed", expected: "PROTO/PORT") {
+                try? PortSpec(parsing: $0)
+            })
     }
 
     public func workloads(network: String? = nil, node: String? = nil) throws -> [Workload] {
         var sql = "SELECT \(Self.workloadColumns) FROM \(Self.workloadJoin) WHERE 1"
         var args: [String] = []
-        if let network { sql += " AND net.name = ?"; args.append(network) }
-        if let node { sql += " AND n.name = ?"; args.append(node) }
+        if let network {
+            sql += " AND net.name = ?"
+            args.append(network)
+        }
+        if let node {
+            sql += " AND n.name = ?"
+            args.append(node)
+        }
         return try Row.fetchAll(db, sql: sql + " ORDER BY w.name", arguments: StatementArguments(args)).map(workload)
     }
 
     public func workload(named name: String) throws -> Workload? {
-        try Row.fetchOne(db, sql: "SELECT \(Self.workloadColumns) FROM \(Self.workloadJoin) WHERE w.name = ?",
-                         arguments: [name]).map(workload)
+        try Row.fetchOne(
+            db, sql: "SELECT \(Self.workloadColumns) FROM \(Self.workloadJoin) WHERE w.name = ?",
+            arguments: [name]
+        ).map(workload)
     }
 
     public func insert(_ w: Workload) throws {
-        try db.execute(sql: """
-            INSERT INTO workloads (name, network_id, node_id, host_number, namespace, exposed)
-            VALUES (?, (SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?)
-            """, arguments: [w.name, w.network, w.node, Int64(w.hostNumber), w.namespace,
-                             Columns.encodeList(w.exposed.map(\.description))])
+        try db.execute(
+            sql: """
+                INSERT INTO workloads (name, network_id, node_id, host_number, namespace, exposed)
+                VALUES (?, (SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?)
+                """,
+            arguments: [
+                w.name, w.network, w.node, Int64(w.hostNumber), w.namespace,
+                Columns.encodeList(w.exposed.map(\.description)),
+            ])
     }
 
     public func deleteWorkload(named name: String) throws {
@@ -343,37 +404,47 @@ extension Transaction {
     // MARK: access peers
 
     static let accessColumns = "a.name, net.name, a.host_number, a.public_key, n.name"
-    static let accessJoin = "access_peers a JOIN networks net ON net.id = a.network_id JOIN nodes n ON n.id = a.hub_node_id"
+    static let accessJoin =
+        "access_peers a JOIN networks net ON net.id = a.network_id JOIN nodes n ON n.id = a.hub_node_id"
 
     func accessPeer(_ row: Row) throws -> AccessPeer {
-        AccessPeer(name: row[0], network: row[1],
-                   hostNumber: try Columns.uint64(row, 2, table: "access_peers", column: "host_number"),
-                   publicKey: try Columns.key(row, 3, table: "access_peers", column: "public_key"), hub: row[4])
+        AccessPeer(
+            name: row[0], network: row[1],
+            hostNumber: try Columns.uint64(row, 2, table: "access_peers", column: "host_number"),
+            publicKey: try Columns.key(row, 3, table: "access_peers", column: "public_key"), hub: row[4])
     }
 
     public func accessPeers(network: String? = nil) throws -> [AccessPeer] {
         var sql = "SELECT \(Self.accessColumns) FROM \(Self.accessJoin)"
         var args: [String] = []
-        if let network { sql += " WHERE net.name = ?"; args.append(network) }
+        if let network {
+            sql += " WHERE net.name = ?"
+            args.append(network)
+        }
         return try Row.fetchAll(db, sql: sql + " ORDER BY a.name", arguments: StatementArguments(args)).map(accessPeer)
     }
 
     public func accessPeer(named name: String) throws -> AccessPeer? {
-        try Row.fetchOne(db, sql: "SELECT \(Self.accessColumns) FROM \(Self.accessJoin) WHERE a.name = ?",
-                         arguments: [name]).map(accessPeer)
+        try Row.fetchOne(
+            db, sql: "SELECT \(Self.accessColumns) FROM \(Self.accessJoin) WHERE a.name = ?",
+            arguments: [name]
+        ).map(accessPeer)
     }
 
     public func publicKeyInUse(_ key: WireGuardKey) throws -> Bool {
-        try Bool.fetchOne(db, sql: """
-            SELECT 1 FROM access_peers WHERE public_key = ?1 UNION SELECT 1 FROM memberships WHERE public_key = ?1
-            """, arguments: [Data(key.bytes)]) ?? false
+        try Bool.fetchOne(
+            db,
+            sql: """
+                SELECT 1 FROM access_peers WHERE public_key = ?1 UNION SELECT 1 FROM memberships WHERE public_key = ?1
+                """, arguments: [Data(key.bytes)]) ?? false
     }
 
     public func insert(_ a: AccessPeer) throws {
-        try db.execute(sql: """
-            INSERT INTO access_peers (name, network_id, host_number, public_key, hub_node_id)
-            VALUES (?, (SELECT id FROM networks WHERE name = ?), ?, ?, (SELECT id FROM nodes WHERE name = ?))
-            """, arguments: [a.name, a.network, Int64(a.hostNumber), Data(a.publicKey.bytes), a.hub])
+        try db.execute(
+            sql: """
+                INSERT INTO access_peers (name, network_id, host_number, public_key, hub_node_id)
+                VALUES (?, (SELECT id FROM networks WHERE name = ?), ?, ?, (SELECT id FROM nodes WHERE name = ?))
+                """, arguments: [a.name, a.network, Int64(a.hostNumber), Data(a.publicKey.bytes), a.hub])
     }
 
     public func deleteAccessPeer(named name: String) throws {
@@ -385,39 +456,51 @@ extension Transaction {
     func gatewayRoute(_ row: Row) throws -> GatewayRoute {
         let matchText: String = row[2]
         guard let match = Columns.match(matchText) else {
-            throw StoredDataError("gateway_routes", "match", matchText, expected: "name:LABEL, fqdn:NAME, tcp:PORT or udp:PORT")
+            throw StoredDataError(
+                "gateway_routes", "match", matchText, expected: "name:LABEL, fqdn:NAME, tcp:PORT or udp:PORT")
         }
         let balanceText: String = row[5]
         guard let balance = GatewayRoute.Balance(rawValue: balanceText) else {
             throw StoredDataError("gateway_routes", "balance", balanceText, expected: "roundrobin or leastconn")
         }
         return GatewayRoute(
-                     name: row[0], node: row[1], match: match, tlsPassthrough: row[3],
-                     backends: try Columns.decodeList(row[4], table: "gateway_routes", column: "backends",
-                                                      expected: "WORKLOAD:PORT") { text in
-                         guard let c = text.lastIndex(of: ":"), let p = UInt16(text[text.index(after: c)...]) else { return nil }
-                         return GatewayRoute.Backend(workload: String(text[..<c]), port: p)
-                     },
-                     balance: balance,
-                     tls: (row[6] as String?).flatMap { cert in
-                         (row[7] as Data?).map { GatewayRoute.TLS(certificate: cert, sealedKey: Array($0)) }
-                     })
+            name: row[0], node: row[1], match: match, tlsPassthrough: row[3],
+            backends: try Columns.decodeList(
+                row[4], table: "gateway_routes", column: "backends",
+                expected: "WORKLOAD:PORT"
+            ) { text in
+                guard let c = text.lastIndex(of: ":"), let p = UInt16(text[text.index(after: c)...]) else { return nil }
+                return GatewayRoute.Backend(workload: String(text[..<c]), port: p)
+            },
+            balance: balance,
+            tls: (row[6] as String?).flatMap { cert in
+                (row[7] as Data?).map { GatewayRoute.TLS(certificate: cert, sealedKey: Array($0)) }
+            })
     }
 
     public func gatewayRoutes(node: String? = nil) throws -> [GatewayRoute] {
-        var sql = "SELECT r.name, n.name, r.match, r.tls_passthrough, r.backends, r.balance, r.tls_certificate, r.tls_sealed_key FROM gateway_routes r JOIN nodes n ON n.id = r.node_id"
+        var sql =
+            "SELECT r.name, n.name, r.match, r.tls_passthrough, r.backends, r.balance, r.tls_certificate, r.tls_sealed_key FROM gateway_routes r JOIN nodes n ON n.id = r.node_id"
         var args: [String] = []
-        if let node { sql += " WHERE n.name = ?"; args.append(node) }
-        return try Row.fetchAll(db, sql: sql + " ORDER BY r.name", arguments: StatementArguments(args)).map(gatewayRoute)
+        if let node {
+            sql += " WHERE n.name = ?"
+            args.append(node)
+        }
+        return try Row.fetchAll(db, sql: sql + " ORDER BY r.name", arguments: StatementArguments(args)).map(
+            gatewayRoute)
     }
 
     public func insert(_ r: GatewayRoute) throws {
-        try db.execute(sql: """
-            INSERT INTO gateway_routes (name, node_id, match, tls_passthrough, backends, balance, tls_certificate, tls_sealed_key)
-            VALUES (?, (SELECT id FROM nodes WHERE name = ?), ?, ?, ?, ?, ?, ?)
-            """, arguments: [r.name, r.node, Columns.matchText(r.match), r.tlsPassthrough,
-                             Columns.encodeList(r.backends.map(\.description)), r.balance.rawValue,
-                             r.tls?.certificate, r.tls.map { Data($0.sealedKey) }])
+        try db.execute(
+            sql: """
+                INSERT INTO gateway_routes (name, node_id, match, tls_passthrough, backends, balance, tls_certificate, tls_sealed_key)
+                VALUES (?, (SELECT id FROM nodes WHERE name = ?), ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                r.name, r.node, Columns.matchText(r.match), r.tlsPassthrough,
+                Columns.encodeList(r.backends.map(\.description)), r.balance.rawValue,
+                r.tls?.certificate, r.tls.map { Data($0.sealedKey) },
+            ])
     }
 
     public func deleteGatewayRoute(named name: String) throws {

@@ -17,8 +17,10 @@ public enum TLSMaterial {
     /// unencrypted PEM private key), checks that the key belongs to the leaf and, when `host` is
     /// given, that the leaf covers that name. `certificateSource` and `keySource` name the inputs
     /// in errors (file names, usually).
-    public static func check(certificate: String, certificateSource: String, key: SecretKey, keySource: String,
-                             host: String?) throws -> Checked {
+    public static func check(
+        certificate: String, certificateSource: String, key: SecretKey, keySource: String,
+        host: String?
+    ) throws -> Checked {
         let chain = try certificates(certificate, source: certificateSource)
         defer { for c in chain { X509_free(c) } }
         let leaf = chain[0]
@@ -26,14 +28,19 @@ public enum TLSMaterial {
         defer { EVP_PKEY_free(pkey) }
         guard X509_check_private_key(leaf, pkey) == 1 else {
             ERR_clear_error()
-            throw ValidationError("key", keySource, allowed: "the private key of the certificate in \(certificateSource) (\(subject(leaf))); this key belongs to another certificate")
+            throw ValidationError(
+                "key", keySource,
+                allowed:
+                    "the private key of the certificate in \(certificateSource) (\(subject(leaf))); this key belongs to another certificate"
+            )
         }
         if let host {
             let ok = host.withCString { X509_check_host(leaf, $0, strlen($0), 0, nil) } == 1
             guard ok else {
                 throw ValidationError(
                     "certificate", certificateSource,
-                    allowed: "a certificate for '\(host)' (its subject or subjectAltName); this one is for \(subject(leaf))")
+                    allowed:
+                        "a certificate for '\(host)' (its subject or subjectAltName); this one is for \(subject(leaf))")
             }
         }
         var pem = ""
@@ -70,7 +77,8 @@ public enum TLSMaterial {
         ERR_clear_error()
         guard let pkey else {
             throw ValidationError(
-                "key", source, allowed: "an unencrypted PEM private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY)")
+                "key", source,
+                allowed: "an unencrypted PEM private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY)")
         }
         return pkey
     }
@@ -78,7 +86,9 @@ public enum TLSMaterial {
     static func encode(_ cert: OpaquePointer) throws -> String {
         guard let bio = BIO_new(BIO_s_mem()) else { throw ValidationError("certificate", "", allowed: "memory") }
         defer { BIO_free(bio) }
-        guard PEM_write_bio_X509(bio, cert) == 1 else { throw ValidationError("certificate", "", allowed: "an encodable X.509 certificate") }
+        guard PEM_write_bio_X509(bio, cert) == 1 else {
+            throw ValidationError("certificate", "", allowed: "an encodable X.509 certificate")
+        }
         var out = [UInt8](repeating: 0, count: 64 * 1024)
         var text = ""
         while true {

@@ -92,7 +92,9 @@ public enum ChildProcess {
     /// Whether child `pid` has ended (reaping it if so), without blocking.
     public static func hasEnded(_ pid: pid_t) -> Bool {
         var status: Int32 = 0
-        do throws(SystemCallError) { return try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, WNOHANG) } == pid } catch {
+        do throws(SystemCallError) {
+            return try systemCall("waitpid", "\(pid)") { waitpid(pid, &status, WNOHANG) } == pid
+        } catch {
             return error.errno == .ECHILD && !isAlive(pid)
         }
     }

@@ -1,4 +1,5 @@
 // swift-format-ignore-file: AlwaysUseLowerCamelCase
+
 // (errno constants keep their C names: `.EEXIST` reads as the kernel and the man pages spell it)
 import Glibc
 

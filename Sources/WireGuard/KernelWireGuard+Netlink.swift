@@ -35,13 +35,15 @@ public struct RtnetlinkWireGuardLinks: WireGuardLinkControl {
     }
 
     public func createWireGuardLink(named name: String) throws {
-        do { try NetlinkHandle(namespace: namespace).linkAdd(.wireguard(name)) } catch { throw KernelNetlinkError(error) }
+        do { try NetlinkHandle(namespace: namespace).linkAdd(.wireguard(name)) } catch {
+            throw KernelNetlinkError(error)
+        }
     }
 
     public func deleteLink(named name: String) throws {
         do {
             try NetlinkHandle(namespace: namespace).linkDelete(.name(name))
-        } catch where error.errno == .ENODEV {
+        } catch  where error.errno == .ENODEV {
             return
         } catch {
             throw KernelNetlinkError(error)
@@ -52,7 +54,7 @@ public struct RtnetlinkWireGuardLinks: WireGuardLinkControl {
         do {
             _ = try NetlinkHandle(namespace: namespace).linkByName(name)
             return true
-        } catch where error.errno == .ENODEV {
+        } catch  where error.errno == .ENODEV {
             return false
         } catch {
             throw KernelNetlinkError(error)
@@ -71,8 +73,9 @@ public struct KernelNetlinkError: NetlinkErrnoError, CustomStringConvertible {
 extension KernelWireGuard {
     /// The kernel backend talking to the running kernel in `namespace` (nil: this one).
     public static func system(namespace: String? = nil) throws -> KernelWireGuard {
-        KernelWireGuard(transport: try GenericNetlinkSocketTransport(namespace: namespace),
-                        links: RtnetlinkWireGuardLinks(namespace: namespace))
+        KernelWireGuard(
+            transport: try GenericNetlinkSocketTransport(namespace: namespace),
+            links: RtnetlinkWireGuardLinks(namespace: namespace))
     }
 }
 

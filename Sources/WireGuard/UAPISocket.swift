@@ -12,15 +12,23 @@ final class UAPISocket {
     init(path: String, interface: String, timeout: Duration) throws {
         self.interface = interface
         let fd: Int32
-        do throws(SystemCallError) { fd = try systemCall("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) } } catch {
+        do throws(SystemCallError) {
+            fd = try systemCall("socket") {
+                socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            }
+        } catch {
             throw WireGuardError.socket(interface: interface, operation: "socket", errno: error.errno.rawValue)
         }
         self.fd = fd
         var tv = timeval(
             tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
         // Best effort: without them a request waits longer, but still ends when the process does.
-        _ = try? systemCall("setsockopt SO_RCVTIMEO") { setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) }
-        _ = try? systemCall("setsockopt SO_SNDTIMEO") { setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) }
+        _ = try? systemCall("setsockopt SO_RCVTIMEO") {
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+        _ = try? systemCall("setsockopt SO_SNDTIMEO") {
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
 
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -82,9 +90,13 @@ final class UAPISocket {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n: Int
-            do throws(SystemCallError) { n = try systemCall("recv") { chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) } } } catch {
+            do throws(SystemCallError) {
+                n = try systemCall("recv") { chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) } }
+            } catch {
                 // The receive timeout (SO_RCVTIMEO) ran out.
-                if error.errno == .EAGAIN { throw WireGuardError.timeout(interface: interface, waitingFor: "a UAPI reply") }
+                if error.errno == .EAGAIN {
+                    throw WireGuardError.timeout(interface: interface, waitingFor: "a UAPI reply")
+                }
                 throw WireGuardError.socket(interface: interface, operation: "recv", errno: error.errno.rawValue)
             }
             if n == 0 {

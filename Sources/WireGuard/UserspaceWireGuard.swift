@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import ProcessControl
 import OverlayModel
+import ProcessControl
 import Synchronization
 
 /// WireGuard in userspace: one supervised `wireguard-go` process per interface, configured over

@@ -216,7 +216,8 @@ public enum WireGuardNetlink {
     }
 
     static func endpoint(_ b: ArraySlice<UInt8>) -> Endpoint? {
-        guard b.count >= 2 else { return nil }
+        // Family and port come first: anything shorter names no endpoint.
+        guard b.count >= 4 else { return nil }
         let s = b.startIndex
         let family = UInt16(b[s]) | UInt16(b[s + 1]) << 8  // host order (little-endian here)
         let port = UInt16(b[s + 2]) << 8 | UInt16(b[s + 3])

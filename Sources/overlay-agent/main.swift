@@ -51,7 +51,8 @@ struct OverlayAgentCommand: ParsableCommand {
 
         func run() throws {
             guard let kind = WireGuardBackendKind(rawValue: wireguard) else {
-                throw OverlayAgentCommand.fail(ValidationError("--wireguard '\(wireguard)': expected auto, kernel or userspace"))
+                throw OverlayAgentCommand.fail(
+                    ValidationError("--wireguard '\(wireguard)': expected auto, kernel or userspace"))
             }
             var options = Agent.Options(stateDirectory: stateDir, planFile: plan)
             options.once = once
@@ -65,7 +66,8 @@ struct OverlayAgentCommand: ParsableCommand {
                     throw ValidationError("--status-interval '\(statusInterval)': expected 1 to 3600 seconds")
                 }
                 if plan != nil && (controller != nil || join != nil) {
-                    throw ValidationError("--plan cannot be combined with --controller or --join: a plan comes from one place")
+                    throw ValidationError(
+                        "--plan cannot be combined with --controller or --join: a plan comes from one place")
                 }
             } catch {
                 throw OverlayAgentCommand.fail(error)

@@ -70,7 +70,9 @@ func runControllerBenchmark() async throws {
     row("delivery p50", lp.p50, pp.p50, " ms")
     row("delivery p99", lp.p99, pp.p99, " ms")
     row("controller CPU", lp.cpuSeconds, pp.cpuSeconds, " s", digits: 2)
-    row("controller CPU per second", lp.cpuSeconds / lp.seconds * 1000, pp.cpuSeconds / pp.seconds * 1000, " ms", digits: 0)
+    row(
+        "controller CPU per second", lp.cpuSeconds / lp.seconds * 1000, pp.cpuSeconds / pp.seconds * 1000, " ms",
+        digits: 0)
     row("controller peak RSS", lp.peakRSSMB, pp.peakRSSMB, " MB")
     row("requests served", Double(lp.requests), Double(pp.requests), "", digits: 0)
     print(

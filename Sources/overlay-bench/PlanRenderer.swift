@@ -48,9 +48,10 @@ struct PlanRenderer {
     func render(node: Node, into out: inout [UInt8]) throws {
         guard let i = planned.topology.indexByName[node.name] else { return }
         var resource = planned.resource(index: i, membership: planned.membershipByNode[node.name]!, peers: !isPlain(i))
-        var plan = NodePlan(node: node.name, revision: revision,
-                            hostFirewall: HostFirewallPlan(wireguardPorts: [resource.listenPort]),
-                            networks: [resource], gateway: nil)
+        var plan = NodePlan(
+            node: node.name, revision: revision,
+            hostFirewall: HostFirewallPlan(wireguardPorts: [resource.listenPort]),
+            networks: [resource], gateway: nil)
         guard isPlain(i) else {
             out.append(contentsOf: try encoder.encode(plan))
             return
@@ -60,7 +61,9 @@ struct PlanRenderer {
         plan.networks = [resource]
         let skeleton = try encoder.encode(plan)
         let marker = Array(#""peers":[]"#.utf8)
-        guard let at = skeleton.firstRange(of: marker) else { throw TopologyError("renderer: no peer list in skeleton") }
+        guard let at = skeleton.firstRange(of: marker) else {
+            throw TopologyError("renderer: no peer list in skeleton")
+        }
         out.append(contentsOf: skeleton[..<at.lowerBound])
         out.append(contentsOf: #""peers":["#.utf8)
         let own = meshRanges[i]!

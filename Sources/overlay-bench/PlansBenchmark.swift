@@ -21,9 +21,13 @@ func runPlansBenchmark(members: Int = 5000) throws {
         let node = Node(name: "node-\(i)", identity: identity.publicKey, publicAddresses: addr, hub: hub)
         nodes.append(node)
         // Sealing a fresh key per member costs setup time only; one sealed blob stands in for all.
-        snapshotMembers.append(.init(node: node, membership: Membership(
-            network: network.name, node: node.name, subnetID: UInt16(i + 1), publicKey: X25519.generateKeyPair().publicKey,
-            sealedPrivateKey: sealed, listenPort: 51820)))
+        snapshotMembers.append(
+            .init(
+                node: node,
+                membership: Membership(
+                    network: network.name, node: node.name, subnetID: UInt16(i + 1),
+                    publicKey: X25519.generateKeyPair().publicKey,
+                    sealedPrivateKey: sealed, listenPort: 51820)))
     }
     let snapshot = NetworkSnapshot(network: network, members: snapshotMembers)
 
@@ -31,26 +35,37 @@ func runPlansBenchmark(members: Int = 5000) throws {
     var bytes = 0
     for _ in 0..<3 {
         bytes = 0
-        ours.append(try Bench.time {
-            let planned = try PlannedNetwork(snapshot)
-            let renderer = try PlanRenderer(planned, revision: 1)
-            var buffer: [UInt8] = []
-            buffer.reserveCapacity(2 << 20)
-            for n in nodes {
-                buffer.removeAll(keepingCapacity: true)
-                try renderer.render(node: n, into: &buffer)
-                bytes += buffer.count
-            }
-        })
+        ours.append(
+            try Bench.time {
+                let planned = try PlannedNetwork(snapshot)
+                let renderer = try PlanRenderer(planned, revision: 1)
+                var buffer: [UInt8] = []
+                buffer.reserveCapacity(2 << 20)
+                for n in nodes {
+                    buffer.removeAll(keepingCapacity: true)
+                    try renderer.render(node: n, into: &buffer)
+                    bytes += buffer.count
+                }
+            })
     }
     let rss = Bench.peakRSSMB()
-    let naive = try Bench.run(["/usr/bin/python3", Baselines.directory + "/mesh_naive.py", String(members), "naive-discard"])
-    let naiveTotal = naive.output.split(separator: " ").first { $0.hasPrefix("total_s=") }.flatMap { Double($0.dropFirst(8)) } ?? 0
-    let naiveRender = naive.output.split(separator: " ").first { $0.hasPrefix("render_s=") }.flatMap { Double($0.dropFirst(9)) } ?? 0
+    let naive = try Bench.run([
+        "/usr/bin/python3", Baselines.directory + "/mesh_naive.py", String(members), "naive-discard",
+    ])
+    let naiveTotal =
+        naive.output.split(separator: " ").first { $0.hasPrefix("total_s=") }.flatMap { Double($0.dropFirst(8)) } ?? 0
+    let naiveRender =
+        naive.output.split(separator: " ").first { $0.hasPrefix("render_s=") }.flatMap { Double($0.dropFirst(9)) } ?? 0
     let m = Bench.median(ours)
-    print("full plans, all \(members) nodes rendered as JSON (\(bytes / 1_000_000) MB): planner \(Bench.fmt(m)) ms (median of 3), peak RSS \(Bench.fmt(rss, 0)) MB")
-    print("  naive mesh_naive.py \(members) naive-discard: render \(Bench.fmt(naiveRender * 1000)) ms, whole script \(Bench.fmt(naive.ms)) ms (total_s \(naiveTotal))")
-    print("  ratio (naive render / planner): \(Bench.fmt(naiveRender * 1000 / m))x; (naive whole script / planner): \(Bench.fmt(naive.ms / m))x")
+    print(
+        "full plans, all \(members) nodes rendered as JSON (\(bytes / 1_000_000) MB): planner \(Bench.fmt(m)) ms (median of 3), peak RSS \(Bench.fmt(rss, 0)) MB"
+    )
+    print(
+        "  naive mesh_naive.py \(members) naive-discard: render \(Bench.fmt(naiveRender * 1000)) ms, whole script \(Bench.fmt(naive.ms)) ms (total_s \(naiveTotal))"
+    )
+    print(
+        "  ratio (naive render / planner): \(Bench.fmt(naiveRender * 1000 / m))x; (naive whole script / planner): \(Bench.fmt(naive.ms / m))x"
+    )
 
     try runAddMemberBenchmark(members: members)
 }
@@ -68,14 +83,17 @@ func runAddMemberBenchmark(members: Int) throws {
         try controller.store.write { tx in
             for i in 0..<members {
                 let hidden = i % 10 == 9
-                let node = Node(name: "node-\(i)", identity: Array(Digest.blake2b(Array("id\(i)".utf8))),
-                                publicAddresses: hidden ? [] : [.v6(IPv6Address("2001:db8::")!.adding(UInt64(i + 1)))],
-                                hub: i < 4)
+                let node = Node(
+                    name: "node-\(i)", identity: Array(Digest.blake2b(Array("id\(i)".utf8))),
+                    publicAddresses: hidden ? [] : [.v6(IPv6Address("2001:db8::")!.adding(UInt64(i + 1)))],
+                    hub: i < 4)
                 try tx.insert(node)
                 let (sk, pk) = X25519.generateKeyPair()
-                try tx.insert(Membership(network: "bench", node: node.name, subnetID: UInt16(i + 1), publicKey: pk,
-                                         sealedPrivateKey: try SealedBox.seal(sk, toIdentity: identity.publicKey),
-                                         listenPort: 51820), pinned: true)
+                try tx.insert(
+                    Membership(
+                        network: "bench", node: node.name, subnetID: UInt16(i + 1), publicKey: pk,
+                        sealedPrivateKey: try SealedBox.seal(sk, toIdentity: identity.publicKey),
+                        listenPort: 51820), pinned: true)
             }
         }
     }
@@ -86,8 +104,10 @@ func runAddMemberBenchmark(members: Int) throws {
     var deltas: [String] = []
     for k in 0..<7 {
         let name = "extra-\(k)"
-        try controller.addNode(.init(name: name, identity: Ed25519Identity.generate().publicKeyBase64,
-                                     publicAddresses: ["2001:db8:1::\(k + 1)"]))
+        try controller.addNode(
+            .init(
+                name: name, identity: Ed25519Identity.generate().publicKeyBase64,
+                publicAddresses: ["2001:db8:1::\(k + 1)"]))
         let before = try controller.plan(node: sample)
         var change: Controller.Change?
         times.append(try Bench.time { change = try controller.attach(network: "bench", node: name) })
@@ -98,13 +118,18 @@ func runAddMemberBenchmark(members: Int) throws {
         if k == 0 {
             let full = try JSONEncoder().encode(after).count
             let deltaBytes = try JSONEncoder().encode(d.networks.flatMap(\.peersAdded)).count
-            print("  what \(sample) receives: \(d.summary.description) (\(deltaBytes) bytes of delta vs \(full / 1024) KB full plan)")
+            print(
+                "  what \(sample) receives: \(d.summary.description) (\(deltaBytes) bytes of delta vs \(full / 1024) KB full plan)"
+            )
         }
     }
-    print("  transaction + re-plan: median \(Bench.fmt(Bench.median(times))) ms, max \(Bench.fmt(times.max() ?? 0)) ms over \(times.count) adds (goal < 20 ms); nodes whose plan changed: \(touched)")
-    print("  every sampled delta: \(Set(deltas).sorted().joined(separator: " | "))  peak RSS \(Bench.fmt(Bench.peakRSSMB(), 0)) MB")
+    print(
+        "  transaction + re-plan: median \(Bench.fmt(Bench.median(times))) ms, max \(Bench.fmt(times.max() ?? 0)) ms over \(times.count) adds (goal < 20 ms); nodes whose plan changed: \(touched)"
+    )
+    print(
+        "  every sampled delta: \(Set(deltas).sorted().joined(separator: " | "))  peak RSS \(Bench.fmt(Bench.peakRSSMB(), 0)) MB"
+    )
 }
-
 
 /// Reads one 5,000-member snapshot repeatedly, for profiling the store's decoding.
 func runSnapshotProbe() throws {
@@ -116,15 +141,21 @@ func runSnapshotProbe() throws {
     let identity = Ed25519Identity.generate()
     try controller.store.write { tx in
         for i in 0..<5000 {
-            let node = Node(name: "node-\(i)", identity: Array(Digest.blake2b(Array("id\(i)".utf8))),
-                            publicAddresses: i % 10 == 9 ? [] : [.v6(IPv6Address("2001:db8::")!.adding(UInt64(i + 1)))], hub: i < 4)
+            let node = Node(
+                name: "node-\(i)", identity: Array(Digest.blake2b(Array("id\(i)".utf8))),
+                publicAddresses: i % 10 == 9 ? [] : [.v6(IPv6Address("2001:db8::")!.adding(UInt64(i + 1)))], hub: i < 4)
             try tx.insert(node)
             let (sk, pk) = X25519.generateKeyPair()
-            try tx.insert(Membership(network: "bench", node: node.name, subnetID: UInt16(i + 1), publicKey: pk,
-                                     sealedPrivateKey: try SealedBox.seal(sk, toIdentity: identity.publicKey), listenPort: 51820), pinned: true)
+            try tx.insert(
+                Membership(
+                    network: "bench", node: node.name, subnetID: UInt16(i + 1), publicKey: pk,
+                    sealedPrivateKey: try SealedBox.seal(sk, toIdentity: identity.publicKey), listenPort: 51820),
+                pinned: true)
         }
     }
     var times: [Double] = []
-    for _ in 0..<(ProcessInfo.processInfo.environment["PROBE_N"].flatMap { Int($0) } ?? 20) { times.append(try Bench.time { _ = try controller.store.read { try $0.snapshot(network: "bench") } }) }
+    for _ in 0..<(ProcessInfo.processInfo.environment["PROBE_N"].flatMap { Int($0) } ?? 20) {
+        times.append(try Bench.time { _ = try controller.store.read { try $0.snapshot(network: "bench") } })
+    }
     print("snapshot of 5000 members: median \(Bench.fmt(Bench.median(times), 2)) ms")
 }

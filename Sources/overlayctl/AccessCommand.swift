@@ -10,7 +10,8 @@ struct AccessCommand: AsyncParsableCommand {
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add an access peer and print its wg-quick file (a generated private key is shown once, never stored).")
+            abstract:
+                "Add an access peer and print its wg-quick file (a generated private key is shown once, never stored).")
         @OptionGroup var global: Global
         @Argument var name: String
         @Option var network: String
@@ -35,7 +36,9 @@ struct AccessCommand: AsyncParsableCommand {
             try await overlayctl.run(global) { api in
                 let all = try await api.accessPeers()
                 if global.json { return try Output.json(all) }
-                Output.table(["NAME", "NETWORK", "HUB", "PUBLIC KEY"], all.map { [$0.name, $0.network, $0.hub, $0.publicKey.base64] })
+                Output.table(
+                    ["NAME", "NETWORK", "HUB", "PUBLIC KEY"],
+                    all.map { [$0.name, $0.network, $0.hub, $0.publicKey.base64] })
             }
         }
     }
@@ -48,7 +51,11 @@ struct AccessCommand: AsyncParsableCommand {
         func run() async throws {
             try await overlayctl.run(global) { api in
                 let c = try await api.removeAccessPeer(name: name)
-                if global.json { try Output.json(c) } else { print("access peer \(name) removed (revision \(c.revision))") }
+                if global.json {
+                    try Output.json(c)
+                } else {
+                    print("access peer \(name) removed (revision \(c.revision))")
+                }
             }
         }
     }

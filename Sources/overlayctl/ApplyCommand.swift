@@ -12,7 +12,8 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await overlayctl.run(global) { api in
-            guard let data = FileManager.default.contents(atPath: f), let text = String(data: data, encoding: .utf8) else {
+            guard let data = FileManager.default.contents(atPath: f), let text = String(data: data, encoding: .utf8)
+            else {
                 throw OverlayModelError.unreadable(f)
             }
             let r = try await api.apply(.init(topology: text, dryRun: dryRun))
@@ -30,6 +31,8 @@ struct ApplyCommand: AsyncParsableCommand {
 enum OverlayModelError: Error, CustomStringConvertible {
     case unreadable(String)
     var description: String {
-        switch self { case .unreadable(let p): "cannot read '\(p)'" }
+        switch self {
+        case .unreadable(let p): "cannot read '\(p)'"
+        }
     }
 }

@@ -62,10 +62,14 @@ struct GatewayCommand: AsyncParsableCommand {
             try await overlayctl.run(global) { api in
                 let all = try await api.gatewayRoutes()
                 if global.json { return try Output.json(all) }
-                Output.table(["NAME", "NODE", "MATCH", "BACKENDS"], all.map { r in
-                    let m = r.match.description + (r.tlsPassthrough ? " (tls passthrough)" : r.tls != nil ? " (tls)" : "")
-                    return [r.name, r.node, m, r.backends.map(\.description).joined(separator: ",")]
-                })
+                Output.table(
+                    ["NAME", "NODE", "MATCH", "BACKENDS"],
+                    all.map { r in
+                        let m =
+                            r.match.description
+                            + (r.tlsPassthrough ? " (tls passthrough)" : r.tls != nil ? " (tls)" : "")
+                        return [r.name, r.node, m, r.backends.map(\.description).joined(separator: ",")]
+                    })
             }
         }
     }
@@ -78,7 +82,11 @@ struct GatewayCommand: AsyncParsableCommand {
         func run() async throws {
             try await overlayctl.run(global) { api in
                 let c = try await api.removeGatewayRoute(name: name)
-                if global.json { try Output.json(c) } else { print("gateway route \(name) removed (revision \(c.revision))") }
+                if global.json {
+                    try Output.json(c)
+                } else {
+                    print("gateway route \(name) removed (revision \(c.revision))")
+                }
             }
         }
     }

@@ -18,7 +18,11 @@ struct NetworkCommand: AsyncParsableCommand {
         func run() async throws {
             try await overlayctl.run(global) { api in
                 let n = try await api.createNetwork(.init(name: name, prefix: prefix, mtu: mtu))
-                if global.json { try Output.json(n) } else { print("network \(n.name) created: \(n.prefix), id \(n.id), mtu \(n.mtu)") }
+                if global.json {
+                    try Output.json(n)
+                } else {
+                    print("network \(n.name) created: \(n.prefix), id \(n.id), mtu \(n.mtu)")
+                }
             }
         }
     }
@@ -31,7 +35,9 @@ struct NetworkCommand: AsyncParsableCommand {
             try await overlayctl.run(global) { api in
                 let all = try await api.networks()
                 if global.json { return try Output.json(all) }
-                Output.table(["NAME", "ID", "PREFIX", "MTU"], all.map { [$0.name, $0.id, $0.prefix.description, String($0.mtu)] })
+                Output.table(
+                    ["NAME", "ID", "PREFIX", "MTU"],
+                    all.map { [$0.name, $0.id, $0.prefix.description, String($0.mtu)] })
             }
         }
     }
@@ -46,21 +52,31 @@ struct NetworkCommand: AsyncParsableCommand {
                 let d = try await api.network(named: name)
                 let members = d.members
                 if global.json { return try Output.json(d) }
-                Output.fields([("name", d.network.name), ("id", d.network.id), ("prefix", d.network.prefix.description),
-                               ("mtu", String(d.network.mtu))])
+                Output.fields([
+                    ("name", d.network.name), ("id", d.network.id), ("prefix", d.network.prefix.description),
+                    ("mtu", String(d.network.mtu)),
+                ])
                 print("\nmembers:")
-                Output.table(["NODE", "SUBNET", "PORT", "ROLE", "PUBLIC KEY"], members.map {
-                    [$0.node, $0.subnet, String($0.listenPort), $0.hub ? "hub" : ($0.hidden ? "hidden" : "-"), $0.publicKey]
-                })
+                Output.table(
+                    ["NODE", "SUBNET", "PORT", "ROLE", "PUBLIC KEY"],
+                    members.map {
+                        [
+                            $0.node, $0.subnet, String($0.listenPort), $0.hub ? "hub" : ($0.hidden ? "hidden" : "-"),
+                            $0.publicKey,
+                        ]
+                    })
                 if !d.workloads.isEmpty {
                     print("\nworkloads:")
-                    Output.table(["NAME", "NODE", "NAMESPACE", "EXPOSE"], d.workloads.map {
-                        [$0.name, $0.node, $0.namespace, $0.exposed.map(\.description).joined(separator: ",")]
-                    })
+                    Output.table(
+                        ["NAME", "NODE", "NAMESPACE", "EXPOSE"],
+                        d.workloads.map {
+                            [$0.name, $0.node, $0.namespace, $0.exposed.map(\.description).joined(separator: ",")]
+                        })
                 }
                 if !d.accessPeers.isEmpty {
                     print("\naccess peers:")
-                    Output.table(["NAME", "HUB", "PUBLIC KEY"], d.accessPeers.map { [$0.name, $0.hub, $0.publicKey.base64] })
+                    Output.table(
+                        ["NAME", "HUB", "PUBLIC KEY"], d.accessPeers.map { [$0.name, $0.hub, $0.publicKey.base64] })
                 }
             }
         }
@@ -88,7 +104,11 @@ struct NetworkCommand: AsyncParsableCommand {
         func run() async throws {
             try await overlayctl.run(global) { api in
                 let c = try await api.attach(network: network, node: node)
-                if global.json { try Output.json(c) } else { print("node \(node) attached to \(network) (revision \(c.revision))") }
+                if global.json {
+                    try Output.json(c)
+                } else {
+                    print("node \(node) attached to \(network) (revision \(c.revision))")
+                }
             }
         }
     }
@@ -102,9 +122,12 @@ struct NetworkCommand: AsyncParsableCommand {
         func run() async throws {
             try await overlayctl.run(global) { api in
                 let c = try await api.detach(network: network, node: node)
-                if global.json { try Output.json(c) } else { print("node \(node) detached from \(network) (revision \(c.revision))") }
+                if global.json {
+                    try Output.json(c)
+                } else {
+                    print("node \(node) detached from \(network) (revision \(c.revision))")
+                }
             }
         }
     }
 }
-

@@ -27,11 +27,16 @@ struct NodeCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await overlayctl.run(global) { api in
-                let n = try await api.addNode(.init(
-                    name: name, identity: identity, publicAddresses: publicAddresses, listenPorts: listenPorts,
-                    region: region, hub: hub, gateway: gateway, domain: domain))
-                if global.json { try Output.json(n) } else {
-                    print("node \(n.name) added\(n.hidden ? " (hidden)" : "")\(n.hub ? " (hub)" : "")\(n.gateway ? " (gateway)" : "")\(n.identity == nil ? " (pending: give it a join token)" : "")")
+                let n = try await api.addNode(
+                    .init(
+                        name: name, identity: identity, publicAddresses: publicAddresses, listenPorts: listenPorts,
+                        region: region, hub: hub, gateway: gateway, domain: domain))
+                if global.json {
+                    try Output.json(n)
+                } else {
+                    print(
+                        "node \(n.name) added\(n.hidden ? " (hidden)" : "")\(n.hub ? " (hub)" : "")\(n.gateway ? " (gateway)" : "")\(n.identity == nil ? " (pending: give it a join token)" : "")"
+                    )
                 }
             }
         }
@@ -45,16 +50,21 @@ struct NodeCommand: AsyncParsableCommand {
             try await overlayctl.run(global) { api in
                 let all = try await api.nodes()
                 if global.json { return try Output.json(all) }
-                Output.table(["NAME", "ADDRESSES", "REGION", "ROLE"], all.map {
-                    [$0.name, $0.hidden ? "(hidden)" : $0.publicAddresses.joined(separator: ","),
-                     $0.region ?? "-", $0.roles.joined(separator: ",")]
-                })
+                Output.table(
+                    ["NAME", "ADDRESSES", "REGION", "ROLE"],
+                    all.map {
+                        [
+                            $0.name, $0.hidden ? "(hidden)" : $0.publicAddresses.joined(separator: ","),
+                            $0.region ?? "-", $0.roles.joined(separator: ","),
+                        ]
+                    })
             }
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a node, its networks, workloads and its agent's last report.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a node, its networks, workloads and its agent's last report.")
         @OptionGroup var global: Global
         @Argument var name: String
 
@@ -62,27 +72,42 @@ struct NodeCommand: AsyncParsableCommand {
             try await overlayctl.run(global) { api in
                 let v = try await api.node(named: name)
                 if global.json { return try Output.json(v) }
-                Output.fields([("name", v.node.name), ("identity", v.node.identity ?? "(pending: not joined yet)"),
-                               ("addresses", v.node.hidden ? "(hidden)" : v.node.publicAddresses.joined(separator: ", ")),
-                               ("listen ports", v.node.listenPorts),
-                               ("region", v.node.region ?? "-"), ("roles", v.node.roles.joined(separator: ", ")),
-                               ("domain", v.node.domain ?? "-"), ("plan revision", String(v.planRevision))])
+                Output.fields([
+                    ("name", v.node.name), ("identity", v.node.identity ?? "(pending: not joined yet)"),
+                    ("addresses", v.node.hidden ? "(hidden)" : v.node.publicAddresses.joined(separator: ", ")),
+                    ("listen ports", v.node.listenPorts),
+                    ("region", v.node.region ?? "-"), ("roles", v.node.roles.joined(separator: ", ")),
+                    ("domain", v.node.domain ?? "-"), ("plan revision", String(v.planRevision)),
+                ])
                 print("\nnetworks:")
-                Output.table(["NETWORK", "SUBNET ID", "PORT", "PUBLIC KEY"], v.networks.map {
-                    [$0.network, String($0.subnetID, radix: 16), String($0.listenPort), $0.publicKey]
-                })
+                Output.table(
+                    ["NETWORK", "SUBNET ID", "PORT", "PUBLIC KEY"],
+                    v.networks.map {
+                        [$0.network, String($0.subnetID, radix: 16), String($0.listenPort), $0.publicKey]
+                    })
                 print("\nworkloads: \(v.workloads.isEmpty ? "-" : v.workloads.joined(separator: ", "))")
                 print("\nagent:")
                 guard let r = v.status else { return print("  no report yet") }
                 let applied = r.status.appliedRevision.map(String.init) ?? "none"
-                let state = r.status.appliedRevision == v.planRevision ? "up to date" : "behind the plan (revision \(v.planRevision))"
-                Output.fields([("  reported at", Controller.isoTime(r.reportedAt)), ("  applied revision", "\(applied), \(state)"),
-                               ("  wireguard", r.status.wireguard)])
+                let state =
+                    r.status.appliedRevision == v.planRevision
+                    ? "up to date" : "behind the plan (revision \(v.planRevision))"
+                Output.fields([
+                    ("  reported at", Controller.isoTime(r.reportedAt)), ("  applied revision", "\(applied), \(state)"),
+                    ("  wireguard", r.status.wireguard),
+                ])
                 let peers = r.status.networks.flatMap { n in
-                    n.peers.map { [n.network, n.interface, $0.publicKey, $0.handshakeAge.map { "\($0)s" } ?? "never", String($0.rxBytes), String($0.txBytes)] }
+                    n.peers.map {
+                        [
+                            n.network, n.interface, $0.publicKey, $0.handshakeAge.map { "\($0)s" } ?? "never",
+                            String($0.rxBytes), String($0.txBytes),
+                        ]
+                    }
                 }
                 if !peers.isEmpty {
-                    Output.table(["  NETWORK", "INTERFACE", "PEER", "HANDSHAKE AGE", "RX BYTES", "TX BYTES"], peers.map { ["  " + $0[0]] + $0.dropFirst() })
+                    Output.table(
+                        ["  NETWORK", "INTERFACE", "PEER", "HANDSHAKE AGE", "RX BYTES", "TX BYTES"],
+                        peers.map { ["  " + $0[0]] + $0.dropFirst() })
                 }
                 print("  errors: \(r.status.errors.isEmpty ? "-" : "")")
                 for e in r.status.errors { print("    \(e)") }

@@ -39,8 +39,10 @@ struct OverlayCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "overlayctl",
         abstract: "Define overlay networks, nodes, workloads, access peers and gateway routes; show node plans.",
-        subcommands: [NetworkCommand.self, NodeCommand.self, WorkloadCommand.self, AccessCommand.self,
-                      GatewayCommand.self, PlanCommand.self, ApplyCommand.self, GraphCommand.self])
+        subcommands: [
+            NetworkCommand.self, NodeCommand.self, WorkloadCommand.self, AccessCommand.self,
+            GatewayCommand.self, PlanCommand.self, ApplyCommand.self, GraphCommand.self,
+        ])
 }
 
 /// Options every command takes.
@@ -64,13 +66,17 @@ struct Global: ParsableArguments {
         let remote = db == nil ? (controller ?? env["OVERLAY_CONTROLLER"]).flatMap { $0.isEmpty ? nil : $0 } : nil
         if let remote {
             guard let token = token ?? env["OVERLAY_TOKEN"], !token.isEmpty else {
-                throw ValidationError("no admin token for \(remote): pass --token TOKEN or set OVERLAY_TOKEN ('overlayd token create' makes one)")
+                throw ValidationError(
+                    "no admin token for \(remote): pass --token TOKEN or set OVERLAY_TOKEN ('overlayd token create' makes one)"
+                )
             }
             let client = try ControllerClient(baseURL: remote)
             return (RemoteAdmin(client: client, token: token), client)
         }
         guard let path = db ?? env["OVERLAY_DB"], !path.isEmpty else {
-            throw ValidationError("no database and no controller: pass --db PATH or --controller URL (or set OVERLAY_DB or OVERLAY_CONTROLLER)")
+            throw ValidationError(
+                "no database and no controller: pass --db PATH or --controller URL (or set OVERLAY_DB or OVERLAY_CONTROLLER)"
+            )
         }
         return (LocalAdmin(try Controller(databasePath: path)), nil)
     }

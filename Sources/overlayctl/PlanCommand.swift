@@ -15,25 +15,45 @@ struct PlanCommand: AsyncParsableCommand {
             let p = try await api.plan(node: node)
             if global.json { return try Output.json(p) }
             print("plan for \(p.node), revision \(p.revision)")
-            print("host firewall: input drop; accept udp \(p.hostFirewall.wireguardPorts.map(String.init).joined(separator: ", "))")
+            print(
+                "host firewall: input drop; accept udp \(p.hostFirewall.wireguardPorts.map(String.init).joined(separator: ", "))"
+            )
             for n in p.networks {
-                print("\nnetwork \(n.name) (\(n.prefix)), namespace \(n.namespace), interface \(n.interface) port \(n.listenPort), bridge \(n.bridge) \(n.routerAddress)/64, mtu \(n.mtu)")
-                print("  public key \(n.publicKey.base64); private key sealed (\(n.sealedPrivateKey.count) base64 chars)")
+                print(
+                    "\nnetwork \(n.name) (\(n.prefix)), namespace \(n.namespace), interface \(n.interface) port \(n.listenPort), bridge \(n.bridge) \(n.routerAddress)/64, mtu \(n.mtu)"
+                )
+                print(
+                    "  public key \(n.publicKey.base64); private key sealed (\(n.sealedPrivateKey.count) base64 chars)")
                 print("  routes: \(n.routes.map(\.description).joined(separator: ", ")) dev \(n.interface)")
-                Output.table(["  PEER", "KIND", "ENDPOINT", "ALLOWED IPS", "KEEPALIVE"], n.peers.map {
-                    ["  " + $0.name, $0.kind.rawValue, $0.endpoint?.description ?? "-",
-                     $0.allowedIPs.map(\.description).joined(separator: ","), $0.persistentKeepalive.map(String.init) ?? "-"]
-                })
-                if let f = n.failover { print("  failover: primary \(f.primary.base64) -> standby \(f.standby.base64) after \(f.afterSeconds)s") }
-                for w in n.workloads {
-                    print("  workload \(w.name): \(w.address) in netns \(w.namespace) (\(w.interface); \(w.hostInterface) on \(n.bridge))\(w.exposed.isEmpty ? "" : ", exposes " + w.exposed.map(\.description).joined(separator: ","))")
+                Output.table(
+                    ["  PEER", "KIND", "ENDPOINT", "ALLOWED IPS", "KEEPALIVE"],
+                    n.peers.map {
+                        [
+                            "  " + $0.name, $0.kind.rawValue, $0.endpoint?.description ?? "-",
+                            $0.allowedIPs.map(\.description).joined(separator: ","),
+                            $0.persistentKeepalive.map(String.init) ?? "-",
+                        ]
+                    })
+                if let f = n.failover {
+                    print(
+                        "  failover: primary \(f.primary.base64) -> standby \(f.standby.base64) after \(f.afterSeconds)s"
+                    )
                 }
-                print("  firewall: sources in \(n.firewall.prefix); gateways \(n.firewall.gatewaySources.map(\.description).joined(separator: ", ")); exposed \(n.firewall.exposed.count)")
+                for w in n.workloads {
+                    print(
+                        "  workload \(w.name): \(w.address) in netns \(w.namespace) (\(w.interface); \(w.hostInterface) on \(n.bridge))\(w.exposed.isEmpty ? "" : ", exposes " + w.exposed.map(\.description).joined(separator: ","))"
+                    )
+                }
+                print(
+                    "  firewall: sources in \(n.firewall.prefix); gateways \(n.firewall.gatewaySources.map(\.description).joined(separator: ", ")); exposed \(n.firewall.exposed.count)"
+                )
             }
             if let g = p.gateway {
                 print("\ngateway \(g.domain ?? "")")
                 for r in g.routes {
-                    print("  \(r.name): \(r.host ?? "") \(r.tlsPassthrough ? "(tls passthrough)" : "") -> \(r.backends.map { "[\($0.address)]:\($0.port)" }.joined(separator: ", "))")
+                    print(
+                        "  \(r.name): \(r.host ?? "") \(r.tlsPassthrough ? "(tls passthrough)" : "") -> \(r.backends.map { "[\($0.address)]:\($0.port)" }.joined(separator: ", "))"
+                    )
                 }
             }
         }
@@ -41,7 +61,8 @@ struct PlanCommand: AsyncParsableCommand {
 }
 
 struct GraphCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "graph", abstract: "A network's topology as Graphviz DOT.")
+    static let configuration = CommandConfiguration(
+        commandName: "graph", abstract: "A network's topology as Graphviz DOT.")
     @OptionGroup var global: Global
     @Argument var network: String
 

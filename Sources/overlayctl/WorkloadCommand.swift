@@ -19,8 +19,13 @@ struct WorkloadCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await overlayctl.run(global) { api in
-                let w = try await api.addWorkload(.init(name: name, network: network, node: node, netns: netns, expose: expose))
-                if global.json { try Output.json(w) } else { print("workload \(w.name) placed on \(w.node): \(w.address)") }
+                let w = try await api.addWorkload(
+                    .init(name: name, network: network, node: node, netns: netns, expose: expose))
+                if global.json {
+                    try Output.json(w)
+                } else {
+                    print("workload \(w.name) placed on \(w.node): \(w.address)")
+                }
             }
         }
     }
@@ -33,9 +38,11 @@ struct WorkloadCommand: AsyncParsableCommand {
             try await overlayctl.run(global) { api in
                 let views = try await api.workloads()
                 if global.json { return try Output.json(views) }
-                Output.table(["NAME", "NETWORK", "NODE", "ADDRESS", "NAMESPACE", "EXPOSE"], views.map {
-                    [$0.name, $0.network, $0.node, $0.address, $0.namespace, $0.exposed.joined(separator: ",")]
-                })
+                Output.table(
+                    ["NAME", "NETWORK", "NODE", "ADDRESS", "NAMESPACE", "EXPOSE"],
+                    views.map {
+                        [$0.name, $0.network, $0.node, $0.address, $0.namespace, $0.exposed.joined(separator: ",")]
+                    })
             }
         }
     }
@@ -49,8 +56,10 @@ struct WorkloadCommand: AsyncParsableCommand {
             try await overlayctl.run(global) { api in
                 let v = try await api.workload(named: name)
                 if global.json { return try Output.json(v) }
-                Output.fields([("name", v.name), ("network", v.network), ("node", v.node), ("address", v.address),
-                               ("namespace", v.namespace), ("expose", v.exposed.isEmpty ? "-" : v.exposed.joined(separator: ", "))])
+                Output.fields([
+                    ("name", v.name), ("network", v.network), ("node", v.node), ("address", v.address),
+                    ("namespace", v.namespace), ("expose", v.exposed.isEmpty ? "-" : v.exposed.joined(separator: ", ")),
+                ])
             }
         }
     }
@@ -63,7 +72,11 @@ struct WorkloadCommand: AsyncParsableCommand {
         func run() async throws {
             try await overlayctl.run(global) { api in
                 let c = try await api.removeWorkload(name: name)
-                if global.json { try Output.json(c) } else { print("workload \(name) removed (revision \(c.revision))") }
+                if global.json {
+                    try Output.json(c)
+                } else {
+                    print("workload \(name) removed (revision \(c.revision))")
+                }
             }
         }
     }

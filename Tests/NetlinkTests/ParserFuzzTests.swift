@@ -33,8 +33,14 @@ func mutate(_ bytes: [UInt8], _ rng: inout SeededGenerator) -> [UInt8] {
                 b[i] = UInt8(v & 0xFF)
                 b[i + 1] = UInt8(v >> 8)
             }
-        case 3: b.insert(contentsOf: (0..<4).map { _ in UInt8.random(in: 0...255, using: &rng) }, at: Int.random(in: 0...b.count, using: &rng))
-        default: b.append(contentsOf: (0..<Int.random(in: 1...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        case 3:
+            b.insert(
+                contentsOf: (0..<4).map { _ in UInt8.random(in: 0...255, using: &rng) },
+                at: Int.random(in: 0...b.count, using: &rng))
+        default:
+            b.append(
+                contentsOf: (0..<Int.random(in: 1...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            )
         }
     }
     return b

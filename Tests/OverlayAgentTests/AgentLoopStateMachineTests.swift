@@ -33,21 +33,29 @@ import Testing
     @Test func aQuietPassReportsOnlyWhenTheStatusIntervalPassed() {
         var m = running()
         _ = m.passSucceeded(revision: 3, actions: 5, now: t0)
-        #expect(m.passSucceeded(revision: 3, actions: 0, now: t0 + .seconds(14)) == [.waitForWakeup(timeout: .milliseconds(500))])
+        #expect(
+            m.passSucceeded(revision: 3, actions: 0, now: t0 + .seconds(14)) == [
+                .waitForWakeup(timeout: .milliseconds(500))
+            ])
         #expect(
             m.passSucceeded(revision: 3, actions: 0, now: t0 + .seconds(15))
                 == [.sendStatus(applied: 3, error: ""), .waitForWakeup(timeout: .milliseconds(500))])
         // The interval counts from the last report.
-        #expect(m.passSucceeded(revision: 3, actions: 0, now: t0 + .seconds(20)) == [.waitForWakeup(timeout: .milliseconds(500))])
+        #expect(
+            m.passSucceeded(revision: 3, actions: 0, now: t0 + .seconds(20)) == [
+                .waitForWakeup(timeout: .milliseconds(500))
+            ])
     }
 
     @Test func everyChangeIsReportedAtOnce() {
         var m = running()
         _ = m.passSucceeded(revision: 3, actions: 0, now: t0)
         // Actions applied.
-        #expect(m.passSucceeded(revision: 3, actions: 1, now: t0 + .seconds(1)).first == .sendStatus(applied: 3, error: ""))
+        #expect(
+            m.passSucceeded(revision: 3, actions: 1, now: t0 + .seconds(1)).first == .sendStatus(applied: 3, error: ""))
         // A new revision, even with nothing to do in the kernel.
-        #expect(m.passSucceeded(revision: 4, actions: 0, now: t0 + .seconds(2)).first == .sendStatus(applied: 4, error: ""))
+        #expect(
+            m.passSucceeded(revision: 4, actions: 0, now: t0 + .seconds(2)).first == .sendStatus(applied: 4, error: ""))
     }
 
     @Test func aFailureIsLoggedAndReportedOncePerDistinctError() {
@@ -55,13 +63,19 @@ import Testing
         _ = m.passSucceeded(revision: 3, actions: 0, now: t0)
         #expect(
             m.passFailed(error: "EBUSY", now: t0 + .seconds(1))
-                == [.logFailure("EBUSY"), .sendStatus(applied: 3, error: "EBUSY"), .waitForWakeup(timeout: .milliseconds(500))])
+                == [
+                    .logFailure("EBUSY"), .sendStatus(applied: 3, error: "EBUSY"),
+                    .waitForWakeup(timeout: .milliseconds(500)),
+                ])
         // The same error again: neither logged nor reported before the interval.
         #expect(m.passFailed(error: "EBUSY", now: t0 + .seconds(2)) == [.waitForWakeup(timeout: .milliseconds(500))])
         // ...but still reported periodically.
         #expect(m.passFailed(error: "EBUSY", now: t0 + .seconds(17)).first == .sendStatus(applied: 3, error: "EBUSY"))
         // A different error is news.
-        #expect(Array(m.passFailed(error: "ENODEV", now: t0 + .seconds(18)).prefix(2)) == [.logFailure("ENODEV"), .sendStatus(applied: 3, error: "ENODEV")])
+        #expect(
+            Array(m.passFailed(error: "ENODEV", now: t0 + .seconds(18)).prefix(2)) == [
+                .logFailure("ENODEV"), .sendStatus(applied: 3, error: "ENODEV"),
+            ])
         #expect(m.lastError == "ENODEV")
     }
 

@@ -29,9 +29,15 @@ import Testing
 
     @Test func oneLogLinePerChangeOfCause() {
         var m = ControllerPollStateMachine(controller: url)
-        #expect(m.unreachable("refused", unit: 1) == [.log("refused; retrying with backoff (next in 0.50 s)"), .backOff(.milliseconds(500))])
+        #expect(
+            m.unreachable("refused", unit: 1) == [
+                .log("refused; retrying with backoff (next in 0.50 s)"), .backOff(.milliseconds(500)),
+            ])
         #expect(m.unreachable("refused", unit: 1) == [.backOff(.seconds(1))])
-        #expect(m.unreachable("timed out", unit: 1) == [.log("timed out; retrying with backoff (next in 2.00 s)"), .backOff(.seconds(2))])
+        #expect(
+            m.unreachable("timed out", unit: 1) == [
+                .log("timed out; retrying with backoff (next in 2.00 s)"), .backOff(.seconds(2)),
+            ])
         #expect(m.failing == "timed out")
     }
 

@@ -41,7 +41,8 @@ import WireGuard
         // A valid signature over one plan, with the plan body swapped for another.
         var s = try signed(Fixtures.plan(revision: 7))
         var forged = Fixtures.plan(revision: 7)
-        forged.networks[0].peers.append(Fixtures.peer("evil", 9, allowed: "fd00:1:2:9::/64", endpoint: "203.0.113.9:51820"))
+        forged.networks[0].peers.append(
+            Fixtures.peer("evil", 9, allowed: "fd00:1:2:9::/64", endpoint: "203.0.113.9:51820"))
         s.plan = Data(try JSONEncoder().encode(forged)).base64EncodedString()
         #expect(throws: PlanGate.Refusal.envelope(.badSignature)) { try gate.open(s, applied: 6) }
         // A corrupted signature.
@@ -63,8 +64,12 @@ import WireGuard
     }
 
     @Test func refusesAStaleOrRepeatedRevision() throws {
-        #expect(throws: PlanGate.Refusal.stale(5, applied: 6)) { try gate.open(try signed(Fixtures.plan(revision: 5)), applied: 6) }
-        #expect(throws: PlanGate.Refusal.stale(6, applied: 6)) { try gate.open(try signed(Fixtures.plan(revision: 6)), applied: 6) }
+        #expect(throws: PlanGate.Refusal.stale(5, applied: 6)) {
+            try gate.open(try signed(Fixtures.plan(revision: 5)), applied: 6)
+        }
+        #expect(throws: PlanGate.Refusal.stale(6, applied: 6)) {
+            try gate.open(try signed(Fixtures.plan(revision: 6)), applied: 6)
+        }
     }
 
     @Test func refusesAnEnvelopeThatDisagreesWithItsPlan() throws {
@@ -88,10 +93,11 @@ import WireGuard
     @Test func doublesFromHalfASecondUpToThirtySeconds() {
         let b = Backoff()
         let ceilings = (1...10).map { b.ceiling(after: $0) }
-        #expect(ceilings == [
-            .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30),
-            .seconds(30), .seconds(30), .seconds(30),
-        ])
+        #expect(
+            ceilings == [
+                .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30),
+                .seconds(30), .seconds(30), .seconds(30),
+            ])
         #expect(b.ceiling(after: 1000) == .seconds(30))
     }
 
@@ -134,17 +140,19 @@ import WireGuard
                     lastHandshake: Date(timeIntervalSince1970: 1_700_000_058.7), rxBytes: 1024, txBytes: 2048),
             ])
         let s = AgentStatus(
-            plan: plan, appliedRevision: 4, devices: [net.interface: device], errors: [], wireguard: "userspace", now: now)
+            plan: plan, appliedRevision: 4, devices: [net.interface: device], errors: [], wireguard: "userspace",
+            now: now)
         #expect(s.appliedRevision == 4)
         #expect(s.wireguard == "userspace")
         #expect(s.errors.isEmpty)
         #expect(s.networks.count == 1)
         #expect(s.networks[0].network == "shop")
         #expect(s.networks[0].interface == "wg-0a0b0c0d")
-        #expect(s.networks[0].peers == [
-            AgentStatus.Peer(publicKey: Fixtures.key(2).base64, handshakeAge: 41, rxBytes: 1024, txBytes: 2048),
-            AgentStatus.Peer(publicKey: Fixtures.key(3).base64, handshakeAge: nil, rxBytes: 0, txBytes: 148),
-        ])
+        #expect(
+            s.networks[0].peers == [
+                AgentStatus.Peer(publicKey: Fixtures.key(2).base64, handshakeAge: 41, rxBytes: 1024, txBytes: 2048),
+                AgentStatus.Peer(publicKey: Fixtures.key(3).base64, handshakeAge: nil, rxBytes: 0, txBytes: 148),
+            ])
         // Round-trips as the controller reads it.
         let back = try JSONDecoder().decode(AgentStatus.self, from: JSONEncoder().encode(s))
         #expect(back == s)
@@ -153,7 +161,8 @@ import WireGuard
     @Test func aNetworkWithoutDeviceIsReportedWithoutPeers() {
         let plan = Fixtures.plan(revision: 4)
         let s = AgentStatus(
-            plan: plan, appliedRevision: nil, devices: [:], errors: ["read back wg-0a0b0c0d: gone"], wireguard: "kernel")
+            plan: plan, appliedRevision: nil, devices: [:], errors: ["read back wg-0a0b0c0d: gone"], wireguard: "kernel"
+        )
         #expect(s.appliedRevision == nil)
         #expect(s.networks.map(\.peers) == [[]])
         #expect(s.errors == ["read back wg-0a0b0c0d: gone"])
@@ -196,7 +205,10 @@ import WireGuard
         #expect(try ControllerLink.validateURL("http://192.0.2.10:7800") == "http://192.0.2.10:7800")
         #expect(try ControllerLink.validateURL("https://ctl.example:443/") == "https://ctl.example:443")
         #expect(try ControllerLink.validateURL("http://[2001:db8::1]:7800") == "http://[2001:db8::1]:7800")
-        for bad in ["", "192.0.2.10:7800", "ftp://x", "http://", "http://u:p@x:1", "http://x:1/api", "http://x:1?a=b", "http://x:0"] {
+        for bad in [
+            "", "192.0.2.10:7800", "ftp://x", "http://", "http://u:p@x:1", "http://x:1/api", "http://x:1?a=b",
+            "http://x:0",
+        ] {
             let e = #expect(throws: ValidationError.self, "\(bad)") { try ControllerLink.validateURL(bad) }
             #expect("\(e.map { "\($0)" } ?? "")".contains("http://HOST[:PORT]"))
         }

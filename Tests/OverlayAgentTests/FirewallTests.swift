@@ -11,7 +11,10 @@ import Testing
         #expect(t.name == "overlay")
         #expect(t.chains.map(\.name) == ["input", "forward"])
         #expect(t.chains.allSatisfy { $0.base?.policy == .drop })
-        #expect(t.sets.first { $0.name == "wireguard_ports" }?.elements == [.values([.port(51820)]), .values([.port(51821)])])
+        #expect(
+            t.sets.first { $0.name == "wireguard_ports" }?.elements == [
+                .values([.port(51820)]), .values([.port(51821)]),
+            ])
         // No echo request: nothing outside may probe the node.
         let icmp = t.sets.first { $0.name == "icmpv6_needed" }?.elements ?? []
         #expect(!icmp.contains(.values([.icmpv6(.echoRequest)])))
@@ -22,7 +25,9 @@ import Testing
         var small = Fixtures.network()
         var large = Fixtures.network()
         large.firewall.exposed = (1...500).map {
-            ExposedPort(address: Fixtures.v6("fd00:1:2:1::\(String($0, radix: 16))"), proto: $0 % 2 == 0 ? .tcp : .udp, port: UInt16($0))
+            ExposedPort(
+                address: Fixtures.v6("fd00:1:2:1::\(String($0, radix: 16))"), proto: $0 % 2 == 0 ? .tcp : .udp,
+                port: UInt16($0))
         }
         large.firewall.gatewaySources = (1...50).map { Fixtures.v6("fd00:1:2:9::\($0)") }
         small.firewall.exposed = []
@@ -32,7 +37,10 @@ import Testing
         #expect(b.sets.first { $0.name == "exposed_tcp" }?.elements.count == 250)
         #expect(b.sets.first { $0.name == "exposed_udp" }?.elements.count == 250)
         #expect(b.sets.first { $0.name == "gateways" }?.elements.count == 50)
-        #expect(b.sets.first { $0.name == "links" }?.elements == [.values([.interface("br-0a0b0c0d")]), .values([.interface("wg-0a0b0c0d")])])
+        #expect(
+            b.sets.first { $0.name == "links" }?.elements == [
+                .values([.interface("br-0a0b0c0d")]), .values([.interface("wg-0a0b0c0d")]),
+            ])
         #expect(b.chains.first { $0.name == "forward" }?.base?.policy == .drop)
     }
 
@@ -46,6 +54,8 @@ import Testing
         #expect(Firewall.fingerprint(fromComments: comments) == Firewall.fingerprint(t))
         // Every rule compiles to kernel expressions against the table's sets.
         let sets = Dictionary(uniqueKeysWithValues: t.sets.map { ($0.name, $0.fields) })
-        for chain in t.chains { for rule in chain.rules { #expect(throws: Never.self) { _ = try rule.expressions(sets: sets) } } }
+        for chain in t.chains {
+            for rule in chain.rules { #expect(throws: Never.self) { _ = try rule.expressions(sets: sets) } }
+        }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import OverlayGateway
 import Testing
+
 @testable import OverlayAgent
 
 /// The supervisor with the real HAProxy, on loopback: a good configuration starts it, a change
@@ -36,7 +37,9 @@ struct HAProxySupervisorTests {
         var tv = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let ok = withUnsafePointer(to: &a) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard ok == 0 else { return nil }
         let req = "GET / HTTP/1.0\r\n\r\n"
@@ -61,7 +64,9 @@ struct HAProxySupervisorTests {
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
         _ = Glibc.listen(fd, 4)
-        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         return (fd, Int(UInt16(bigEndian: a.sin_port)))
     }
 
@@ -75,7 +80,9 @@ struct HAProxySupervisorTests {
 
     @Test("start, reload, refuse a bad configuration, restart after a crash")
     func lifecycle() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hx-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "hx-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        ).path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let paths = GatewayPaths(directory: dir)

@@ -86,7 +86,8 @@ import Testing
     }
 
     @Test func mutatedEnvelopesAreRefusedOrUnchanged() throws {
-        let signed = SignedPlan.sign(planJSON: try planJSON(), node: plan.node, revision: plan.revision, with: controller)
+        let signed = SignedPlan.sign(
+            planJSON: try planJSON(), node: plan.node, revision: plan.revision, with: controller)
         let envelope = Array(try JSONEncoder().encode(signed))
         #expect(try gate.open(JSONDecoder().decode(SignedPlan.self, from: Data(envelope)), applied: nil) == plan)
         var rng = SeededGenerator(state: Self.seed)

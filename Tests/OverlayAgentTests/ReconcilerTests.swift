@@ -25,7 +25,11 @@ import WireGuard
     }
 
     func index(_ actions: [String], _ prefix: String) -> Int {
-        actions.firstIndex { $0.hasPrefix(prefix) } ?? { Issue.record("no action '\(prefix)' in \(actions)"); return -1 }()
+        actions.firstIndex { $0.hasPrefix(prefix) }
+            ?? {
+                Issue.record("no action '\(prefix)' in \(actions)")
+                return -1
+            }()
     }
 
     @Test func createsEverythingInDependencyOrder() throws {
@@ -33,7 +37,9 @@ import WireGuard
         let plan = Fixtures.plan()
         let actions = Reconciler.actions(plan: plan, keys: Fixtures.keys(plan), observed: k.state, now: now)
             .map(\.description)
-        #expect(actions.first == "[host] replace table inet overlay (\(Firewall.fingerprint(Firewall.hostTable(plan.hostFirewall))))")
+        #expect(
+            actions.first
+                == "[host] replace table inet overlay (\(Firewall.fingerprint(Firewall.hostTable(plan.hostFirewall))))")
         let order = [
             "create netns ovl-0a0b0c0d", "[ovl-0a0b0c0d] sysctl net.ipv6.conf.all.forwarding=1",
             "[ovl-0a0b0c0d] replace table", "[ovl-0a0b0c0d] add bridge br-0a0b0c0d",
@@ -55,7 +61,8 @@ import WireGuard
     @Test func secondPassSendsNothing() throws {
         let k = FakeKernel()
         let crm = Fixtures.network(
-            "crm", id: "11223344", net: "fd00:5:6", port: 51821, workloads: [Fixtures.workload("api", 2, net: "fd00:5:6")])
+            "crm", id: "11223344", net: "fd00:5:6", port: 51821,
+            workloads: [Fixtures.workload("api", 2, net: "fd00:5:6")])
         let plan = Fixtures.plan([Fixtures.network(), crm])
         let passes = try converge(k, plan)
         #expect(passes.count == 2 && passes[1].isEmpty)
@@ -108,11 +115,14 @@ import WireGuard
         let k = FakeKernel()
         // wl-db exists before the agent (a container runtime made it): used, never deleted.
         k.state.namespaces.insert("wl-db")
-        k.state.workloadNamespaces["wl-db"] = NamespaceState(links: ["lo": LinkState(name: "lo", kind: nil, up: true, mtu: 65536)])
+        k.state.workloadNamespaces["wl-db"] = NamespaceState(links: [
+            "lo": LinkState(name: "lo", kind: nil, up: true, mtu: 65536)
+        ])
         try converge(k, Fixtures.plan())
         #expect(k.state.ownedWorkloadNamespaces == ["wl-web"])
 
-        let passes = try converge(k, Fixtures.plan([Fixtures.network(workloads: [Fixtures.workload("web", 2)])], revision: 2))
+        let passes = try converge(
+            k, Fixtures.plan([Fixtures.network(workloads: [Fixtures.workload("web", 2)])], revision: 2))
         #expect(passes[0] == ["[ovl-0a0b0c0d] delete link vw-3"])
         #expect(k.state.namespaces.contains("wl-db"))
         #expect(k.state.workloadNamespaces["wl-db"]?.links["ovl0"] == nil)
@@ -123,7 +133,9 @@ import WireGuard
 
     @Test func removingANetworkRemovesItsNamespaceTunnelAndWorkloads() throws {
         let k = FakeKernel()
-        let crm = Fixtures.network("crm", id: "11223344", net: "fd00:5:6", port: 51821, workloads: [Fixtures.workload("api", 2, net: "fd00:5:6")])
+        let crm = Fixtures.network(
+            "crm", id: "11223344", net: "fd00:5:6", port: 51821,
+            workloads: [Fixtures.workload("api", 2, net: "fd00:5:6")])
         try converge(k, Fixtures.plan([Fixtures.network(), crm]))
         let passes = try converge(k, Fixtures.plan([crm], revision: 2))
         let hostTable = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51821]))
@@ -165,7 +177,10 @@ import WireGuard
         try k.apply(.stopWireGuard("wg-0a0b0c0d"))  // wireguard-go died: its link and routes went with it
         let passes = try converge(k, plan)
         #expect(passes[0].first == "[host] start wireguard wg-0a0b0c0d")
-        #expect(passes[0].contains { $0.hasPrefix("configure wg-0a0b0c0d: private-key (redacted); listen-port 51820; +peer") })
+        #expect(
+            passes[0].contains {
+                $0.hasPrefix("configure wg-0a0b0c0d: private-key (redacted); listen-port 51820; +peer")
+            })
         #expect(passes[0].last == "[ovl-0a0b0c0d] add route fd00:1:2::/48 dev wg-0a0b0c0d")
     }
 
@@ -186,7 +201,9 @@ import WireGuard
     @Test func teardownRemovesOnlyWhatTheAgentOwns() throws {
         let k = FakeKernel()
         k.state.namespaces.insert("wl-db")  // not ours
-        k.state.workloadNamespaces["wl-db"] = NamespaceState(links: ["lo": LinkState(name: "lo", kind: nil, up: true, mtu: 65536)])
+        k.state.workloadNamespaces["wl-db"] = NamespaceState(links: [
+            "lo": LinkState(name: "lo", kind: nil, up: true, mtu: 65536)
+        ])
         k.state.namespaces.insert("docker-1")  // someone else's
         try converge(k, Fixtures.plan())
         let passes = try converge(k, nil)
@@ -204,8 +221,12 @@ import WireGuard
         let plan = Fixtures.plan()
         try converge(k, plan)
         k.state.networkNamespaces["ovl-0a0b0c0d"]!.links["br-0a0b0c0d"]!.kind = .veth
-        let actions = Reconciler.actions(plan: plan, keys: Fixtures.keys(plan), observed: k.state, now: now).map(\.description)
-        #expect(Array(actions.prefix(2)) == ["[ovl-0a0b0c0d] delete link br-0a0b0c0d", "[ovl-0a0b0c0d] add bridge br-0a0b0c0d mtu 1420 up"])
+        let actions = Reconciler.actions(plan: plan, keys: Fixtures.keys(plan), observed: k.state, now: now).map(
+            \.description)
+        #expect(
+            Array(actions.prefix(2)) == [
+                "[ovl-0a0b0c0d] delete link br-0a0b0c0d", "[ovl-0a0b0c0d] add bridge br-0a0b0c0d mtu 1420 up",
+            ])
     }
 
     /// Runs one pass that must report `objects` unreadable; returns the actions it applied.
@@ -276,8 +297,9 @@ import WireGuard
         #expect(passReportingUnreadable(k, plan, [.namespace("ovl-0a0b0c0d")]) == [])
         #expect(k.writes == writes)
         // Not in the plan any more and unreadable: still not deleted on a guess.
-        #expect(passReportingUnreadable(k, Fixtures.plan([], revision: 2), [.namespace("ovl-0a0b0c0d")])
-            .allSatisfy { !$0.contains("ovl-0a0b0c0d") })
+        #expect(
+            passReportingUnreadable(k, Fixtures.plan([], revision: 2), [.namespace("ovl-0a0b0c0d")])
+                .allSatisfy { !$0.contains("ovl-0a0b0c0d") })
         #expect(k.state.namespaces.contains("ovl-0a0b0c0d"))
     }
 

@@ -38,7 +38,8 @@ import Testing
     @Test func aPlanForAnotherNodeIsNotOpenedWithTheKeyKeptForTheSameInterface() throws {
         let state = tempState()
         defer { try? FileManager.default.removeItem(atPath: state.path) }
-        let mine = Ed25519Identity.generate(), theirs = Ed25519Identity.generate()
+        let mine = Ed25519Identity.generate()
+        let theirs = Ed25519Identity.generate()
         let (myPlan, myKey) = try plan(sealedTo: mine)
         #expect(try state.openKeys(myPlan, identity: mine) == [myPlan.networks[0].interface: myKey])
         // Same network, same interface name, its key sealed to another node.

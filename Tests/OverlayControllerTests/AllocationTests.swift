@@ -4,6 +4,7 @@ import OverlayModel
 import OverlayPlanner
 import OverlayStore
 import Testing
+
 @testable import OverlayController
 
 @Suite("Allocation")
@@ -40,10 +41,12 @@ struct AllocationTests {
             let n = d.network
             var seen: [UInt16: String] = [:]
             for m in d.members {
-                #expect(AddressPlan.nodeSubnetIDs.contains(m.membership.subnetID),
-                        "\(step): \(m.node.name) in \(n.name) has subnet ID \(m.membership.subnetID)")
+                #expect(
+                    AddressPlan.nodeSubnetIDs.contains(m.membership.subnetID),
+                    "\(step): \(m.node.name) in \(n.name) has subnet ID \(m.membership.subnetID)")
                 if let other = seen[m.membership.subnetID] {
-                    Issue.record("\(step): \(m.node.name) and \(other) share subnet \(m.membership.subnetID) in \(n.name)")
+                    Issue.record(
+                        "\(step): \(m.node.name) and \(other) share subnet \(m.membership.subnetID) in \(n.name)")
                 }
                 seen[m.membership.subnetID] = m.node.name
                 let subnet = AddressPlan.subnet(n.prefix, m.membership.subnetID)
@@ -65,28 +68,35 @@ struct AllocationTests {
             #expect(model.workloads[w.name] == address, "\(step): workload(named: \(w.name)) says \(address)")
         }
         for w in workloads {
-            let address = try #require(subnetOf[w.network]?[w.node].map { AddressPlan.host($0, w.hostNumber) },
-                                       "\(step): \(w.node) hosts \(w.name) but is not a member of \(w.network)")
+            let address = try #require(
+                subnetOf[w.network]?[w.node].map { AddressPlan.host($0, w.hostNumber) },
+                "\(step): \(w.node) hosts \(w.name) but is not a member of \(w.network)")
             if let other = addresses[address] { Issue.record("\(step): \(w.name) and \(other) share \(address)") }
             addresses[address] = w.name
-            let subnet = try #require(subnetOf[w.network]?[w.node], "\(step): \(w.node) hosts \(w.name) but is not a member of \(w.network)")
+            let subnet = try #require(
+                subnetOf[w.network]?[w.node], "\(step): \(w.node) hosts \(w.name) but is not a member of \(w.network)")
             #expect(subnet.contains(address), "\(step): \(w.name) at \(address) is outside \(w.node)'s \(subnet)")
             #expect(address != AddressPlan.routerAddress(subnet), "\(step): \(w.name) has the router address")
-            #expect(model.workloads[w.name] == address,
-                    "\(step): \(w.name) moved from \(model.workloads[w.name].map(\.description) ?? "?") to \(address)")
+            #expect(
+                model.workloads[w.name] == address,
+                "\(step): \(w.name) moved from \(model.workloads[w.name].map(\.description) ?? "?") to \(address)")
         }
         for a in try c.accessPeers() {
             let net = try #require(networks.first { $0.name == a.network })
             let address = AddressPlan.host(AddressPlan.subnet(net.prefix, AddressPlan.accessSubnetID), a.hostNumber)
-            if let other = addresses[address] { Issue.record("\(step): access peer \(a.name) and \(other) share \(address)") }
+            if let other = addresses[address] {
+                Issue.record("\(step): access peer \(a.name) and \(other) share \(address)")
+            }
             addresses[address] = a.name
             #expect(model.access[a.name] == address, "\(step): access peer \(a.name) moved to \(address)")
-            #expect(subnetOf[a.network]?[a.hub] != nil, "\(step): \(a.name)'s hub \(a.hub) is not a member of \(a.network)")
+            #expect(
+                subnetOf[a.network]?[a.hub] != nil, "\(step): \(a.name)'s hub \(a.hub) is not a member of \(a.network)")
         }
     }
 
-    @Test("random adds and removes: unique addresses inside their networks, stable, and plan revisions follow plan changes",
-          arguments: [0xA110C as UInt64])
+    @Test(
+        "random adds and removes: unique addresses inside their networks, stable, and plan revisions follow plan changes",
+        arguments: [0xA110C as UInt64])
     func randomOperations(seed: UInt64) throws {
         var rng = SeededRNG(seed: seed)
         let db = try TestDB()
@@ -119,8 +129,9 @@ struct AllocationTests {
                     let name = model.fresh("n")
                     description = "add node \(name) (\(kind))"
                     let address = kind == .hidden ? nil : "203.0.113.\(model.counter % 250 + 1)"
-                    try db.node(name, public: address, hub: kind == .hub,
-                                region: ["eu", "us", nil].randomElement(using: &rng)!)
+                    try db.node(
+                        name, public: address, hub: kind == .hub,
+                        region: ["eu", "us", nil].randomElement(using: &rng)!)
                     model.nodes[name] = kind
                 case 15..<25:
                     guard let name = model.nodes.keys.sorted().randomElement(using: &rng) else { continue }
@@ -173,7 +184,9 @@ struct AllocationTests {
                 }
                 successes += 1
                 #expect(!expectedFailure, "\(label): \(description) should have been refused")
-                #expect(try c.revision() == revisionBefore + 1, "\(label): \(description) did not take exactly one revision")
+                #expect(
+                    try c.revision() == revisionBefore + 1, "\(label): \(description) did not take exactly one revision"
+                )
             } catch {
                 let kind = "\(type(of: error))"
                 failures[kind, default: 0] += 1
@@ -189,10 +202,14 @@ struct AllocationTests {
             for (name, planRevision) in planRevisions {
                 let plan = changed[name]!
                 if plansBefore[name] == nil && plan.networks.isEmpty { continue }  // a new, empty node
-                #expect(planRevision == revision,
-                        "\(label): \(description) changed \(name)'s plan but left its plan revision at \(planRevision) (store at \(revision))")
+                #expect(
+                    planRevision == revision,
+                    "\(label): \(description) changed \(name)'s plan but left its plan revision at \(planRevision) (store at \(revision))"
+                )
                 if let touched {
-                    #expect(touched.contains(name), "\(label): \(description) changed \(name)'s plan; touched only \(touched)")
+                    #expect(
+                        touched.contains(name),
+                        "\(label): \(description) changed \(name)'s plan; touched only \(touched)")
                 }
             }
             // The controller's own per-node plan is the shared computation, at the node's plan revision.

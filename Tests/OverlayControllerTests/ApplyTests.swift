@@ -3,6 +3,7 @@ import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
 import Testing
+
 @testable import OverlayController
 
 @Suite("Topology file")
@@ -80,11 +81,13 @@ struct ApplyTests {
         let (file, _) = try Self.file()
         let first = try c.apply(file, dryRun: false)
         #expect(!first.dryRun)
-        #expect(first.created.sorted() == [
-            "access peer laptop", "gateway route secure", "gateway route site", "network lab", "network shop",
-            "node edge", "node gw", "node home", "node hub1", "workload scratch", "workload web", "workload worker",
-        ])
-        #expect(Set(first.nodes.keys) == ["edge", "gw", "home", "hub1"], "every node's plan changed: \(first.nodes.keys)")
+        #expect(
+            first.created.sorted() == [
+                "access peer laptop", "gateway route secure", "gateway route site", "network lab", "network shop",
+                "node edge", "node gw", "node home", "node hub1", "workload scratch", "workload web", "workload worker",
+            ])
+        #expect(
+            Set(first.nodes.keys) == ["edge", "gw", "home", "hub1"], "every node's plan changed: \(first.nodes.keys)")
         #expect(first.revision == (try c.revision()))
         #expect(try c.networks().map(\.name) == ["lab", "shop"])
         #expect(try c.network(named: "lab").network.mtu == 1380)
@@ -142,7 +145,8 @@ struct ApplyTests {
         let (file, _) = try Self.file()
         _ = try c.apply(file, dryRun: false)
         let id = Ed25519Identity.generate().publicKeyBase64
-        let more = try TopologyFile.parse("""
+        let more = try TopologyFile.parse(
+            """
             nodes:
               - name: extra
                 identity: "\(id)"
@@ -171,13 +175,16 @@ struct ApplyTests {
         let (file, text) = try Self.file()
         _ = try db.controller.apply(file, dryRun: false)
         let changed = try TopologyFile.parse(text.replacingOccurrences(of: "mtu: 1380", with: "mtu: 1400"))
-        try expectRefused(db, "other mtu", mentions: ["'lab'", "1380", "1400"]) { try db.controller.apply(changed, dryRun: false) }
+        try expectRefused(db, "other mtu", mentions: ["'lab'", "1380", "1400"]) {
+            try db.controller.apply(changed, dryRun: false)
+        }
         let moved = try TopologyFile.parse(text.replacingOccurrences(of: "node: home", with: "node: hub1"))
         try expectRefused(db, "moved workload", mentions: ["'worker'", "other settings"]) {
             try db.controller.apply(moved, dryRun: false)
         }
         // Part of a file valid, part invalid: nothing of it is kept.
-        let partial = try TopologyFile.parse("""
+        let partial = try TopologyFile.parse(
+            """
             networks:
               - name: fresh
             workloads:
@@ -185,15 +192,19 @@ struct ApplyTests {
                 network: fresh
                 node: nobody
             """)
-        try expectRefused(db, "partial file", mentions: ["node", "'nobody'"]) { try db.controller.apply(partial, dryRun: false) }
+        try expectRefused(db, "partial file", mentions: ["node", "'nobody'"]) {
+            try db.controller.apply(partial, dryRun: false)
+        }
     }
 
-    @Test("unknown keys are refused, naming the key", arguments: [
-        ("netwroks: []\n", "netwroks"),
-        ("networks:\n  - name: a\n    prefx: fd00::/48\n", "networks[0].prefx"),
-        ("nodes:\n  - name: a\n    identity: x\n  - name: b\n    identity: y\n    hubb: true\n", "nodes[1].hubb"),
-        ("gateways:\n  - name: g\n    node: n\n    backends: []\n    tls: true\n", "gateways[0].tls"),
-    ])
+    @Test(
+        "unknown keys are refused, naming the key",
+        arguments: [
+            ("netwroks: []\n", "netwroks"),
+            ("networks:\n  - name: a\n    prefx: fd00::/48\n", "networks[0].prefx"),
+            ("nodes:\n  - name: a\n    identity: x\n  - name: b\n    identity: y\n    hubb: true\n", "nodes[1].hubb"),
+            ("gateways:\n  - name: g\n    node: n\n    backends: []\n    tls: true\n", "gateways[0].tls"),
+        ])
     func unknownKeys(text: String, key: String) {
         #expect {
             try TopologyFile.parse(text)

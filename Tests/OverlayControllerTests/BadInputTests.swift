@@ -3,6 +3,7 @@ import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
 import Testing
+
 @testable import OverlayController
 
 /// Every rejected command names the bad value and leaves the database as it was.
@@ -79,7 +80,9 @@ struct BadInputTests {
         let id = Ed25519Identity.generate().publicKeyBase64
         let hubIdentity = try c.node(named: "hub1").node.identityBase64
         func add(_ s: Controller.NodeSpec) throws -> Node { try c.addNode(s) }
-        try expectRefused(db, "bad name", mentions: ["'Node1'", "node name"]) { try add(.init(name: "Node1", identity: id)) }
+        try expectRefused(db, "bad name", mentions: ["'Node1'", "node name"]) {
+            try add(.init(name: "Node1", identity: id))
+        }
         try expectRefused(db, "short identity", mentions: ["'AAAA'", "identity", "32 bytes"]) {
             try add(.init(name: "n1", identity: "AAAA"))
         }
@@ -124,7 +127,10 @@ struct BadInputTests {
             try add(.init(name: "n1", identity: hubIdentity))
         }
         try expectRefused(db, "duplicate domain", mentions: ["'apps.example.com'", "'gw'"]) {
-            try add(.init(name: "n1", identity: id, publicAddresses: ["192.0.2.7"], gateway: true, domain: "Apps.Example.com"))
+            try add(
+                .init(
+                    name: "n1", identity: id, publicAddresses: ["192.0.2.7"], gateway: true, domain: "Apps.Example.com")
+            )
         }
         try expectRefused(db, "remove unknown", mentions: ["node", "'ghost'"]) { try c.removeNode(name: "ghost") }
         try expectRefused(db, "remove a node hosting workloads", mentions: ["'plain'", "workloads", "db", "web"]) {
@@ -133,7 +139,9 @@ struct BadInputTests {
         try expectRefused(db, "remove a hub access peers dial", mentions: ["'hub1'", "phone"]) {
             try c.removeNode(name: "hub1")
         }
-        try expectRefused(db, "remove a gateway with routes", mentions: ["'gw'", "site"]) { try c.removeNode(name: "gw") }
+        try expectRefused(db, "remove a gateway with routes", mentions: ["'gw'", "site"]) {
+            try c.removeNode(name: "gw")
+        }
         try expectRefused(db, "plan of unknown node", mentions: ["'ghost'"]) { try c.plan(node: "ghost") }
     }
 
@@ -147,7 +155,9 @@ struct BadInputTests {
         try expectRefused(db, "bad netns", mentions: ["'../etc'", "netns"]) {
             try c.addWorkload(name: "w1", network: "alpha", node: "plain", namespace: "../etc")
         }
-        for (bad, named) in [("tcp/0", "'0'"), ("tcp/65536", "'65536'"), ("icmp/1", "'icmp/1'"), ("80", "'80'"), ("tcp/08", "'08'")] {
+        for (bad, named) in [
+            ("tcp/0", "'0'"), ("tcp/65536", "'65536'"), ("icmp/1", "'icmp/1'"), ("80", "'80'"), ("tcp/08", "'08'"),
+        ] {
             try expectRefused(db, "expose \(bad)", mentions: [named, "port"]) {
                 try c.addWorkload(name: "w1", network: "alpha", node: "plain", expose: [bad])
             }
@@ -164,8 +174,12 @@ struct BadInputTests {
         try expectRefused(db, "namespace taken on the node", mentions: ["'api-ns'", "'hidden'", "'api'"]) {
             try c.addWorkload(name: "w1", network: "beta", node: "hidden", namespace: "api-ns")
         }
-        try expectRefused(db, "remove unknown", mentions: ["workload", "'ghost'"]) { try c.removeWorkload(name: "ghost") }
-        try expectRefused(db, "remove a gateway backend", mentions: ["'web'", "site"]) { try c.removeWorkload(name: "web") }
+        try expectRefused(db, "remove unknown", mentions: ["workload", "'ghost'"]) {
+            try c.removeWorkload(name: "ghost")
+        }
+        try expectRefused(db, "remove a gateway backend", mentions: ["'web'", "site"]) {
+            try c.removeWorkload(name: "web")
+        }
         try expectRefused(db, "show unknown", mentions: ["'ghost'"]) { try c.workload(named: "ghost") }
     }
 
@@ -202,7 +216,9 @@ struct BadInputTests {
         try expectRefused(db, "duplicate name", mentions: ["'phone'", "already exists"]) {
             try c.addAccessPeer(name: "phone", network: "alpha", publicKey: fresh)
         }
-        try expectRefused(db, "remove unknown", mentions: ["access peer", "'ghost'"]) { try c.removeAccessPeer(name: "ghost") }
+        try expectRefused(db, "remove unknown", mentions: ["access peer", "'ghost'"]) {
+            try c.removeAccessPeer(name: "ghost")
+        }
     }
 
     @Test("gateway routes")
@@ -265,13 +281,18 @@ struct BadInputTests {
         try expectRefused(db, "duplicate host", mentions: ["'site.apps.example.com'", "'site'"]) {
             try add(Spec(name: "r2", node: "gw", fqdn: "site.apps.example.com", backends: ["web:80"]))
         }
-        try expectRefused(db, "fqdn under another gateway's domain", mentions: ["'www.other.example.net'", "'gw2'", "other.example.net"]) {
+        try expectRefused(
+            db, "fqdn under another gateway's domain",
+            mentions: ["'www.other.example.net'", "'gw2'", "other.example.net"]
+        ) {
             try add(Spec(name: "r2", node: "gw", fqdn: "www.other.example.net", backends: ["web:80"]))
         }
         try expectRefused(db, "fqdn equal to another gateway's domain", mentions: ["'other.example.net'", "'gw2'"]) {
             try add(Spec(name: "r2", node: "gw", fqdn: "Other.Example.NET", backends: ["web:80"]))
         }
-        try expectRefused(db, "remove unknown", mentions: ["gateway route", "'ghost'"]) { try c.removeGatewayRoute(name: "ghost") }
+        try expectRefused(db, "remove unknown", mentions: ["gateway route", "'ghost'"]) {
+            try c.removeGatewayRoute(name: "ghost")
+        }
 
         // The same port twice on one gateway.
         try add(Spec(name: "raw", node: "gw", tcp: "8080", backends: ["web:80"]))

@@ -42,43 +42,57 @@ struct CLITests {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                   stderr: String(decoding: errData, as: UTF8.self))
+        return Run(
+            status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
     }
 
-    @Test("bad input exits 1 with one clear line on stderr; --json output parses",
-          .enabled(if: built, "overlayctl is not built at .build/debug/overlayctl: run `swift build` first"))
+    @Test(
+        "bad input exits 1 with one clear line on stderr; --json output parses",
+        .enabled(if: built, "overlayctl is not built at .build/debug/overlayctl: run `swift build` first"))
     func endToEnd() throws {
         let db = try TestDB()
         let path = db.path
 
         let bad = try Self.run(["--db", path, "network", "create", "Bad_Name"])
         #expect(bad.status == 1, "exit status \(bad.status); stderr: \(bad.stderr)")
-        #expect(bad.stderr == "error: invalid network name 'Bad_Name': 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'\n")
+        #expect(
+            bad.stderr
+                == "error: invalid network name 'Bad_Name': 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'\n"
+        )
         #expect(bad.stdout.isEmpty)
 
         let badPrefix = try Self.run(["--db", path, "network", "create", "shop", "--prefix", "fd12:3456:789a::1/48"])
         #expect(badPrefix.status == 1)
         #expect(badPrefix.stderr.hasPrefix("error: invalid prefix 'fd12:3456:789a::1/48': "), "\(badPrefix.stderr)")
 
-        let created = try Self.run(["--db", path, "--json", "network", "create", "shop", "--prefix", "fd12:3456:789a::/48"])
+        let created = try Self.run([
+            "--db", path, "--json", "network", "create", "shop", "--prefix", "fd12:3456:789a::/48",
+        ])
         #expect(created.status == 0, "stderr: \(created.stderr)")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any],
-                                  "not a JSON object: \(created.stdout)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any],
+            "not a JSON object: \(created.stdout)")
         #expect(object["name"] as? String == "shop")
         #expect(object["prefix"] as? String == "fd12:3456:789a::/48")
         #expect(object["mtu"] as? Int == 1420)
 
         let id = Ed25519Identity.generate().publicKeyBase64
-        let node = try Self.run(["--db", path, "node", "add", "edge", "--identity", id, "--public-address", "127.0.0.1"])
+        let node = try Self.run([
+            "--db", path, "node", "add", "edge", "--identity", id, "--public-address", "127.0.0.1",
+        ])
         #expect(node.status == 1)
-        #expect(node.stderr.contains("'127.0.0.1'") && node.stderr.hasPrefix("error: invalid public address"), "\(node.stderr)")
+        #expect(
+            node.stderr.contains("'127.0.0.1'") && node.stderr.hasPrefix("error: invalid public address"),
+            "\(node.stderr)")
 
         let dup = try Self.run(["--db", path, "network", "create", "shop"])
         #expect(dup.status == 1)
         #expect(dup.stderr == "error: network 'shop' already exists\n")
 
-        let added = try Self.run(["--db", path, "--json", "node", "add", "edge", "--identity", id, "--public-address", "198.51.100.7"])
+        let added = try Self.run([
+            "--db", path, "--json", "node", "add", "edge", "--identity", id, "--public-address", "198.51.100.7",
+        ])
         #expect(added.status == 0, "stderr: \(added.stderr)")
         let w = try Self.run(["--db", path, "--json", "workload", "add", "web", "--network", "shop", "--node", "edge"])
         #expect(w.status == 0, "stderr: \(w.stderr)")

@@ -1,6 +1,7 @@
 import Foundation
 import OverlayModel
 import Testing
+
 @testable import OverlayController
 
 /// Deleting a network takes everything in it along (memberships, workloads, access peers, the
@@ -111,6 +112,8 @@ struct DeleteNetworkTests {
         try c.deleteNetwork(name: "empty")
         #expect(try c.networks().map(\.name) == ["alpha", "beta"])
         try expectRefused(db, "unknown network", mentions: ["network", "'nope'"]) { try c.deleteNetwork(name: "nope") }
-        try expectRefused(db, "deleted network", mentions: ["network", "'empty'"]) { try c.deleteNetwork(name: "empty") }
+        try expectRefused(db, "deleted network", mentions: ["network", "'empty'"]) {
+            try c.deleteNetwork(name: "empty")
+        }
     }
 }

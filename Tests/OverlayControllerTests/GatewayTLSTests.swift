@@ -3,6 +3,7 @@ import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
 import Testing
+
 @testable import OverlayController
 
 /// TLS termination: the operator's certificate and key are checked, the key is sealed to the
@@ -15,8 +16,10 @@ struct GatewayTLSTests {
         let key = dir.appendingPathComponent("\(name).key").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        p.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                       "-subj", "/CN=\(host)", "-addext", "subjectAltName=DNS:\(host)", "-keyout", key, "-out", cert]
+        p.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+            "-subj", "/CN=\(host)", "-addext", "subjectAltName=DNS:\(host)", "-keyout", key, "-out", cert,
+        ]
         p.standardError = FileHandle.nullDevice
         try p.run()
         p.waitUntilExit()
@@ -36,9 +39,10 @@ struct GatewayTLSTests {
     func accepted() throws {
         let db = try Self.fixture()
         let (cert, key) = try Self.pair("site.apps.example.com", in: db.directory, name: "site")
-        let r = try db.controller.addGatewayRoute(.init(
-            name: "site", node: "gw", label: "site", backends: ["web:80"], certificate: cert,
-            key: SecretKey(copying: Array(key.utf8))))
+        let r = try db.controller.addGatewayRoute(
+            .init(
+                name: "site", node: "gw", label: "site", backends: ["web:80"], certificate: cert,
+                key: SecretKey(copying: Array(key.utf8))))
         #expect(r.tls?.certificate.contains("BEGIN CERTIFICATE") == true)
         let dump = try db.dump()
         #expect(!dump.contains("PRIVATE KEY"))
@@ -62,13 +66,15 @@ struct GatewayTLSTests {
         let (_, otherKey) = try Self.pair("site.apps.example.com", in: db.directory, name: "other")
         typealias Spec = Controller.GatewaySpec
         func spec(_ label: String = "site", cert: String?, key: String?, tcp: String? = nil) -> Spec {
-            var s = Spec(name: "r", node: "gw", label: tcp == nil ? label : nil, tcp: tcp, backends: ["web:80"],
-                         certificate: cert, key: key.map { SecretKey(copying: Array($0.utf8)) })
+            var s = Spec(
+                name: "r", node: "gw", label: tcp == nil ? label : nil, tcp: tcp, backends: ["web:80"],
+                certificate: cert, key: key.map { SecretKey(copying: Array($0.utf8)) })
             s.certificateFile = "site.crt"
             s.keyFile = "site.key"
             return s
         }
-        try expectRefused(db, "key of another certificate", mentions: ["'site.key'", "private key of the certificate"]) {
+        try expectRefused(db, "key of another certificate", mentions: ["'site.key'", "private key of the certificate"])
+        {
             try c.addGatewayRoute(spec(cert: cert, key: otherKey))
         }
         try expectRefused(db, "not a certificate", mentions: ["'site.crt'", "PEM certificate"]) {

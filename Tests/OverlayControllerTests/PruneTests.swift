@@ -19,7 +19,8 @@ import Testing
         try c.addWorkload(name: "b", network: "n", node: "home")
         #expect(Set(try c.network(named: "n").members.map(\.node.name)) == ["hub1", "open", "home"])
         try c.removeWorkload(name: "b")
-        #expect(Set(try c.network(named: "n").members.map(\.node.name)) == ["open"],
-                "home left with its workload, and hub1 relayed only for home")
+        #expect(
+            Set(try c.network(named: "n").members.map(\.node.name)) == ["open"],
+            "home left with its workload, and hub1 relayed only for home")
     }
 }

@@ -3,6 +3,7 @@ import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
 import Testing
+
 @testable import OverlayController
 
 @Suite("Security")
@@ -26,7 +27,9 @@ struct SecurityTests {
         try db.node("hub2", public: "198.51.100.2", hub: true)
         try db.node("plain", public: "198.51.100.3")
         try db.node("hidden")
-        for (i, (node, network)) in [("plain", "alpha"), ("plain", "beta"), ("hidden", "alpha"), ("hub2", "beta")].enumerated() {
+        for (i, (node, network)) in [("plain", "alpha"), ("plain", "beta"), ("hidden", "alpha"), ("hub2", "beta")]
+            .enumerated()
+        {
             try c.addWorkload(name: "w\(i)", network: network, node: node)
         }
         // Generated access keys: the private key is printed once in the wg-quick text.
@@ -34,9 +37,12 @@ struct SecurityTests {
         for (i, network) in ["alpha", "beta", "alpha"].enumerated() {
             let grant = try c.addAccessPeer(name: "device\(i)", network: network)
             let text = try #require(grant.wgQuick.split(separator: "\n").first { $0.hasPrefix("PrivateKey = ") })
-            let key = try #require(SecretKey(base64: String(text.dropFirst("PrivateKey = ".count))),
-                                   "wg-quick text has no usable private key:\n\(grant.wgQuick)")
-            #expect(X25519.publicKey(for: key) == grant.peer.publicKey, "the printed private key must match the stored public key")
+            let key = try #require(
+                SecretKey(base64: String(text.dropFirst("PrivateKey = ".count))),
+                "wg-quick text has no usable private key:\n\(grant.wgQuick)")
+            #expect(
+                X25519.publicKey(for: key) == grant.peer.publicKey,
+                "the printed private key must match the stored public key")
             privateKeys.append(("access peer device\(i)", key))
         }
         // Membership keys: open the sealed keys from the plans with each node's identity.

@@ -4,6 +4,7 @@ import OverlayModel
 import OverlayPlanner
 import OverlayStore
 import Testing
+
 @testable import OverlayController
 
 /// SplitMix64: deterministic, so every random test reproduces from its seed.
@@ -43,12 +44,15 @@ final class TestDB {
 
     /// Adds a node with a fresh identity.
     @discardableResult
-    func node(_ name: String, public address: String? = nil, hub: Bool = false, gateway: Bool = false,
-              domain: String? = nil, region: String? = nil) throws -> Node {
+    func node(
+        _ name: String, public address: String? = nil, hub: Bool = false, gateway: Bool = false,
+        domain: String? = nil, region: String? = nil
+    ) throws -> Node {
         let id = Ed25519Identity.generate()
-        let n = try controller.addNode(.init(
-            name: name, identity: id.publicKeyBase64, publicAddresses: address.map { [$0] } ?? [], region: region,
-            hub: hub, gateway: gateway, domain: domain))
+        let n = try controller.addNode(
+            .init(
+                name: name, identity: id.publicKeyBase64, publicAddresses: address.map { [$0] } ?? [], region: region,
+                hub: hub, gateway: gateway, domain: domain))
         identities[name] = id
         return n
     }
@@ -61,8 +65,9 @@ final class TestDB {
             var out: [String: NodePlan] = [:]
             for node in try tx.nodes() {
                 let mine = planned.filter { $0.topology.indexByName[node.name] != nil }
-                out[node.name] = Planner.nodePlan(node: node, revision: 0, networks: mine,
-                                                  gatewayRoutes: try tx.gatewayRoutes(node: node.name))
+                out[node.name] = Planner.nodePlan(
+                    node: node, revision: 0, networks: mine,
+                    gatewayRoutes: try tx.gatewayRoutes(node: node.name))
             }
             return out
         }
@@ -82,15 +87,17 @@ func expectRefused(
     } catch {
         let text = "\(error)"
         for m in mentions {
-            #expect(text.contains(m), "\(label): error '\(text)' does not mention '\(m)'", sourceLocation: sourceLocation)
+            #expect(
+                text.contains(m), "\(label): error '\(text)' does not mention '\(m)'", sourceLocation: sourceLocation)
         }
     }
     let after = try db.dump()
     if before != after {
         let b = Set(before.split(separator: "\n"))
         let a = Set(after.split(separator: "\n"))
-        Issue.record("\(label): the database changed; removed \(b.subtracting(a)), added \(a.subtracting(b))",
-                     sourceLocation: sourceLocation)
+        Issue.record(
+            "\(label): the database changed; removed \(b.subtracting(a)), added \(a.subtracting(b))",
+            sourceLocation: sourceLocation)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import OverlayModel
 import Testing
+
 @testable import OverlayCrypto
 
 func hex(_ s: String) -> [UInt8] {
@@ -20,13 +21,17 @@ func hexString(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.jo
 struct X25519Tests {
     /// RFC 7748 §5.2: scalar, input u-coordinate, output u-coordinate.
     static let vectors: [(String, String, String)] = [
-        ("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
-         "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
-         "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"),
+        (
+            "a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
+            "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
+            "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"
+        ),
         // The input u has its top bit set: X25519 must mask it.
-        ("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d",
-         "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493",
-         "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957"),
+        (
+            "4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d",
+            "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493",
+            "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957"
+        ),
     ]
 
     @Test("RFC 7748 §5.2 scalar multiplication vectors", arguments: vectors)
@@ -66,8 +71,11 @@ struct X25519Tests {
 
     @Test("a low-order point gives nil, not an all-zero secret")
     func lowOrder() {
-        #expect(X25519.scalarMult(scalar: [UInt8](repeating: 1, count: 32), point: [UInt8](repeating: 0, count: 32)) == nil)
-        #expect(X25519.scalarMult(scalar: [UInt8](repeating: 1, count: 32), point: [1] + [UInt8](repeating: 0, count: 31)) == nil)
+        #expect(
+            X25519.scalarMult(scalar: [UInt8](repeating: 1, count: 32), point: [UInt8](repeating: 0, count: 32)) == nil)
+        #expect(
+            X25519.scalarMult(scalar: [UInt8](repeating: 1, count: 32), point: [1] + [UInt8](repeating: 0, count: 31))
+                == nil)
     }
 
     @Test("generated keys are clamped, fresh and match publicKey(for:)")
@@ -96,8 +104,9 @@ struct X25519Tests {
 
     static let wg = "/usr/bin/wg"
 
-    @Test("public keys equal what `wg pubkey` prints",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: wg), "wireguard-tools' /usr/bin/wg is not installed"))
+    @Test(
+        "public keys equal what `wg pubkey` prints",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: wg), "wireguard-tools' /usr/bin/wg is not installed"))
     func wgPubkey() throws {
         for _ in 0..<8 {
             let (priv, pub) = X25519.generateKeyPair()
@@ -118,7 +127,9 @@ struct X25519Tests {
             p.waitUntilExit()
             #expect(p.terminationStatus == 0, "wg pubkey failed: \(String(decoding: err, as: UTF8.self))")
             let printed = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(printed == pub.base64, "wg pubkey printed \(printed) for our key whose public key we say is \(pub.base64)")
+            #expect(
+                printed == pub.base64,
+                "wg pubkey printed \(printed) for our key whose public key we say is \(pub.base64)")
         }
     }
 }
@@ -127,10 +138,14 @@ struct X25519Tests {
 struct Ed25519Tests {
     @Test("RFC 8032 §7.1 test 1: seed -> public key and signature of the empty message")
     func rfc8032() throws {
-        let id = try Ed25519Identity(seed: SecretKey(copying: hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")))
+        let id = try Ed25519Identity(
+            seed: SecretKey(copying: hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")))
         #expect(hexString(id.publicKey) == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
         let sig = id.sign([])
-        #expect(hexString(sig) == "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+        #expect(
+            hexString(sig)
+                == "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        )
         #expect(Ed25519Identity.verify(signature: sig, message: [], publicKey: id.publicKey))
     }
 
@@ -150,7 +165,8 @@ struct Ed25519Tests {
         for i in [0, 31, 32, 63] {
             var bad = sig
             bad[i] ^= 0x01
-            #expect(!Ed25519Identity.verify(signature: bad, message: message, publicKey: id.publicKey), "flipped byte \(i)")
+            #expect(
+                !Ed25519Identity.verify(signature: bad, message: message, publicKey: id.publicKey), "flipped byte \(i)")
         }
         #expect(!Ed25519Identity.verify(signature: sig, message: message, publicKey: other.publicKey))
         #expect(!Ed25519Identity.verify(signature: Array(sig.prefix(63)), message: message, publicKey: id.publicKey))
@@ -235,7 +251,9 @@ struct RandomDigestTests {
     @Test("BLAKE2b-256 known answers")
     func blake2b() {
         #expect(hexString(Digest.blake2b([])) == "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8")
-        #expect(hexString(Digest.blake2b(Array("abc".utf8))) == "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319")
+        #expect(
+            hexString(Digest.blake2b(Array("abc".utf8)))
+                == "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319")
         #expect(Digest.blake2b([1], length: 64).count == 64)
     }
 }

@@ -12,31 +12,38 @@ struct HAProxyConfigTests {
     }
 
     func plan() -> GatewayPlan {
-        GatewayPlan(domain: "gw.example.com", routes: [
-            GatewayRoutePlan(
-                name: "app", match: .name("app"), host: "app.gw.example.com", tlsPassthrough: false, network: "red",
-                namespace: "ovl-aaaa", backends: [backend("web1", "fd00:1:2:1::2", 8080), backend("web2", "fd00:1:2:2::2", 8080)],
-                balance: .leastconn),
-            GatewayRoutePlan(
-                name: "blue", match: .fqdn("blue.example.org"), host: "blue.example.org", tlsPassthrough: false,
-                network: "blue", namespace: "ovl-bbbb", backends: [backend("b", "fd00:9:9:1::2", 80)]),
-            GatewayRoutePlan(
-                name: "secure", match: .name("secure"), host: "secure.gw.example.com", tlsPassthrough: true,
-                network: "red", namespace: "ovl-aaaa", backends: [backend("tls", "fd00:1:2:1::3", 8443)]),
-            GatewayRoutePlan(
-                name: "term", match: .name("term"), host: "term.gw.example.com", tlsPassthrough: false,
-                network: "red", namespace: "ovl-aaaa", backends: [backend("web1", "fd00:1:2:1::2", 8080)],
-                tls: GatewayTLSPlan(certificate: "PEM", sealedKey: "c2VhbGVk")),
-            GatewayRoutePlan(
-                name: "db", match: .tcp(5432), host: nil, tlsPassthrough: false, network: "blue", namespace: "ovl-bbbb",
-                backends: [backend("pg", "fd00:9:9:1::5", 5432)]),
-            GatewayRoutePlan(
-                name: "dns", match: .udp(5353), host: nil, tlsPassthrough: false, network: "blue", namespace: "ovl-bbbb",
-                backends: [backend("ns", "fd00:9:9:1::6", 53)]),
-        ])
+        GatewayPlan(
+            domain: "gw.example.com",
+            routes: [
+                GatewayRoutePlan(
+                    name: "app", match: .name("app"), host: "app.gw.example.com", tlsPassthrough: false, network: "red",
+                    namespace: "ovl-aaaa",
+                    backends: [backend("web1", "fd00:1:2:1::2", 8080), backend("web2", "fd00:1:2:2::2", 8080)],
+                    balance: .leastconn),
+                GatewayRoutePlan(
+                    name: "blue", match: .fqdn("blue.example.org"), host: "blue.example.org", tlsPassthrough: false,
+                    network: "blue", namespace: "ovl-bbbb", backends: [backend("b", "fd00:9:9:1::2", 80)]),
+                GatewayRoutePlan(
+                    name: "secure", match: .name("secure"), host: "secure.gw.example.com", tlsPassthrough: true,
+                    network: "red", namespace: "ovl-aaaa", backends: [backend("tls", "fd00:1:2:1::3", 8443)]),
+                GatewayRoutePlan(
+                    name: "term", match: .name("term"), host: "term.gw.example.com", tlsPassthrough: false,
+                    network: "red", namespace: "ovl-aaaa", backends: [backend("web1", "fd00:1:2:1::2", 8080)],
+                    tls: GatewayTLSPlan(certificate: "PEM", sealedKey: "c2VhbGVk")),
+                GatewayRoutePlan(
+                    name: "db", match: .tcp(5432), host: nil, tlsPassthrough: false, network: "blue",
+                    namespace: "ovl-bbbb",
+                    backends: [backend("pg", "fd00:9:9:1::5", 5432)]),
+                GatewayRoutePlan(
+                    name: "dns", match: .udp(5353), host: nil, tlsPassthrough: false, network: "blue",
+                    namespace: "ovl-bbbb",
+                    backends: [backend("ns", "fd00:9:9:1::6", 53)]),
+            ])
     }
 
-    func lines(_ text: String) -> [String] { text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } }
+    func lines(_ text: String) -> [String] {
+        text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
 
     @Test("HTTP by Host, a 404 for anything else")
     func http() {
@@ -45,7 +52,8 @@ struct HAProxyConfigTests {
         #expect(l.contains("use_backend route-app if { req.hdr(host),field(1,:),lower -m str app.gw.example.com }"))
         #expect(l.contains("use_backend route-blue if { req.hdr(host),field(1,:),lower -m str blue.example.org }"))
         #expect(l.contains("default_backend no-route"))
-        #expect(l.contains("http-request return status 404 content-type text/plain string \"no route for this name\\n\""))
+        #expect(
+            l.contains("http-request return status 404 content-type text/plain string \"no route for this name\\n\""))
         // The passthrough and terminated names are not served on port 80.
         #expect(!l.contains { $0.contains("lower -m str secure.gw.example.com") && $0.contains("hdr(host)") })
     }
@@ -61,16 +69,19 @@ struct HAProxyConfigTests {
         #expect(l.contains("use_backend route-secure if { req.ssl_sni,lower -m str secure.gw.example.com }"))
         #expect(l.contains("use_backend tls-terminate if { req.ssl_sni,lower -m str term.gw.example.com }"))
         #expect(l.contains("server terminate unix@/var/lib/overlay/gateway/tls.sock send-proxy-v2"))
-        #expect(l.contains(
-            "bind unix@/var/lib/overlay/gateway/tls.sock mode 600 accept-proxy ssl crt-list /var/lib/overlay/gateway/certs/list-0f1e"))
+        #expect(
+            l.contains(
+                "bind unix@/var/lib/overlay/gateway/tls.sock mode 600 accept-proxy ssl crt-list /var/lib/overlay/gateway/certs/list-0f1e"
+            ))
         #expect(l.contains("use_backend route-term if { req.hdr(host),field(1,:),lower -m str term.gw.example.com }"))
         // The passthrough backend stays TCP: the gateway never sees the plaintext.
         let secure = text.components(separatedBy: "backend route-secure\n")[1].split(separator: "\n").prefix(2)
         #expect(secure.contains("    mode tcp"))
         let file = paths.certificate(route: "term", digest: "a1b2")
         #expect(file == "/var/lib/overlay/gateway/certs/term-a1b2.pem")
-        #expect(HAProxyConfig.certificateList(plan(), files: ["term": file])
-            == "/var/lib/overlay/gateway/certs/term-a1b2.pem term.gw.example.com\n")
+        #expect(
+            HAProxyConfig.certificateList(plan(), files: ["term": file])
+                == "/var/lib/overlay/gateway/certs/term-a1b2.pem term.gw.example.com\n")
     }
 
     @Test("servers connect from their network's namespace, with checks and balancing")
@@ -84,7 +95,10 @@ struct HAProxyConfigTests {
         #expect(app.contains("    balance leastconn"))
         #expect(text.components(separatedBy: "backend route-blue\n")[1].contains("balance roundrobin"))
         // Every server line names a namespace: none is reached from the host namespace.
-        #expect(l.filter { $0.hasPrefix("server ") && !$0.hasPrefix("server terminate") }.allSatisfy { $0.contains(" namespace ovl-") })
+        #expect(
+            l.filter { $0.hasPrefix("server ") && !$0.hasPrefix("server terminate") }.allSatisfy {
+                $0.contains(" namespace ovl-")
+            })
     }
 
     @Test("TCP mappings get a frontend; UDP is not HAProxy's")
@@ -101,7 +115,9 @@ struct HAProxyConfigTests {
         let p = plan()
         let text = HAProxyConfig.render(p, paths: paths)
         #expect(text == HAProxyConfig.render(p, paths: paths))
-        #expect(lines(text).contains("stats socket /var/lib/overlay/gateway/admin.sock mode 600 level admin expose-fd listeners"))
+        #expect(
+            lines(text).contains(
+                "stats socket /var/lib/overlay/gateway/admin.sock mode 600 level admin expose-fd listeners"))
         #expect(lines(text).contains("master-worker"))
         let empty = HAProxyConfig.render(GatewayPlan(domain: "x.example", routes: []), paths: paths)
         #expect(!empty.contains("frontend"))

@@ -7,8 +7,14 @@ import Testing
 struct HAProxyMasterCLITests {
     static let header = "#<PID>          <type>          <reloads>       <uptime>        <version>      "
 
-    static func reply(master: Int32 = 18488, reloads: Int, failed: Int, workers: [(Int32, Int)], old: [(Int32, Int)] = []) -> String {
-        var l = [header, "\(master)           master          \(reloads) [failed: \(failed)]   0d00h01m08s     2.6.12-1+deb12u4", "# workers"]
+    static func reply(
+        master: Int32 = 18488, reloads: Int, failed: Int, workers: [(Int32, Int)], old: [(Int32, Int)] = []
+    ) -> String {
+        var l = [
+            header,
+            "\(master)           master          \(reloads) [failed: \(failed)]   0d00h01m08s     2.6.12-1+deb12u4",
+            "# workers",
+        ]
         l += workers.map { "\($0.0)           worker          \($0.1)               0d00h00m00s     2.6.12-1+deb12u4" }
         if !old.isEmpty {
             l.append("# old workers")
@@ -21,11 +27,13 @@ struct HAProxyMasterCLITests {
     @Test("show proc: the master's counters, current and old workers")
     func showProc() {
         let text = Self.reply(reloads: 8, failed: 0, workers: [(30369, 0)], old: [(28799, 1)])
-        #expect(HAProxyMasterCLI.processes(text)
-            == .init(master: 18488, reloads: 8, failedReloads: 0, workers: [30369], oldWorkers: [28799]))
+        #expect(
+            HAProxyMasterCLI.processes(text)
+                == .init(master: 18488, reloads: 8, failedReloads: 0, workers: [30369], oldWorkers: [28799]))
         let failed = Self.reply(reloads: 3, failed: 1, workers: [(21385, 1)])
-        #expect(HAProxyMasterCLI.processes(failed)
-            == .init(master: 18488, reloads: 3, failedReloads: 1, workers: [21385]))
+        #expect(
+            HAProxyMasterCLI.processes(failed)
+                == .init(master: 18488, reloads: 3, failedReloads: 1, workers: [21385]))
     }
 
     @Test("an empty, cut or foreign reply is no reply")
@@ -36,13 +44,16 @@ struct HAProxyMasterCLITests {
         // Cut before the end: the worker list may be incomplete.
         #expect(HAProxyMasterCLI.processes(String(full.prefix(full.count - 12))) == nil)
         #expect(HAProxyMasterCLI.processes(full.replacingOccurrences(of: "[failed: 0]", with: "[failed: x]")) == nil)
-        #expect(HAProxyMasterCLI.processes("Unknown command. Please enter one of the following commands only :\n") == nil)
+        #expect(
+            HAProxyMasterCLI.processes("Unknown command. Please enter one of the following commands only :\n") == nil)
         #expect(HAProxyMasterCLI.processes(Self.header + "\n# workers\n# programs\n") == nil)  // no master line
     }
 
     @Test("show info: stopping or not; an unknown PID")
     func info() {
-        #expect(HAProxyMasterCLI.isStopping(info: "Name: HAProxy\nVersion: 2.6.12\nPid: 28799\nStopping: 1\nJobs: 3\n") == true)
+        #expect(
+            HAProxyMasterCLI.isStopping(info: "Name: HAProxy\nVersion: 2.6.12\nPid: 28799\nStopping: 1\nJobs: 3\n")
+                == true)
         #expect(HAProxyMasterCLI.isStopping(info: "Pid: 30369\nStopping: 0\n") == false)
         #expect(HAProxyMasterCLI.isStopping(info: "Pid: 30369\n") == nil)
         #expect(HAProxyMasterCLI.isUnknownProcess("Can't find the target PID matching the prefix '@!12345'\n"))
@@ -54,10 +65,15 @@ struct HAProxyMasterCLITests {
         let before = HAProxyMasterCLI.processes(Self.reply(reloads: 7, failed: 0, workers: [(28799, 0)]))!
         // Answered by the generation before the reload, or a master still starting its workers.
         #expect(HAProxyMasterCLI.reload(before: before, now: before) == .pending)
-        #expect(HAProxyMasterCLI.reload(before: before, now: .init(master: 18488, reloads: 8, failedReloads: 0, workers: [])) == .pending)
+        #expect(
+            HAProxyMasterCLI.reload(
+                before: before, now: .init(master: 18488, reloads: 8, failedReloads: 0, workers: [])) == .pending)
         // Another master (restarted in between) says nothing about this reload.
-        #expect(HAProxyMasterCLI.reload(before: before, now: .init(master: 1, reloads: 8, failedReloads: 0, workers: [2])) == .pending)
-        let loaded = HAProxyMasterCLI.processes(Self.reply(reloads: 8, failed: 0, workers: [(30369, 0)], old: [(28799, 1)]))!
+        #expect(
+            HAProxyMasterCLI.reload(before: before, now: .init(master: 1, reloads: 8, failedReloads: 0, workers: [2]))
+                == .pending)
+        let loaded = HAProxyMasterCLI.processes(
+            Self.reply(reloads: 8, failed: 0, workers: [(30369, 0)], old: [(28799, 1)]))!
         #expect(HAProxyMasterCLI.reload(before: before, now: loaded) == .loaded(previous: [28799]))
         // The old worker had no connection left and is gone already.
         let gone = HAProxyMasterCLI.processes(Self.reply(reloads: 8, failed: 0, workers: [(30369, 0)]))!
@@ -66,7 +82,10 @@ struct HAProxyMasterCLITests {
         #expect(HAProxyMasterCLI.reload(before: before, now: failed) == .failed)
         // A good load after failures resets the count.
         let again = HAProxyMasterCLI.processes(Self.reply(reloads: 10, failed: 2, workers: [(28799, 2)]))!
-        #expect(HAProxyMasterCLI.reload(before: again, now: .init(master: 18488, reloads: 11, failedReloads: 0, workers: [4])) == .loaded(previous: []))
+        #expect(
+            HAProxyMasterCLI.reload(
+                before: again, now: .init(master: 18488, reloads: 11, failedReloads: 0, workers: [4]))
+                == .loaded(previous: []))
     }
 
     /// SplitMix64: a seeded generator, so a failure is reproducible.
@@ -84,8 +103,10 @@ struct HAProxyMasterCLITests {
     @Test("random and mutated replies: no crash, no hang, and a parsed reply is self-consistent")
     func fuzz() {
         var rng = Seeded(state: 0x6a61_7465_7761_7921)
-        let pieces = ["#<PID>", "master", "worker", "[failed:", "]", "# workers", "# old workers", "# programs", "\n", " ",
-                      "\t", "-1", "0", "4294967296", "99999999999999999999", "2147483647", "Stopping: 1", "\u{0}", "é", "@!"]
+        let pieces = [
+            "#<PID>", "master", "worker", "[failed:", "]", "# workers", "# old workers", "# programs", "\n", " ",
+            "\t", "-1", "0", "4294967296", "99999999999999999999", "2147483647", "Stopping: 1", "\u{0}", "é", "@!",
+        ]
         let seeds = [
             Self.reply(reloads: 8, failed: 0, workers: [(30369, 0)], old: [(28799, 1)]),
             Self.reply(reloads: 3, failed: 1, workers: [(21385, 1), (21386, 1)]),
@@ -102,7 +123,8 @@ struct HAProxyMasterCLITests {
                 case 0 where !bytes.isEmpty: bytes.remove(at: at)
                 case 1: bytes.insert(UInt8.random(in: 0...255, using: &rng), at: at)
                 case 2: bytes.insert(contentsOf: Array(pieces.randomElement(using: &rng)!.utf8), at: at)
-                case 3 where !bytes.isEmpty: bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...40, using: &rng)))
+                case 3 where !bytes.isEmpty:
+                    bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...40, using: &rng)))
                 default: bytes += bytes.prefix(Int.random(in: 0...bytes.count, using: &rng))
                 }
             }
@@ -113,7 +135,8 @@ struct HAProxyMasterCLITests {
                 parsed += 1
                 #expect(p.master > 0 && p.reloads >= 0 && p.failedReloads >= 0)
                 #expect((p.workers + p.oldWorkers).allSatisfy { $0 > 0 })
-                let before = HAProxyMasterCLI.Processes(master: p.master, reloads: max(0, p.reloads - 1), failedReloads: 0, workers: [7])
+                let before = HAProxyMasterCLI.Processes(
+                    master: p.master, reloads: max(0, p.reloads - 1), failedReloads: 0, workers: [7])
                 switch HAProxyMasterCLI.reload(before: before, now: p) {
                 case .failed: #expect(p.failedReloads > 0)
                 case .loaded(let previous): #expect(previous.allSatisfy(p.oldWorkers.contains) && !p.workers.isEmpty)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import OverlayModel
 
 /// A small deterministic generator (SplitMix64) so that random tests reproduce from their seed.
@@ -46,10 +47,12 @@ struct IPv6AddressTests {
         #expect(again == a, "re-parsing '\(a.description)' gives another address")
     }
 
-    @Test("invalid text is refused", arguments: [
-        "", ":", ":::", "1::2::3", "2001:db8::g", "12345::", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7",
-        "fe80::1%eth0", "[::1]", " ::1", "::1 ", "192.0.2.1", "fd00::/64", "2001:db8:::1", "-1::",
-    ])
+    @Test(
+        "invalid text is refused",
+        arguments: [
+            "", ":", ":::", "1::2::3", "2001:db8::g", "12345::", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7",
+            "fe80::1%eth0", "[::1]", " ::1", "::1 ", "192.0.2.1", "fd00::/64", "2001:db8:::1", "-1::",
+        ])
     func invalid(text: String) {
         #expect(IPv6Address(text) == nil, "'\(text)' must not parse as an IPv6 address")
     }
@@ -107,9 +110,11 @@ struct IPv4AddressTests {
         #expect(IPv4Address(bytes: a.bytes) == a)
     }
 
-    @Test("invalid IPv4 text is refused", arguments: [
-        "", "1.2.3", "1.2.3.4.5", "256.0.0.1", "1.2.3.-4", "a.b.c.d", "1.2.3.4 ", "::1", "1..2.3", "0x1.2.3.4",
-    ])
+    @Test(
+        "invalid IPv4 text is refused",
+        arguments: [
+            "", "1.2.3", "1.2.3.4.5", "256.0.0.1", "1.2.3.-4", "a.b.c.d", "1.2.3.4 ", "::1", "1..2.3", "0x1.2.3.4",
+        ])
     func invalid(text: String) {
         #expect(IPv4Address(text) == nil, "'\(text)' must not parse as IPv4")
     }
@@ -154,9 +159,12 @@ struct IPPrefixTests {
         #expect(IPPrefix.host(.v6(IPv6Address("fd00::7")!)).description == "fd00::7/128")
     }
 
-    @Test("invalid prefixes are refused", arguments: [
-        "fd00::/129", "10.0.0.0/33", "fd00::/", "fd00::/-1", "fd00::/064", "fd00::/+64", "/64", "fd00::/64/1", "x/8",
-    ])
+    @Test(
+        "invalid prefixes are refused",
+        arguments: [
+            "fd00::/129", "10.0.0.0/33", "fd00::/", "fd00::/-1", "fd00::/064", "fd00::/+64", "/64", "fd00::/64/1",
+            "x/8",
+        ])
     func invalid(text: String) {
         #expect(IPPrefix(text) == nil, "'\(text)' must not parse as a prefix")
     }
@@ -177,15 +185,19 @@ struct IPPrefixTests {
         let data = try JSONEncoder().encode([IPPrefix("fd00::1/64")!])
         #expect(String(decoding: data, as: UTF8.self).contains("fd00::1"))
         #expect(try JSONDecoder().decode([IPPrefix].self, from: data) == [IPPrefix("fd00::1/64")!])
-        #expect(throws: DecodingError.self) { try JSONDecoder().decode([IPPrefix].self, from: Data(#"["fd00::/200"]"#.utf8)) }
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode([IPPrefix].self, from: Data(#"["fd00::/200"]"#.utf8))
+        }
     }
 }
 
 @Suite("IPv6Prefix")
 struct IPv6PrefixTests {
-    @Test("host bits set, too long, or no length are refused", arguments: [
-        "fd00::1/64", "fd12:3456:789a:1::/48", "fd00::/129", "fd00::", "10.0.0.0/8", "fd00::/64 ",
-    ])
+    @Test(
+        "host bits set, too long, or no length are refused",
+        arguments: [
+            "fd00::1/64", "fd12:3456:789a:1::/48", "fd00::/129", "fd00::", "10.0.0.0/8", "fd00::/64 ",
+        ])
     func invalid(text: String) {
         #expect(IPv6Prefix(text) == nil, "'\(text)' must not parse as an IPv6 network prefix")
     }
@@ -233,7 +245,7 @@ struct IPv6PrefixTests {
         #expect(net.subnet(0x10000, length: 64) == nil, "a /48 has only 65536 /64s")
         #expect(net.subnet(0, length: 47) == nil, "a subnet cannot be shorter than its parent")
         #expect(net.subnet(0, length: 129) == nil)
-        #expect(net.subnet(1, length: 48)  == nil, "a /48 has exactly one /48")
+        #expect(net.subnet(1, length: 48) == nil, "a /48 has exactly one /48")
         #expect(net.subnet(0, length: 48) == net)
         // Crossing the 64-bit boundary: a /56 split into /72s.
         let p56 = IPv6Prefix("fd00:0:0:ff00::/56")!
@@ -276,7 +288,9 @@ struct IPv6PrefixTests {
         #expect([c, b, a].sorted() == [a, b, c])
         let data = try JSONEncoder().encode(a)
         #expect(try JSONDecoder().decode(IPv6Prefix.self, from: data) == a)
-        #expect(throws: DecodingError.self) { try JSONDecoder().decode(IPv6Prefix.self, from: Data(#""fd00::1/48""#.utf8)) }
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(IPv6Prefix.self, from: Data(#""fd00::1/48""#.utf8))
+        }
         #expect(a.asIPPrefix.description == "fd00::/48")
     }
 }
@@ -302,7 +316,8 @@ struct AddressPlanTests {
         #expect(AddressPlan.lowestFree(in: 1...5, used: [1, 2, 4]) == 3)
         #expect(AddressPlan.lowestFree(in: 1...5, used: [1, 2, 3, 4, 5]) == nil)
         #expect(AddressPlan.lowestFree(in: UInt16(0xfffe)...UInt16(0xffff), used: [0xfffe]) == 0xffff)
-        #expect(AddressPlan.lowestFree(in: UInt16.max...UInt16.max, used: [UInt16.max]) == nil,
-                "must stop at the upper bound without overflowing")
+        #expect(
+            AddressPlan.lowestFree(in: UInt16.max...UInt16.max, used: [UInt16.max]) == nil,
+            "must stop at the upper bound without overflowing")
     }
 }

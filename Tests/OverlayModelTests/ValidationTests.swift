@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import OverlayModel
 
 /// Runs `body`, expects a `ValidationError`, and checks that its text names the value and says what
@@ -14,13 +15,16 @@ func expectRejected(
     } catch let e as ValidationError {
         #expect(e.field == field, "field of \(e)", sourceLocation: sourceLocation)
         #expect(e.value == value, "value of \(e)", sourceLocation: sourceLocation)
-        #expect(e.description.contains("'\(Quote.bounded(value))'"), "'\(e)' does not quote the value",
-                sourceLocation: sourceLocation)
-        #expect(e.description.contains(allowedMentions), "'\(e)' does not say '\(allowedMentions)'",
-                sourceLocation: sourceLocation)
+        #expect(
+            e.description.contains("'\(Quote.bounded(value))'"), "'\(e)' does not quote the value",
+            sourceLocation: sourceLocation)
+        #expect(
+            e.description.contains(allowedMentions), "'\(e)' does not say '\(allowedMentions)'",
+            sourceLocation: sourceLocation)
     } catch {
-        Issue.record("'\(value)': expected a ValidationError, got \(type(of: error)): \(error)",
-                     sourceLocation: sourceLocation)
+        Issue.record(
+            "'\(value)': expected a ValidationError, got \(type(of: error)): \(error)",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -106,9 +110,11 @@ struct NamesTests {
         #expect(try Names.label(value, field: "node name") == value)
     }
 
-    @Test("labels refused", arguments: [
-        "", "-a", "a-", "Web", "a_b", "a.b", "a b", "é", "web/1", String(repeating: "x", count: 64),
-    ])
+    @Test(
+        "labels refused",
+        arguments: [
+            "", "-a", "a-", "Web", "a_b", "a.b", "a b", "é", "web/1", String(repeating: "x", count: 64),
+        ])
     func labelBad(value: String) {
         expectRejected(value, field: "node name", allowedMentions: Self.labelAllowed) {
             try Names.label(value, field: "node name")
@@ -123,12 +129,14 @@ struct NamesTests {
         #expect(try Names.fqdn("1.example.com", field: "domain") == "1.example.com")
     }
 
-    @Test("fqdns refused", arguments: [
-        "", "com", "example..com", "example.com.", ".example.com", "*.example.com", "example.123", "1.2.3.4",
-        "exa_mple.com", "-a.example.com", "a-.example.com",
-        String(repeating: "a.", count: 127) + "com",  // 257 characters
-        String(repeating: "x", count: 64) + ".com",
-    ])
+    @Test(
+        "fqdns refused",
+        arguments: [
+            "", "com", "example..com", "example.com.", ".example.com", "*.example.com", "example.123", "1.2.3.4",
+            "exa_mple.com", "-a.example.com", "a-.example.com",
+            String(repeating: "a.", count: 127) + "com",  // 257 characters
+            String(repeating: "x", count: 64) + ".com",
+        ])
     func fqdnBad(value: String) {
         expectRejected(value, field: "domain", allowedMentions: "a DNS name of at least two dot-separated labels") {
             try Names.fqdn(value, field: "domain")
@@ -140,7 +148,9 @@ struct NamesTests {
         #expect(try Names.netns(value) == value)
     }
 
-    @Test("netns names refused", arguments: ["", ".", "..", "-x", "a/b", "a b", "ns\n", String(repeating: "n", count: 65)])
+    @Test(
+        "netns names refused",
+        arguments: ["", ".", "..", "-x", "a/b", "a b", "ns\n", String(repeating: "n", count: 65)])
     func netnsBad(value: String) {
         expectRejected(value, field: "netns", allowedMentions: "1-64 characters of letters, digits") {
             try Names.netns(value, field: "netns")
@@ -168,7 +178,8 @@ struct PortTests {
         #expect(try PortSpec(parsing: "UDP/53") == PortSpec(proto: .udp, port: 53))
         #expect(try PortSpec(parsing: "tcp/65535").port == 65535)
         #expect(PortSpec(proto: .udp, port: 53).description == "udp/53")
-        #expect([PortSpec(proto: .udp, port: 1), PortSpec(proto: .tcp, port: 9), PortSpec(proto: .tcp, port: 2)].sorted()
+        #expect(
+            [PortSpec(proto: .udp, port: 1), PortSpec(proto: .tcp, port: 9), PortSpec(proto: .tcp, port: 2)].sorted()
                 == [PortSpec(proto: .tcp, port: 2), PortSpec(proto: .tcp, port: 9), PortSpec(proto: .udp, port: 1)])
     }
 
@@ -196,20 +207,24 @@ struct PortTests {
         #expect(try Node.parsePortRange("65535-65535") == 65535...65535)
     }
 
-    @Test("bad port ranges refused", arguments: [
-        "0-10", "10-5", "1-65536", "abc", "1-", "-5", "1-2-3", "01-5", "51820", "", " 1-2", "+1-2",
-    ])
+    @Test(
+        "bad port ranges refused",
+        arguments: [
+            "0-10", "10-5", "1-65536", "abc", "1-", "-5", "1-2-3", "01-5", "51820", "", " 1-2", "+1-2",
+        ])
     func portRangesBad(value: String) {
         expectRejected(value, field: "listen ports", allowedMentions: "FROM-TO with 1 <= FROM <= TO <= 65535") {
             try Node.parsePortRange(value)
         }
     }
 
-    @Test("endpoints", arguments: [
-        ("192.0.2.1:51820", "192.0.2.1:51820"),
-        ("[2001:db8::1]:51820", "[2001:db8::1]:51820"),
-        ("[2001:DB8:0::1]:1", "[2001:db8::1]:1"),
-    ])
+    @Test(
+        "endpoints",
+        arguments: [
+            ("192.0.2.1:51820", "192.0.2.1:51820"),
+            ("[2001:db8::1]:51820", "[2001:db8::1]:51820"),
+            ("[2001:DB8:0::1]:1", "[2001:db8::1]:1"),
+        ])
     func endpointOK(text: String, canonical: String) throws {
         let e = try #require(Endpoint(text), "'\(text)' should parse")
         #expect(e.description == canonical)
@@ -218,10 +233,12 @@ struct PortTests {
         #expect(try JSONDecoder().decode([Endpoint].self, from: data) == [e])
     }
 
-    @Test("bad endpoints refused", arguments: [
-        "192.0.2.1", "2001:db8::1:51820", "[2001:db8::1]51820", "[192.0.2.1]:1", "host:1", "1.2.3.4:0",
-        "1.2.3.4:65536", "[2001:db8::1]:", "[2001:db8::1", ":80", "1.2.3.4:-1", "",
-    ])
+    @Test(
+        "bad endpoints refused",
+        arguments: [
+            "192.0.2.1", "2001:db8::1:51820", "[2001:db8::1]51820", "[192.0.2.1]:1", "host:1", "1.2.3.4:0",
+            "1.2.3.4:65536", "[2001:db8::1]:", "[2001:db8::1", ":80", "1.2.3.4:-1", "",
+        ])
     func endpointBad(text: String) {
         #expect(Endpoint(text) == nil, "'\(text)' must not parse as an endpoint")
     }
@@ -236,10 +253,12 @@ struct NetworkNodeTests {
         #expect(try Network.validatePrefix(text).description == text)
     }
 
-    @Test("other prefixes refused", arguments: [
-        "fd12:3456:789a::/47", "fd12:3456:789a::/64", "fc00::/48", "2001:db8::/48", "fd12:3456:789a::1/48",
-        "fd12:3456:789a:1::/48", "garbage", "fd12:3456:789a::", "10.0.0.0/8", "",
-    ])
+    @Test(
+        "other prefixes refused",
+        arguments: [
+            "fd12:3456:789a::/47", "fd12:3456:789a::/64", "fc00::/48", "2001:db8::/48", "fd12:3456:789a::1/48",
+            "fd12:3456:789a:1::/48", "garbage", "fd12:3456:789a::", "10.0.0.0/8", "",
+        ])
     func prefixBad(text: String) {
         expectRejected(text, field: "prefix", allowedMentions: Self.prefixAllowed) { try Network.validatePrefix(text) }
     }
@@ -287,12 +306,16 @@ struct NetworkNodeTests {
         #expect(try Node.parsePublicAddress(text).description == text)
     }
 
-    @Test("non-public addresses refused", arguments: [
-        "127.0.0.1", "0.0.0.0", "169.254.1.1", "224.0.0.1", "239.1.1.1", "255.255.255.255", "::1", "::",
-        "fe80::1", "febf::1", "ff02::1", "fd00::1", "fc00::1", "not-an-ip", "192.0.2.1:80", "",
-    ])
+    @Test(
+        "non-public addresses refused",
+        arguments: [
+            "127.0.0.1", "0.0.0.0", "169.254.1.1", "224.0.0.1", "239.1.1.1", "255.255.255.255", "::1", "::",
+            "fe80::1", "febf::1", "ff02::1", "fd00::1", "fc00::1", "not-an-ip", "192.0.2.1:80", "",
+        ])
     func publicBad(text: String) {
-        expectRejected(text, field: "public address", allowedMentions: "not loopback, link-local, multicast, unspecified or ULA") {
+        expectRejected(
+            text, field: "public address", allowedMentions: "not loopback, link-local, multicast, unspecified or ULA"
+        ) {
             try Node.parsePublicAddress(text)
         }
     }
@@ -308,7 +331,8 @@ struct NetworkNodeTests {
         let r = GatewayRoute(name: "r", node: "gw", match: .name("app"), backends: [.init(workload: "web", port: 80)])
         #expect(r.hostName(domain: "example.com") == "app.example.com")
         #expect(r.hostName(domain: nil) == nil)
-        #expect(GatewayRoute(name: "r", node: "gw", match: .fqdn("a.b.c"), backends: []).hostName(domain: "x.y") == "a.b.c")
+        #expect(
+            GatewayRoute(name: "r", node: "gw", match: .fqdn("a.b.c"), backends: []).hostName(domain: "x.y") == "a.b.c")
         #expect(GatewayRoute(name: "r", node: "gw", match: .udp(53), backends: []).hostName(domain: "x.y") == nil)
         #expect(GatewayRoute(name: "r", node: "gw", match: .udp(53), backends: []).backendProto == .udp)
         #expect(r.backendProto == .tcp)

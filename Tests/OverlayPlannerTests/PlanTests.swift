@@ -1,6 +1,7 @@
 import Foundation
 import OverlayModel
 import Testing
+
 @testable import OverlayPlanner
 
 @Suite("NodePlan and PlanDelta")
@@ -9,23 +10,27 @@ struct PlanTests {
     /// exposed ports, an access peer.
     static func richSnapshot() -> NetworkSnapshot {
         let workloads = [
-            Workload(name: "web", network: "net", node: "plain", hostNumber: 2, namespace: "wl-web",
-                     exposed: [PortSpec(proto: .tcp, port: 443), PortSpec(proto: .tcp, port: 80)]),
-            Workload(name: "dns", network: "net", node: "plain", hostNumber: 3, namespace: "ns-dns",
-                     exposed: [PortSpec(proto: .udp, port: 53)]),
+            Workload(
+                name: "web", network: "net", node: "plain", hostNumber: 2, namespace: "wl-web",
+                exposed: [PortSpec(proto: .tcp, port: 443), PortSpec(proto: .tcp, port: 80)]),
+            Workload(
+                name: "dns", network: "net", node: "plain", hostNumber: 3, namespace: "ns-dns",
+                exposed: [PortSpec(proto: .udp, port: 53)]),
             Workload(name: "job", network: "net", node: "hidden", hostNumber: 2, namespace: "wl-job"),
         ]
         let routes = [
             GatewayRoute(name: "site", node: "gw", match: .name("site"), backends: [.init(workload: "web", port: 80)]),
-            GatewayRoute(name: "tls", node: "gw", match: .fqdn("www.example.org"), tlsPassthrough: true,
-                         backends: [.init(workload: "web", port: 443)]),
+            GatewayRoute(
+                name: "tls", node: "gw", match: .fqdn("www.example.org"), tlsPassthrough: true,
+                backends: [.init(workload: "web", port: 443)]),
             GatewayRoute(name: "dns", node: "gw", match: .udp(53), backends: [.init(workload: "dns", port: 53)]),
         ]
-        return Fixture.snapshot([
-            MemberSpec(name: "hub1", subnetID: 1, hub: true), MemberSpec(name: "hub2", subnetID: 2, hub: true),
-            MemberSpec(name: "hidden", subnetID: 3, hidden: true), MemberSpec(name: "plain", subnetID: 4),
-            MemberSpec(name: "gw", subnetID: 5, gateway: true),
-        ], access: [("phone", "hub2")], seed: 42, workloads: workloads, routes: routes)
+        return Fixture.snapshot(
+            [
+                MemberSpec(name: "hub1", subnetID: 1, hub: true), MemberSpec(name: "hub2", subnetID: 2, hub: true),
+                MemberSpec(name: "hidden", subnetID: 3, hidden: true), MemberSpec(name: "plain", subnetID: 4),
+                MemberSpec(name: "gw", subnetID: 5, gateway: true),
+            ], access: [("phone", "hub2")], seed: 42, workloads: workloads, routes: routes)
     }
 
     @Test("NodePlan JSON round trip for every member, with a version field")
@@ -37,7 +42,8 @@ struct PlanTests {
         for (name, plan) in plans {
             let data = try encoder.encode(plan)
             let text = String(decoding: data, as: UTF8.self)
-            #expect(text.contains("\"version\":\(NodePlan.currentVersion)"), "\(name): no version in \(text.prefix(80))")
+            #expect(
+                text.contains("\"version\":\(NodePlan.currentVersion)"), "\(name): no version in \(text.prefix(80))")
             let back = try JSONDecoder().decode(NodePlan.self, from: data)
             #expect(back == plan, "\(name): plan changes through JSON")
             #expect(try encoder.encode(back) == data, "\(name): re-encoding differs")
@@ -48,7 +54,8 @@ struct PlanTests {
         #expect(gw.gateway?.routes.map(\.name) == ["dns", "site", "tls"])
         #expect(gw.gateway?.routes.first { $0.name == "site" }?.host == "site.gw.example.com")
         #expect(gw.gateway?.routes.first { $0.name == "tls" }?.tlsPassthrough == true)
-        #expect(gw.gateway?.routes.first { $0.name == "dns" }?.backends.first?.address.description == "fd12:3456:789a:4::3")
+        #expect(
+            gw.gateway?.routes.first { $0.name == "dns" }?.backends.first?.address.description == "fd12:3456:789a:4::3")
         #expect(plans["hidden"]?.networks.first?.failover != nil)
         let plain = try #require(plans["plain"]?.networks.first)
         #expect(plain.workloads.map(\.name) == ["dns", "web"])
@@ -85,11 +92,14 @@ struct PlanTests {
             #expect(d.summary == PlanDelta(from: plan, to: plan).summary)
         }
         let rich = try Fixture.plans(Self.richSnapshot())
-        for (name, plan) in rich { #expect(PlanDelta(from: plan, to: try Fixture.plans(Self.richSnapshot())[name]!).isEmpty) }
+        for (name, plan) in rich {
+            #expect(PlanDelta(from: plan, to: try Fixture.plans(Self.richSnapshot())[name]!).isEmpty)
+        }
     }
 
-    @Test("adding one member gives every other non-hidden member exactly one added peer",
-          arguments: [0, 1, 5, 20, 39] as [Int])
+    @Test(
+        "adding one member gives every other non-hidden member exactly one added peer",
+        arguments: [0, 1, 5, 20, 39] as [Int])
     func addOneMember(hiddenAndHubs: Int) throws {
         var specs: [MemberSpec] = (1...40).map { MemberSpec(name: "n\($0)", subnetID: UInt16($0)) }
         // Vary the shape: some hubs, and `hiddenAndHubs / 2` hidden members.

@@ -1,5 +1,6 @@
 import Foundation
 import OverlayModel
+
 @testable import OverlayPlanner
 
 /// SplitMix64: deterministic, so every random test reproduces from its seed.
@@ -32,30 +33,40 @@ enum Fixture {
         WireGuardKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })!
     }
 
-    static func member(_ s: MemberSpec, rng: inout SeededRNG, network: Network = Fixture.network) -> NetworkSnapshot.Member {
-        let addresses: [IPAddress] = s.hidden ? [] : [
-            Bool.random(using: &rng)
-                ? .v4(IPv4Address(0xC633_6400 | UInt32(s.subnetID & 0xff)))  // 198.51.100.x
-                : .v6(IPv6Address(high: 0x2001_0db8_0000_0000, low: UInt64(s.subnetID))),
-        ]
-        let node = Node(name: s.name, identity: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) },
-                        publicAddresses: addresses, region: s.region, hub: s.hub, gateway: s.gateway,
-                        domain: s.gateway ? "\(s.name).example.com" : nil)
-        let membership = Membership(network: network.name, node: s.name, subnetID: s.subnetID, publicKey: key(&rng),
-                                    sealedPrivateKey: (0..<80).map { _ in UInt8.random(in: 0...255, using: &rng) },
-                                    listenPort: 51820 + s.subnetID % 1000)
+    static func member(_ s: MemberSpec, rng: inout SeededRNG, network: Network = Fixture.network)
+        -> NetworkSnapshot.Member
+    {
+        let addresses: [IPAddress] =
+            s.hidden
+            ? []
+            : [
+                Bool.random(using: &rng)
+                    ? .v4(IPv4Address(0xC633_6400 | UInt32(s.subnetID & 0xff)))  // 198.51.100.x
+                    : .v6(IPv6Address(high: 0x2001_0db8_0000_0000, low: UInt64(s.subnetID)))
+            ]
+        let node = Node(
+            name: s.name, identity: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) },
+            publicAddresses: addresses, region: s.region, hub: s.hub, gateway: s.gateway,
+            domain: s.gateway ? "\(s.name).example.com" : nil)
+        let membership = Membership(
+            network: network.name, node: s.name, subnetID: s.subnetID, publicKey: key(&rng),
+            sealedPrivateKey: (0..<80).map { _ in UInt8.random(in: 0...255, using: &rng) },
+            listenPort: 51820 + s.subnetID % 1000)
         return .init(node: node, membership: membership)
     }
 
-    static func snapshot(_ specs: [MemberSpec], access: [(name: String, hub: String)] = [], seed: UInt64 = 1,
-                         workloads: [Workload] = [], routes: [GatewayRoute] = []) -> NetworkSnapshot {
+    static func snapshot(
+        _ specs: [MemberSpec], access: [(name: String, hub: String)] = [], seed: UInt64 = 1,
+        workloads: [Workload] = [], routes: [GatewayRoute] = []
+    ) -> NetworkSnapshot {
         var rng = SeededRNG(seed: seed)
         let members = specs.map { member($0, rng: &rng) }
         let peers = access.enumerated().map { i, a in
             AccessPeer(name: a.name, network: network.name, hostNumber: UInt64(2 + i), publicKey: key(&rng), hub: a.hub)
         }
-        return NetworkSnapshot(network: network, members: members, workloads: workloads, accessPeers: peers,
-                               gatewayRoutes: routes)
+        return NetworkSnapshot(
+            network: network, members: members, workloads: workloads, accessPeers: peers,
+            gatewayRoutes: routes)
     }
 
     /// A random network: `count` members with random subnet IDs, hidden and hub flags, and 0-3 access
@@ -72,10 +83,13 @@ enum Fixture {
             let hidden = Double.random(in: 0..<1, using: &rng) < hiddenRate
             // A hidden node may carry a hub flag in the model; the planner must not treat it as a hub.
             let hub = Double.random(in: 0..<1, using: &rng) < hubRate
-            return MemberSpec(name: "m\(i)", subnetID: id, hidden: hidden, hub: hub,
-                              gateway: !hidden && Double.random(in: 0..<1, using: &rng) < 0.1)
+            return MemberSpec(
+                name: "m\(i)", subnetID: id, hidden: hidden, hub: hub,
+                gateway: !hidden && Double.random(in: 0..<1, using: &rng) < 0.1)
         }
-        if !specs.contains(where: { $0.hub && !$0.hidden }) && (specs.contains(where: \.hidden) || Bool.random(using: &rng)) {
+        if !specs.contains(where: { $0.hub && !$0.hidden })
+            && (specs.contains(where: \.hidden) || Bool.random(using: &rng))
+        {
             let i = Int.random(in: specs.indices, using: &rng)
             specs[i].hidden = false
             specs[i].hub = true
@@ -90,8 +104,9 @@ enum Fixture {
         let planned = try PlannedNetwork(snapshot)
         var out: [String: NodePlan] = [:]
         for m in snapshot.members {
-            out[m.node.name] = Planner.nodePlan(node: m.node, revision: revision, networks: [planned],
-                                                gatewayRoutes: snapshot.gatewayRoutes)
+            out[m.node.name] = Planner.nodePlan(
+                node: m.node, revision: revision, networks: [planned],
+                gatewayRoutes: snapshot.gatewayRoutes)
         }
         return out
     }
@@ -171,8 +186,13 @@ struct RoutingSimulator {
             interfaces[who] = Interface(
                 who: who, publicKey: a.publicKey, local: IPv6Prefix(network: t.accessAddress(a), length: 128)!,
                 address: t.accessAddress(a),
-                peers: [Peer(WireGuardKey(base64: conf.peer["PublicKey"]!)!, Endpoint(conf.peer["Endpoint"]!),
-                         conf.peer["AllowedIPs"]!.split(separator: ",").map { IPPrefix($0.trimmingCharacters(in: .whitespaces))! })])
+                peers: [
+                    Peer(
+                        WireGuardKey(base64: conf.peer["PublicKey"]!)!, Endpoint(conf.peer["Endpoint"]!),
+                        conf.peer["AllowedIPs"]!.split(separator: ",").map {
+                            IPPrefix($0.trimmingCharacters(in: .whitespaces))!
+                        })
+                ])
             byKey[a.publicKey] = who
         }
     }
@@ -201,12 +221,15 @@ struct RoutingSimulator {
         var here = src
         while !here.local.contains(dst.address) {
             guard path.count <= maxHops else {
-                return .failure(.init("more than \(maxHops) hops: \(path.map(\.description).joined(separator: " -> ")) -> ..."))
+                return .failure(
+                    .init("more than \(maxHops) hops: \(path.map(\.description).joined(separator: " -> ")) -> ..."))
             }
             guard let m = Self.longestMatch(here.peers, dst.address) else {
                 return .failure(.init("\(here.who) has no peer for \(dst.address) (path \(path))"))
             }
-            guard m.ties == 1 else { return .failure(.init("\(here.who) has \(m.ties) peers for /\(m.length) holding \(dst.address)")) }
+            guard m.ties == 1 else {
+                return .failure(.init("\(here.who) has \(m.ties) peers for /\(m.length) holding \(dst.address)"))
+            }
             guard let nextWho = byKey[m.key], let next = interfaces[nextWho] else {
                 return .failure(.init("\(here.who) routes \(dst.address) to unknown key \(m.key)"))
             }
@@ -222,8 +245,10 @@ struct RoutingSimulator {
             guard let srcMatch = Self.longestMatch(next.peers, src.address), srcMatch.key == here.publicKey,
                 srcMatch.ties == 1
             else {
-                return .failure(.init(
-                    "\(nextWho) drops \(src.address) (from \(source)) arriving from \(here.who): its AllowedIPs give that source to \(Self.longestMatch(next.peers, src.address).flatMap { byKey[$0.key] }.map(\.description) ?? "nobody")"))
+                return .failure(
+                    .init(
+                        "\(nextWho) drops \(src.address) (from \(source)) arriving from \(here.who): its AllowedIPs give that source to \(Self.longestMatch(next.peers, src.address).flatMap { byKey[$0.key] }.map(\.description) ?? "nobody")"
+                    ))
             }
             path.append(nextWho)
             here = next
@@ -246,7 +271,10 @@ struct WgQuick {
         var section = ""
         for line in text.split(separator: "\n") {
             let l = line.trimmingCharacters(in: .whitespaces)
-            if l.hasPrefix("[") { section = l; continue }
+            if l.hasPrefix("[") {
+                section = l
+                continue
+            }
             if l.hasPrefix("#") || l.isEmpty { continue }
             guard let eq = l.firstIndex(of: "=") else { continue }
             let k = l[..<eq].trimmingCharacters(in: .whitespaces)

@@ -1,6 +1,7 @@
 import Foundation
 import OverlayModel
 import Testing
+
 @testable import OverlayPlanner
 
 @Suite("Topology")
@@ -21,8 +22,10 @@ struct TopologyTests {
             let peerKeys = r.peers.map(\.publicKey)
             #expect(Set(peerKeys).count == peerKeys.count, "\(label): \(m.node.name) has a peer twice")
             #expect(!peerKeys.contains(m.membership.publicKey), "\(label): \(m.node.name) peers with itself")
-            #expect(r.peers.map(\.publicKey.bytes) == r.peers.map(\.publicKey.bytes).sorted { $0.lexicographicallyPrecedes($1) },
-                    "\(label): peers of \(m.node.name) not sorted by key")
+            #expect(
+                r.peers.map(\.publicKey.bytes)
+                    == r.peers.map(\.publicKey.bytes).sorted { $0.lexicographicallyPrecedes($1) },
+                "\(label): peers of \(m.node.name) not sorted by key")
             // WireGuard refuses one prefix on two peers of an interface.
             var seen: [IPPrefix: String] = [:]
             for p in r.peers {
@@ -42,15 +45,19 @@ struct TopologyTests {
             if m.node.isHidden {
                 // A hidden member peers only with the relay hubs: two when there are two, else one.
                 let expected = Set(relayNames.map { keyOf[$0]! })
-                #expect(Set(peerKeys) == expected,
-                        "\(label): hidden \(m.node.name) peers with \(r.peers.map(\.name)), expected relays \(relayNames)")
+                #expect(
+                    Set(peerKeys) == expected,
+                    "\(label): hidden \(m.node.name) peers with \(r.peers.map(\.name)), expected relays \(relayNames)")
                 #expect(r.peers.count == min(2, trueHubs.count))
                 for p in r.peers {
-                    #expect(p.persistentKeepalive == 25, "\(label): hidden \(m.node.name) -> \(p.name) without keepalive 25")
+                    #expect(
+                        p.persistentKeepalive == 25, "\(label): hidden \(m.node.name) -> \(p.name) without keepalive 25"
+                    )
                     #expect(p.endpoint != nil, "\(label): hidden \(m.node.name) cannot dial \(p.name)")
                 }
                 let primary = r.peers.filter { $0.allowedIPs.contains(snapshot.network.prefix.asIPPrefix) }
-                #expect(primary.count == 1, "\(label): hidden \(m.node.name) needs exactly one primary carrying the /48")
+                #expect(
+                    primary.count == 1, "\(label): hidden \(m.node.name) needs exactly one primary carrying the /48")
                 if trueHubs.count >= 2 {
                     let f = try #require(r.failover, "\(label): hidden \(m.node.name) with two hubs has no failover")
                     #expect(f.primary == primary.first?.publicKey)
@@ -62,13 +69,15 @@ struct TopologyTests {
             } else {
                 // Full mesh between non-hidden members.
                 for o in open where o.node.name != m.node.name {
-                    #expect(peerKeys.contains(o.membership.publicKey),
-                            "\(label): \(m.node.name) lacks full-mesh peer \(o.node.name)")
+                    #expect(
+                        peerKeys.contains(o.membership.publicKey),
+                        "\(label): \(m.node.name) lacks full-mesh peer \(o.node.name)")
                 }
                 let isRelay = relayNames.contains(m.node.name)
                 for h in members where h.node.isHidden {
-                    #expect(peerKeys.contains(h.membership.publicKey) == isRelay,
-                            "\(label): \(m.node.name) (relay: \(isRelay)) and hidden \(h.node.name)")
+                    #expect(
+                        peerKeys.contains(h.membership.publicKey) == isRelay,
+                        "\(label): \(m.node.name) (relay: \(isRelay)) and hidden \(h.node.name)")
                 }
                 #expect(r.failover == nil)
                 for p in r.peers where p.kind == .node {
@@ -92,7 +101,9 @@ struct TopologyTests {
         }
     }
 
-    @Test("random networks: every member and access peer reaches every other within the hop bound, and every hop passes WireGuard's source check")
+    @Test(
+        "random networks: every member and access peer reaches every other within the hop bound, and every hop passes WireGuard's source check"
+    )
     func randomReachability() throws {
         var rng = SeededRNG(seed: 0xBEEF)
         var checkedPaths = 0
@@ -122,16 +133,19 @@ struct TopologyTests {
         #expect(longest == 3, "some access-peer path should need three hops, longest was \(longest)")
     }
 
-    @Test("a hidden member and a non-relay hub: an access peer on the third hub reaches the hidden member in three hops")
+    @Test(
+        "a hidden member and a non-relay hub: an access peer on the third hub reaches the hidden member in three hops")
     func accessViaThirdHub() throws {
-        let s = Fixture.snapshot([
-            MemberSpec(name: "hub1", subnetID: 1, hub: true), MemberSpec(name: "hub2", subnetID: 2, hub: true),
-            MemberSpec(name: "hub3", subnetID: 3, hub: true), MemberSpec(name: "hidden", subnetID: 4, hidden: true),
-        ], access: [("laptop", "hub3")])
+        let s = Fixture.snapshot(
+            [
+                MemberSpec(name: "hub1", subnetID: 1, hub: true), MemberSpec(name: "hub2", subnetID: 2, hub: true),
+                MemberSpec(name: "hub3", subnetID: 3, hub: true), MemberSpec(name: "hidden", subnetID: 4, hidden: true),
+            ], access: [("laptop", "hub3")])
         let sim = try RoutingSimulator(s)
         let path = try sim.route(from: .access("laptop"), to: .member("hidden"), maxHops: 3).get()
-        #expect(path == [.access("laptop"), .member("hub3"), .member("hub1"), .member("hidden")],
-                "hidden has subnet 4 (even): primary relay hub1")
+        #expect(
+            path == [.access("laptop"), .member("hub3"), .member("hub1"), .member("hidden")],
+            "hidden has subnet 4 (even): primary relay hub1")
         let back = try sim.route(from: .member("hidden"), to: .access("laptop"), maxHops: 3).get()
         #expect(back == [.member("hidden"), .member("hub1"), .member("hub3"), .access("laptop")])
     }
@@ -151,11 +165,14 @@ struct TopologyTests {
         let sim = try RoutingSimulator(s)
         // Both directions through the same relay, or WireGuard's source check drops them: the
         // primary of the member with the lower subnet ID (x, primary hub2).
-        #expect(try sim.route(from: .member("x"), to: .member("y"), maxHops: 2).get()
+        #expect(
+            try sim.route(from: .member("x"), to: .member("y"), maxHops: 2).get()
                 == [.member("x"), .member("hub2"), .member("y")])
-        #expect(try sim.route(from: .member("y"), to: .member("x"), maxHops: 2).get()
+        #expect(
+            try sim.route(from: .member("y"), to: .member("x"), maxHops: 2).get()
                 == [.member("y"), .member("hub2"), .member("x")])
-        #expect(try sim.route(from: .member("plain"), to: .member("x"), maxHops: 2).get()
+        #expect(
+            try sim.route(from: .member("plain"), to: .member("x"), maxHops: 2).get()
                 == [.member("plain"), .member("hub2"), .member("x")])
         // hub2 carries x's /64 for everyone else.
         let plain = try #require(PlannedNetwork(s).resource(for: "plain"))
@@ -197,8 +214,9 @@ struct TopologyTests {
 
     @Test("an access peer dialling a node that is not a hub member is refused")
     func accessWithoutHub() {
-        let s = Fixture.snapshot([MemberSpec(name: "a", subnetID: 1), MemberSpec(name: "b", subnetID: 2)],
-                                 access: [("phone", "a")])
+        let s = Fixture.snapshot(
+            [MemberSpec(name: "a", subnetID: 1), MemberSpec(name: "b", subnetID: 2)],
+            access: [("phone", "a")])
         #expect(throws: TopologyError.self) { try Topology(s) }
         let s2 = Fixture.snapshot([MemberSpec(name: "a", subnetID: 1, hub: true)], access: [("phone", "elsewhere")])
         #expect {
@@ -210,16 +228,18 @@ struct TopologyTests {
 
     @Test("DOT graph shows mesh edges, relays and access peers")
     func graph() throws {
-        let s = Fixture.snapshot([
-            MemberSpec(name: "hub1", subnetID: 1, hub: true), MemberSpec(name: "hub2", subnetID: 2, hub: true),
-            MemberSpec(name: "x", subnetID: 3, hidden: true), MemberSpec(name: "gw", subnetID: 4, gateway: true),
-        ], access: [("phone", "hub1")])
+        let s = Fixture.snapshot(
+            [
+                MemberSpec(name: "hub1", subnetID: 1, hub: true), MemberSpec(name: "hub2", subnetID: 2, hub: true),
+                MemberSpec(name: "x", subnetID: 3, hidden: true), MemberSpec(name: "gw", subnetID: 4, gateway: true),
+            ], access: [("phone", "hub1")])
         let dot = GraphRenderer.dot(try PlannedNetwork(s))
         #expect(dot.hasPrefix("graph \"net\" {"))
         #expect(dot.hasSuffix("}\n"))
         for line in [
             "\"hub1\" -- \"hub2\";", "\"hub1\" -- \"gw\";", "\"hub2\" -- \"gw\";",
-            "\"x\" -- \"hub2\" [style=bold, label=\"primary\"];", "\"x\" -- \"hub1\" [style=dashed, label=\"standby\"];",
+            "\"x\" -- \"hub2\" [style=bold, label=\"primary\"];",
+            "\"x\" -- \"hub1\" [style=dashed, label=\"standby\"];",
             "\"access:phone\" -- \"hub1\" [style=dotted];", "shape=doublecircle", "style=dashed", "color=blue",
             "fd12:3456:789a:ffff::2",
         ] {

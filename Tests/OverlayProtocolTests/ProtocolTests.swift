@@ -2,6 +2,7 @@ import Foundation
 import OverlayCrypto
 import OverlayPlanner
 import Testing
+
 @testable import OverlayProtocol
 
 @Suite("Agent request signatures")
@@ -15,13 +16,15 @@ struct AgentSignatureTests {
 
     @Test("a signed request verifies with the node's key")
     func roundTrip() throws {
-        let h = AgentSignature.headers(identity: node, node: "n1", method: "POST", pathAndQuery: "/v1/agent/status", body: body)
+        let h = AgentSignature.headers(
+            identity: node, node: "n1", method: "POST", pathAndQuery: "/v1/agent/status", body: body)
         try claim(h).verify(method: "POST", pathAndQuery: "/v1/agent/status", body: body, publicKey: node.publicKey)
     }
 
     @Test("method, path, body, node and key are all bound by the signature")
     func tampering() throws {
-        let h = AgentSignature.headers(identity: node, node: "n1", method: "GET", pathAndQuery: "/v1/agent/plan?after=3", body: [])
+        let h = AgentSignature.headers(
+            identity: node, node: "n1", method: "GET", pathAndQuery: "/v1/agent/plan?after=3", body: [])
         let c = try claim(h)
         let other = Ed25519Identity.generate()
         let cases: [(String, String, [UInt8], [UInt8])] = [
@@ -38,7 +41,8 @@ struct AgentSignatureTests {
         var renamed = h
         renamed[AgentSignature.nodeHeader] = "n2"
         #expect(throws: AgentSignatureError.badSignature) {
-            try claim(renamed).verify(method: "GET", pathAndQuery: "/v1/agent/plan?after=3", body: [], publicKey: node.publicKey)
+            try claim(renamed).verify(
+                method: "GET", pathAndQuery: "/v1/agent/plan?after=3", body: [], publicKey: node.publicKey)
         }
     }
 
@@ -48,7 +52,10 @@ struct AgentSignatureTests {
         for (offset, ok) in [(-61, false), (-60, true), (0, true), (60, true), (61, false)] as [(Int64, Bool)] {
             let h = AgentSignature.headers(
                 identity: node, node: "n1", method: "GET", pathAndQuery: "/p", body: [], time: now + offset)
-            let verify = { try self.claim(h).verify(method: "GET", pathAndQuery: "/p", body: [], publicKey: self.node.publicKey, now: now) }
+            let verify = {
+                try self.claim(h).verify(
+                    method: "GET", pathAndQuery: "/p", body: [], publicKey: self.node.publicKey, now: now)
+            }
             if ok { try verify() } else { #expect(throws: AgentSignatureError.skew(offset)) { try verify() } }
         }
     }
@@ -56,13 +63,18 @@ struct AgentSignatureTests {
     @Test("missing or malformed headers are named")
     func badHeaders() throws {
         let h = AgentSignature.headers(identity: node, node: "n1", method: "GET", pathAndQuery: "/p", body: [])
-        for name in [AgentSignature.nodeHeader, AgentSignature.timeHeader, AgentSignature.nonceHeader, AgentSignature.signatureHeader] {
+        for name in [
+            AgentSignature.nodeHeader, AgentSignature.timeHeader, AgentSignature.nonceHeader,
+            AgentSignature.signatureHeader,
+        ] {
             var m = h
             m[name] = nil
             #expect(throws: AgentSignatureError.missingHeader(name)) { try claim(m) }
         }
-        for (name, value) in [(AgentSignature.timeHeader, "soon"), (AgentSignature.nonceHeader, "xyz"),
-                              (AgentSignature.signatureHeader, "c2hvcnQ=")] {
+        for (name, value) in [
+            (AgentSignature.timeHeader, "soon"), (AgentSignature.nonceHeader, "xyz"),
+            (AgentSignature.signatureHeader, "c2hvcnQ="),
+        ] {
             var m = h
             m[name] = value
             #expect(throws: AgentSignatureError.badHeader(name, value)) { try claim(m) }
@@ -83,7 +95,8 @@ struct AgentSignatureTests {
 @Suite("Signed plans")
 struct SignedPlanTests {
     let controller = Ed25519Identity.generate()
-    let plan = NodePlan(node: "n1", revision: 9, hostFirewall: .init(wireguardPorts: [51820]), networks: [], gateway: nil)
+    let plan = NodePlan(
+        node: "n1", revision: 9, hostFirewall: .init(wireguardPorts: [51820]), networks: [], gateway: nil)
 
     func signed() throws -> SignedPlan {
         SignedPlan.sign(planJSON: Array(try JSONEncoder().encode(plan)), node: "n1", revision: 9, with: controller)
@@ -112,7 +125,9 @@ struct SignedPlanTests {
         }
         var relabelled = s
         relabelled.revision = 10
-        #expect(throws: SignedPlanError.self) { try relabelled.open(controllerKey: controller.publicKey, expectedNode: "n1") }
+        #expect(throws: SignedPlanError.self) {
+            try relabelled.open(controllerKey: controller.publicKey, expectedNode: "n1")
+        }
     }
 }
 
@@ -120,11 +135,15 @@ struct SignedPlanTests {
 struct TokenTests {
     @Test("generated tokens are well formed, distinct, and hashed without the token")
     func tokens() {
-        let a = Token.generate(.admin), b = Token.generate(.admin), j = Token.generate(.join)
+        let a = Token.generate(.admin)
+        let b = Token.generate(.admin)
+        let j = Token.generate(.join)
         #expect(a != b)
         #expect(Token.isWellFormed(a, .admin) && Token.isWellFormed(j, .join))
         #expect(!Token.isWellFormed(a, .join) && !Token.isWellFormed(j, .admin))
-        #expect(!Token.isWellFormed(a + "x", .admin) && !Token.isWellFormed("ovla_" + String(repeating: "/", count: 43), .admin))
+        #expect(
+            !Token.isWellFormed(a + "x", .admin)
+                && !Token.isWellFormed("ovla_" + String(repeating: "/", count: 43), .admin))
         #expect(Token.hash(a).count == 64 && Token.hash(a) != Token.hash(b) && !Token.hash(a).contains(a))
     }
 }

@@ -156,8 +156,9 @@ struct AdminAPITests {
         try h.controller.createNetwork(name: "shop", prefix: "fd12:3456:789a::/48")
         try h.controller.addNode(.init(name: "n1", identity: id, publicAddresses: ["192.0.2.1"]))
         try h.controller.addNode(
-            .init(name: "gw", identity: Ed25519Identity.generate().publicKeyBase64, publicAddresses: ["192.0.2.9"],
-                  gateway: true, domain: "apps.example.com"))
+            .init(
+                name: "gw", identity: Ed25519Identity.generate().publicKeyBase64, publicAddresses: ["192.0.2.9"],
+                gateway: true, domain: "apps.example.com"))
         try h.controller.addWorkload(name: "web", network: "shop", node: "n1", expose: ["tcp/80", "tcp/8080"])
         @Sendable func object(_ r: TestResponse) throws -> [String: Any] {
             try #require(try JSONSerialization.jsonObject(with: Data(r.bytes)) as? [String: Any], "\(r.text)")
@@ -168,12 +169,15 @@ struct AdminAPITests {
                 body: buffer(#"{"name": "site", "node": "gw", "label": "site", "backends": ["web:80"]}"#))
             #expect(site.status == .created, "\(site.text)")
             let siteMatch = try #require(try object(site)["match"] as? [String: Any], "\(site.text)")
-            #expect(siteMatch.count == 2 && siteMatch["kind"] as? String == "name" && siteMatch["label"] as? String == "site")
+            #expect(
+                siteMatch.count == 2 && siteMatch["kind"] as? String == "name"
+                    && siteMatch["label"] as? String == "site")
             let backend = try #require((try object(site)["backends"] as? [[String: Any]])?.first, "\(site.text)")
             #expect(backend["workload"] as? String == "web" && backend["port"] as? Int == 80)
             let tcp = try await client.execute(
                 uri: "/v1/gateway-routes", method: .post, headers: h.admin,
-                body: buffer(#"{"name": "alt", "node": "gw", "tcp": "8080", "backends": ["web:8080"], "balance": "leastconn"}"#))
+                body: buffer(
+                    #"{"name": "alt", "node": "gw", "tcp": "8080", "backends": ["web:8080"], "balance": "leastconn"}"#))
             #expect(tcp.status == .created, "\(tcp.text)")
             let tcpMatch = try #require(try object(tcp)["match"] as? [String: Any], "\(tcp.text)")
             #expect(tcpMatch.count == 2 && tcpMatch["kind"] as? String == "tcp" && tcpMatch["port"] as? Int == 8080)
@@ -187,8 +191,10 @@ struct AdminAPITests {
             #expect(plan.text.contains(#""kind":"name""#) && plan.text.contains(#""label":"site""#), "\(plan.text)")
 
             let yaml = "workloads:\n- {name: api, network: shop, node: n1, expose: [tcp/81]}\n"
-            let body = String(decoding: try JSONEncoder().encode(ApplyRequest(topology: yaml, dryRun: true)), as: UTF8.self)
-            let applied = try await client.execute(uri: "/v1/apply", method: .post, headers: h.admin, body: buffer(body))
+            let body = String(
+                decoding: try JSONEncoder().encode(ApplyRequest(topology: yaml, dryRun: true)), as: UTF8.self)
+            let applied = try await client.execute(
+                uri: "/v1/apply", method: .post, headers: h.admin, body: buffer(body))
             #expect(applied.status == .ok, "\(applied.text)")
             let result = try object(applied)
             #expect(Set(result.keys) == ["created", "nodes", "dryRun"], "a dry run has no revision: \(applied.text)")

@@ -77,14 +77,21 @@ struct AdminRefusalTests {
     @Test("bodies that are not strict UTF-8 JSON objects with known, unique keys: 400")
     func strictBodies() async throws {
         let h = try Harness()
-        let utf16 = String(decoding: Array(#"{"name": "shop"}"#.utf16).flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }, as: UTF8.self)
+        let utf16 = String(
+            decoding: Array(#"{"name": "shop"}"#.utf16).flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }, as: UTF8.self)
         try await Self.expect(
             h,
             [
                 (.post, "/v1/networks", #"{"name": "shop", "prefx": null}"#, .badRequest, "unknown field 'prefx'"),
-                (.post, "/v1/nodes", #"{"name": "n1", "hub": null, "hubb": null}"#, .badRequest, "unknown field 'hubb'"),
+                (
+                    .post, "/v1/nodes", #"{"name": "n1", "hub": null, "hubb": null}"#, .badRequest,
+                    "unknown field 'hubb'"
+                ),
                 (.post, "/v1/networks", #"{"name": "shop", "name": "lab"}"#, .badRequest, "duplicate field 'name'"),
-                (.post, "/v1/networks", #"{"name": "shop", "n\u0061me": "lab"}"#, .badRequest, "duplicate field 'name'"),
+                (
+                    .post, "/v1/networks", #"{"name": "shop", "n\u0061me": "lab"}"#, .badRequest,
+                    "duplicate field 'name'"
+                ),
                 (
                     .post, "/v1/apply", #"{"topology": "networks: []", "dryRun": true, "dryRun": false}"#,
                     .badRequest, "duplicate field 'dryRun'"
@@ -97,7 +104,8 @@ struct AdminRefusalTests {
             h,
             [
                 (
-                    .post, "/v1/gateway-routes", #"{"name": "r", "node": "ghost", "backends": [], "tcp": "80", "tcp": "81"}"#,
+                    .post, "/v1/gateway-routes",
+                    #"{"name": "r", "node": "ghost", "backends": [], "tcp": "80", "tcp": "81"}"#,
                     .badRequest, "duplicate field 'tcp'"
                 )
             ])
@@ -150,7 +158,10 @@ struct AdminRefusalTests {
                 let r = try await client.execute(uri: uri, method: method, headers: h.admin, body: buffer("{}"))
                 #expect(r.status == .methodNotAllowed, "\(method) \(uri): \(r.status) \(r.text)")
                 #expect(r.headers[.allow] == allow, "\(method) \(uri): \(r.headers)")
-                #expect(r.error == "method \(method.rawValue) is not allowed on \(uri): use \(allow.replacingOccurrences(of: ", ", with: " or "))", "\(r.text)")
+                #expect(
+                    r.error
+                        == "method \(method.rawValue) is not allowed on \(uri): use \(allow.replacingOccurrences(of: ", ", with: " or "))",
+                    "\(r.text)")
             }
             let unknown = try await client.execute(uri: "/v1/nowhere", method: .put, headers: h.admin)
             #expect(unknown.status == .notFound)

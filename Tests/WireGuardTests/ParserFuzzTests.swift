@@ -31,6 +31,14 @@ struct SeededGenerator: RandomNumberGenerator {
         return done
     }
 
+    /// Found by `genericNetlinkDumps`: an endpoint attribute of 2 or 3 bytes read past its end.
+    @Test func shortEndpointAttributesNameNoEndpoint() {
+        for n in 0..<8 {
+            #expect(WireGuardNetlink.endpoint(ArraySlice([UInt8](repeating: 0x0A, count: n))) == nil)
+        }
+        #expect(WireGuardNetlink.endpoint(ArraySlice([0x0A, 0x00, 0x1F])) == nil)
+    }
+
     @Test func uapiResponses() {
         var rng = SeededGenerator(state: 0x5EED_0101)
         let valid = Array(UAPIResponseTests.twoPeers.utf8)
@@ -51,7 +59,8 @@ struct SeededGenerator: RandomNumberGenerator {
                 case 1: if at < bytes.count { bytes[at] = UInt8.random(in: 0...255, using: &rng) }
                 case 2: bytes = Array(bytes.prefix(at))
                 default:
-                    bytes = (0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                    bytes = (0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng)
+                    }
                 }
             }
             do { _ = try UAPI.parseDevice(bytes, name: "wg-f") } catch is WireGuardError { refused += 1 } catch {
@@ -71,7 +80,8 @@ struct SeededGenerator: RandomNumberGenerator {
                     PeerConfig(
                         publicKey: WireGuardKey(bytes: [UInt8](repeating: UInt8(i + 1), count: 32))!,
                         endpoint: i % 2 == 0 ? Endpoint("192.0.2.\(i + 1):51820") : Endpoint("[2001:db8::\(i)]:51820"),
-                        allowedIPs: [IPPrefix("fd00:\(i)::/64")!, IPPrefix("10.\(i).0.0/16")!], persistentKeepalive: 25))
+                        allowedIPs: [IPPrefix("fd00:\(i)::/64")!, IPPrefix("10.\(i).0.0/16")!], persistentKeepalive: 25)
+                )
             })
         // SET_DEVICE messages share the dump's layout: valid input for the reply parser.
         let valid = WireGuardNetlink.setDeviceRequests(change, interface: "wg-f", family: 0x1c, limit: 256)

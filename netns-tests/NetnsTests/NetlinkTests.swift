@@ -247,7 +247,9 @@ struct NetlinkNamespaceTests {
             // decides asynchronously: wait for the announcement before deleting the link.
             var seen: [NetlinkEvent] = []
             let announced = { (events: [NetlinkEvent]) -> Bool in
-                events.contains { if case .addressAdded(let a) = $0 { a.prefix == IPPrefix("fd00:ee::1/64")! } else { false } }
+                events.contains {
+                    if case .addressAdded(let a) = $0 { a.prefix == IPPrefix("fd00:ee::1/64")! } else { false }
+                }
             }
             let deadline = Date().addingTimeInterval(5)
             while !announced(seen) && Date() < deadline {
@@ -262,9 +264,18 @@ struct NetlinkNamespaceTests {
             while !complete(seen) {
                 seen += try monitor.events()
             }
-            #expect(seen.contains { if case .linkAdded(let l) = $0 { l.name == "br-ev" && l.kind == .bridge } else { false } })
-            #expect(seen.contains { if case .addressAdded(let a) = $0 { a.prefix == IPPrefix("fd00:ee::1/64")! } else { false } }, "events: \(seen)")
-            #expect(seen.contains { if case .routeAdded(let r) = $0 { r.destination == IPPrefix("fd00:ef::/64")! } else { false } })
+            #expect(
+                seen.contains {
+                    if case .linkAdded(let l) = $0 { l.name == "br-ev" && l.kind == .bridge } else { false }
+                })
+            #expect(
+                seen.contains {
+                    if case .addressAdded(let a) = $0 { a.prefix == IPPrefix("fd00:ee::1/64")! } else { false }
+                }, "events: \(seen)")
+            #expect(
+                seen.contains {
+                    if case .routeAdded(let r) = $0 { r.destination == IPPrefix("fd00:ef::/64")! } else { false }
+                })
             #expect(seen.contains { if case .addressRemoved = $0 { true } else { false } })
         }
     }
