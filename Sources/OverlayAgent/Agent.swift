@@ -186,7 +186,9 @@ public final class Agent {
         // The I/O of each action; the decisions are the machine's.
         var actions = machine.start()
         while !actions.isEmpty {
-            if stopRequested != 0 { actions = machine.stopRequested() }
+            // A stop the wait already handed to the machine is not asked for twice (the second
+            // answer is empty and would end the loop without its exit).
+            if stopRequested != 0, !machine.stopped { actions = machine.stopRequested() }
             var next: [AgentLoopStateMachine.Action] = []
             for action in actions {
                 switch action {
