@@ -127,12 +127,18 @@ let package = Package(
             ]),
 
         // Unit tests: no root, fast.
-        .testTarget(name: "OverlayModelTests", dependencies: ["OverlayModel"]),
-        .testTarget(name: "OverlayPlannerTests", dependencies: ["OverlayPlanner", "OverlayModel"]),
+        // A seeded generator shared by the randomized tests.
+        .target(name: "OverlayTestSupport", path: "Tests/OverlayTestSupport"),
+        .testTarget(name: "OverlayModelTests", dependencies: ["OverlayModel", "OverlayTestSupport"]),
+        .testTarget(
+            name: "OverlayPlannerTests", dependencies: ["OverlayPlanner", "OverlayModel", "OverlayTestSupport"]),
         .testTarget(name: "OverlayCryptoTests", dependencies: ["OverlayCrypto", "OverlayModel"]),
         .testTarget(
             name: "OverlayControllerTests",
-            dependencies: ["OverlayController", "OverlayStore", "OverlayCrypto", "OverlayPlanner", "OverlayModel"]),
+            dependencies: [
+                "OverlayController", "OverlayStore", "OverlayCrypto", "OverlayPlanner", "OverlayModel",
+                "OverlayTestSupport",
+            ]),
         .testTarget(
             name: "OverlayServerTests",
             dependencies: [
@@ -145,18 +151,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "NFTables", "OverlayModel", "SystemCalls"]),
+        .testTarget(
+            name: "NetlinkTests",
+            dependencies: ["Netlink", "NFTables", "OverlayModel", "SystemCalls", "OverlayTestSupport"]),
         .testTarget(
             name: "OverlayProtocolTests", dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto"]),
-        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "Netlink", "OverlayModel"]),
+        .testTarget(
+            name: "WireGuardTests", dependencies: ["WireGuard", "Netlink", "OverlayModel", "OverlayTestSupport"]),
         .testTarget(
             name: "OverlayAgentTests",
             dependencies: [
                 "OverlayAgent", "OverlayPlanner", "OverlayModel", "OverlayCrypto", "OverlayProtocol", "WireGuard",
+                "OverlayTestSupport",
                 "Netlink",
                 "NFTables", "OverlayGateway",
             ]),
-        .testTarget(name: "OverlayGatewayTests", dependencies: ["OverlayGateway", "OverlayPlanner", "OverlayModel"]),
+        .testTarget(
+            name: "OverlayGatewayTests",
+            dependencies: ["OverlayGateway", "OverlayPlanner", "OverlayModel", "OverlayTestSupport"]),
 
         // Integration tests: root, real kernel, real traffic, in namespaces the tests create.
         .testTarget(

@@ -2,6 +2,7 @@ import Foundation
 import OverlayCrypto
 import OverlayPlanner
 import OverlayProtocol
+import OverlayTestSupport
 import Testing
 
 @testable import OverlayAgent
@@ -11,18 +12,6 @@ import Testing
 /// refusal is one of the agent's own errors with a message, or a decoding error; a mutated
 /// envelope never yields a plan other than the signed one. Bounded in count and in time.
 @Suite struct PlanDecoderFuzzTests {
-    /// SplitMix64: small, seedable, the same sequence on every run.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seed: UInt64 = 0x0F1A_2B3C_4D5E_6F70
     static let maxCases = 1500
     static let timeBudget: Duration = .milliseconds(900)
@@ -41,7 +30,7 @@ import Testing
 
     /// One to three edits: bit flips, JSON punctuation, cut or doubled ranges, truncation, huge or
     /// negative numbers, deep nesting, a very long string.
-    static func mutate(_ input: [UInt8], using rng: inout SeededGenerator) -> [UInt8] {
+    static func mutate(_ input: [UInt8], using rng: inout SeededRNG) -> [UInt8] {
         var b = input
         for _ in 0..<Int.random(in: 1...3, using: &rng) {
             guard !b.isEmpty else { return b }
@@ -90,7 +79,7 @@ import Testing
             planJSON: try planJSON(), node: plan.node, revision: plan.revision, with: controller)
         let envelope = Array(try JSONEncoder().encode(signed))
         #expect(try gate.open(JSONDecoder().decode(SignedPlan.self, from: Data(envelope)), applied: nil) == plan)
-        var rng = SeededGenerator(state: Self.seed)
+        var rng = SeededRNG(seed: Self.seed)
         let clock = ContinuousClock()
         let start = clock.now
         var n = 0
@@ -110,7 +99,7 @@ import Testing
 
     @Test func mutatedPlansSignedByTheControllerAreDecodedOrRefusedClearly() throws {
         let json = try planJSON()
-        var rng = SeededGenerator(state: Self.seed ^ 0xFFFF)
+        var rng = SeededRNG(seed: Self.seed ^ 0xFFFF)
         let clock = ContinuousClock()
         let start = clock.now
         var n = 0

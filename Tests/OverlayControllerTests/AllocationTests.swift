@@ -3,6 +3,7 @@ import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
 import OverlayStore
+import OverlayTestSupport
 import Testing
 
 @testable import OverlayController

@@ -1,5 +1,6 @@
 import Foundation
 import OverlayGateway
+import OverlayTestSupport
 import Testing
 
 /// The master CLI replies, as HAProxy 2.6.12 writes them (captured from a running master).
@@ -88,21 +89,9 @@ struct HAProxyMasterCLITests {
                 == .loaded(previous: []))
     }
 
-    /// SplitMix64: a seeded generator, so a failure is reproducible.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test("random and mutated replies: no crash, no hang, and a parsed reply is self-consistent")
     func fuzz() {
-        var rng = Seeded(state: 0x6a61_7465_7761_7921)
+        var rng = SeededRNG(seed: 0x6a61_7465_7761_7921)
         let pieces = [
             "#<PID>", "master", "worker", "[failed:", "]", "# workers", "# old workers", "# programs", "\n", " ",
             "\t", "-1", "0", "4294967296", "99999999999999999999", "2147483647", "Stopping: 1", "\u{0}", "é", "@!",

@@ -1,4 +1,5 @@
 import Foundation
+import OverlayTestSupport
 import Testing
 
 @testable import OverlayModel

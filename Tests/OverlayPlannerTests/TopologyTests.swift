@@ -1,5 +1,6 @@
 import Foundation
 import OverlayModel
+import OverlayTestSupport
 import Testing
 
 @testable import OverlayPlanner
