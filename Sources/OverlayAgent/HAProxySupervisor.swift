@@ -227,10 +227,10 @@ final class HAProxySupervisor {
     /// Stops HAProxy (its master and, with it, every worker) and waits for it to go.
     func stop() -> String? {
         guard isRunning, let pid else { return nil }
-        kill(pid, SIGTERM)
+        try? ChildProcess.signal(pid, SIGTERM)
         for i in 0..<300 {
             if child ? ChildProcess.hasEnded(pid) : !ChildProcess.isAlive(pid) { break }
-            if i == 200 { kill(pid, SIGKILL) }
+            if i == 200 { try? ChildProcess.signal(pid, SIGKILL) }
             usleep(10_000)
         }
         self.pid = nil
