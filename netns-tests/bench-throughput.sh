@@ -22,13 +22,7 @@ for c in iperf3 wireguard-go wg jq; do command -v "$c" >/dev/null || { echo "$c 
 sim_init tput
 # The overlay: workloads wa on a and wb on b in network net1 (agents in --once mode: the data
 # plane stays up after the pass).
-sim_node a
-sim_node b
-ctl network create net1 >/dev/null
-ctl node add a --identity "$(agent a init)" --public-address "$(sim_public_addr a)" --hub >/dev/null
-ctl node add b --identity "$(agent b init)" --public-address "$(sim_public_addr b)" --hub >/dev/null
-ctl workload add wa --network net1 --node a >/dev/null
-ctl workload add wb --network net1 --node b >/dev/null
+two_hubs_net
 apply_plan a >/dev/null
 apply_plan b >/dev/null
 WB=$(ctl plan b --json | jq -r '.networks[0].workloads[] | select(.name == "wb") | .address')

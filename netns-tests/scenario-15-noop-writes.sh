@@ -13,13 +13,7 @@ cd "$(dirname "$0")"
 . lib/overlay.sh
 
 sim_init noop
-sim_node a
-sim_node b
-ctl network create net1 >/dev/null
-ctl node add a --identity "$(agent a init)" --public-address "$(sim_public_addr a)" --hub >/dev/null
-ctl node add b --identity "$(agent b init)" --public-address "$(sim_public_addr b)" --hub >/dev/null
-ctl workload add wa --network net1 --node a >/dev/null
-ctl workload add wb --network net1 --node b >/dev/null
+two_hubs_net
 q() { ctl plan "$1" --json | jq -r "$2"; }
 NET_ID=$(q a '.networks[0].id'); NS=ovl-$NET_ID; WG=wg-$NET_ID
 PREFIX=$(q a '.networks[0].prefix')

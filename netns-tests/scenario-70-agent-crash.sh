@@ -15,13 +15,7 @@ cd "$(dirname "$0")"
 
 ROUNDS=${ROUNDS:-20}
 sim_init agentcrash
-sim_node a
-sim_node b
-ctl network create net1 >/dev/null
-ctl node add a --identity "$(agent a init)" --public-address "$(sim_public_addr a)" --hub >/dev/null
-ctl node add b --identity "$(agent b init)" --public-address "$(sim_public_addr b)" --hub >/dev/null
-ctl workload add wa --network net1 --node a >/dev/null
-ctl workload add wb --network net1 --node b >/dev/null
+two_hubs_net
 PLAN_A=$(sim_state_dir a)/plan.json
 ctl plan a --json >"$PLAN_A"
 REV=$(jq -r .revision "$PLAN_A")

@@ -14,12 +14,7 @@ cd "$(dirname "$0")"
 . lib/overlay.sh
 
 sim_init wgstall
-sim_node a
-sim_node b
-ctl network create net1 >/dev/null
-ctl node add a --identity "$(agent a init)" --public-address "$(sim_public_addr a)" --hub >/dev/null
-ctl node add b --identity "$(agent b init)" --public-address "$(sim_public_addr b)" --hub >/dev/null
-for n in a b; do ctl workload add "w$n" --network net1 --node "$n" >/dev/null; done
+two_hubs_net
 for n in a b; do
   ctl plan "$n" --json >"$(sim_state_dir "$n")/plan.json"
   agent_start "$n" --plan "$(sim_state_dir "$n")/plan.json"

@@ -50,3 +50,17 @@ agent_start() {
 agent_stop() { sim_bg_stop "${AGENT_PID[$1]}"; unset "AGENT_PID[$1]"; }
 # agent_log NODE: what NODE's agent logged.
 agent_log() { cat "$(sim_log_dir "$1")/agent.log"; }
+
+# two_hubs_net — the smallest overlay: public hub nodes a and b, network net1, workload wa on a
+# and wb on b (in the local database; nothing applied yet).
+two_hubs_net() {
+  local n
+  for n in a b; do
+    sim_node "$n"
+  done
+  ctl network create net1 >/dev/null
+  for n in a b; do
+    ctl node add "$n" --identity "$(agent "$n" init)" --public-address "$(sim_public_addr "$n")" --hub >/dev/null
+    ctl workload add "w$n" --network net1 --node "$n" >/dev/null
+  done
+}
