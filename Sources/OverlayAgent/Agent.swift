@@ -144,10 +144,25 @@ public final class Agent {
         return actions
     }
 
+    /// See `Reconciler.hostTableBeforeConnecting`. A failure is reported and the run goes on:
+    /// the first pass puts the table in place anyway.
+    func installHostTableBeforeConnecting() {
+        do {
+            let plan = try state.cachedPlan()
+            let host = try kernel.observeNamespace(nil, firewall: true, forwarding: false)
+            guard let action = Reconciler.hostTableBeforeConnecting(plan: plan, host: host) else { return }
+            try kernel.apply(action)
+            log("before connecting: \(action)")
+        } catch {
+            log("could not put the host table in place before connecting: \(error)")
+        }
+    }
+
     public func run() throws {
         signal(SIGTERM) { _ in stopRequested = 1 }
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGPIPE, SIG_IGN)
+        if options.planFile == nil { installHostTableBeforeConnecting() }
         let controller = try connectController()
         defer { controller?.stop() }
         var cached = try options.planFile.map(load(file:))

@@ -72,6 +72,17 @@ public enum Reconciler {
         return out
     }
 
+    /// The host's table for an agent about to open its first connection to the controller, when
+    /// the host has none yet: the cached plan's, or one that lets nothing in but replies. A TCP
+    /// connection opened before the table exists is not tracked from its start; once the table's
+    /// "replies only" rule is in force, the answers on it can be dropped (a long-poll answered
+    /// later then hangs until its deadline). Nil when a table is there: the first pass decides.
+    public static func hostTableBeforeConnecting(plan: NodePlan?, host: NamespaceState) -> AgentAction? {
+        guard host.firewall == nil else { return nil }
+        return .replaceFirewall(
+            namespace: nil, Firewall.hostTable(plan?.hostFirewall ?? HostFirewallPlan(wireguardPorts: [])))
+    }
+
     static func networkActions(
         _ n: NetworkResourcePlan, key: SecretKey?, observed: ObservedState, now: Date
     ) -> [AgentAction] {
