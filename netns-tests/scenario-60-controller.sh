@@ -78,6 +78,22 @@ expect_ok "node show a: a's agent reported the plan revision it applied" sim_wai
 expect_output "node show a lists a's peers with handshake age and bytes" 'wg-[0-9a-f]{8} +[A-Za-z0-9+/=]{44} +[0-9]+s +[1-9]' \
   rctl node show a
 
+# Failed authentications are limited per source address: 40 wrong admin tokens from the internet
+# get 401 for the source's budget (20), then 429 with Retry-After, while a good token from another
+# address is served meanwhile.
+wrong_tokens() {
+  for i in $(seq 40); do
+    sim_internet_exec curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer ovla_wrong$i" "$CTL_URL/v1/networks"
+  done | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}'
+}
+expect_eq "40 wrong tokens from one address: 20 answered 401, then 429" "401:20 429:20 " wrong_tokens
+expect_output "the 429 says when to try again" '^[Rr]etry-[Aa]fter: [0-9]+' \
+  sim_internet_exec curl -s -D - -o /dev/null -H "Authorization: Bearer ovla_wrong" "$CTL_URL/v1/networks"
+expect_eq "meanwhile a good token from another address is served" 200 \
+  sim_exec b curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $CTL_TOKEN" "$CTL_URL/v1/networks"
+expect_output "the failures are counted in /metrics" '^overlay_auth_failures_total 2[0-9]' \
+  sim_exec b curl -s "$CTL_URL/metrics"
+
 # Refusals: a used join token; a plan under another key than the pinned one.
 mkdir -p "$SIM_DIR/intruder" && chmod 700 "$SIM_DIR/intruder"
 expect_fail "a used join token does not join again" \

@@ -67,11 +67,17 @@ public enum AgentSignature {
         }
 
         /// Checks time and signature (not replay: see `NonceCache`).
+        /// The part of `verify` that needs no key: the server checks it before it looks the node
+        /// up, so an unknown node and a bad signature cannot be told apart by their answers.
+        public func checkTime(now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
+            guard abs(now - time) <= AgentSignature.maxSkew else { throw AgentSignatureError.skew(time - now) }
+        }
+
         public func verify(
             method: String, pathAndQuery: String, body: [UInt8], publicKey: [UInt8],
             now: Int64 = Int64(Date().timeIntervalSince1970)
         ) throws {
-            guard abs(now - time) <= AgentSignature.maxSkew else { throw AgentSignatureError.skew(time - now) }
+            try checkTime(now: now)
             let m = AgentSignature.message(
                 method: method, pathAndQuery: pathAndQuery, node: node, time: time, nonce: nonce, body: body)
             guard Ed25519Identity.verify(signature: signature, message: m, publicKey: publicKey) else {

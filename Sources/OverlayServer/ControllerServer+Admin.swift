@@ -5,7 +5,7 @@ import OverlayController
 
 /// The admin endpoints: one per `overlayctl` command, answering the same values (docs/api.yaml).
 extension ControllerServer {
-    func addAdminRoutes(_ v1: RouterGroup<BasicRequestContext>) {
+    func addAdminRoutes(_ v1: RouterGroup<ServerContext>) {
         let a = admin
         v1.post("networks") { req, _ in
             JSONResponse.make(try await a.createNetwork(try await Self.decode(req)), status: .created)
@@ -70,7 +70,7 @@ extension ControllerServer {
     }
 
     /// A name from the path, percent-decoded.
-    static func name(_ context: BasicRequestContext, _ parameter: String = "name") throws -> String {
+    static func name(_ context: ServerContext, _ parameter: String = "name") throws -> String {
         let raw = try context.parameters.require(parameter)
         return raw.removingPercentEncoding ?? raw
     }

@@ -9,7 +9,7 @@ import OverlayProtocol
 
 /// The agent endpoints: join (token + proof of possession), plan long-poll, status.
 extension ControllerServer {
-    func addAgentRoutes(_ router: some RouterMethods<BasicRequestContext>) {
+    func addAgentRoutes(_ router: some RouterMethods<ServerContext>) {
         router.post(.init(AgentPaths.join)) { [self] request, context in try await join(request, context) }
         router.get(.init(AgentPaths.plan)) { [self] request, context in try await plan(request, context) }
         router.post(.init(AgentPaths.status)) { [self] request, context in try await status(request, context) }
@@ -38,24 +38,30 @@ extension ControllerServer {
         }
     }
 
-    /// The node a signed request comes from, once its signature, time and nonce check out.
-    func authenticate(_ request: Request, body: [UInt8]) throws -> String {
+    /// The node a signed request comes from, once its signature, time and nonce check out. An
+    /// unknown node, a node that has not joined and a wrong signature get one and the same
+    /// answer, so unauthenticated requests cannot learn which node names exist; the log has the
+    /// reason.
+    func authenticate(_ request: Request, body: [UInt8], _ context: ServerContext) throws -> String {
         let claim = try Self.claim(request)
+        do { try claim.checkTime() } catch let f as AgentSignatureError {
+            throw APIError.unauthorized("agent authentication failed: \(f)")
+        }
+        let reason: String
         switch try controller.agentKey(node: claim.node) {
-        case .unknownNode:
-            throw APIError.forbidden("agent authentication failed: unknown node '\(claim.node)'")
-        case .notJoined:
-            throw APIError.forbidden(
-                "agent authentication failed: node '\(claim.node)' has not joined yet (no identity): join with a join token first"
-            )
         case .key(let key):
             _ = try verifySignature(request, body: body, publicKey: key, nonceScope: claim.node)
+            metrics.seen(node: claim.node)
+            return claim.node
+        case .unknownNode: reason = "unknown node"
+        case .notJoined: reason = "node has not joined yet"
         }
-        metrics.seen(node: claim.node)
-        return claim.node
+        context.logger.notice(
+            "agent authentication failed", metadata: ["node": "\(Quote.bounded(claim.node))", "reason": "\(reason)"])
+        throw APIError.unauthorized("agent authentication failed: \(AgentSignatureError.badSignature)")
     }
 
-    func join(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func join(_ request: Request, _ context: ServerContext) async throws -> Response {
         let body = try await Self.body(request)
         let r = try StrictJSON.decode(JoinRequest.self, from: body)
         let identity = try Node.parseIdentity(r.identity)
@@ -68,8 +74,8 @@ extension ControllerServer {
         return JSONResponse.make(JoinResponse(node: node, controllerKey: key.publicKeyBase64))
     }
 
-    func plan(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let node = try authenticate(request, body: try await Self.body(request))
+    func plan(_ request: Request, _ context: ServerContext) async throws -> Response {
+        let node = try authenticate(request, body: try await Self.body(request), context)
         let q = request.uri.queryParameters
         let after = try Self.integer(q.get("after"), name: "after", range: 0...Int64.max, default: 0)
         let wait = try Self.integer(
@@ -91,9 +97,9 @@ extension ControllerServer {
         }
     }
 
-    func status(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func status(_ request: Request, _ context: ServerContext) async throws -> Response {
         let body = try await Self.body(request)
-        let node = try authenticate(request, body: body)
+        let node = try authenticate(request, body: body, context)
         let report = try StrictJSON.decode(AgentStatus.self, from: body)
         if let r = report.appliedRevision, r < 0 {
             throw ValidationError("appliedRevision", String(r), allowed: "a revision (0 or more) or null")

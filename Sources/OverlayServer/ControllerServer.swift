@@ -18,10 +18,16 @@ public final class ControllerServer: Sendable {
     let nonces: NonceStore
     let metrics: ServerMetrics
     let logger: Logger
+    let authLimits: AuthLimits
     /// Where handlers run, off the cooperative threads: they block on the store.
     let database = DatabaseExecutor.shared
 
-    public init(store: Store, signingKey: Ed25519Identity, logger: Logger) {
+    /// - Parameter authFailures: how many failed authentications a source may make in a row
+    ///   (`burst`) and earns back per second before it gets `429`.
+    public init(
+        store: Store, signingKey: Ed25519Identity, logger: Logger,
+        authFailures: (burst: Int, refillPerSecond: Double) = (20, 0.2)
+    ) {
         let waiters = PlanWaiters()
         let metrics = ServerMetrics()
         self.waiters = waiters
@@ -35,6 +41,7 @@ public final class ControllerServer: Sendable {
         plans = SignedPlanCache()
         nonces = NonceStore()
         self.logger = logger
+        authLimits = AuthLimits(.init(burst: authFailures.burst, refillPerSecond: authFailures.refillPerSecond))
     }
 
     /// The controller's public key, base64: what agents pin when they join.
@@ -43,11 +50,12 @@ public final class ControllerServer: Sendable {
     /// Long-polls waiting right now.
     public var longPollsInFlight: Int { waiters.count }
 
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func router() -> Router<ServerContext> {
+        let router = Router(context: ServerContext.self)
         router.add(middleware: DatabaseExecutorMiddleware(executor: database))
         let endpoints = EndpointMethods()
         router.add(middleware: MetricsMiddleware(metrics: metrics))
+        router.add(middleware: AuthLimitMiddleware(limits: authLimits, metrics: metrics))
         router.add(middleware: ErrorMiddleware(endpoints: endpoints))
         let routes = RecordingRouter(base: router, table: endpoints)
         routes.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }

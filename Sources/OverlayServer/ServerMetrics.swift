@@ -17,6 +17,8 @@ final class ServerMetrics: Sendable {
     let plansDelivered: Counter
     let wakeups: Counter
     let joins: Counter
+    let authFailures: Counter
+    let authRefused: Counter
 
     /// An agent counts as connected while it polled or reported within this many seconds.
     static let seenWindow: Int64 = 120
@@ -58,6 +60,14 @@ final class ServerMetrics: Sendable {
         joins = registry.makeCounter(
             descriptor: .init(
                 namespace: "overlay", metricName: "agent_joins", unitName: "total", helpText: "Successful joins."))
+        authFailures = registry.makeCounter(
+            descriptor: .init(
+                namespace: "overlay", metricName: "auth_failures", unitName: "total",
+                helpText: "Failed authentications: wrong admin tokens, bad agent signatures, bad join tokens."))
+        authRefused = registry.makeCounter(
+            descriptor: .init(
+                namespace: "overlay", metricName: "auth_refused", unitName: "total",
+                helpText: "Requests answered 429: their source failed to authenticate too often."))
     }
 
     func request(route: String, method: String, status: Int) {

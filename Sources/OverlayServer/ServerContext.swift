@@ -1,0 +1,18 @@
+import Hummingbird
+import NIOCore
+
+/// The context of every request: Hummingbird's, plus the address of the peer, which the limits on
+/// failed authentications are kept by.
+public struct ServerContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The peer's IP address, the key of its failure budget ("unknown" without one: in-process
+    /// tests).
+    var sourceAddress: String { remoteAddress?.ipAddress ?? "unknown" }
+}
