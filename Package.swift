@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "OverlayTLS", dependencies: ["OverlayModel", "COpenSSL"]),
         .target(
             name: "OverlayStore",
-            dependencies: ["OverlayModel", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["OverlayModel", "SystemCalls", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "OverlayController",
             dependencies: [

@@ -141,4 +141,27 @@ sim_exec c rm -f "$FULL/filler"
 touch "$PLAN_C"
 expect_ok "with space again (and the plan file touched) wc2 is built" \
   sim_wait_until 10 sim_exec c ip netns exec wl-wc2 true
+
+# Files are owner-only: under umask 000 the database and its missing parents are created 0600 and
+# 0700; a database, an identity or a state directory opened to others is refused, named, and kept.
+PERM=$SIM_DIR/perm
+(umask 000 && "$BIN/overlayctl" --db "$PERM/a/b/c.db" network create x >/dev/null)
+modes() { stat -c '%a' "$PERM" "$PERM/a" "$PERM/a/b" "$PERM/a/b/c.db" | tr '\n' ' '; }
+expect_eq "umask 000: the database 0600, its new parent directories 0700" "700 700 700 600 " modes
+chmod 644 "$PERM/a/b/c.db"
+expect_output "a database others may read is refused, with the fix" \
+  "database $PERM/a/b/c.db is open to other users \(mode 644\).*chmod 600" \
+  sh -c "! '$BIN/overlayctl' --db '$PERM/a/b/c.db' network list 2>&1"
+STATE=$SIM_DIR/perm-state
+mkdir -m 700 "$STATE"
+"$BIN/overlay-agent" init --state-dir "$STATE" >/dev/null
+chmod 644 "$STATE/identity.key"
+expect_output "an identity others may read is refused, with the fix" \
+  "$STATE/identity.key is open to other users \(mode 644\); refused: chmod 600" \
+  sh -c "! '$BIN/overlay-agent' init --state-dir '$STATE' 2>&1"
+chmod 600 "$STATE/identity.key"
+chmod 777 "$STATE"
+expect_output "a state directory others may write to is refused, with the fix" \
+  "$STATE is open to other users \(mode 777\); refused: chmod 700" \
+  sh -c "! '$BIN/overlay-agent' init --state-dir '$STATE' 2>&1"
 sim_summary

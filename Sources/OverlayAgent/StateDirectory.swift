@@ -25,11 +25,28 @@ public struct StateDirectory: Sendable {
     }
 
     public func loadIdentity() throws -> Ed25519Identity? {
+        try checkDirectory()
         guard let seed = try readSecret(identityPath, upTo: 32) else { return nil }
         guard seed.count == 32 else {
             throw StateDirectoryError.corrupt("\(identityPath) is not a 32-byte Ed25519 seed")
         }
         return try Ed25519Identity(seed: seed)
+    }
+
+    /// Refuses a state directory that others may write to: they could plant a plan, a join
+    /// record or an identity. (One that others may list is fine: every file in it is 0600.)
+    func checkDirectory() throws(StateDirectoryError) {
+        var st = stat()
+        do throws(SystemCallError) { try systemCall("stat", path) { stat(path, &st) } } catch
+            where error.errno == .ENOENT
+        {
+            return
+        } catch {
+            throw .io(error)
+        }
+        guard st.st_mode & 0o022 == 0 else {
+            throw .exposed(path, mode: st.st_mode & 0o7777, fix: "chmod 700 \(path)")
+        }
     }
 
     func createDirectory() throws {
@@ -49,7 +66,9 @@ public struct StateDirectory: Sendable {
     func writeSecret(_ secret: SecretKey, to target: String) throws(StateDirectoryError) {
         let tmp = target + ".tmp"
         do throws(SystemCallError) {
-            let fd = try systemCall("create", tmp) { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+            // A fresh file: a stale one left by a crash could carry a looser mode into the rename.
+            unlink(tmp)
+            let fd = try systemCall("create", tmp) { open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
             defer { close(fd) }
             let written = try systemCall("write", tmp) { secret.withBytes { write(fd, $0.baseAddress, $0.count) } }
             guard written == secret.count else { throw SystemCallError(call: "write", object: tmp, errno: .EIO) }
@@ -61,17 +80,25 @@ public struct StateDirectory: Sendable {
         }
     }
 
-    /// The bytes of a secret file (at most `limit`), or nil when there is no such file.
+    /// The bytes of a secret file (at most `limit`), or nil when there is no such file. A file that
+    /// others may read is refused: the secret in it may be known.
     func readSecret(_ file: String, upTo limit: Int = 64) throws(StateDirectoryError) -> SecretKey? {
+        let fd: Int32
+        do throws(SystemCallError) { fd = try systemCall("open", file) { open(file, O_RDONLY | O_CLOEXEC) } } catch
+            where error.errno == .ENOENT
+        {
+            return nil
+        } catch {
+            throw .io(error)
+        }
+        defer { close(fd) }
+        var st = stat()
+        do throws(SystemCallError) { try systemCall("fstat", file) { fstat(fd, &st) } } catch { throw .io(error) }
+        guard st.st_mode & 0o077 == 0 else {
+            throw .exposed(file, mode: st.st_mode & 0o7777, fix: "chmod 600 \(file), or remove it if it may be known")
+        }
+        let buffer = SecretKey(count: limit)
         do throws(SystemCallError) {
-            let fd: Int32
-            do throws(SystemCallError) { fd = try systemCall("open", file) { open(file, O_RDONLY | O_CLOEXEC) } } catch
-                where error.errno == .ENOENT
-            {
-                return nil
-            }
-            defer { close(fd) }
-            let buffer = SecretKey(count: limit)
             let n = try systemCall("read", file) { buffer.withMutableBytes { read(fd, $0.baseAddress, limit) } }
             return buffer.withBytes { SecretKey(copying: $0.prefix(n)) }
         } catch {
@@ -88,9 +115,13 @@ public enum StateDirectoryError: Error, CustomStringConvertible {
     /// The sealed key of `network` cannot be opened and the key kept from an earlier plan is not
     /// the one the plan names (the membership was re-keyed): running on would use a stale key.
     case keyMismatch(network: String, planned: WireGuardKey, kept: WireGuardKey)
+    /// A secret others may read, or a directory others may write to.
+    case exposed(String, mode: mode_t, fix: String)
 
     public var description: String {
         switch self {
+        case .exposed(let path, let mode, let fix):
+            "\(path) is open to other users (mode \(String(mode, radix: 8))); refused: \(fix)"
         case .io(let e): e.description
         case .corrupt(let what): what
         case .keyMismatch(let network, let planned, let kept):

@@ -11,6 +11,16 @@ public struct AccessDenied: Error, Equatable, Sendable, CustomStringConvertible 
     public var description: String { message }
 }
 
+/// A status report older than the one kept, or the kept one again: a replay.
+public struct StaleReport: Error, Equatable, Sendable, CustomStringConvertible {
+    public var node: String
+    public var signedAt: Int64
+    public var kept: Int64
+    public var description: String {
+        "status report of node '\(node)' signed at \(signedAt) is not newer than the one kept (signed at \(kept)): replayed or out of order"
+    }
+}
+
 extension Controller {
     static func notJoined(_ node: String) -> String {
         "node '\(node)' has not joined yet (no identity): give it a join token with 'overlayctl node join-token \(node)'"
@@ -126,13 +136,23 @@ extension Controller {
         public var status: AgentStatus
     }
 
-    public func recordStatus(node: String, _ status: AgentStatus, now: Int64 = Controller.now()) throws {
+    /// Keeps `status` as `node`'s report. `signedAt` and `nonce` are the request's signature
+    /// claim: a report signed before the one kept, or the very one kept sent again, is a replay
+    /// (refused even when the controller restarted since and no longer remembers the nonce).
+    public func recordStatus(
+        node: String, _ status: AgentStatus, signedAt: Int64 = 0, nonce: String = "", now: Int64 = Controller.now()
+    ) throws {
         let e = JSONEncoder()
         e.outputFormatting = .sortedKeys
         let json = String(decoding: try e.encode(status), as: UTF8.self)
         try store.write { tx in
             guard try tx.node(named: node) != nil else { throw NotFoundError("node", node) }
-            try tx.setAgentStatus(node: node, reportedAt: now, json: json)
+            if let kept = try tx.agentStatusSignature(node: node), !kept.nonce.isEmpty,
+                signedAt < kept.signedAt || (signedAt == kept.signedAt && nonce == kept.nonce)
+            {
+                throw StaleReport(node: node, signedAt: signedAt, kept: kept.signedAt)
+            }
+            try tx.setAgentStatus(node: node, reportedAt: now, json: json, signedAt: signedAt, nonce: nonce)
         }
     }
 

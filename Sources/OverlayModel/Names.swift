@@ -39,6 +39,14 @@ public enum Names {
         return value
     }
 
+    /// A Linux interface name: 1-15 characters of letters, digits, '-', '_' and '.'.
+    public static func interface(_ value: String, field: String) throws -> String {
+        guard (1...15).contains(value.utf8.count), value != ".", value != "..",
+            value.utf8.allSatisfy({ isLower($0) || isUpper($0) || isDigit($0) || "-_.".utf8.contains($0) })
+        else { throw ValidationError(field, value, allowed: "1-15 characters of letters, digits, '-', '_' and '.'") }
+        return value
+    }
+
     /// A free-form tag such as a region: 1-32 characters of [a-z0-9-_].
     public static func tag(_ value: String, field: String) throws -> String {
         guard (1...32).contains(value.utf8.count),

@@ -42,7 +42,7 @@ extension ControllerServer {
     /// unknown node, a node that has not joined and a wrong signature get one and the same
     /// answer, so unauthenticated requests cannot learn which node names exist; the log has the
     /// reason.
-    func authenticate(_ request: Request, body: [UInt8], _ context: ServerContext) throws -> String {
+    func authenticate(_ request: Request, body: [UInt8], _ context: ServerContext) throws -> AgentSignature.Claim {
         let claim = try Self.claim(request)
         do { try claim.checkTime() } catch let f as AgentSignatureError {
             throw APIError.unauthorized("agent authentication failed: \(f)")
@@ -52,7 +52,7 @@ extension ControllerServer {
         case .key(let key):
             _ = try verifySignature(request, body: body, publicKey: key, nonceScope: claim.node)
             metrics.seen(node: claim.node)
-            return claim.node
+            return claim
         case .unknownNode: reason = "unknown node"
         case .notJoined: reason = "node has not joined yet"
         }
@@ -75,7 +75,7 @@ extension ControllerServer {
     }
 
     func plan(_ request: Request, _ context: ServerContext) async throws -> Response {
-        let node = try authenticate(request, body: try await Self.body(request), context)
+        let node = try authenticate(request, body: try await Self.body(request), context).node
         let q = request.uri.queryParameters
         let after = try Self.integer(q.get("after"), name: "after", range: 0...Int64.max, default: 0)
         let wait = try Self.integer(
@@ -99,15 +99,15 @@ extension ControllerServer {
 
     func status(_ request: Request, _ context: ServerContext) async throws -> Response {
         let body = try await Self.body(request)
-        let node = try authenticate(request, body: body, context)
+        let claim = try authenticate(request, body: body, context)
+        let node = claim.node
         let report = try StrictJSON.decode(AgentStatus.self, from: body)
-        if let r = report.appliedRevision, r < 0 {
-            throw ValidationError("appliedRevision", String(r), allowed: "a revision (0 or more) or null")
+        try report.validate()
+        do { try controller.recordStatus(node: node, report, signedAt: claim.time, nonce: claim.nonce) } catch let e
+            as StaleReport
+        {
+            throw APIError.unauthorized("agent authentication failed: \(e)")
         }
-        if !["kernel", "userspace"].contains(report.wireguard) {
-            throw ValidationError("wireguard", report.wireguard, allowed: "kernel or userspace")
-        }
-        try controller.recordStatus(node: node, report)
         metrics.reported(node: node, errors: report.errors.count)
         if !report.errors.isEmpty {
             context.logger.warning(

@@ -127,6 +127,15 @@ enum Schema {
                     ALTER TABLE gateway_routes ADD COLUMN tls_sealed_key BLOB;
                     """)
         }
+        // The signed time and nonce of the report kept, so a replayed report is refused even
+        // after a restart has emptied the controller's in-memory nonce cache.
+        m.registerMigration("v3-status-signature") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE agent_status ADD COLUMN signed_at INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE agent_status ADD COLUMN nonce TEXT NOT NULL DEFAULT '';
+                    """)
+        }
         return m
     }
 }

@@ -57,12 +57,26 @@ extension Transaction {
     // MARK: agent status
 
     /// Keeps the last report of `node` (its JSON, as the agent sent it after validation).
-    public func setAgentStatus(node: String, reportedAt: Int64, json: String) throws {
+    public func setAgentStatus(node: String, reportedAt: Int64, json: String, signedAt: Int64 = 0, nonce: String = "")
+        throws
+    {
         try db.execute(
             sql: """
-                INSERT INTO agent_status (node_id, reported_at, report) SELECT id, ?, ? FROM nodes WHERE name = ?
-                ON CONFLICT (node_id) DO UPDATE SET reported_at = excluded.reported_at, report = excluded.report
-                """, arguments: [reportedAt, json, node])
+                INSERT INTO agent_status (node_id, reported_at, report, signed_at, nonce)
+                SELECT id, ?, ?, ?, ? FROM nodes WHERE name = ?
+                ON CONFLICT (node_id) DO UPDATE SET reported_at = excluded.reported_at, report = excluded.report,
+                signed_at = excluded.signed_at, nonce = excluded.nonce
+                """, arguments: [reportedAt, json, signedAt, nonce, node])
+    }
+
+    /// The signed time and nonce of the report kept for `node` (0 and "" for one kept unsigned).
+    public func agentStatusSignature(node: String) throws -> (signedAt: Int64, nonce: String)? {
+        try Row.fetchOne(
+            db,
+            sql: """
+                SELECT s.signed_at, s.nonce FROM agent_status s JOIN nodes n ON n.id = s.node_id WHERE n.name = ?
+                """, arguments: [node]
+        ).map { ($0[0], $0[1]) }
     }
 
     public func agentStatus(node: String) throws -> (reportedAt: Int64, json: String)? {

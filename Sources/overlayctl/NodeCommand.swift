@@ -110,7 +110,7 @@ struct NodeCommand: AsyncParsableCommand {
                         peers.map { ["  " + $0[0]] + $0.dropFirst() })
                 }
                 print("  errors: \(r.status.errors.isEmpty ? "-" : "")")
-                for e in r.status.errors { print("    \(e)") }
+                for e in r.status.errors { print("    \(TerminalText.safe(e))") }
             }
         }
     }

@@ -209,6 +209,18 @@ struct AgentAPITests {
         }
     }
 
+    static let peerKey = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+
+    /// A report as JSON text, one field changed.
+    static func report(
+        network: String = "shop", interface: String = "wg-1", key: String = peerKey, age: Int = 1,
+        errors: [String] = []
+    ) -> String {
+        let errorList = errors.map { "\"\($0)\"" }.joined(separator: ",")
+        return
+            #"{"appliedRevision":1,"networks":[{"network":"\#(network)","interface":"\#(interface)","peers":[{"publicKey":"\#(key)","handshakeAge":\#(age),"rxBytes":1,"txBytes":2}]}],"errors":[\#(errorList)],"wireguard":"kernel"}"#
+    }
+
     @Test("status reports: stored per node, shown by node show; bad reports refused and change nothing")
     func status() async throws {
         let h = try Harness()
@@ -218,7 +230,7 @@ struct AgentAPITests {
             networks: [
                 .init(
                     network: "shop", interface: "wg-1",
-                    peers: [.init(publicKey: "k", handshakeAge: 12, rxBytes: 10, txBytes: 20)])
+                    peers: [.init(publicKey: Self.peerKey, handshakeAge: 12, rxBytes: 10, txBytes: 20)])
             ],
             errors: ["route add failed"], wireguard: "kernel")
         let body = Array(try JSONEncoder().encode(report))
@@ -243,6 +255,23 @@ struct AgentAPITests {
                     "field 'appliedRevision' must be an integer"
                 ),
                 (#"{"appliedRevision":1,"networks":[],"errors":[],"wireguard":"magic"}"#, "invalid wireguard 'magic'"),
+                // What reaches an operator's terminal is checked: names, interfaces, keys.
+                (
+                    Self.report(network: "shop\\u001b[2J"),
+                    "invalid networks[].network 'shop\u{1b}[2J'"
+                ),
+                (Self.report(interface: "wg-1\\nerrors: -"), "invalid networks[].interface"),
+                (Self.report(key: "\\u001b]0;owned\\u0007"), "invalid networks[].peers[].publicKey"),
+                (Self.report(age: -5), "invalid networks[].peers[].handshakeAge '-5'"),
+                // Bounded: at most 32 errors of at most 4,096 characters.
+                (
+                    Self.report(errors: Array(repeating: "e", count: 33)),
+                    "invalid errors '33 entries': at most 32"
+                ),
+                (
+                    Self.report(errors: [String(repeating: "x", count: 900_000)]),
+                    "at most 4096 characters each"
+                ),
             ] {
                 let r = try await post(Array(bad.utf8))
                 #expect(r.status == .badRequest && r.error?.contains(message) == true, "\(r.text)")

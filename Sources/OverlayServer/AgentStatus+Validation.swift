@@ -1,0 +1,51 @@
+import OverlayModel
+import OverlayProtocol
+
+/// An agent's report is shown to operators (`overlayctl node show`) and kept: every field is
+/// checked, and its size bounded, before it is stored. (Free text, the errors, is escaped where
+/// it is printed.)
+extension AgentStatus {
+    /// Networks per report: far more than a node carries.
+    static let maxNetworks = 1_024
+    /// Peers per network: the largest meshes the planner is measured with, and then some.
+    static let maxPeers = 8_192
+    static let maxErrors = 32
+    static let maxErrorLength = 4_096
+
+    func validate() throws {
+        if let r = appliedRevision, r < 0 {
+            throw ValidationError("appliedRevision", String(r), allowed: "a revision (0 or more) or null")
+        }
+        guard ["kernel", "userspace"].contains(wireguard) else {
+            throw ValidationError("wireguard", wireguard, allowed: "kernel or userspace")
+        }
+        guard networks.count <= Self.maxNetworks else {
+            throw ValidationError("networks", "\(networks.count) entries", allowed: "at most \(Self.maxNetworks)")
+        }
+        for n in networks {
+            _ = try Names.label(n.network, field: "networks[].network")
+            _ = try Names.interface(n.interface, field: "networks[].interface")
+            guard n.peers.count <= Self.maxPeers else {
+                throw ValidationError(
+                    "networks[].peers", "\(n.peers.count) entries", allowed: "at most \(Self.maxPeers) per network")
+            }
+            for p in n.peers {
+                guard WireGuardKey(base64: p.publicKey) != nil else {
+                    throw ValidationError(
+                        "networks[].peers[].publicKey", p.publicKey, allowed: "a WireGuard key: 32 bytes of base64")
+                }
+                if let age = p.handshakeAge, age < 0 {
+                    throw ValidationError(
+                        "networks[].peers[].handshakeAge", String(age), allowed: "seconds (0 or more) or null")
+                }
+            }
+        }
+        guard errors.count <= Self.maxErrors else {
+            throw ValidationError("errors", "\(errors.count) entries", allowed: "at most \(Self.maxErrors)")
+        }
+        for e in errors where e.unicodeScalars.count > Self.maxErrorLength {
+            throw ValidationError(
+                "errors[]", e, allowed: "at most \(Self.maxErrorLength) characters each")
+        }
+    }
+}
