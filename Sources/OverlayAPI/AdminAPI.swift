@@ -19,6 +19,9 @@ public protocol AdminAPI: Sendable {
     func node(named name: String) async throws -> NodeDetailView
     func removeNode(name: String) async throws -> ChangeView
     func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> JoinTokenView
+    /// Outstanding (unused, unexpired) join tokens, of one node or all.
+    func joinTokens(node: String?) async throws -> [JoinTokenInfoView]
+    func revokeJoinToken(id: String) async throws -> JoinTokenInfoView
     func plan(node: String) async throws -> NodePlan
 
     func addWorkload(_ r: AddWorkloadRequest) async throws -> WorkloadView
@@ -73,6 +76,12 @@ public struct LocalAdmin: AdminAPI {
     }
     public func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> JoinTokenView {
         JoinTokenView(try controller.createJoinToken(node: node, expires: r.expires))
+    }
+    public func joinTokens(node: String?) async throws -> [JoinTokenInfoView] {
+        try controller.outstandingJoinTokens(node: node).map(JoinTokenInfoView.init)
+    }
+    public func revokeJoinToken(id: String) async throws -> JoinTokenInfoView {
+        JoinTokenInfoView(try controller.revokeJoinToken(id: id))
     }
     public func plan(node: String) async throws -> NodePlan { try controller.plan(node: node) }
 

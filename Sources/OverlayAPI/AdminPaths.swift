@@ -3,6 +3,7 @@ import Foundation
 /// The admin endpoints (all JSON, bearer token, under `/v1`). See docs/api.yaml.
 public enum AdminPaths {
     public static let networks = "/v1/networks"
+    public static let joinTokens = "/v1/join-tokens"
     public static let nodes = "/v1/nodes"
     public static let workloads = "/v1/workloads"
     public static let accessPeers = "/v1/access-peers"

@@ -74,6 +74,13 @@ public struct RemoteAdmin: AdminAPI {
     public func createJoinToken(node: String, _ r: JoinTokenRequest) async throws -> JoinTokenView {
         try await call("POST", AdminPaths.nodes + "/" + Self.seg(node) + "/join-tokens", body: r)
     }
+    public func joinTokens(node: String?) async throws -> [JoinTokenInfoView] {
+        try await call(
+            "GET", node.map { AdminPaths.nodes + "/" + Self.seg($0) + "/join-tokens" } ?? AdminPaths.joinTokens)
+    }
+    public func revokeJoinToken(id: String) async throws -> JoinTokenInfoView {
+        try await call("DELETE", AdminPaths.joinTokens + "/" + Self.seg(id))
+    }
     public func plan(node: String) async throws -> NodePlan {
         try await call("GET", AdminPaths.nodes + "/" + Self.seg(node) + "/plan")
     }

@@ -132,15 +132,33 @@ public struct AgentReportView: Codable, Sendable, Equatable {
     }
 }
 
-/// `POST /v1/nodes/{name}/join-tokens`: `{"node", "token", "expiresAt"}`; the token is shown once.
+/// `POST /v1/nodes/{name}/join-tokens`: `{"id", "node", "token", "expiresAt"}`; the token is
+/// shown once.
 public struct JoinTokenView: Codable, Sendable, Equatable {
+    public var id: String
     public var node: String
     public var token: String
     /// Seconds since 1970.
     public var expiresAt: Int64
     public init(_ t: Controller.JoinToken) {
+        id = t.id
         node = t.node
         token = t.token
+        expiresAt = t.expiresAt
+    }
+}
+
+/// An outstanding join token as `GET /v1/join-tokens` lists it: never the token itself.
+public struct JoinTokenInfoView: Codable, Sendable, Equatable {
+    public var id: String
+    public var node: String
+    /// Seconds since 1970 (0 for tokens made before creation times were kept).
+    public var createdAt: Int64
+    public var expiresAt: Int64
+    public init(_ t: Controller.OutstandingJoinToken) {
+        id = t.id
+        node = t.node
+        createdAt = t.createdAt
         expiresAt = t.expiresAt
     }
 }

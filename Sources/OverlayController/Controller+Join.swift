@@ -41,11 +41,55 @@ extension Controller {
     }
 
     public struct JoinToken: Sendable, Equatable {
+        /// What `node join-tokens` lists and `node revoke-join-token` takes.
+        public var id: String
         public var node: String
         /// Shown once; only its hash is stored.
         public var token: String
         /// Seconds since 1970.
         public var expiresAt: Int64
+    }
+
+    /// A join token not used and not expired, as listed: never the token itself.
+    public struct OutstandingJoinToken: Sendable, Equatable {
+        public var id: String
+        public var node: String
+        /// Seconds since 1970 (0 for tokens made before creation times were kept).
+        public var createdAt: Int64
+        public var expiresAt: Int64
+
+        init(_ row: Transaction.OutstandingJoinToken) {
+            id = row.id
+            node = row.node
+            createdAt = row.createdAt
+            expiresAt = row.expiresAt
+        }
+    }
+
+    /// The join tokens neither used nor expired, of `node` or of every node.
+    public func outstandingJoinTokens(node: String? = nil, now: Int64 = Controller.now()) throws
+        -> [OutstandingJoinToken]
+    {
+        try store.read { tx in
+            if let node, try tx.node(named: node) == nil { throw NotFoundError("node", node) }
+            return try tx.outstandingJoinTokens(node: node, now: now).map(OutstandingJoinToken.init)
+        }
+    }
+
+    /// Revokes an outstanding join token by its id (used and expired ones are revoked already).
+    @discardableResult
+    public func revokeJoinToken(id: String, now: Int64 = Controller.now()) throws -> OutstandingJoinToken {
+        let length = Transaction.joinTokenIDLength
+        guard id.utf8.count == length, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw ValidationError(
+                "join token id", id, allowed: "\(length) lowercase hex digits, as 'overlayctl node join-tokens' shows")
+        }
+        return try store.write { tx in
+            guard let token = try tx.outstandingJoinTokens(node: nil, now: now).first(where: { $0.id == id }),
+                try tx.deleteJoinToken(id: id)
+            else { throw NotFoundError("outstanding join token", id) }
+            return OutstandingJoinToken(token)
+        }
     }
 
     /// A single-use token that lets the agent of `node` register its identity.
@@ -55,9 +99,10 @@ extension Controller {
         let token = Token.generate(.join)
         try store.write { tx in
             guard try tx.node(named: node) != nil else { throw NotFoundError("node", node) }
-            try tx.insertJoinToken(hash: Token.hash(token), node: node, expiresAt: now + lifetime)
+            try tx.insertJoinToken(hash: Token.hash(token), node: node, expiresAt: now + lifetime, createdAt: now)
         }
-        return JoinToken(node: node, token: token, expiresAt: now + lifetime)
+        let id = String(Token.hash(token).prefix(Transaction.joinTokenIDLength))
+        return JoinToken(id: id, node: node, token: token, expiresAt: now + lifetime)
     }
 
     /// Registers `identity` as the identity of the token's node and uses the token up. A node that

@@ -34,6 +34,11 @@ extension ControllerServer {
             JSONResponse.make(
                 try await a.createJoinToken(node: try Self.name(c), try await Self.decode(req)), status: .created)
         }
+        v1.get("nodes/{name}/join-tokens") { _, c in JSONResponse.make(try await a.joinTokens(node: try Self.name(c))) }
+        v1.get("join-tokens") { _, _ in JSONResponse.make(try await a.joinTokens(node: nil)) }
+        v1.delete("join-tokens/{id}") { _, c in
+            JSONResponse.make(try await a.revokeJoinToken(id: try Self.name(c, "id")))
+        }
         v1.get("nodes/{name}/plan") { _, c in JSONResponse.make(try await a.plan(node: try Self.name(c))) }
 
         v1.post("workloads") { req, _ in

@@ -136,6 +136,10 @@ enum Schema {
                     ALTER TABLE agent_status ADD COLUMN nonce TEXT NOT NULL DEFAULT '';
                     """)
         }
+        // Join tokens can be listed (by an id: a prefix of the hash, never the secret) and revoked.
+        m.registerMigration("v3-join-token-created") { db in
+            try db.execute(sql: "ALTER TABLE join_tokens ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0")
+        }
         return m
     }
 }

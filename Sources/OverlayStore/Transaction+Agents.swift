@@ -6,11 +6,43 @@ import GRDB
 extension Transaction {
     // MARK: join tokens
 
-    public func insertJoinToken(hash: String, node: String, expiresAt: Int64) throws {
+    public func insertJoinToken(hash: String, node: String, expiresAt: Int64, createdAt: Int64 = 0) throws {
         try db.execute(
             sql: """
-                INSERT INTO join_tokens (hash, node_id, expires_at) SELECT ?, id, ? FROM nodes WHERE name = ?
-                """, arguments: [hash, expiresAt, node])
+                INSERT INTO join_tokens (hash, node_id, expires_at, created_at) SELECT ?, id, ?, ? FROM nodes
+                WHERE name = ?
+                """, arguments: [hash, expiresAt, createdAt, node])
+    }
+
+    /// A join token's public id: the first 16 hex digits of its hash (the hash of 32 random
+    /// bytes tells nothing of the token).
+    public static let joinTokenIDLength = 16
+
+    public struct OutstandingJoinToken: Sendable, Equatable {
+        public var id: String
+        public var node: String
+        public var createdAt: Int64
+        public var expiresAt: Int64
+    }
+
+    /// Tokens neither used nor expired at `now`, of one node or all, oldest first.
+    public func outstandingJoinTokens(node: String?, now: Int64) throws -> [OutstandingJoinToken] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT substr(t.hash, 1, \(Self.joinTokenIDLength)), n.name, t.created_at, t.expires_at
+                FROM join_tokens t JOIN nodes n ON n.id = t.node_id
+                WHERE t.used_at IS NULL AND t.expires_at > ? AND (? IS NULL OR n.name = ?)
+                ORDER BY t.created_at, n.name, t.hash
+                """, arguments: [now, node, node]
+        ).map { OutstandingJoinToken(id: $0[0], node: $0[1], createdAt: $0[2], expiresAt: $0[3]) }
+    }
+
+    /// Deletes the token whose id is `id`; returns whether there was one.
+    public func deleteJoinToken(id: String) throws -> Bool {
+        try db.execute(
+            sql: "DELETE FROM join_tokens WHERE substr(hash, 1, \(Self.joinTokenIDLength)) = ?", arguments: [id])
+        return db.changesCount > 0
     }
 
     public struct JoinTokenRow: Sendable, Equatable {

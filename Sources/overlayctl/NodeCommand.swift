@@ -7,7 +7,9 @@ import OverlayModel
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Add, list, show and remove nodes; make join tokens.",
-        subcommands: [Add.self, List.self, Show.self, Remove.self, JoinToken.self])
+        subcommands: [
+            Add.self, List.self, Show.self, Remove.self, JoinToken.self, JoinTokens.self, RevokeJoinToken.self,
+        ])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -140,6 +142,45 @@ struct NodeCommand: AsyncParsableCommand {
             try await overlayctl.run(global) { api in
                 let t = try await api.createJoinToken(node: name, .init(expires: expires))
                 if global.json { try Output.json(t) } else { print(t.token) }
+            }
+        }
+    }
+
+    struct JoinTokens: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "join-tokens",
+            abstract: "List the join tokens not used and not expired (their ids, never the tokens).")
+        @OptionGroup var global: Global
+        @Argument(help: "Only this node's tokens.") var name: String?
+
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let tokens = try await api.joinTokens(node: name)
+                if global.json { return try Output.json(tokens) }
+                guard !tokens.isEmpty else { return print("no outstanding join tokens") }
+                Output.table(
+                    ["ID", "NODE", "CREATED", "EXPIRES"],
+                    tokens.map {
+                        [
+                            $0.id, $0.node, $0.createdAt == 0 ? "-" : Controller.isoTime($0.createdAt),
+                            Controller.isoTime($0.expiresAt),
+                        ]
+                    })
+            }
+        }
+    }
+
+    struct RevokeJoinToken: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke-join-token",
+            abstract: "Revoke an outstanding join token by its id (from 'node join-tokens').")
+        @OptionGroup var global: Global
+        @Argument var id: String
+
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let t = try await api.revokeJoinToken(id: id)
+                if global.json { try Output.json(t) } else { print("join token \(t.id) of node \(t.node) revoked") }
             }
         }
     }
