@@ -71,6 +71,7 @@ let package = Package(
                 "OverlayAPI", "OverlayController", "OverlayProtocol", "OverlayCrypto", "OverlayModel", "OverlayStore",
                 "SystemCalls",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

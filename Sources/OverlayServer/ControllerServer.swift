@@ -1,11 +1,25 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import OverlayAPI
 import OverlayController
 import OverlayCrypto
 import OverlayStore
 import ServiceLifecycle
+
+/// How many connections `overlayd` holds, and for how long an idle one.
+public struct ConnectionLimitConfiguration: Sendable {
+    public var perSource: Int
+    public var total: Int
+    public var idleTimeout: Duration
+
+    public init(perSource: Int = 256, total: Int = 16_384, idleTimeout: Duration = .seconds(30)) {
+        self.perSource = perSource
+        self.total = total
+        self.idleTimeout = idleTimeout
+    }
+}
 
 /// The controller service: the admin API (bearer token), the agent API (signed requests, plan
 /// long-polls), `/metrics` and `/healthz`, over one store.
@@ -71,11 +85,25 @@ public final class ControllerServer: Sendable {
     }
 
     /// The HTTP application on `host:port` (port 0: any free port, reported to `onRunning`).
+    /// Connections are bounded: `limits.perSource` open per source address and `limits.total` in
+    /// all (beyond them a new connection is closed at once), and one that sends no request for
+    /// `limits.idleTimeout` — a request head sent half, or nothing between requests — is closed.
+    /// Request heads are at most 16 KiB in 100 fields; bodies at most 1 MiB.
     public func application(
-        host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        host: String, port: Int, limits: ConnectionLimitConfiguration = .init(),
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
-            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "overlayd"),
+        let connections = ConnectionLimits(perSource: limits.perSource, total: limits.total, metrics: metrics)
+        let http = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionLimitHandler(limits: connections)],
+            idleTimeout: .nanoseconds(
+                Int64(limits.idleTimeout.components.seconds) * 1_000_000_000
+                    + limits.idleTimeout.components.attoseconds / 1_000_000_000),
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: 8 << 10, maxHeaderListSize: 16 << 10, maxHeaderFieldCount: 100))
+        return Application(
+            router: router(), server: .http1(configuration: http),
+            configuration: .init(address: .hostname(host, port: port), serverName: "overlayd"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 

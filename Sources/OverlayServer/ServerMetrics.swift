@@ -19,6 +19,7 @@ final class ServerMetrics: Sendable {
     let joins: Counter
     let authFailures: Counter
     let authRefused: Counter
+    let connectionsRefused: Counter
 
     /// An agent counts as connected while it polled or reported within this many seconds.
     static let seenWindow: Int64 = 120
@@ -68,6 +69,10 @@ final class ServerMetrics: Sendable {
             descriptor: .init(
                 namespace: "overlay", metricName: "auth_refused", unitName: "total",
                 helpText: "Requests answered 429: their source failed to authenticate too often."))
+        connectionsRefused = registry.makeCounter(
+            descriptor: .init(
+                namespace: "overlay", metricName: "connections_refused", unitName: "total",
+                helpText: "Connections closed at once: their source, or the server, held as many as allowed."))
     }
 
     func request(route: String, method: String, status: Int) {
