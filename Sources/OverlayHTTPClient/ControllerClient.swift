@@ -33,8 +33,10 @@ public final class ControllerClient: Sendable {
         else { throw ControllerClientError.badURL(baseURL) }
         self.baseURL = url
         var config = HTTPClient.Configuration()
+        // Below overlayd's 30 s idle timeout: the client drops an idle connection before the
+        // server does, so a request never goes out on one the server is closing.
         config.connectionPool = .init(
-            idleTimeout: .seconds(90), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
+            idleTimeout: .seconds(20), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
         config.timeout = .init(connect: .seconds(5))
         config.redirectConfiguration = .disallow
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
