@@ -263,7 +263,11 @@ final class OverlaydProcess: @unchecked Sendable {
     init(binary: String, db: String) throws {
         guard FileManager.default.isExecutableFile(atPath: binary) else { throw BenchError("\(binary) is not built") }
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--db", db, "--listen", "127.0.0.1:0", "--log-level", "notice"]
+        // Every simulated agent connects from 127.0.0.1: one source, so its budget is the whole.
+        process.arguments = [
+            "serve", "--db", db, "--listen", "127.0.0.1:0", "--log-level", "notice",
+            "--connections-per-source", "100000", "--max-connections", "100000",
+        ]
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice

@@ -23,6 +23,10 @@ struct Serve: AsyncParsableCommand {
     var key: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
+    @Option(help: "Connections one source address may hold open (1 to 1000000).")
+    var connectionsPerSource: Int = ConnectionLimitConfiguration().perSource
+    @Option(help: "Connections held open in all (1 to 1000000).")
+    var maxConnections: Int = ConnectionLimitConfiguration().total
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
@@ -30,6 +34,12 @@ struct Serve: AsyncParsableCommand {
                 "invalid --log-level '\(logLevel)': trace, debug, info, notice, warning, error or critical")
         }
         let (host, port) = try ListenAddress.parse(listen)
+        for (name, value) in [
+            ("--connections-per-source", connectionsPerSource), ("--max-connections", maxConnections),
+        ]
+        where !(1...1_000_000).contains(value) {
+            throw ValidationError("invalid \(name) '\(value)': 1 to 1000000")
+        }
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
@@ -44,7 +54,8 @@ struct Serve: AsyncParsableCommand {
         let (signingKey, created) = try ControllerKeyFile.loadOrCreate(path: keyPath)
         if created { logger.notice("created the controller signing key", metadata: ["path": "\(keyPath)"]) }
         let server = ControllerServer(store: try Store(path: db), signingKey: signingKey, logger: logger)
-        let app = server.application(host: host, port: port) { bound in
+        let limits = ConnectionLimitConfiguration(perSource: connectionsPerSource, total: maxConnections)
+        let app = server.application(host: host, port: port, limits: limits) { bound in
             logger.notice(
                 "overlayd listening",
                 metadata: ["address": "\(host):\(bound)", "db": "\(db)", "controllerKey": "\(server.publicKeyBase64)"])
