@@ -49,7 +49,7 @@ public enum Firewall {
 
     /// A network namespace: forwards only between the bridge and the WireGuard interface (and
     /// WireGuard to WireGuard, which is a hub relaying for hidden members); sources must lie in the
-    /// network's /48; gateways reach only exposed ports; everything else is dropped and counted.
+    /// network's /48 or its IPv4 prefix; gateways reach only exposed ports; everything else is dropped and counted.
     public static func networkTable(_ network: NetworkResourcePlan) -> NFTable {
         let fw = network.firewall
         let prefix = fw.prefix.asIPPrefix
@@ -62,6 +62,12 @@ public enum Firewall {
                 })
         }
         let gateways = Array(Set(fw.gatewaySources)).sorted { $0.description < $1.description }
+        // IPv4 is forwarded only in a network that has it, from its own prefix; gateways reach
+        // workloads over IPv6 only, so their rules need no IPv4 twin.
+        let ipv4Spoofed =
+            fw.ipv4Prefix.map { [NFTRule([.ipSaddr(notIn: $0.asIPPrefix)], counter: true, .drop, comment: "spoofed")] }
+            ?? []
+        let ipv4Accepted = fw.ipv4Prefix.map { [NFTRule([.ipSaddr(in: $0.asIPPrefix)], .accept)] } ?? []
         return sealed(
             NFTable(
                 name: tableName,
@@ -72,6 +78,7 @@ public enum Firewall {
                             NFTRule([.inSet([.iifname], set: "links", negated: true)], counter: true, .drop),
                             NFTRule([.inSet([.oifname], set: "links", negated: true)], counter: true, .drop),
                             NFTRule([.ip6Saddr(notIn: prefix)], counter: true, .drop, comment: "spoofed"),
+                        ] + ipv4Spoofed + [
                             NFTRule([.ctState([.established, .related])], .accept),
                             NFTRule(
                                 [
@@ -89,7 +96,8 @@ public enum Firewall {
                                 [.oifname(network.bridge), .ip6Saddr(inSet: "gateways")], counter: true, .drop,
                                 comment: "gateway-not-exposed"),
                             NFTRule([.ip6Saddr(in: prefix)], .accept),
-                            NFTRule(counter: true, .drop, comment: "forward-dropped"),
+                        ] + ipv4Accepted + [
+                            NFTRule(counter: true, .drop, comment: "forward-dropped")
                         ]),
                     // What the namespace itself opens towards local workloads: only a gateway's
                     // proxy runs here, and it reaches exposed ports only (the forward chain does

@@ -139,19 +139,19 @@ public final class LinuxKernel: AgentKernel {
             s.links[l.name] = LinkState(
                 name: l.name, kind: l.kind, up: l.isUp, mtu: l.mtu, master: l.masterIndex.flatMap { byIndex[$0] })
         }
-        for a in try h.addressList(family: .inet6) {
-            guard case .v6(let v6) = a.prefix.address, v6.high >> 54 != 0x3FA,  // not fe80::/10
-                let name = byIndex[a.linkIndex]
-            else { continue }
+        for a in try h.addressList(family: .inet6) + h.addressList(family: .inet) {
+            if case .v6(let v6) = a.prefix.address, v6.high >> 54 == 0x3FA { continue }  // fe80::/10
+            guard let name = byIndex[a.linkIndex] else { continue }
             s.links[name]?.addresses.insert(a.prefix)
         }
-        for r in try h.routeList(family: .inet6)
+        for r in try h.routeList(family: .inet6) + h.routeList(family: .inet)
         where r.table == .main && r.protocol == .static && r.type == .unicast {
             guard let dev = r.outputIndex.flatMap({ byIndex[$0] }) else { continue }
             s.routes.insert(RouteState(destination: r.destination.masked, gateway: r.gateway, device: dev))
         }
         if forwarding, let ns {
             s.forwarding = (try? Sysctl.read(Reconciler.forwardingKey, namespace: ns)) == "1"
+            s.forwarding4 = (try? Sysctl.read(Reconciler.forwardingKey4, namespace: ns)) == "1"
         }
         if firewall, let table = try nft(ns).read(Firewall.tableName) {
             s.firewall = FirewallState(

@@ -11,6 +11,7 @@ public enum Reconciler {
     public static let networkNamespacePrefix = "ovl-"
     public static let wireguardPrefix = "wg-"
     static let forwardingKey = "net.ipv6.conf.all.forwarding"
+    static let forwardingKey4 = "net.ipv4.ip_forward"
 
     /// - Parameters:
     ///   - plan: the desired state; nil tears everything down (`overlay-agent down`).
@@ -83,6 +84,9 @@ public enum Reconciler {
         if !exists { out.append(.createNamespace(ns, workload: false)) }
 
         if state.forwarding != true { out.append(.setSysctl(namespace: ns, key: forwardingKey, value: "1")) }
+        if n.ipv4 != nil && state.forwarding4 != true {
+            out.append(.setSysctl(namespace: ns, key: forwardingKey4, value: "1"))
+        }
         if state.links["lo"]?.up != true { out.append(.setUp(namespace: ns, link: "lo")) }
 
         // The table goes in before any workload is attached: conntrack starts tracking in a
@@ -90,8 +94,11 @@ public enum Reconciler {
         let table = Firewall.networkTable(n)
         if state.firewall != Firewall.expectedState(table) { out.append(.replaceFirewall(namespace: ns, table)) }
 
-        // Bridge with the router address.
-        let routerPrefix = IPPrefix(address: .v6(n.routerAddress), length: 64)!
+        // Bridge with the router addresses: ::1 of the /64, .1 of the /24.
+        var routerPrefixes: Set<IPPrefix> = [IPPrefix(address: .v6(n.routerAddress), length: 64)!]
+        if let v4 = n.ipv4 {
+            routerPrefixes.insert(IPPrefix(address: .v4(v4.routerAddress), length: v4.subnet.length)!)
+        }
         var bridge = state.links[n.bridge]
         if let b = bridge, b.kind != .bridge {
             out.append(.deleteLink(namespace: ns, name: n.bridge))
@@ -103,7 +110,7 @@ public enum Reconciler {
         } else {
             out.append(.createBridge(namespace: ns, name: n.bridge, mtu: mtu, mac: n.bridgeMAC))
         }
-        out += addressActions(ns, n.bridge, have: bridge?.addresses ?? [], want: [routerPrefix])
+        out += addressActions(ns, n.bridge, have: bridge?.addresses ?? [], want: routerPrefixes)
 
         // Workloads that left: their veth (the pair goes with it), before new ones may reuse names.
         let wantedHostLinks = Set(n.workloads.map(\.hostInterface))
@@ -212,17 +219,29 @@ public enum Reconciler {
             out.append(.setUp(namespace: wns, link: w.interface))
         }
         // The /128 sits on a /64 so the whole node subnet is on-link (neighbours on the bridge).
-        let address = IPPrefix(address: .v6(w.address), length: 64)!
-        out += addressActions(wns, w.interface, have: inner?.addresses ?? [], want: [address])
+        // Likewise its IPv4 address on the node's /24.
+        var addresses: Set<IPPrefix> = [IPPrefix(address: .v6(w.address), length: 64)!]
+        var defaultRoutes: Set<RouteState> = [
+            RouteState(
+                destination: IPPrefix(address: .v6(IPv6Address(high: 0, low: 0)), length: 0)!,
+                gateway: .v6(n.routerAddress), device: w.interface)
+        ]
+        if let a4 = w.ipv4Address, let v4 = n.ipv4 {
+            addresses.insert(IPPrefix(address: .v4(a4), length: v4.subnet.length)!)
+            defaultRoutes.insert(
+                RouteState(
+                    destination: IPPrefix(address: .v4(IPv4Address(0)), length: 0)!,
+                    gateway: .v4(v4.routerAddress), device: w.interface))
+        }
+        out += addressActions(wns, w.interface, have: inner?.addresses ?? [], want: addresses)
 
-        let defaultRoute = RouteState(
-            destination: IPPrefix(address: .v6(IPv6Address(high: 0, low: 0)), length: 0)!,
-            gateway: .v6(n.routerAddress), device: w.interface)
         let have: Set<RouteState> = inner == nil ? [] : wstate.routes.filter { $0.device == w.interface }
-        for r in have.subtracting([defaultRoute]).sorted(by: { $0.description < $1.description }) {
+        for r in have.subtracting(defaultRoutes).sorted(by: { $0.description < $1.description }) {
             out.append(.deleteRoute(namespace: wns, r))
         }
-        if !have.contains(defaultRoute) { out.append(.addRoute(namespace: wns, defaultRoute)) }
+        for r in defaultRoutes.subtracting(have).sorted(by: { $0.description < $1.description }) {
+            out.append(.addRoute(namespace: wns, r))
+        }
         return out
     }
 

@@ -3,7 +3,10 @@ import OverlayModel
 /// Everything one node must build: the document `overlayctl plan NODE --json` prints and the agent
 /// consumes. Bump `currentVersion` on any change an older agent would misread.
 public struct NodePlan: Codable, Equatable, Sendable {
-    public static let currentVersion = 1
+    /// 2: IPv4 beside IPv6 (`ipv4` of a network, `ipv4Address` of a workload, IPv4 prefixes in
+    /// AllowedIPs and routes) and egress. A version-1 agent would build IPv6 only and leave the
+    /// IPv4 prefixes in AllowedIPs unrouted, so it must refuse these plans.
+    public static let currentVersion = 2
 
     public var version: Int
     public var node: String
@@ -85,12 +88,17 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
     public var firewall: NetworkFirewallPlan
     /// On a hidden node with two hubs: what to do when the primary hub goes silent.
     public var failover: FailoverPlan?
+    /// The IPv4 half; nil for an IPv6-only network.
+    public var ipv4: NetworkIPv4Plan?
+    /// The way out to the internet through this node; nil for a sealed network.
+    public var egress: EgressPlan?
 
     public init(
         name: String, id: String, prefix: IPv6Prefix, subnet: IPv6Prefix, routerAddress: IPv6Address,
         mtu: Int, namespace: String, interface: String, bridge: String, listenPort: UInt16,
         publicKey: WireGuardKey, sealedPrivateKey: String, peers: [PeerPlan], routes: [IPPrefix],
-        workloads: [WorkloadPlan], firewall: NetworkFirewallPlan, failover: FailoverPlan?
+        workloads: [WorkloadPlan], firewall: NetworkFirewallPlan, failover: FailoverPlan?,
+        ipv4: NetworkIPv4Plan? = nil, egress: EgressPlan? = nil
     ) {
         self.name = name
         self.id = id
@@ -109,6 +117,33 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
         self.workloads = workloads
         self.firewall = firewall
         self.failover = failover
+        self.ipv4 = ipv4
+        self.egress = egress
+    }
+}
+
+/// A network's IPv4 prefix and this node's /24 of it, `.1` on the bridge.
+public struct NetworkIPv4Plan: Codable, Equatable, Sendable {
+    public var prefix: IPv4Prefix
+    public var subnet: IPv4Prefix
+    public var routerAddress: IPv4Address
+
+    public init(prefix: IPv4Prefix, subnet: IPv4Prefix, routerAddress: IPv4Address) {
+        self.prefix = prefix
+        self.subnet = subnet
+        self.routerAddress = routerAddress
+    }
+}
+
+/// Egress through this node: NAT44 of the network's IPv4 prefix out of the node's uplink, and
+/// NAT66 of its /48 where the node has a public IPv6 address.
+public struct EgressPlan: Codable, Equatable, Sendable {
+    public var nat44: Bool
+    public var nat66: Bool
+
+    public init(nat44: Bool, nat66: Bool) {
+        self.nat44 = nat44
+        self.nat66 = nat66
     }
 }
 
@@ -139,6 +174,8 @@ public struct PeerPlan: Codable, Equatable, Hashable, Sendable {
 public struct WorkloadPlan: Codable, Equatable, Hashable, Sendable {
     public var name: String
     public var address: IPv6Address
+    /// The same host number in the node's /24; nil in an IPv6-only network.
+    public var ipv4Address: IPv4Address?
     /// The workload's own network namespace; the agent creates it when missing.
     public var namespace: String
     /// The veth end on the bridge, inside the network namespace (`vw-<host number in hex>`).
@@ -148,11 +185,12 @@ public struct WorkloadPlan: Codable, Equatable, Hashable, Sendable {
     public var exposed: [PortSpec]
 
     public init(
-        name: String, address: IPv6Address, namespace: String, hostInterface: String,
-        interface: String = "ovl0", exposed: [PortSpec]
+        name: String, address: IPv6Address, ipv4Address: IPv4Address? = nil, namespace: String,
+        hostInterface: String, interface: String = "ovl0", exposed: [PortSpec]
     ) {
         self.name = name
         self.address = address
+        self.ipv4Address = ipv4Address
         self.namespace = namespace
         self.hostInterface = hostInterface
         self.interface = interface
@@ -164,13 +202,18 @@ public struct WorkloadPlan: Codable, Equatable, Hashable, Sendable {
 public struct NetworkFirewallPlan: Codable, Equatable, Sendable {
     /// Sources must lie in the network's /48 (no spoofing).
     public var prefix: IPv6Prefix
+    /// IPv4 sources must lie in the network's IPv4 prefix; nil: IPv4 is not forwarded at all.
+    public var ipv4Prefix: IPv4Prefix?
     /// Overlay addresses the gateways proxy from: they reach only `exposed`, nothing else.
     public var gatewaySources: [IPv6Address]
     /// Elements of the `ipv6_addr . inet_proto . inet_service` set: exposed ports of local workloads.
     public var exposed: [ExposedPort]
 
-    public init(prefix: IPv6Prefix, gatewaySources: [IPv6Address], exposed: [ExposedPort]) {
+    public init(
+        prefix: IPv6Prefix, ipv4Prefix: IPv4Prefix? = nil, gatewaySources: [IPv6Address], exposed: [ExposedPort]
+    ) {
         self.prefix = prefix
+        self.ipv4Prefix = ipv4Prefix
         self.gatewaySources = gatewaySources
         self.exposed = exposed
     }

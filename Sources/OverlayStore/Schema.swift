@@ -127,6 +127,15 @@ enum Schema {
                     ALTER TABLE gateway_routes ADD COLUMN tls_sealed_key BLOB;
                     """)
         }
+        // IPv4 beside IPv6, and egress. Networks that exist already stay IPv6-only and sealed:
+        // giving them either would change what their workloads can reach without anyone asking.
+        m.registerMigration("v3-ipv4-egress") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE networks ADD COLUMN ipv4_prefix TEXT;
+                    ALTER TABLE networks ADD COLUMN egress INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return m
     }
 }

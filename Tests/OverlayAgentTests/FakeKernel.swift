@@ -54,6 +54,7 @@ final class FakeKernel: AgentKernel {
             } else {
                 var s = fresh
                 s.forwarding = false
+                s.forwarding4 = false
                 state.networkNamespaces[ns] = s
             }
         case .deleteNamespace(let ns, let workload):
@@ -62,8 +63,12 @@ final class FakeKernel: AgentKernel {
             state.networkNamespaces[ns] = nil
             state.workloadNamespaces[ns] = nil
             if workload { state.ownedWorkloadNamespaces.remove(ns) }
-        case .setSysctl(let ns, _, let value):
-            state.networkNamespaces[ns]!.forwarding = value == "1"
+        case .setSysctl(let ns, let key, let value):
+            if key == Reconciler.forwardingKey4 {
+                state.networkNamespaces[ns]!.forwarding4 = value == "1"
+            } else {
+                state.networkNamespaces[ns]!.forwarding = value == "1"
+            }
         case .createBridge(let ns, let name, let mtu, _):
             try addLink(ns, LinkState(name: name, kind: .bridge, up: true, mtu: mtu))
         case .startWireGuard(let name):
