@@ -44,6 +44,27 @@ import Testing
         #expect(b.chains.first { $0.name == "forward" }?.base?.policy == .drop)
     }
 
+    @Test func ipv4IsForwardedOnlyFromTheNetworksOwnIPv4Prefix() throws {
+        let v6only = Firewall.networkTable(Fixtures.network())
+        let dual = Firewall.networkTable(Fixtures.dualStack())
+        let p4 = IPPrefix("100.64.0.0/16")!
+        func forward(_ t: NFTable) -> [NFTRule] { t.chains.first { $0.name == "forward" }?.rules ?? [] }
+        // IPv6-only: no IPv4 rule, so the final drop takes every IPv4 packet.
+        #expect(!forward(v6only).contains { $0.matches.contains(.prefix(.ipSaddr, p4, negated: true)) })
+        #expect(forward(v6only).last?.comment == "forward-dropped")
+        let rules = forward(dual)
+        let spoofed = try #require(rules.firstIndex { $0.matches == [.ipSaddr(notIn: p4)] })
+        let accepted = try #require(rules.firstIndex { $0.matches == [.ipSaddr(in: p4)] })
+        let established = try #require(rules.firstIndex { $0.matches == [.ctState([.established, .related])] })
+        #expect(rules[spoofed].verdict == .drop && rules[spoofed].comment == "spoofed")
+        #expect(rules[accepted].verdict == .accept)
+        #expect(spoofed < established && established < accepted && accepted < rules.count - 1)
+        // The IPv4 source match is guarded by `meta nfproto ipv4`, so IPv6 packets never meet it.
+        let expressions = try rules[spoofed].expressions()
+        #expect(Array(expressions.prefix(2)) == [.meta(.nfproto, register: 1), .cmp(register: 1, .eq, [2])])
+        #expect(Firewall.fingerprint(v6only) != Firewall.fingerprint(dual))
+    }
+
     @Test func fingerprintFollowsContentAndIsReadBack() {
         let t = Firewall.networkTable(Fixtures.network())
         var other = Fixtures.network()

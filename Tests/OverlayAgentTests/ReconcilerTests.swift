@@ -79,6 +79,43 @@ import WireGuard
         #expect(k.state.wireguard["wg-0a0b0c0d"]?.peers.count == 2)
     }
 
+    @Test func dualStackAddsIPv4AddressesRoutesAndForwardingThenNothing() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan([Fixtures.dualStack()])
+        let passes = try converge(k, plan)
+        #expect(passes.count == 2 && passes[1].isEmpty, "a dual-stack plan converges in one pass: \(passes)")
+        let first = passes[0]
+        for action in [
+            "[ovl-0a0b0c0d] sysctl net.ipv4.ip_forward=1",
+            "[ovl-0a0b0c0d] add address 100.64.1.1/24 dev br-0a0b0c0d",
+            "[ovl-0a0b0c0d] add route 100.64.0.0/16 dev wg-0a0b0c0d",
+            "[wl-web] add address 100.64.1.2/24 dev ovl0", "[wl-web] add route default via 100.64.1.1 dev ovl0",
+            "[wl-db] add address 100.64.1.3/24 dev ovl0",
+        ] {
+            #expect(first.contains(action), "missing '\(action)' in \(first)")
+        }
+        let configure = first.first { $0.hasPrefix("configure") } ?? ""
+        #expect(configure.contains("allowed-ips fd00:1:2:2::/64,100.64.2.0/24"), "\(configure)")
+        // No-op reconcile: zero writes.
+        let writes = k.writes
+        #expect(try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now).isEmpty)
+        #expect(k.writes == writes)
+        #expect(
+            k.state.workloadNamespaces["wl-web"]?.links["ovl0"]?.addresses == [
+                Fixtures.prefix("fd00:1:2:1::2/64"), Fixtures.prefix("100.64.1.2/24"),
+            ])
+        // The same network without IPv4 again: exactly the IPv4 objects go.
+        let back = try converge(k, Fixtures.plan([Fixtures.network()]))
+        #expect(
+            Set(back[0].filter { $0.contains("address") || $0.contains("route") }) == [
+                "[ovl-0a0b0c0d] delete address 100.64.1.1/24 dev br-0a0b0c0d",
+                "[ovl-0a0b0c0d] delete route 100.64.0.0/16 dev wg-0a0b0c0d",
+                "[wl-web] delete address 100.64.1.2/24 dev ovl0",
+                "[wl-web] delete route default via 100.64.1.1 dev ovl0",
+                "[wl-db] delete address 100.64.1.3/24 dev ovl0", "[wl-db] delete route default via 100.64.1.1 dev ovl0",
+            ], "\(back[0])")
+    }
+
     @Test func peerChangesTouchOnlyThatPeer() throws {
         let k = FakeKernel()
         try converge(k, Fixtures.plan())
