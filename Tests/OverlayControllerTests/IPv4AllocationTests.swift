@@ -139,4 +139,42 @@ struct IPv4AllocationTests {
         try c.setEgress(network: "shop", on: false)
         #expect(try c.plan(node: "n1").networks[0].egress == nil)
     }
+
+    @Test(
+        "apply -f: ipv4, noIPv4 and egress keys create networks; re-applying changes nothing; a different value is refused"
+    )
+    func applyKeys() throws {
+        let db = try TestDB()
+        let c = db.controller
+        let text = """
+            networks:
+              - name: a
+                ipv4: 10.30.0.0/16
+                egress: false
+              - name: b
+                noIPv4: true
+              - name: c
+            """
+        _ = try c.apply(try TopologyFile.parse(text), dryRun: false)
+        let nets = Dictionary(uniqueKeysWithValues: try c.networks().map { ($0.name, $0) })
+        #expect(nets["a"]?.ipv4Prefix == IPv4Prefix("10.30.0.0/16") && nets["a"]?.egress == false)
+        #expect(nets["b"]?.ipv4Prefix == nil && nets["b"]?.egress == true)
+        #expect(nets["c"]?.ipv4Prefix == IPv4Prefix("100.64.0.0/16") && nets["c"]?.egress == true)
+        let before = try db.dump()
+        let second = try c.apply(try TopologyFile.parse(text), dryRun: false)
+        #expect(second.created.isEmpty)
+        #expect(try db.dump() == before, "re-applying changed the database")
+        for (changed, message) in [
+            (
+                "networks:\n  - name: a\n    ipv4: 10.31.0.0/16\n",
+                "exists with IPv4 prefix 10.30.0.0/16, not 10.31.0.0/16"
+            ),
+            ("networks:\n  - name: a\n    egress: true\n", "network set a --egress on"),
+            ("networks:\n  - name: c\n    noIPv4: true\n", "not without IPv4"),
+        ] {
+            let e = #expect(throws: ConflictError.self) { try c.apply(try TopologyFile.parse(changed), dryRun: false) }
+            #expect(e?.message.contains(message) == true, "\(e?.message ?? "")")
+        }
+        #expect(try db.dump() == before)
+    }
 }
