@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# scenario-35: IPv4 beside IPv6 in every overlay. Hubs `a` and `b`, a public node `p` and a hidden
+# node `h` behind its NAT run two dual-stack networks (net1 on every node, net2 on a and h) and one
+# IPv6-only network (net3 on a and h), built by the real binaries.
+# Proves: every net1 workload pings and opens TCP to every other over IPv4, the hidden node
+# through its relay, with the addresses the controller reported (the node's /24, the workload's
+# host number); the bridge carries both router addresses; net2 reaches only net2 and never net1
+# (and the reverse), and net3 has no IPv4 at all; a second `run --once` changes nothing; `down`
+# leaves no link, namespace or table behind.
+# Not yet here (the egress half of the dual-stack work): NAT44/NAT66 to the internet namespace,
+# `--no-egress`, and the stock wg-quick client over IPv4.
+set -euo pipefail
+cd "$(dirname "$0")"
+# shellcheck source=lib/sim.sh
+. lib/sim.sh
+# shellcheck source=lib/overlay.sh
+. lib/overlay.sh
+
+sim_init dualstack
+# wl4 NODE WORKLOAD [NETWORK]: the workload's IPv4 address in NODE's plan.
+wl4() {
+  ctl plan "$1" --json | jq -r --arg w "$2" '.networks[].workloads[] | select(.name == $w) | .ipv4Address // empty'
+}
+
+sim_node a
+sim_node b
+sim_node p
+sim_node h --hidden
+ctl network create net1 >/dev/null
+ctl network create net2 --ipv4 10.77.0.0/16 >/dev/null
+ctl network create net3 --no-ipv4 >/dev/null
+ctl node add a --identity "$(agent a init)" --public-address "$(sim_public_addr a)" --hub >/dev/null
+ctl node add b --identity "$(agent b init)" --public-address "$(sim_public_addr b)" --hub >/dev/null
+ctl node add p --identity "$(agent p init)" --public-address "$(sim_public_addr p)" >/dev/null
+ctl node add h --identity "$(agent h init)" >/dev/null
+for n in a b p h; do ctl workload add "w$n" --network net1 --node "$n" >/dev/null; done
+for n in a h; do
+  ctl workload add "x$n" --network net2 --node "$n" >/dev/null
+  ctl workload add "v$n" --network net3 --node "$n" >/dev/null
+done
+P1=$(ctl network list --json | jq -r '.[] | select(.name == "net1") | .ipv4Prefix')
+expect_eq "net1 got the first /16 of 100.64.0.0/10" "100.64.0.0/16" echo "$P1"
+expect_output "workload show prints the IPv4 address" '^ipv4 address +100\.64\.[0-9]+\.2$' ctl workload show wa
+
+for n in a b p h; do
+  expect_output "agent on $n applies its plan" '^plan revision [0-9]+: [1-9][0-9]* actions$' apply_plan "$n" --verbose
+done
+declare -A V4 X4
+for n in a b p h; do V4[$n]=$(wl4 "$n" "w$n"); done
+for n in a h; do X4[$n]=$(wl4 "$n" "x$n"); done
+api_v4() { ctl workload show "$1" --json | jq -r .ipv4Address; }
+for n in a b p h; do
+  expect_eq "w$n's IPv4 address in the plan is the one the API reports" "${V4[$n]}" api_v4 "w$n"
+done
+
+# The workload's interface and the bridge carry both families.
+NET1_ID=$(ctl network list --json | jq -r '.[] | select(.name == "net1") | .id')
+ovl0_v4() { sim_netns_exec p wl-wp ip -4 -o addr show dev ovl0 | awk '{print $4}'; }
+expect_eq "wp's ovl0 has its address on the node's /24" "${V4[p]}/24" ovl0_v4
+router_v4() { sim_netns_exec p "ovl-$NET1_ID" ip -4 -o addr show dev "br-$NET1_ID" | awk '{print $4}'; }
+expect_eq "p's bridge has .1 of p's /24" "$(ctl plan p --json | jq -r '.networks[] | select(.name == "net1") | .ipv4.routerAddress')/24" router_v4
+
+for n in a b p h; do
+  sim_exec_bg "$n" "listen-w$n.log" ip netns exec "wl-w$n" socat "TCP4-LISTEN:8080,fork,reuseaddr" "SYSTEM:echo w$n"
+done
+expect_ok "wh reaches wa over IPv4 (first handshake through NAT)" \
+  sim_wait_until 15 sim_netns_exec h wl-wh ping -4 -c1 -W1 "${V4[a]}"
+for src in a b p h; do
+  for dst in a b p h; do
+    [ "$src" = "$dst" ] && continue
+    expect_ok "w$src pings w$dst over IPv4 (${V4[$dst]})" \
+      sim_wait_until 10 sim_netns_exec "$src" "wl-w$src" ping -4 -c1 -W1 "${V4[$dst]}"
+    expect_eq "w$src opens TCP to w$dst:8080 over IPv4" "w$dst" \
+      sim_netns_exec "$src" "wl-w$src" timeout 3 ncat -4 --recv-only -w2 "${V4[$dst]}" 8080
+  done
+done
+
+# net2: its own prefix, reachable inside, nothing across networks.
+expect_output "net2's workloads are in 10.77.0.0/16" '^10\.77\.[0-9]+\.2$' echo "${X4[a]}"
+expect_ok "xh pings xa over IPv4 inside net2" sim_wait_until 15 sim_netns_exec h wl-xh ping -4 -c1 -W1 "${X4[a]}"
+expect_fail "xa (net2) cannot ping wh (net1) over IPv4" sim_netns_exec a wl-xa ping -4 -c1 -W1 "${V4[h]}"
+expect_fail "xa (net2) cannot open TCP to wa (net1)" sim_netns_exec a wl-xa timeout 3 ncat -4 -z -w2 "${V4[a]}" 8080
+expect_fail "wh (net1) cannot ping xa (net2)" sim_netns_exec h wl-wh ping -4 -c1 -W1 "${X4[a]}"
+# net3: IPv6 only, not even an IPv4 address.
+va_v4() { sim_netns_exec a wl-va ip -4 -o addr show dev ovl0; }
+expect_eq "va (net3, --no-ipv4) has no IPv4 address" "" va_v4
+expect_fail "va (net3) cannot ping wa over IPv4" sim_netns_exec a wl-va ping -4 -c1 -W1 "${V4[a]}"
+
+# A forged IPv4 source inside net1 is dropped by the network namespace's table.
+sim_netns_exec p wl-wp ip addr add 10.99.0.2/32 dev ovl0
+expect_fail "a spoofed IPv4 source (10.99.0.2) does not get through p's network namespace" \
+  sim_netns_exec p wl-wp ping -4 -c1 -W1 -I 10.99.0.2 "${V4[a]}"
+sim_netns_exec p wl-wp ip addr del 10.99.0.2/32 dev ovl0
+spoofed() { sim_netns_exec p "ovl-$NET1_ID" nft list chain inet overlay forward | grep 'ip saddr != 100.64.0.0/16' | grep -E 'packets [1-9]'; }
+expect_ok "p's forward chain counted the spoofed packet" spoofed
+
+for n in a b p h; do
+  expect_eq "second run --once on $n does nothing" "plan revision $(ctl plan "$n" --json | jq .revision): 0 actions" \
+    agent "$n" run --once --verbose
+done
+
+expect_output "down on p" '^down: [1-9][0-9]* actions$' agent p down
+netns_of_p() { sim_exec p ip netns list; }
+expect_eq "p has no namespace left" "" netns_of_p
+links_of_p() { sim_exec p ip -o link show | awk -F': ' '{print $2}' | grep -v -x -e lo -e 'eth0@.*' -e eth0 || true; }
+expect_eq "p has no link left but lo and eth0" "" links_of_p
+expect_fail "p has no inet overlay table" sim_exec p nft list table inet overlay
+sim_summary
