@@ -7,8 +7,12 @@
 # host number); the bridge carries both router addresses; net2 reaches only net2 and never net1
 # (and the reverse), and net3 has no IPv4 at all; a second `run --once` changes nothing; `down`
 # leaves no link, namespace or table behind.
-# Not yet here (the egress half of the dual-stack work): NAT44/NAT66 to the internet namespace,
-# `--no-egress`, and the stock wg-quick client over IPv4.
+# Egress: every net1 workload fetches from a server in the internet namespace over IPv4 through its
+# own node, which the server sees as the node's public address (the hidden node's router's); net2
+# (--no-egress) gets nothing out until `network set net2 --egress on`; from the internet, with
+# routes to the overlay's IPv4 prefix and the transfer addresses pointed at a node, no probe gets
+# in; `down` leaves no NAT, no transfer link, and the host's ip_forward as it was.
+# Not yet here: NAT66, and the stock wg-quick client over IPv4.
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=lib/sim.sh
@@ -27,7 +31,7 @@ sim_node b
 sim_node p
 sim_node h --hidden
 ctl network create net1 >/dev/null
-ctl network create net2 --ipv4 10.77.0.0/16 >/dev/null
+ctl network create net2 --ipv4 10.77.0.0/16 --no-egress >/dev/null
 ctl network create net3 --no-ipv4 >/dev/null
 ctl node add a --identity "$(agent a init)" --public-address "$(sim_public_addr a)" --hub >/dev/null
 ctl node add b --identity "$(agent b init)" --public-address "$(sim_public_addr b)" --hub >/dev/null
@@ -42,6 +46,8 @@ P1=$(ctl network list --json | jq -r '.[] | select(.name == "net1") | .ipv4Prefi
 expect_eq "net1 got the first /16 of 100.64.0.0/10" "100.64.0.0/16" echo "$P1"
 expect_output "workload show prints the IPv4 address" '^ipv4 address +100\.64\.[0-9]+\.2$' ctl workload show wa
 
+declare -A FWD_BEFORE
+for n in a b p h; do FWD_BEFORE[$n]=$(sim_exec "$n" sysctl -n net.ipv4.ip_forward); done
 for n in a b p h; do
   expect_output "agent on $n applies its plan" '^plan revision [0-9]+: [1-9][0-9]* actions$' apply_plan "$n" --verbose
 done
@@ -94,6 +100,41 @@ sim_netns_exec p wl-wp ip addr del 10.99.0.2/32 dev ovl0
 spoofed() { sim_netns_exec p "ovl-$NET1_ID" nft list chain inet overlay forward | grep 'ip saddr != 100.64.0.0/16' | grep -E 'packets [1-9]'; }
 expect_ok "p's forward chain counted the spoofed packet" spoofed
 
+# Egress: a server in the internet namespace answers with the address it sees.
+sim_exec_bg "$SIM_INET" "$SIM_DIR/web.log" socat TCP4-LISTEN:8081,fork,reuseaddr 'SYSTEM:echo $SOCAT_PEERADDR'
+fetch() { sim_netns_exec "$1" "wl-$2" timeout 5 ncat -4 --recv-only -w3 "$SIM_INET4" 8081; }
+sim_wait_until 10 sim_tcp "$SIM_INET" "$SIM_INET4" 8081 || true
+for n in a b p; do
+  expect_eq "w$n fetches from the internet over IPv4; the server sees $n's public address" "$(sim_public_addr "$n" 4)" fetch "$n" "w$n"
+done
+expect_eq "wh (hidden) fetches from the internet; the server sees h's router" "$(sim_router_addr h)" fetch h wh
+expect_fail "xa (net2, --no-egress) gets nothing out" fetch a xa
+expect_fail "xh (net2, --no-egress) gets nothing out" fetch h xh
+expect_fail "va (net3, IPv6 only) gets nothing out over IPv4" fetch a va
+
+# Nothing from the internet gets in, even with routes to the overlay and the transfer addresses
+# pointed at a node whose host forwards (egress turned ip_forward on there).
+A4=$(sim_public_addr a 4)
+XFER_A=$(ctl plan a --json | jq -r '.networks[] | select(.name == "net1") | .egress.address')
+sim_internet_exec ip route replace 100.64.0.0/16 via "$A4"
+sim_internet_exec ip route replace 100.127.0.0/16 via "$A4"
+sim_exec_bg a listen-ns.log ip netns exec "ovl-$NET1_ID" socat TCP4-LISTEN:8082,fork,reuseaddr SYSTEM:'echo ns'
+expect_fail "internet -> wa (${V4[a]}) via a: ping" sim_internet_exec ping -4 -c1 -W1 "${V4[a]}"
+expect_fail "internet -> wa:8080 via a" sim_internet_exec timeout 3 ncat -4 -z -w2 "${V4[a]}" 8080
+expect_fail "internet -> a's transfer address ($XFER_A):8082 via a" sim_internet_exec timeout 3 ncat -4 -z -w2 "$XFER_A" 8082
+expect_fail "internet -> a's transfer address: ping" sim_internet_exec ping -4 -c1 -W1 "$XFER_A"
+sim_internet_exec ip route del 100.64.0.0/16
+sim_internet_exec ip route del 100.127.0.0/16
+expect_eq "a's host forwards IPv4 for egress" "1" sim_exec a sysctl -n net.ipv4.ip_forward
+
+# Egress switched on for net2 reaches its members' plans; off again closes it.
+ctl network set net2 --egress on >/dev/null
+for n in a h; do apply_plan "$n" >/dev/null; done
+expect_eq "after 'network set net2 --egress on', xa fetches from the internet" "$A4" fetch a xa
+ctl network set net2 --egress off >/dev/null
+for n in a h; do apply_plan "$n" >/dev/null; done
+expect_fail "after '--egress off', xa gets nothing out" fetch a xa
+
 for n in a b p h; do
   expect_eq "second run --once on $n does nothing" "plan revision $(ctl plan "$n" --json | jq .revision): 0 actions" \
     agent "$n" run --once --verbose
@@ -104,5 +145,8 @@ netns_of_p() { sim_exec p ip netns list; }
 expect_eq "p has no namespace left" "" netns_of_p
 links_of_p() { sim_exec p ip -o link show | awk -F': ' '{print $2}' | grep -v -x -e lo -e 'eth0@.*' -e eth0 || true; }
 expect_eq "p has no link left but lo and eth0" "" links_of_p
-expect_fail "p has no inet overlay table" sim_exec p nft list table inet overlay
+expect_fail "p has no inet overlay table (no NAT left)" sim_exec p nft list table inet overlay
+expect_eq "p's ip_forward is back to ${FWD_BEFORE[p]}" "${FWD_BEFORE[p]}" sim_exec p sysctl -n net.ipv4.ip_forward
+nat_of_p() { sim_exec p nft list ruleset | grep -c masquerade || true; }
+expect_eq "p has no masquerade rule left" "0" nat_of_p
 sim_summary

@@ -134,6 +134,8 @@ public enum NFTExpression: Hashable, Sendable {
     case lookup(register: UInt32, set: String, inverted: Bool)
     case counter
     case verdict(NFTVerdict)
+    /// The `masq` expression.
+    case masquerade
 }
 
 extension NFTRule {
@@ -198,7 +200,7 @@ extension NFTRule {
             }
         }
         if counter { out.append(.counter) }
-        if let verdict { out.append(.verdict(verdict)) }
+        if let verdict { out.append(verdict == .masquerade ? .masquerade : .verdict(verdict)) }
         return out
     }
 }

@@ -24,6 +24,9 @@ public struct ObservedState: Sendable {
     /// that did not answer), with the error. Neither present nor absent: the reconciler leaves
     /// them alone and the next pass reads them again.
     public var unreadable: [ObservedObject: String]
+    /// Host sysctls the agent changed, with the values they had before (from its state
+    /// directory): `down`, or the last egress network leaving, puts them back.
+    public var recordedSysctls: [String: String] = [:]
 
     public init(
         namespaces: Set<String> = [], host: NamespaceState = NamespaceState(),

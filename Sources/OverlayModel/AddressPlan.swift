@@ -77,11 +77,21 @@ extension AddressPlan {
         return subnet.host(number)
     }
 
+    /// The network namespaces' ends of the egress transfer links: `100.127.0.0` + the network's
+    /// listen port on the node, unique per node as listen ports are. Kept out of every network.
+    public static let transferIPv4 = IPv4Prefix("100.127.0.0/16")!
+    /// The host's end of every transfer link (link-local, the same on each: a /32 per link).
+    public static let transferGateway = IPv4Address("169.254.1.1")!
+
+    public static func transferAddress(listenPort: UInt16) -> IPv4Address {
+        IPv4Address(transferIPv4.network.value + UInt32(listenPort))
+    }
+
     /// The default prefix of a new network: the /16 of `defaultIPv4Pool` that the fewest
-    /// networks use, the lowest among equals. Distinct for the first 64 networks; after that they
-    /// share, which their separate namespaces allow.
+    /// networks use, the lowest among equals, leaving out `transferIPv4` (its last /16). Distinct
+    /// for the first 63 networks; after that they share, which their separate namespaces allow.
     public static func defaultIPv4Prefix(used: [IPv4Prefix]) -> IPv4Prefix {
-        let n = defaultIPv4Pool.count(of: defaultIPv4Length)!
+        let n = defaultIPv4Pool.count(of: defaultIPv4Length)! - 1
         var best: (count: Int, prefix: IPv4Prefix)?
         for i in 0..<n {
             let p = defaultIPv4Pool.subnet(i, length: defaultIPv4Length)!

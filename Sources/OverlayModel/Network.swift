@@ -45,6 +45,9 @@ public struct Network: Hashable, Sendable, Codable {
     public var namespaceName: String { "ovl-\(id)" }
     public var interfaceName: String { "wg-\(id)" }
     public var bridgeName: String { "br-\(id)" }
+    /// The egress transfer veth: its end in the network namespace and its end in the host.
+    public var transferInterfaceName: String { "vx-\(id)" }
+    public var transferHostInterfaceName: String { "ve-\(id)" }
 
     /// Checks a user-given prefix: a /48 inside fd00::/8 (RFC 4193 locally assigned ULA).
     public static func validatePrefix(_ text: String) throws -> IPv6Prefix {
@@ -60,9 +63,9 @@ public struct Network: Hashable, Sendable, Codable {
     public static func validateIPv4Prefix(_ text: String) throws -> IPv4Prefix {
         let lengths = AddressPlan.ipv4Lengths
         let allowed =
-            "an IPv4 prefix from /\(lengths.lowerBound) to /\(lengths.upperBound) with host bits zero inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10, e.g. 100.64.0.0/16"
+            "an IPv4 prefix from /\(lengths.lowerBound) to /\(lengths.upperBound) with host bits zero inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10 but not in 100.127.0.0/16 (the egress transfer links), e.g. 100.64.0.0/16"
         guard let p = IPv4Prefix(text), lengths.contains(p.length),
-            AddressPlan.privateIPv4.contains(where: { $0.contains(p) })
+            AddressPlan.privateIPv4.contains(where: { $0.contains(p) }), !p.overlaps(AddressPlan.transferIPv4)
         else {
             throw ValidationError("ipv4 prefix", text, allowed: allowed)
         }

@@ -35,18 +35,24 @@ public struct NodePlan: Codable, Equatable, Sendable {
 /// and, on a gateway, the public ports its routes serve.
 public struct HostFirewallPlan: Codable, Equatable, Sendable {
     public var wireguardPorts: [UInt16]
+    /// Whether a network on this node has egress: the host forwards the transfer links' traffic
+    /// out and masquerades it.
+    public var egress: Bool = false
     /// 80 and 443 when the gateway serves names, plus every `--tcp` mapping. Sorted.
     public var gatewayTCPPorts: [UInt16]
     /// Every `--udp` mapping. Sorted.
     public var gatewayUDPPorts: [UInt16]
 
-    public init(wireguardPorts: [UInt16], gatewayTCPPorts: [UInt16] = [], gatewayUDPPorts: [UInt16] = []) {
+    public init(
+        wireguardPorts: [UInt16], gatewayTCPPorts: [UInt16] = [], gatewayUDPPorts: [UInt16] = [], egress: Bool = false
+    ) {
         self.wireguardPorts = wireguardPorts
+        self.egress = egress
         self.gatewayTCPPorts = gatewayTCPPorts
         self.gatewayUDPPorts = gatewayUDPPorts
     }
 
-    enum CodingKeys: String, CodingKey { case wireguardPorts, gatewayTCPPorts, gatewayUDPPorts }
+    enum CodingKeys: String, CodingKey { case wireguardPorts, gatewayTCPPorts, gatewayUDPPorts, egress }
 
     /// Plans written before gateways had ports read as "no gateway ports".
     public init(from decoder: any Decoder) throws {
@@ -54,6 +60,7 @@ public struct HostFirewallPlan: Codable, Equatable, Sendable {
         wireguardPorts = try c.decode([UInt16].self, forKey: .wireguardPorts)
         gatewayTCPPorts = try c.decodeIfPresent([UInt16].self, forKey: .gatewayTCPPorts) ?? []
         gatewayUDPPorts = try c.decodeIfPresent([UInt16].self, forKey: .gatewayUDPPorts) ?? []
+        egress = try c.decodeIfPresent(Bool.self, forKey: .egress) ?? false
     }
 }
 
@@ -136,14 +143,31 @@ public struct NetworkIPv4Plan: Codable, Equatable, Sendable {
 }
 
 /// Egress through this node: NAT44 of the network's IPv4 prefix out of the node's uplink, and
-/// NAT66 of its /48 where the node has a public IPv6 address.
+/// NAT66 of its /48 where the node has a public IPv6 address. The traffic leaves the network
+/// namespace over a transfer veth (`interface` there, `hostInterface` in the agent's namespace):
+/// masqueraded to `address` in the network namespace, then to the uplink's address in the host.
 public struct EgressPlan: Codable, Equatable, Sendable {
     public var nat44: Bool
     public var nat66: Bool
+    /// `vx-<id>`, in the network namespace.
+    public var interface: String
+    /// `ve-<id>`, in the agent's namespace.
+    public var hostInterface: String
+    /// The network namespace's end (`100.127.0.0` + the listen port: unique on the node).
+    public var address: IPv4Address
+    /// The host's end, the namespace's default gateway.
+    public var gateway: IPv4Address
 
-    public init(nat44: Bool, nat66: Bool) {
+    public init(
+        nat44: Bool, nat66: Bool, interface: String, hostInterface: String, address: IPv4Address,
+        gateway: IPv4Address = AddressPlan.transferGateway
+    ) {
         self.nat44 = nat44
         self.nat66 = nat66
+        self.interface = interface
+        self.hostInterface = hostInterface
+        self.address = address
+        self.gateway = gateway
     }
 }
 

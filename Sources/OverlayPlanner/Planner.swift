@@ -64,7 +64,11 @@ public struct PlannedNetwork: Sendable {
                 prefix: network.prefix, ipv4Prefix: network.ipv4Prefix, gatewaySources: gatewaySources,
                 exposed: exposed),
             failover: topology.failover(of: i), ipv4: ipv4,
-            egress: network.egress ? EgressPlan(nat44: ipv4 != nil, nat66: me.hasPublicIPv6) : nil)
+            egress: network.egress
+                ? EgressPlan(
+                    nat44: ipv4 != nil, nat66: me.hasPublicIPv6, interface: network.transferInterfaceName,
+                    hostInterface: network.transferHostInterfaceName,
+                    address: AddressPlan.transferAddress(listenPort: membership.listenPort)) : nil)
     }
 }
 
@@ -112,7 +116,8 @@ public enum Planner {
             node: node.name, revision: revision,
             hostFirewall: HostFirewallPlan(
                 wireguardPorts: resources.map(\.listenPort).sorted(),
-                gatewayTCPPorts: tcp.sorted(), gatewayUDPPorts: udp.sorted()),
+                gatewayTCPPorts: tcp.sorted(), gatewayUDPPorts: udp.sorted(),
+                egress: resources.contains { $0.egress?.nat44 == true }),
             networks: resources, gateway: gateway)
     }
 }

@@ -53,8 +53,8 @@ struct IPv4PlanTests {
         #expect(
             AddressPlan.defaultIPv4Prefix(used: [Self.p("100.64.0.0/16"), Self.p("100.65.8.0/22")])
                 == Self.p("100.66.0.0/16"))
-        // All 64 taken once: shared again from the lowest.
-        let once = (0..<64).map { Self.p("100.\(64 + $0).0.0/16") }
+        // All 63 taken once (100.127.0.0/16 is the transfer links'): shared again from the lowest.
+        let once = (0..<63).map { Self.p("100.\(64 + $0).0.0/16") }
         #expect(AddressPlan.defaultIPv4Prefix(used: once) == Self.p("100.64.0.0/16"))
         #expect(AddressPlan.defaultIPv4Prefix(used: once + [Self.p("100.64.0.0/16")]) == Self.p("100.65.0.0/16"))
     }
@@ -70,7 +70,7 @@ struct IPv4PlanTests {
         "refused prefixes name the value and what is allowed",
         arguments: [
             "8.8.0.0/16", "10.0.0.0/23", "10.0.0.0/7", "10.0.0.1/16", "192.168.0.0/15", "fd00::/48", "",
-            "100.128.0.0/16",
+            "100.128.0.0/16", "100.127.0.0/16", "100.96.0.0/11",
         ])
     func refused(_ text: String) {
         let e = #expect(throws: ValidationError.self) { try Network.validateIPv4Prefix(text) }
