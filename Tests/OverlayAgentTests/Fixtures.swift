@@ -66,9 +66,20 @@ enum Fixtures {
         return n
     }
 
+    /// `dualStack()` with egress through this node.
+    static func egress() -> NetworkResourcePlan {
+        var n = dualStack()
+        n.egress = EgressPlan(
+            nat44: true, nat66: false, interface: "vx-\(n.id)", hostInterface: "ve-\(n.id)",
+            address: AddressPlan.transferAddress(listenPort: n.listenPort))
+        return n
+    }
+
     static func plan(_ networks: [NetworkResourcePlan] = [network()], revision: Int64 = 1) -> NodePlan {
         NodePlan(
-            node: "a", revision: revision, hostFirewall: HostFirewallPlan(wireguardPorts: networks.map(\.listenPort)),
+            node: "a", revision: revision,
+            hostFirewall: HostFirewallPlan(
+                wireguardPorts: networks.map(\.listenPort), egress: networks.contains { $0.egress?.nat44 == true }),
             networks: networks, gateway: nil)
     }
 
