@@ -24,7 +24,7 @@ public enum Firewall {
         // Egress: what the network namespaces send out over their transfer links (already
         // masqueraded to their 100.127/16 address there) leaves through the uplink, masqueraded
         // again; only its replies come back. Nothing is forwarded between transfer links.
-        let transfer = "ve-*"
+        let transfer = "ovx-*"
         let egressForward: [NFTRule] =
             plan.egress
             ? [

@@ -13,7 +13,7 @@ public enum Reconciler {
     static let forwardingKey = "net.ipv6.conf.all.forwarding"
     static let forwardingKey4 = "net.ipv4.ip_forward"
     /// The host's ends of the egress transfer links.
-    public static let transferPrefix = "ve-"
+    public static let transferPrefix = "ovx-"
 
     /// - Parameters:
     ///   - plan: the desired state; nil tears everything down (`overlay-agent down`).

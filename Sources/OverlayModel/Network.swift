@@ -47,7 +47,7 @@ public struct Network: Hashable, Sendable, Codable {
     public var bridgeName: String { "br-\(id)" }
     /// The egress transfer veth: its end in the network namespace and its end in the host.
     public var transferInterfaceName: String { "vx-\(id)" }
-    public var transferHostInterfaceName: String { "ve-\(id)" }
+    public var transferHostInterfaceName: String { "ovx-\(id)" }
 
     /// Checks a user-given prefix: a /48 inside fd00::/8 (RFC 4193 locally assigned ULA).
     public static func validatePrefix(_ text: String) throws -> IPv6Prefix {

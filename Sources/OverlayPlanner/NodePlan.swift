@@ -151,7 +151,7 @@ public struct EgressPlan: Codable, Equatable, Sendable {
     public var nat66: Bool
     /// `vx-<id>`, in the network namespace.
     public var interface: String
-    /// `ve-<id>`, in the agent's namespace.
+    /// `ovx-<id>`, in the agent's namespace.
     public var hostInterface: String
     /// The network namespace's end (`100.127.0.0` + the listen port: unique on the node).
     public var address: IPv4Address

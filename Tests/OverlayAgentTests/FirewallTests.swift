@@ -102,17 +102,17 @@ import Testing
         let transfer = IPPrefix("100.127.0.0/16")!
         #expect(
             forward.rules.prefix(2) == [
-                NFTRule([.iifname("ve-*"), .oifname("ve-*", negated: true), .ipSaddr(in: transfer)], .accept),
-                NFTRule([.oifname("ve-*"), .ctState([.established, .related])], .accept),
+                NFTRule([.iifname("ovx-*"), .oifname("ovx-*", negated: true), .ipSaddr(in: transfer)], .accept),
+                NFTRule([.oifname("ovx-*"), .ctState([.established, .related])], .accept),
             ])
         #expect(forward.base?.policy == .drop && forward.rules.last?.verdict == .drop)
         let nat = try #require(open.chains.first { $0.name == "postrouting" })
         #expect(nat.rules.map(\.verdict) == [.masquerade] && nat.base?.type == "nat")
-        // Every rule compiles; `ve-*` compares as a prefix.
+        // Every rule compiles; `ovx-*` compares as a prefix.
         for chain in open.chains { for rule in chain.rules { _ = try rule.expressions() } }
         let e = try forward.rules[0].expressions()
-        #expect(e.contains(.cmp(register: 1, .eq, Array("ve-".utf8))))
-        #expect(e.contains(.cmp(register: 1, .neq, Array("ve-".utf8))))
+        #expect(e.contains(.cmp(register: 1, .eq, Array("ovx-".utf8))))
+        #expect(e.contains(.cmp(register: 1, .neq, Array("ovx-".utf8))))
     }
 
     @Test func fingerprintFollowsContentAndIsReadBack() {

@@ -70,7 +70,7 @@ enum Fixtures {
     static func egress() -> NetworkResourcePlan {
         var n = dualStack()
         n.egress = EgressPlan(
-            nat44: true, nat66: false, interface: "vx-\(n.id)", hostInterface: "ve-\(n.id)",
+            nat44: true, nat66: false, interface: "vx-\(n.id)", hostInterface: "ovx-\(n.id)",
             address: AddressPlan.transferAddress(listenPort: n.listenPort))
         return n
     }

@@ -126,12 +126,12 @@ import WireGuard
         // 51820 is 0xca6c: the namespace's end is 100.127.202.108.
         let order = [
             "[host] replace table inet overlay", "[host] sysctl net.ipv4.ip_forward=1",
-            "[host] add veth ve-0a0b0c0d up, peer vx-0a0b0c0d in netns ovl-0a0b0c0d up",
+            "[host] add veth ovx-0a0b0c0d up, peer vx-0a0b0c0d in netns ovl-0a0b0c0d up",
             "[ovl-0a0b0c0d] add address 100.127.202.108/32 dev vx-0a0b0c0d",
-            "[host] add address 169.254.1.1/32 dev ve-0a0b0c0d",
+            "[host] add address 169.254.1.1/32 dev ovx-0a0b0c0d",
             "[ovl-0a0b0c0d] add route 169.254.1.1/32 dev vx-0a0b0c0d",
             "[ovl-0a0b0c0d] add route default via 169.254.1.1 dev vx-0a0b0c0d",
-            "[host] add route 100.127.202.108/32 dev ve-0a0b0c0d",
+            "[host] add route 100.127.202.108/32 dev ovx-0a0b0c0d",
         ]
         let positions = order.map { index(first, $0) }
         #expect(positions == positions.sorted(), "out of order: \(zip(order, positions).map { "\($1) \($0)" })")
@@ -144,7 +144,7 @@ import WireGuard
         let off = try converge(k, Fixtures.plan([Fixtures.dualStack()]))
         #expect(off[0].contains("[ovl-0a0b0c0d] delete link vx-0a0b0c0d"), "\(off[0])")
         #expect(off[0].contains("[host] restore sysctl net.ipv4.ip_forward=0"), "\(off[0])")
-        #expect(k.state.host.links["ve-0a0b0c0d"] == nil && k.hostSysctls[Reconciler.forwardingKey4] == "0")
+        #expect(k.state.host.links["ovx-0a0b0c0d"] == nil && k.hostSysctls[Reconciler.forwardingKey4] == "0")
         #expect(k.state.recordedSysctls.isEmpty)
         // On again, then down: everything goes and the sysctl is restored.
         try converge(k, plan)
@@ -158,11 +158,11 @@ import WireGuard
         let plan = Fixtures.plan([Fixtures.egress()])
         try converge(k, plan)
         // The host end deleted by hand (its peer goes with it in the kernel; here only the host end).
-        k.state.host.links["ve-0a0b0c0d"] = nil
-        k.pairs["/ve-0a0b0c0d"] = nil
+        k.state.host.links["ovx-0a0b0c0d"] = nil
+        k.pairs["/ovx-0a0b0c0d"] = nil
         let repair = try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now).map(\.description)
         #expect(repair.first == "[ovl-0a0b0c0d] delete link vx-0a0b0c0d", "\(repair)")
-        #expect(repair.contains("[host] add veth ve-0a0b0c0d up, peer vx-0a0b0c0d in netns ovl-0a0b0c0d up"))
+        #expect(repair.contains("[host] add veth ovx-0a0b0c0d up, peer vx-0a0b0c0d in netns ovl-0a0b0c0d up"))
         #expect(try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now).isEmpty)
     }
 

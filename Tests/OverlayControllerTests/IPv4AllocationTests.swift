@@ -132,7 +132,7 @@ struct IPv4AllocationTests {
         let n2 = try #require(try c.plan(node: "n2").networks[0].egress)
         #expect(n1.nat44 && n1.nat66 && n2.nat44 && !n2.nat66)
         let id = try c.networks()[0].id
-        #expect(n1.interface == "vx-\(id)" && n1.hostInterface == "ve-\(id)")
+        #expect(n1.interface == "vx-\(id)" && n1.hostInterface == "ovx-\(id)")
         // The transfer address follows the listen port, unique on the node.
         let port = try c.plan(node: "n1").networks[0].listenPort
         #expect(n1.address == IPv4Address(0x647F_0000 + UInt32(port)) && n1.gateway == IPv4Address("169.254.1.1"))
