@@ -12,7 +12,8 @@
 # (--no-egress) gets nothing out until `network set net2 --egress on`; from the internet, with
 # routes to the overlay's IPv4 prefix and the transfer addresses pointed at a node, no probe gets
 # in; `down` leaves no NAT, no transfer link, and the host's ip_forward as it was.
-# Not yet here: NAT66, and the stock wg-quick client over IPv4.
+# A stock wg-quick client (wireguard-go) on the internet reaches every workload over IPv4.
+# Not yet here: NAT66.
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=lib/sim.sh
@@ -134,6 +135,20 @@ expect_eq "after 'network set net2 --egress on', xa fetches from the internet" "
 ctl network set net2 --egress off >/dev/null
 for n in a h; do apply_plan "$n" >/dev/null; done
 expect_fail "after '--egress off', xa gets nothing out" fetch a xa
+
+# A person's device: the wg-quick file from `access add`, brought up by stock wg-quick.
+sim_node l
+mkdir -p "$SIM_DIR/wgq"
+ctl access add laptop --network net1 --hub a >"$SIM_DIR/wgq/lap0.conf"
+chmod 600 "$SIM_DIR/wgq/lap0.conf"
+expect_output "the wg-quick file has an IPv4 address and the IPv4 prefix" '^AllowedIPs = .*, 100\.64\.0\.0/16$' \
+  cat "$SIM_DIR/wgq/lap0.conf"
+for n in a b p h; do apply_plan "$n" >/dev/null; done
+expect_ok "wg-quick up on l" sim_exec l env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go wg-quick up "$SIM_DIR/wgq/lap0.conf"
+for n in a b p h; do
+  expect_ok "the wg-quick client pings w$n over IPv4 (${V4[$n]})" sim_wait_until 15 sim_ping l "${V4[$n]}"
+done
+expect_eq "the wg-quick client opens TCP to wh:8080 over IPv4" "wh" sim_exec l timeout 3 ncat -4 --recv-only -w2 "${V4[h]}" 8080
 
 for n in a b p h; do
   expect_eq "second run --once on $n does nothing" "plan revision $(ctl plan "$n" --json | jq .revision): 0 actions" \
