@@ -144,4 +144,15 @@ struct DualStackTests {
             #expect(try JSONDecoder().decode(NodePlan.self, from: data) == plan)
         }
     }
+
+    @Test("the DOT graph labels the network, members and access peers with both families")
+    func graphShowsBothFamilies() throws {
+        let dot = GraphRenderer.dot(try PlannedNetwork(Self.network()))
+        for text in [
+            "label=\"net fd12:3456:789a::/48 100.64.0.0/16\"", "fd12:3456:789a:3::/64\\n100.64.3.0/24",
+            "fd12:3456:789a:ffff::2\\n100.64.255.2",
+        ] {
+            #expect(dot.contains(text), "DOT lacks \(text):\n\(dot)")
+        }
+    }
 }
