@@ -139,6 +139,8 @@ let package = Package(
             dependencies: [
                 "OverlayController", "OverlayStore", "OverlayCrypto", "OverlayPlanner", "OverlayModel",
                 "OverlayTestSupport",
+                // The migration tests write a database at an older schema first.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .testTarget(
             name: "OverlayServerTests",

@@ -4,7 +4,8 @@
 # the operator defines one overlay network with `overlayctl --controller`; every node's
 # overlay-agent joins with a single-use token, pins the controller's key and long-polls for its
 # signed plan. We watch it work: workloads on different nodes ping each other, the hidden node is
-# reached through the hub tunnels it dialled, a probe from the internet gets nowhere, a CLI change
+# reached through the hub tunnels it dialled, a probe from the internet gets nowhere, a workload on
+# the hidden node fetches a page from the internet while one in a --no-egress network cannot, a CLI change
 # becomes traffic in well under a second, and the overlays keep working while the controller is
 # down. Uses netns-tests/lib/sim.sh; leaves nothing behind.
 set -euo pipefail
@@ -114,6 +115,22 @@ else echo "  FAIL  cache never answered"; FAILED=$((FAILED + 1)); fi
 echo "  what hub1's agent reported (overlayctl node show hub1):"
 sleep 1
 rctl node show hub1 | sed 's/^/    /'
+
+say "Egress: workloads dial out through their own node (the hidden one too); a sealed network cannot."
+cat >"$SIM_DIR/hello.sh" <<'SH'
+printf 'HTTP/1.0 200 OK\r\n\r\nhello from the internet; you came from %s\n' "$SOCAT_PEERADDR"
+SH
+sim_exec_bg "$SIM_INET" "$SIM_DIR/web-inet.log" socat TCP4-LISTEN:80,fork,reuseaddr "SYSTEM:sh $SIM_DIR/hello.sh"
+ctl network create vault --no-egress
+ctl workload add safe --network vault --node home
+sim_wait_until 20 sim_netns_exec home wl-safe true || true
+DB4=$(ctlq plan home --json | jq -r '.networks[] | select(.name == "shop") | .workloads[] | select(.name == "db") | .ipv4Address')
+fetch() { sim_netns_exec home "wl-$1" curl -sf --max-time 3 "http://$SIM_INET4/"; }
+echo "\$ [home, in workload db at $DB4] curl http://$SIM_INET4/"
+sim_wait_until 10 fetch db || true
+fetch db | sed 's/^/    /' || true
+check "db (hidden node) fetches a page from the internet, seen as home's router $(sim_router_addr home)" fetch db
+refused "safe (network vault, --no-egress) fetches the same page" fetch safe
 
 say "The controller stops: the overlays do not notice; agents retry with backoff."
 controller_stop

@@ -100,6 +100,8 @@ public enum NFTMatch: Hashable, Sendable {
     public static func ip6Daddr(inSet set: String) -> NFTMatch { .inSet([.ip6Daddr], set: set) }
     public static func ip6Saddr(notIn prefix: IPPrefix) -> NFTMatch { .prefix(.ip6Saddr, prefix, negated: true) }
     public static func ip6Saddr(in prefix: IPPrefix) -> NFTMatch { .prefix(.ip6Saddr, prefix) }
+    public static func ipSaddr(notIn prefix: IPPrefix) -> NFTMatch { .prefix(.ipSaddr, prefix, negated: true) }
+    public static func ipSaddr(in prefix: IPPrefix) -> NFTMatch { .prefix(.ipSaddr, prefix) }
 }
 
 /// The kernel's expressions, one to one (what `nft --debug=netlink` prints). Rules compile to
@@ -132,6 +134,8 @@ public enum NFTExpression: Hashable, Sendable {
     case lookup(register: UInt32, set: String, inverted: Bool)
     case counter
     case verdict(NFTVerdict)
+    /// The `masq` expression.
+    case masquerade
 }
 
 extension NFTRule {
@@ -196,7 +200,7 @@ extension NFTRule {
             }
         }
         if counter { out.append(.counter) }
-        if let verdict { out.append(.verdict(verdict)) }
+        if let verdict { out.append(verdict == .masquerade ? .masquerade : .verdict(verdict)) }
         return out
     }
 }

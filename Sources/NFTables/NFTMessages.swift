@@ -266,6 +266,8 @@ extension NFTExpression {
             return e
         case .counter:
             return make("counter")
+        case .masquerade:
+            return make("masq")
         case .verdict(let verdict):
             let e = make("immediate")
             nftnl_expr_set_u32(e, attr(NFTNL_EXPR_IMM_DREG), 0)  // NFT_REG_VERDICT

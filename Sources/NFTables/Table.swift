@@ -46,7 +46,7 @@ public struct NFTChain: Hashable, Sendable {
         public var hook: NFTHook
         public var priority: Int32
         public var policy: NFTPolicy
-        /// Only `filter` is used here (nat/route exist in the kernel).
+        /// `filter`, or `nat` for the egress masquerade (`route` exists in the kernel too).
         public var type: String
 
         public init(hook: NFTHook, priority: Int32 = 0, policy: NFTPolicy = .accept, type: String = "filter") {
@@ -68,9 +68,10 @@ public struct NFTChain: Hashable, Sendable {
     }
 
     public static func base(
-        _ name: String, hook: NFTHook, priority: Int32 = 0, policy: NFTPolicy, rules: [NFTRule]
+        _ name: String, hook: NFTHook, priority: Int32 = 0, policy: NFTPolicy, type: String = "filter",
+        rules: [NFTRule]
     ) -> NFTChain {
-        NFTChain(name: name, base: Base(hook: hook, priority: priority, policy: policy), rules: rules)
+        NFTChain(name: name, base: Base(hook: hook, priority: priority, policy: policy, type: type), rules: rules)
     }
 }
 
@@ -97,12 +98,15 @@ public enum NFTVerdict: Hashable, Sendable {
     case drop
     case jump(String)
     case `return`
+    /// `masquerade`: source NAT to the output interface's address (a `nat` chain's terminal
+    /// statement; the kernel compiles it to its own expression, not a verdict code).
+    case masquerade
 
     /// The kernel's verdict code (NF_ACCEPT, NFT_JUMP...).
     var code: Int32 {
         switch self {
         case .drop: 0
-        case .accept: 1
+        case .accept, .masquerade: 1
         case .jump: -3
         case .return: -5
         }

@@ -10,6 +10,7 @@ public protocol AdminAPI: Sendable {
     func networks() async throws -> [Network]
     func network(named name: String) async throws -> NetworkDetailView
     func deleteNetwork(name: String) async throws -> ChangeView
+    func updateNetwork(name: String, _ r: UpdateNetworkRequest) async throws -> ChangeView
     func attach(network: String, node: String) async throws -> ChangeView
     func detach(network: String, node: String) async throws -> ChangeView
     func graph(network: String) async throws -> String
@@ -47,7 +48,9 @@ public struct LocalAdmin: AdminAPI {
     public init(_ controller: Controller) { self.controller = controller }
 
     public func createNetwork(_ r: CreateNetworkRequest) async throws -> Network {
-        try controller.createNetwork(name: r.name, prefix: r.prefix, mtu: r.mtu)
+        try controller.createNetwork(
+            name: r.name, prefix: r.prefix, mtu: r.mtu, ipv4: r.ipv4, noIPv4: r.noIPv4 ?? false,
+            egress: r.egress ?? true)
     }
     public func networks() async throws -> [Network] { try controller.networks() }
     public func network(named name: String) async throws -> NetworkDetailView {
@@ -55,6 +58,9 @@ public struct LocalAdmin: AdminAPI {
     }
     public func deleteNetwork(name: String) async throws -> ChangeView {
         ChangeView(try controller.deleteNetwork(name: name))
+    }
+    public func updateNetwork(name: String, _ r: UpdateNetworkRequest) async throws -> ChangeView {
+        ChangeView(try controller.setEgress(network: name, on: r.egress))
     }
     public func attach(network: String, node: String) async throws -> ChangeView {
         ChangeView(try controller.attach(network: network, node: node))
@@ -88,14 +94,15 @@ public struct LocalAdmin: AdminAPI {
     public func addWorkload(_ r: AddWorkloadRequest) async throws -> WorkloadView {
         let (w, a) = try controller.addWorkload(
             name: r.name, network: r.network, node: r.node, namespace: r.netns, expose: r.expose ?? [])
-        return WorkloadView(w, a)
+        return WorkloadView(w, a, ipv4: try controller.workloadIPv4Addresses()[w.name])
     }
     public func workloads() async throws -> [WorkloadView] {
-        try controller.workloadsWithAddresses().map { WorkloadView($0, $1) }
+        let v4 = try controller.workloadIPv4Addresses()
+        return try controller.workloadsWithAddresses().map { WorkloadView($0, $1, ipv4: v4[$0.name]) }
     }
     public func workload(named name: String) async throws -> WorkloadView {
         let (w, a) = try controller.workload(named: name)
-        return WorkloadView(w, a)
+        return WorkloadView(w, a, ipv4: try controller.workloadIPv4Addresses()[w.name])
     }
     public func removeWorkload(name: String) async throws -> ChangeView {
         ChangeView(try controller.removeWorkload(name: name))

@@ -49,6 +49,9 @@ public struct RemoteAdmin: AdminAPI {
     public func deleteNetwork(name: String) async throws -> ChangeView {
         try await call("DELETE", AdminPaths.networks + "/" + Self.seg(name))
     }
+    public func updateNetwork(name: String, _ r: UpdateNetworkRequest) async throws -> ChangeView {
+        try await call("PATCH", AdminPaths.networks + "/" + Self.seg(name), body: r)
+    }
     public func attach(network: String, node: String) async throws -> ChangeView {
         try await call(
             "POST", AdminPaths.networks + "/" + Self.seg(network) + "/members", body: AttachRequest(node: node))

@@ -7,11 +7,29 @@ public struct CreateNetworkRequest: Codable, Sendable, Equatable {
     public var name: String
     public var prefix: String?
     public var mtu: Int?
-    public init(name: String, prefix: String? = nil, mtu: Int? = nil) {
+    /// The network's IPv4 prefix; the least used /16 of 100.64.0.0/10 when nil (unless `noIPv4`).
+    public var ipv4: String?
+    /// IPv6 only.
+    public var noIPv4: Bool?
+    /// Workloads reach the internet through their node; true when nil.
+    public var egress: Bool?
+    public init(
+        name: String, prefix: String? = nil, mtu: Int? = nil, ipv4: String? = nil, noIPv4: Bool? = nil,
+        egress: Bool? = nil
+    ) {
         self.name = name
         self.prefix = prefix
         self.mtu = mtu
+        self.ipv4 = ipv4
+        self.noIPv4 = noIPv4
+        self.egress = egress
     }
+}
+
+/// `PATCH /v1/networks/{name}`: the settings a network may change after creation.
+public struct UpdateNetworkRequest: Codable, Sendable, Equatable {
+    public var egress: Bool
+    public init(egress: Bool) { self.egress = egress }
 }
 
 public struct AttachRequest: Codable, Sendable, Equatable {

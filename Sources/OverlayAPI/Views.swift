@@ -22,15 +22,19 @@ public struct NetworkDetailView: Codable, Sendable, Equatable {
     public var accessPeers: [AccessPeer]
     public struct Member: Codable, Sendable, Equatable {
         public var node: String, subnet: String, publicKey: String, listenPort: UInt16, hub: Bool, hidden: Bool
+        /// The member's /24; absent in an IPv6-only network.
+        public var ipv4Subnet: String?
     }
 
     public init(_ d: Controller.NetworkDetail) {
         network = d.network
-        members = d.members.map {
+        members = d.members.map { m in
             Member(
-                node: $0.node.name, subnet: AddressPlan.subnet(d.network.prefix, $0.membership.subnetID).description,
-                publicKey: $0.membership.publicKey.base64, listenPort: $0.membership.listenPort, hub: $0.node.hub,
-                hidden: $0.node.isHidden)
+                node: m.node.name, subnet: AddressPlan.subnet(d.network.prefix, m.membership.subnetID).description,
+                publicKey: m.membership.publicKey.base64, listenPort: m.membership.listenPort, hub: m.node.hub,
+                hidden: m.node.isHidden,
+                ipv4Subnet: d.network.ipv4Prefix.flatMap { AddressPlan.ipv4Subnet($0, m.membership.subnetID) }?
+                    .description)
         }
         workloads = d.workloads
         accessPeers = d.accessPeers
@@ -96,11 +100,14 @@ public struct NodeDetailView: Codable, Sendable, Equatable {
 
 public struct WorkloadView: Codable, Sendable, Equatable {
     public var name: String, network: String, node: String, address: String, namespace: String, exposed: [String]
-    public init(_ w: Workload, _ a: IPv6Address) {
+    /// Absent in an IPv6-only network.
+    public var ipv4Address: String?
+    public init(_ w: Workload, _ a: IPv6Address, ipv4: IPv4Address? = nil) {
         name = w.name
         network = w.network
         node = w.node
         address = a.description
+        ipv4Address = ipv4?.description
         namespace = w.namespace
         exposed = w.exposed.map(\.description)
     }
@@ -108,12 +115,15 @@ public struct WorkloadView: Codable, Sendable, Equatable {
 
 public struct AccessGrantView: Codable, Sendable, Equatable {
     public var name: String, network: String, address: String, hub: String, publicKey: String
+    /// Absent in an IPv6-only network.
+    public var ipv4Address: String?
     /// The wg-quick file; holds the private key when it was generated (shown once, never stored).
     public var wgQuick: String
     public init(_ g: Controller.AccessGrant) {
         name = g.peer.name
         network = g.peer.network
         address = g.address.description
+        ipv4Address = g.ipv4Address?.description
         hub = g.peer.hub
         publicKey = g.peer.publicKey.base64
         wgQuick = g.wgQuick

@@ -8,7 +8,10 @@ import WireGuard
 public enum AgentAction: Sendable, CustomStringConvertible {
     case createNamespace(String, workload: Bool)
     case deleteNamespace(String, workload: Bool)
-    case setSysctl(namespace: String, key: String, value: String)
+    /// In the agent's namespace (nil) the value found first is recorded, for `restoreSysctl`.
+    case setSysctl(namespace: String?, key: String, value: String)
+    /// Puts back a host sysctl the agent changed, and forgets the record.
+    case restoreSysctl(key: String, value: String)
     /// `mac` is fixed per network (`NetworkResourcePlan.bridgeMAC`).
     case createBridge(namespace: String, name: String, mtu: UInt32, mac: [UInt8])
     /// Starts the interface in the agent's namespace, where its UDP socket stays.
@@ -19,10 +22,12 @@ public enum AgentAction: Sendable, CustomStringConvertible {
     case setMTU(namespace: String?, link: String, mtu: UInt32)
     case setUp(namespace: String?, link: String)
     case setMaster(namespace: String, link: String, master: String)
-    case addAddress(namespace: String, link: String, prefix: IPPrefix)
-    case deleteAddress(namespace: String, link: String, prefix: IPPrefix)
-    case addRoute(namespace: String, RouteState)
-    case deleteRoute(namespace: String, RouteState)
+    case addAddress(namespace: String?, link: String, prefix: IPPrefix)
+    case deleteAddress(namespace: String?, link: String, prefix: IPPrefix)
+    case addRoute(namespace: String?, RouteState)
+    case deleteRoute(namespace: String?, RouteState)
+    /// The egress transfer veth: `hostName` in the agent's namespace, `name` in `namespace`, both up.
+    case createTransfer(namespace: String, name: String, hostName: String)
     /// A veth pair: `name` in `namespace` on bridge `master`, `peer` in `peerNamespace` with the
     /// workload's fixed MAC (`WorkloadPlan.mac(in:)`).
     case createVeth(
@@ -39,6 +44,9 @@ public enum AgentAction: Sendable, CustomStringConvertible {
         case .createNamespace(let n, let w): return "create netns \(n)" + (w ? " (workload)" : "")
         case .deleteNamespace(let n, let w): return "delete netns \(n)" + (w ? " (workload)" : "")
         case .setSysctl(let n, let k, let v): return ns(n) + "sysctl \(k)=\(v)"
+        case .restoreSysctl(let k, let v): return "[host] restore sysctl \(k)=\(v)"
+        case .createTransfer(let n, let name, let host):
+            return "[host] add veth \(host) up, peer \(name) in netns \(n) up"
         case .createBridge(let n, let name, let mtu, _): return ns(n) + "add bridge \(name) mtu \(mtu) up"
         case .startWireGuard(let name): return "[host] start wireguard \(name)"
         case .stopWireGuard(let name): return "stop wireguard \(name)"

@@ -21,6 +21,33 @@ public enum Firewall {
     /// IPv6 needs; nothing is routed through it (workloads live behind the network namespaces).
     public static func hostTable(_ plan: HostFirewallPlan) -> NFTable {
         let ports = Array(Set(plan.wireguardPorts)).sorted()
+        // Egress: what the network namespaces send out over their transfer links (already
+        // masqueraded to their 100.127/16 address there) leaves through the uplink, masqueraded
+        // again; only its replies come back. Nothing is forwarded between transfer links.
+        let transfer = "ovx-*"
+        let egressForward: [NFTRule] =
+            plan.egress
+            ? [
+                NFTRule(
+                    [
+                        .iifname(transfer), .oifname(transfer, negated: true),
+                        .ipSaddr(in: AddressPlan.transferIPv4.asIPPrefix),
+                    ], .accept),
+                NFTRule([.oifname(transfer), .ctState([.established, .related])], .accept),
+            ] : []
+        let nat: [NFTChain] =
+            plan.egress
+            ? [
+                .base(
+                    "postrouting", hook: .postrouting, priority: 100, policy: .accept, type: "nat",
+                    rules: [
+                        NFTRule(
+                            [
+                                .iifname(transfer), .oifname(transfer, negated: true),
+                                .ipSaddr(in: AddressPlan.transferIPv4.asIPPrefix),
+                            ], .masquerade)
+                    ])
+            ] : []
         return sealed(
             NFTable(
                 name: tableName,
@@ -37,8 +64,10 @@ public enum Firewall {
                             NFTRule([.inSet([.icmpv6Type], set: "icmpv6_needed")], .accept),
                             NFTRule(counter: true, .drop, comment: "input-dropped"),
                         ]),
-                    .base("forward", hook: .forward, policy: .drop, rules: [NFTRule(counter: true, .drop)]),
-                ],
+                    .base(
+                        "forward", hook: .forward, policy: .drop, rules: egressForward + [NFTRule(counter: true, .drop)]
+                    ),
+                ] + nat,
                 sets: [
                     .single("wireguard_ports", .inetService, ports.map { .port($0) }),
                     .single("gateway_tcp", .inetService, Array(Set(plan.gatewayTCPPorts)).sorted().map { .port($0) }),
@@ -49,7 +78,7 @@ public enum Firewall {
 
     /// A network namespace: forwards only between the bridge and the WireGuard interface (and
     /// WireGuard to WireGuard, which is a hub relaying for hidden members); sources must lie in the
-    /// network's /48; gateways reach only exposed ports; everything else is dropped and counted.
+    /// network's /48 or its IPv4 prefix; gateways reach only exposed ports; everything else is dropped and counted.
     public static func networkTable(_ network: NetworkResourcePlan) -> NFTable {
         let fw = network.firewall
         let prefix = fw.prefix.asIPPrefix
@@ -62,6 +91,35 @@ public enum Firewall {
                 })
         }
         let gateways = Array(Set(fw.gatewaySources)).sorted { $0.description < $1.description }
+        // IPv4 is forwarded only in a network that has it, from its own prefix; gateways reach
+        // workloads over IPv6 only, so their rules need no IPv4 twin.
+        let ipv4Spoofed =
+            fw.ipv4Prefix.map { [NFTRule([.ipSaddr(notIn: $0.asIPPrefix)], counter: true, .drop, comment: "spoofed")] }
+            ?? []
+        let ipv4Accepted = fw.ipv4Prefix.map { [NFTRule([.ipSaddr(in: $0.asIPPrefix)], .accept)] } ?? []
+        // Egress: the transfer link lets out what local workloads open (IPv4, from the network's
+        // prefix) and lets in only its replies; nothing from there opens anything, and nothing
+        // from other nodes leaves through it (each workload goes out through its own node).
+        var links: [NFTValue] = [.interface(network.bridge), .interface(network.interface)]
+        var inbound: [NFTRule] = []
+        var outbound: [NFTRule] = []
+        var nat: [NFTChain] = []
+        if let e = network.egress, e.nat44, let p4 = fw.ipv4Prefix?.asIPPrefix {
+            links.append(.interface(e.interface))
+            inbound = [
+                NFTRule([.iifname(e.interface), .ctState([.established, .related])], .accept),
+                NFTRule([.iifname(e.interface)], counter: true, .drop, comment: "inbound"),
+            ]
+            outbound = [
+                NFTRule([.iifname(network.bridge), .oifname(e.interface), .ipSaddr(in: p4)], .accept),
+                NFTRule([.oifname(e.interface)], counter: true, .drop, comment: "egress-dropped"),
+            ]
+            nat = [
+                .base(
+                    "postrouting", hook: .postrouting, priority: 100, policy: .accept, type: "nat",
+                    rules: [NFTRule([.oifname(e.interface), .ipSaddr(in: p4)], .masquerade)])
+            ]
+        }
         return sealed(
             NFTable(
                 name: tableName,
@@ -71,7 +129,9 @@ public enum Firewall {
                         rules: [
                             NFTRule([.inSet([.iifname], set: "links", negated: true)], counter: true, .drop),
                             NFTRule([.inSet([.oifname], set: "links", negated: true)], counter: true, .drop),
-                            NFTRule([.ip6Saddr(notIn: prefix)], counter: true, .drop, comment: "spoofed"),
+                        ] + inbound + [
+                            NFTRule([.ip6Saddr(notIn: prefix)], counter: true, .drop, comment: "spoofed")
+                        ] + ipv4Spoofed + [
                             NFTRule([.ctState([.established, .related])], .accept),
                             NFTRule(
                                 [
@@ -88,8 +148,10 @@ public enum Firewall {
                             NFTRule(
                                 [.oifname(network.bridge), .ip6Saddr(inSet: "gateways")], counter: true, .drop,
                                 comment: "gateway-not-exposed"),
-                            NFTRule([.ip6Saddr(in: prefix)], .accept),
-                            NFTRule(counter: true, .drop, comment: "forward-dropped"),
+                        ] + outbound + [
+                            NFTRule([.ip6Saddr(in: prefix)], .accept)
+                        ] + ipv4Accepted + [
+                            NFTRule(counter: true, .drop, comment: "forward-dropped")
                         ]),
                     // What the namespace itself opens towards local workloads: only a gateway's
                     // proxy runs here, and it reaches exposed ports only (the forward chain does
@@ -119,9 +181,9 @@ public enum Firewall {
                             NFTRule([.ip6Saddr(in: prefix), .icmpv6Type(.echoRequest)], .accept),
                             NFTRule(counter: true, .drop, comment: "input-dropped"),
                         ]),
-                ],
+                ] + nat,
                 sets: [
-                    .single("links", .interfaceName, [.interface(network.bridge), .interface(network.interface)]),
+                    .single("links", .interfaceName, links),
                     .single("gateways", .ipv6Address, gateways.map { .address(.v6($0)) }),
                     exposedSet("exposed_tcp", .tcp),
                     exposedSet("exposed_udp", .udp),

@@ -89,7 +89,11 @@ public final class LinuxKernel: AgentKernel {
         o.namespaces = Set(try NetworkNamespace.list())
         o.ownedWorkloadNamespaces = state.ownedWorkloadNamespaces()
         o.host = try observeNamespace(nil, firewall: true, forwarding: false)
-        o.host.links = o.host.links.filter { $0.key.hasPrefix(Reconciler.wireguardPrefix) }
+        o.host.links = o.host.links.filter {
+            $0.key.hasPrefix(Reconciler.wireguardPrefix) || $0.key.hasPrefix(Reconciler.transferPrefix)
+        }
+        o.host.forwarding4 = (try? Sysctl.read(Reconciler.forwardingKey4)) == "1"
+        o.recordedSysctls = state.recordedSysctls()
         for ns in o.namespaces where ns.hasPrefix(Reconciler.networkNamespacePrefix) {
             observe(ns, into: &o.networkNamespaces, unreadable: &o.unreadable) {
                 try observeNamespace(ns, firewall: true, forwarding: true)
@@ -139,19 +143,19 @@ public final class LinuxKernel: AgentKernel {
             s.links[l.name] = LinkState(
                 name: l.name, kind: l.kind, up: l.isUp, mtu: l.mtu, master: l.masterIndex.flatMap { byIndex[$0] })
         }
-        for a in try h.addressList(family: .inet6) {
-            guard case .v6(let v6) = a.prefix.address, v6.high >> 54 != 0x3FA,  // not fe80::/10
-                let name = byIndex[a.linkIndex]
-            else { continue }
+        for a in try h.addressList(family: .inet6) + h.addressList(family: .inet) {
+            if case .v6(let v6) = a.prefix.address, v6.high >> 54 == 0x3FA { continue }  // fe80::/10
+            guard let name = byIndex[a.linkIndex] else { continue }
             s.links[name]?.addresses.insert(a.prefix)
         }
-        for r in try h.routeList(family: .inet6)
+        for r in try h.routeList(family: .inet6) + h.routeList(family: .inet)
         where r.table == .main && r.protocol == .static && r.type == .unicast {
             guard let dev = r.outputIndex.flatMap({ byIndex[$0] }) else { continue }
             s.routes.insert(RouteState(destination: r.destination.masked, gateway: r.gateway, device: dev))
         }
         if forwarding, let ns {
             s.forwarding = (try? Sysctl.read(Reconciler.forwardingKey, namespace: ns)) == "1"
+            s.forwarding4 = (try? Sysctl.read(Reconciler.forwardingKey4, namespace: ns)) == "1"
         }
         if firewall, let table = try nft(ns).read(Firewall.tableName) {
             s.firewall = FirewallState(
@@ -184,7 +188,19 @@ public final class LinuxKernel: AgentKernel {
             do { try NetworkNamespace.delete(ns) } catch  where error.errno == .ENOENT {}
             if workload { try state.recordWorkloadNamespace(ns, owned: false) }
         case .setSysctl(let ns, let key, let value):
+            if ns == nil, state.recordedSysctls()[key] == nil {
+                // Recorded before the write: a crash in between leaves a record `down` restores.
+                try state.recordSysctl(key, original: try Sysctl.read(key))
+            }
             try Sysctl.write(key, value, namespace: ns)
+        case .restoreSysctl(let key, let value):
+            try Sysctl.write(key, value)
+            try state.forgetSysctl(key)
+        case .createTransfer(let ns, let name, let hostName):
+            try host.linkAdd(
+                LinkSpec(
+                    name: hostName, kind: .veth(peer: VethPeer(name: name, namespace: .named(ns), up: true)),
+                    up: true))
         case .createBridge(let ns, let name, let mtu, let mac):
             try rt(ns).linkAdd(Self.bridgeSpec(name, mtu: mtu, mac: mac))
         case .startWireGuard(let name):

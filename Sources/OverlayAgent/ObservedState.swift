@@ -24,6 +24,9 @@ public struct ObservedState: Sendable {
     /// that did not answer), with the error. Neither present nor absent: the reconciler leaves
     /// them alone and the next pass reads them again.
     public var unreadable: [ObservedObject: String]
+    /// Host sysctls the agent changed, with the values they had before (from its state
+    /// directory): `down`, or the last egress network leaving, puts them back.
+    public var recordedSysctls: [String: String] = [:]
 
     public init(
         namespaces: Set<String> = [], host: NamespaceState = NamespaceState(),
@@ -74,21 +77,24 @@ public struct UnreadableStateError: Error, CustomStringConvertible {
 /// One namespace's links, routes, forwarding switch and `inet overlay` table.
 public struct NamespaceState: Sendable, Equatable {
     public var links: [String: LinkState]
-    /// Static IPv6 routes of the main table (the ones an agent or an admin adds; kernel routes
-    /// for addresses are left out).
+    /// Static IPv6 and IPv4 routes of the main table (the ones an agent or an admin adds; kernel
+    /// routes for addresses are left out).
     public var routes: Set<RouteState>
     /// `net.ipv6.conf.all.forwarding`; nil when not read (workload namespaces).
     public var forwarding: Bool?
+    /// `net.ipv4.ip_forward`; nil when not read.
+    public var forwarding4: Bool?
     /// nil when the namespace has no `inet overlay` table.
     public var firewall: FirewallState?
 
     public init(
         links: [String: LinkState] = [:], routes: Set<RouteState> = [], forwarding: Bool? = nil,
-        firewall: FirewallState? = nil
+        firewall: FirewallState? = nil, forwarding4: Bool? = nil
     ) {
         self.links = links
         self.routes = routes
         self.forwarding = forwarding
+        self.forwarding4 = forwarding4
         self.firewall = firewall
     }
 }

@@ -11,6 +11,9 @@ public enum Reconciler {
     public static let networkNamespacePrefix = "ovl-"
     public static let wireguardPrefix = "wg-"
     static let forwardingKey = "net.ipv6.conf.all.forwarding"
+    static let forwardingKey4 = "net.ipv4.ip_forward"
+    /// The host's ends of the egress transfer links.
+    public static let transferPrefix = "ovx-"
 
     /// - Parameters:
     ///   - plan: the desired state; nil tears everything down (`overlay-agent down`).
@@ -29,6 +32,11 @@ public enum Reconciler {
             let table = Firewall.hostTable(plan.hostFirewall)
             if observed.host.firewall != Firewall.expectedState(table) {
                 out.append(.replaceFirewall(namespace: nil, table))
+            }
+            // Egress needs the host to forward IPv4; the table above is already in place and
+            // forwards nothing but the transfer links' traffic.
+            if plan.hostFirewall.egress && observed.host.forwarding4 != true {
+                out.append(.setSysctl(namespace: nil, key: forwardingKey4, value: "1"))
             }
         }
 
@@ -55,6 +63,11 @@ public enum Reconciler {
         {
             out.append(.deleteLink(namespace: nil, name: name))
         }
+        let wantedTransfers = Set(networks.compactMap { $0.egress?.nat44 == true ? $0.egress?.hostInterface : nil })
+        for name in observed.host.links.keys.sorted()
+        where name.hasPrefix(transferPrefix) && !wantedTransfers.contains(name) {
+            out.append(.deleteLink(namespace: nil, name: name))
+        }
         for ns in observed.ownedWorkloadNamespaces.sorted()
         where !wantedWorkloadNamespaces.contains(ns) && observed.namespaces.contains(ns) {
             out.append(.deleteNamespace(ns, workload: true))
@@ -65,7 +78,13 @@ public enum Reconciler {
             out += networkActions(network, key: keys[network.interface], observed: observed, now: now)
         }
 
-        // 4. Tear-down of the host table last, so the node stays closed while the rest goes.
+        // 4. Tear-down of the host table last, so the node stays closed while the rest goes; the
+        //    host's sysctls go back to what they were once nothing needs them.
+        if plan?.hostFirewall.egress != true {
+            for (key, value) in observed.recordedSysctls.sorted(by: { $0.key < $1.key }) {
+                out.append(.restoreSysctl(key: key, value: value))
+            }
+        }
         if plan == nil && observed.host.firewall != nil {
             out.append(.deleteFirewall(namespace: nil))
         }
@@ -94,6 +113,9 @@ public enum Reconciler {
         if !exists { out.append(.createNamespace(ns, workload: false)) }
 
         if state.forwarding != true { out.append(.setSysctl(namespace: ns, key: forwardingKey, value: "1")) }
+        if n.ipv4 != nil && state.forwarding4 != true {
+            out.append(.setSysctl(namespace: ns, key: forwardingKey4, value: "1"))
+        }
         if state.links["lo"]?.up != true { out.append(.setUp(namespace: ns, link: "lo")) }
 
         // The table goes in before any workload is attached: conntrack starts tracking in a
@@ -101,8 +123,11 @@ public enum Reconciler {
         let table = Firewall.networkTable(n)
         if state.firewall != Firewall.expectedState(table) { out.append(.replaceFirewall(namespace: ns, table)) }
 
-        // Bridge with the router address.
-        let routerPrefix = IPPrefix(address: .v6(n.routerAddress), length: 64)!
+        // Bridge with the router addresses: ::1 of the /64, .1 of the /24.
+        var routerPrefixes: Set<IPPrefix> = [IPPrefix(address: .v6(n.routerAddress), length: 64)!]
+        if let v4 = n.ipv4 {
+            routerPrefixes.insert(IPPrefix(address: .v4(v4.routerAddress), length: v4.subnet.length)!)
+        }
         var bridge = state.links[n.bridge]
         if let b = bridge, b.kind != .bridge {
             out.append(.deleteLink(namespace: ns, name: n.bridge))
@@ -114,7 +139,9 @@ public enum Reconciler {
         } else {
             out.append(.createBridge(namespace: ns, name: n.bridge, mtu: mtu, mac: n.bridgeMAC))
         }
-        out += addressActions(ns, n.bridge, have: bridge?.addresses ?? [], want: [routerPrefix])
+        out += addressActions(ns, n.bridge, have: bridge?.addresses ?? [], want: routerPrefixes)
+
+        out += transferActions(n, state: state, observed: observed)
 
         // Workloads that left: their veth (the pair goes with it), before new ones may reuse names.
         let wantedHostLinks = Set(n.workloads.map(\.hostInterface))
@@ -223,21 +250,90 @@ public enum Reconciler {
             out.append(.setUp(namespace: wns, link: w.interface))
         }
         // The /128 sits on a /64 so the whole node subnet is on-link (neighbours on the bridge).
-        let address = IPPrefix(address: .v6(w.address), length: 64)!
-        out += addressActions(wns, w.interface, have: inner?.addresses ?? [], want: [address])
+        // Likewise its IPv4 address on the node's /24.
+        var addresses: Set<IPPrefix> = [IPPrefix(address: .v6(w.address), length: 64)!]
+        var defaultRoutes: Set<RouteState> = [
+            RouteState(
+                destination: IPPrefix(address: .v6(IPv6Address(high: 0, low: 0)), length: 0)!,
+                gateway: .v6(n.routerAddress), device: w.interface)
+        ]
+        if let a4 = w.ipv4Address, let v4 = n.ipv4 {
+            addresses.insert(IPPrefix(address: .v4(a4), length: v4.subnet.length)!)
+            defaultRoutes.insert(
+                RouteState(
+                    destination: IPPrefix(address: .v4(IPv4Address(0)), length: 0)!,
+                    gateway: .v4(v4.routerAddress), device: w.interface))
+        }
+        out += addressActions(wns, w.interface, have: inner?.addresses ?? [], want: addresses)
 
-        let defaultRoute = RouteState(
-            destination: IPPrefix(address: .v6(IPv6Address(high: 0, low: 0)), length: 0)!,
-            gateway: .v6(n.routerAddress), device: w.interface)
         let have: Set<RouteState> = inner == nil ? [] : wstate.routes.filter { $0.device == w.interface }
-        for r in have.subtracting([defaultRoute]).sorted(by: { $0.description < $1.description }) {
+        for r in have.subtracting(defaultRoutes).sorted(by: { $0.description < $1.description }) {
             out.append(.deleteRoute(namespace: wns, r))
         }
-        if !have.contains(defaultRoute) { out.append(.addRoute(namespace: wns, defaultRoute)) }
+        for r in defaultRoutes.subtracting(have).sorted(by: { $0.description < $1.description }) {
+            out.append(.addRoute(namespace: wns, r))
+        }
         return out
     }
 
-    static func addressActions(_ ns: String, _ link: String, have: Set<IPPrefix>, want: Set<IPPrefix>)
+    /// The egress transfer link: the veth pair, its /32s, the namespace's default route through the
+    /// host's end and the host's route back to the namespace's end. Without egress, the pair goes.
+    static func transferActions(_ n: NetworkResourcePlan, state: NamespaceState, observed: ObservedState)
+        -> [AgentAction]
+    {
+        var out: [AgentAction] = []
+        let ns = n.namespace
+        guard let e = n.egress, e.nat44 else {
+            let name = "vx-\(n.id)"
+            if state.links[name] != nil { out.append(.deleteLink(namespace: ns, name: name)) }
+            return out
+        }
+        var inner = state.links[e.interface]
+        var outer = observed.host.links[e.hostInterface]
+        if inner == nil || outer == nil {
+            // One end without the other is not our pair.
+            if inner != nil { out.append(.deleteLink(namespace: ns, name: e.interface)) }
+            if outer != nil { out.append(.deleteLink(namespace: nil, name: e.hostInterface)) }
+            out.append(.createTransfer(namespace: ns, name: e.interface, hostName: e.hostInterface))
+            inner = nil
+            outer = nil
+        } else {
+            if inner?.up != true { out.append(.setUp(namespace: ns, link: e.interface)) }
+            if outer?.up != true { out.append(.setUp(namespace: nil, link: e.hostInterface)) }
+        }
+        out += addressActions(
+            ns, e.interface, have: inner?.addresses ?? [], want: [IPPrefix.host(.v4(e.address))])
+        out += addressActions(
+            nil, e.hostInterface, have: outer?.addresses ?? [], want: [IPPrefix.host(.v4(e.gateway))])
+        let nsWant: Set<RouteState> = [
+            RouteState(destination: IPPrefix.host(.v4(e.gateway)), device: e.interface),
+            RouteState(
+                destination: IPPrefix(address: .v4(IPv4Address(0)), length: 0)!, gateway: .v4(e.gateway),
+                device: e.interface),
+        ]
+        let hostWant: Set<RouteState> = [
+            RouteState(destination: IPPrefix.host(.v4(e.address)), device: e.hostInterface)
+        ]
+        out += routeActions(
+            ns, have: inner == nil ? [] : state.routes.filter { $0.device == e.interface }, want: nsWant)
+        out += routeActions(
+            nil, have: outer == nil ? [] : observed.host.routes.filter { $0.device == e.hostInterface },
+            want: hostWant)
+        return out
+    }
+
+    static func routeActions(_ ns: String?, have: Set<RouteState>, want: Set<RouteState>) -> [AgentAction] {
+        var out: [AgentAction] = []
+        for r in have.subtracting(want).sorted(by: { $0.description < $1.description }) {
+            out.append(.deleteRoute(namespace: ns, r))
+        }
+        for r in want.subtracting(have).sorted(by: { $0.description < $1.description }) {
+            out.append(.addRoute(namespace: ns, r))
+        }
+        return out
+    }
+
+    static func addressActions(_ ns: String?, _ link: String, have: Set<IPPrefix>, want: Set<IPPrefix>)
         -> [AgentAction]
     {
         var out: [AgentAction] = []

@@ -7,6 +7,8 @@ extension Controller {
     public struct AccessGrant: Sendable {
         public var peer: AccessPeer
         public var address: IPv6Address
+        /// In the last /24 of the network's IPv4 prefix; nil in an IPv6-only network.
+        public var ipv4Address: IPv4Address?
         /// The wg-quick file for the device. When the key pair was generated here, this is the only
         /// place its private key ever appears.
         public var wgQuick: String
@@ -39,12 +41,13 @@ extension Controller {
             throw Controller.inconsistent("hub '\(hubNode.name)' has no public address")
         }
         let privateText = generated?.base64 ?? "<the private key of \(key.base64)>"
+        let address4 = Topology.accessIPv4Address(peer, network: net)
         let text = WireGuardConfig.accessPeer(
-            privateKeyBase64: privateText, address: address, mtu: net.mtu, hubName: hubNode.name,
-            hubKey: hubMember.publicKey,
+            privateKeyBase64: privateText, address: address, ipv4Address: address4, mtu: net.mtu,
+            hubName: hubNode.name, hubKey: hubMember.publicKey,
             hubEndpoint: Endpoint(address: hubAddress, port: hubMember.listenPort),
-            network: net.prefix)
-        return AccessGrant(peer: peer, address: address, wgQuick: text)
+            network: net.prefix, ipv4Network: net.ipv4Prefix)
+        return AccessGrant(peer: peer, address: address, ipv4Address: address4, wgQuick: text)
     }
 
     func addAccessPeer(_ m: Mutation, name: String, network: String, key: WireGuardKey, hub: String?) throws
@@ -76,6 +79,11 @@ extension Controller {
         let used = Set(try m.tx.accessPeers(network: network).map(\.hostNumber))
         var number = AddressPlan.firstHostNumber
         while used.contains(number) { number += 1 }
+        if let p4 = net.ipv4Prefix, number > AddressPlan.maxIPv4HostNumber {
+            throw ConflictError(
+                "network '\(network)' has no free IPv4 address left for access peer '\(name)': its access /24 \(AddressPlan.ipv4AccessSubnet(p4)) holds \(AddressPlan.maxIPv4HostNumber - AddressPlan.firstHostNumber + 1) peers (.2 to .254)"
+            )
+        }
         let peer = AccessPeer(name: name, network: network, hostNumber: number, publicKey: key, hub: hubNode.name)
         try m.tx.insert(peer)
         guard let member = try m.tx.memberships(network: network).first(where: { $0.node == hubNode.name }) else {

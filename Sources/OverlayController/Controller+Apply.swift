@@ -67,12 +67,29 @@ extension Controller {
                 if let mtu = n.mtu, mtu != existing.mtu {
                     throw ConflictError("network '\(n.name)' exists with mtu \(existing.mtu), not \(mtu)")
                 }
+                let have4 = existing.ipv4Prefix?.description ?? "none"
+                if let p4 = n.ipv4, try Network.validateIPv4Prefix(p4) != existing.ipv4Prefix {
+                    throw ConflictError("network '\(n.name)' exists with IPv4 prefix \(have4), not \(p4)")
+                }
+                if n.noIPv4 == true, existing.ipv4Prefix != nil {
+                    throw ConflictError("network '\(n.name)' exists with IPv4 prefix \(have4), not without IPv4")
+                }
+                if let egress = n.egress, egress != existing.egress {
+                    throw ConflictError(
+                        "network '\(n.name)' exists with egress \(existing.egress ? "on" : "off"): change it with 'overlayctl network set \(n.name) --egress \(egress ? "on" : "off")'"
+                    )
+                }
                 continue
             }
             let name = try Names.label(n.name, field: "network name")
+            if n.noIPv4 == true, let p4 = n.ipv4 {
+                throw ValidationError("ipv4 prefix", p4, allowed: "no IPv4 prefix together with noIPv4")
+            }
+            let ipv4: IPv4Choice =
+                n.noIPv4 == true ? .none : try n.ipv4.map { .given(try Network.validateIPv4Prefix($0)) } ?? .automatic
             _ = try createNetwork(
                 m, name: name, prefix: try n.prefix.map(Network.validatePrefix),
-                mtu: try Network.validateMTU(n.mtu ?? Network.defaultMTU))
+                mtu: try Network.validateMTU(n.mtu ?? Network.defaultMTU), ipv4: ipv4, egress: n.egress ?? true)
             try m.include(network: name)
             created.append("network \(name)")
         }

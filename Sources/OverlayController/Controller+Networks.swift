@@ -5,16 +5,37 @@ import OverlayStore
 
 extension Controller {
     /// Creates a network; without a prefix, a random RFC 4193 /48 (fd + 40 random bits) not used by
-    /// any other network.
+    /// any other network. IPv4 beside it unless `noIPv4`: `ipv4` or the least used /16 of
+    /// 100.64.0.0/10. Egress is on unless `egress` says otherwise.
     @discardableResult
-    public func createNetwork(name: String, prefix: String? = nil, mtu: Int? = nil) throws -> Network {
+    public func createNetwork(
+        name: String, prefix: String? = nil, mtu: Int? = nil, ipv4: String? = nil, noIPv4: Bool = false,
+        egress: Bool = true
+    ) throws -> Network {
         let name = try Names.label(name, field: "network name")
         let mtu = try Network.validateMTU(mtu ?? Network.defaultMTU)
         let given = try prefix.map(Network.validatePrefix)
-        return try mutate(networks: []) { m in try createNetwork(m, name: name, prefix: given, mtu: mtu) }.0
+        if noIPv4, let ipv4 {
+            throw ValidationError("ipv4 prefix", ipv4, allowed: "no IPv4 prefix together with --no-ipv4")
+        }
+        let given4 = try ipv4.map(Network.validateIPv4Prefix)
+        return try mutate(networks: []) { m in
+            try createNetwork(
+                m, name: name, prefix: given, mtu: mtu, ipv4: noIPv4 ? .none : given4.map { .given($0) } ?? .automatic,
+                egress: egress)
+        }.0
     }
 
-    func createNetwork(_ m: Mutation, name: String, prefix given: IPv6Prefix?, mtu: Int) throws -> Network {
+    /// How a new network gets its IPv4 prefix.
+    enum IPv4Choice {
+        case none, automatic
+        case given(IPv4Prefix)
+    }
+
+    func createNetwork(
+        _ m: Mutation, name: String, prefix given: IPv6Prefix?, mtu: Int, ipv4: IPv4Choice = .automatic,
+        egress: Bool = true
+    ) throws -> Network {
         if try m.tx.network(named: name) != nil { throw ConflictError("network '\(name)' already exists") }
         var chosen = given
         if let p = chosen, try m.tx.networkExists(prefix: p) {
@@ -28,9 +49,27 @@ extension Controller {
         }
         var id = SecureRandom.hex(4)
         while try m.tx.networkExists(id: id) { id = SecureRandom.hex(4) }
-        let network = Network(name: name, id: id, prefix: chosen!, mtu: mtu)
+        let prefix4: IPv4Prefix? =
+            switch ipv4 {
+            case .none: nil
+            case .given(let p): p
+            case .automatic: AddressPlan.defaultIPv4Prefix(used: try m.tx.usedIPv4Prefixes())
+            }
+        let network = Network(name: name, id: id, prefix: chosen!, mtu: mtu, ipv4Prefix: prefix4, egress: egress)
         try m.tx.insert(network)
         return network
+    }
+
+    /// Turns a network's way out to the internet on or off; every member's plan changes.
+    @discardableResult
+    public func setEgress(network name: String, on: Bool) throws -> Change {
+        try mutate(networks: [name]) { m in
+            guard let n = try m.tx.network(named: name) else { throw NotFoundError("network", name) }
+            guard n.egress != on else {
+                throw ConflictError("network '\(name)' already has egress \(on ? "on" : "off")")
+            }
+            try m.tx.setEgress(on, network: name)
+        }.1
     }
 
     public func networks() throws -> [Network] {

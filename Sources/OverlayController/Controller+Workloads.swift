@@ -38,6 +38,11 @@ extension Controller {
         let used = Set(onNode.filter { $0.network == network }.map(\.hostNumber))
         var number = AddressPlan.firstHostNumber
         while used.contains(number) { number += 1 }
+        if net.ipv4Prefix != nil, number > AddressPlan.maxIPv4HostNumber {
+            throw ConflictError(
+                "node '\(node)' has no free IPv4 address left in network '\(network)': its /24 holds \(AddressPlan.maxIPv4HostNumber - AddressPlan.firstHostNumber + 1) workloads (.2 to .254)"
+            )
+        }
         let w = Workload(
             name: name, network: network, node: node, hostNumber: number, namespace: namespace,
             exposed: ports.sorted())
@@ -79,6 +84,28 @@ extension Controller {
                 "workload '\(w.name)' is on node '\(w.node)', which is not a member of network '\(w.network)'")
         }
         return AddressPlan.host(AddressPlan.subnet(net.prefix, member.subnetID), w.hostNumber)
+    }
+
+    /// Every workload's IPv4 address by name (its host number in its node's /24); workloads of
+    /// IPv6-only networks are not in it.
+    public func workloadIPv4Addresses() throws -> [String: IPv4Address] {
+        try store.read { tx in
+            let networks = Dictionary(try tx.networks().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            var subnets: [String: IPv4Prefix] = [:]
+            for m in try tx.memberships() {
+                guard let p4 = networks[m.network]?.ipv4Prefix, let s = AddressPlan.ipv4Subnet(p4, m.subnetID) else {
+                    continue
+                }
+                subnets[m.network + "/" + m.node] = s
+            }
+            var out: [String: IPv4Address] = [:]
+            for w in try tx.workloads() {
+                if let s = subnets[w.network + "/" + w.node], let a = AddressPlan.ipv4Host(s, w.hostNumber) {
+                    out[w.name] = a
+                }
+            }
+            return out
+        }
     }
 
     /// Removes a workload; its node leaves the network when nothing else keeps it there.

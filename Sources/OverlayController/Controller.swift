@@ -124,7 +124,8 @@ final class Mutation {
 
     func touch(node: String) { touchedNodes.insert(node) }
 
-    /// Makes `node` a member of `network` when it is not: a /64 (lowest free subnet ID), a listen
+    /// Makes `node` a member of `network` when it is not: a /64 (lowest free subnet ID) and the /24
+    /// of the same number when the network has IPv4, a listen
     /// port (lowest free in the node's range) and a fresh WireGuard key sealed to the node.
     func ensureMember(network: Network, node: Node, pinned: Bool = false) throws {
         if try tx.isMember(network: network.name, node: node.name) {
@@ -138,6 +139,13 @@ final class Mutation {
                 in: AddressPlan.nodeSubnetIDs, used: try tx.usedSubnetIDs(network: network.name))
         else {
             throw ConflictError("network '\(network.name)' has no free /64 left for node '\(node.name)'")
+        }
+        // The node's /24 is /24 number subnetID: the lowest free number is past the last /24 only
+        // when every /24 before it is taken.
+        if let p4 = network.ipv4Prefix, AddressPlan.ipv4Subnet(p4, subnetID) == nil {
+            throw ConflictError(
+                "network '\(network.name)' has no free IPv4 /24 left for node '\(node.name)': its IPv4 prefix \(p4) holds \(AddressPlan.ipv4NodeCapacity(p4)) member nodes (a /24 each, the first unused, the last for access peers)"
+            )
         }
         guard let port = AddressPlan.lowestFree(in: node.listenPorts, used: try tx.usedListenPorts(node: node.name))
         else {

@@ -9,6 +9,11 @@ public struct TopologyFile: Codable, Sendable, Equatable {
         public var name: String
         public var prefix: String?
         public var mtu: Int?
+        /// An IPv4 prefix; the least used /16 of 100.64.0.0/10 when absent, none with `noIPv4`.
+        public var ipv4: String?
+        public var noIPv4: Bool?
+        /// True when absent.
+        public var egress: Bool?
     }
 
     public struct NodeEntry: Codable, Sendable, Equatable {
@@ -86,7 +91,7 @@ public struct TopologyFile: Codable, Sendable, Equatable {
 
     private static let allowedKeys: [String: Set<String>] = [
         "": ["networks", "nodes", "workloads", "access", "gateways"],
-        "networks": ["name", "prefix", "mtu"],
+        "networks": ["name", "prefix", "mtu", "ipv4", "noIPv4", "egress"],
         "nodes": ["name", "identity", "publicAddresses", "listenPorts", "region", "hub", "gateway", "domain"],
         "workloads": ["name", "network", "node", "netns", "expose"],
         "access": ["name", "network", "publicKey", "hub"],

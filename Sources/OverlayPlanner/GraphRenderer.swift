@@ -6,9 +6,10 @@ public enum GraphRenderer {
     public static func dot(_ planned: PlannedNetwork) -> String {
         let t = planned.topology
         var out = "graph \"\(planned.network.name)\" {\n"
-        out += "  label=\"\(planned.network.name) \(planned.network.prefix)\";\n  node [fontname=\"Helvetica\"];\n"
+        let v4 = planned.network.ipv4Prefix.map { " \($0)" } ?? ""
+        out += "  label=\"\(planned.network.name) \(planned.network.prefix)\(v4)\";\n  node [fontname=\"Helvetica\"];\n"
         for m in t.members {
-            var attrs = ["label=\"\(m.name)\\n\(m.subnet)\""]
+            var attrs = ["label=\"\(m.name)\\n\(m.subnet)\(m.subnet4.map { "\\n\($0)" } ?? "")\""]
             if m.isHub { attrs.append("shape=doublecircle") }
             if m.isHidden { attrs.append("style=dashed") }
             if m.isGateway { attrs.append("color=blue") }
@@ -25,7 +26,8 @@ public enum GraphRenderer {
             }
         }
         for a in t.accessPeers {
-            out += "  \"access:\(a.name)\" [shape=note, label=\"\(a.name)\\n\(t.accessAddress(a))\"];\n"
+            let a4 = t.accessIPv4Address(a).map { "\\n\($0)" } ?? ""
+            out += "  \"access:\(a.name)\" [shape=note, label=\"\(a.name)\\n\(t.accessAddress(a))\(a4)\"];\n"
             out += "  \"access:\(a.name)\" -- \"\(a.hub)\" [style=dotted];\n"
         }
         return out + "}\n"

@@ -3,7 +3,10 @@ import OverlayModel
 /// Everything one node must build: the document `overlayctl plan NODE --json` prints and the agent
 /// consumes. Bump `currentVersion` on any change an older agent would misread.
 public struct NodePlan: Codable, Equatable, Sendable {
-    public static let currentVersion = 1
+    /// 2: IPv4 beside IPv6 (`ipv4` of a network, `ipv4Address` of a workload, IPv4 prefixes in
+    /// AllowedIPs and routes) and egress. A version-1 agent would build IPv6 only and leave the
+    /// IPv4 prefixes in AllowedIPs unrouted, so it must refuse these plans.
+    public static let currentVersion = 2
 
     public var version: Int
     public var node: String
@@ -32,18 +35,24 @@ public struct NodePlan: Codable, Equatable, Sendable {
 /// and, on a gateway, the public ports its routes serve.
 public struct HostFirewallPlan: Codable, Equatable, Sendable {
     public var wireguardPorts: [UInt16]
+    /// Whether a network on this node has egress: the host forwards the transfer links' traffic
+    /// out and masquerades it.
+    public var egress: Bool = false
     /// 80 and 443 when the gateway serves names, plus every `--tcp` mapping. Sorted.
     public var gatewayTCPPorts: [UInt16]
     /// Every `--udp` mapping. Sorted.
     public var gatewayUDPPorts: [UInt16]
 
-    public init(wireguardPorts: [UInt16], gatewayTCPPorts: [UInt16] = [], gatewayUDPPorts: [UInt16] = []) {
+    public init(
+        wireguardPorts: [UInt16], gatewayTCPPorts: [UInt16] = [], gatewayUDPPorts: [UInt16] = [], egress: Bool = false
+    ) {
         self.wireguardPorts = wireguardPorts
+        self.egress = egress
         self.gatewayTCPPorts = gatewayTCPPorts
         self.gatewayUDPPorts = gatewayUDPPorts
     }
 
-    enum CodingKeys: String, CodingKey { case wireguardPorts, gatewayTCPPorts, gatewayUDPPorts }
+    enum CodingKeys: String, CodingKey { case wireguardPorts, gatewayTCPPorts, gatewayUDPPorts, egress }
 
     /// Plans written before gateways had ports read as "no gateway ports".
     public init(from decoder: any Decoder) throws {
@@ -51,6 +60,7 @@ public struct HostFirewallPlan: Codable, Equatable, Sendable {
         wireguardPorts = try c.decode([UInt16].self, forKey: .wireguardPorts)
         gatewayTCPPorts = try c.decodeIfPresent([UInt16].self, forKey: .gatewayTCPPorts) ?? []
         gatewayUDPPorts = try c.decodeIfPresent([UInt16].self, forKey: .gatewayUDPPorts) ?? []
+        egress = try c.decodeIfPresent(Bool.self, forKey: .egress) ?? false
     }
 }
 
@@ -85,12 +95,17 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
     public var firewall: NetworkFirewallPlan
     /// On a hidden node with two hubs: what to do when the primary hub goes silent.
     public var failover: FailoverPlan?
+    /// The IPv4 half; nil for an IPv6-only network.
+    public var ipv4: NetworkIPv4Plan?
+    /// The way out to the internet through this node; nil for a sealed network.
+    public var egress: EgressPlan?
 
     public init(
         name: String, id: String, prefix: IPv6Prefix, subnet: IPv6Prefix, routerAddress: IPv6Address,
         mtu: Int, namespace: String, interface: String, bridge: String, listenPort: UInt16,
         publicKey: WireGuardKey, sealedPrivateKey: String, peers: [PeerPlan], routes: [IPPrefix],
-        workloads: [WorkloadPlan], firewall: NetworkFirewallPlan, failover: FailoverPlan?
+        workloads: [WorkloadPlan], firewall: NetworkFirewallPlan, failover: FailoverPlan?,
+        ipv4: NetworkIPv4Plan? = nil, egress: EgressPlan? = nil
     ) {
         self.name = name
         self.id = id
@@ -109,6 +124,50 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
         self.workloads = workloads
         self.firewall = firewall
         self.failover = failover
+        self.ipv4 = ipv4
+        self.egress = egress
+    }
+}
+
+/// A network's IPv4 prefix and this node's /24 of it, `.1` on the bridge.
+public struct NetworkIPv4Plan: Codable, Equatable, Sendable {
+    public var prefix: IPv4Prefix
+    public var subnet: IPv4Prefix
+    public var routerAddress: IPv4Address
+
+    public init(prefix: IPv4Prefix, subnet: IPv4Prefix, routerAddress: IPv4Address) {
+        self.prefix = prefix
+        self.subnet = subnet
+        self.routerAddress = routerAddress
+    }
+}
+
+/// Egress through this node: NAT44 of the network's IPv4 prefix out of the node's uplink, and
+/// NAT66 of its /48 where the node has a public IPv6 address. The traffic leaves the network
+/// namespace over a transfer veth (`interface` there, `hostInterface` in the agent's namespace):
+/// masqueraded to `address` in the network namespace, then to the uplink's address in the host.
+public struct EgressPlan: Codable, Equatable, Sendable {
+    public var nat44: Bool
+    public var nat66: Bool
+    /// `vx-<id>`, in the network namespace.
+    public var interface: String
+    /// `ovx-<id>`, in the agent's namespace.
+    public var hostInterface: String
+    /// The network namespace's end (`100.127.0.0` + the listen port: unique on the node).
+    public var address: IPv4Address
+    /// The host's end, the namespace's default gateway.
+    public var gateway: IPv4Address
+
+    public init(
+        nat44: Bool, nat66: Bool, interface: String, hostInterface: String, address: IPv4Address,
+        gateway: IPv4Address = AddressPlan.transferGateway
+    ) {
+        self.nat44 = nat44
+        self.nat66 = nat66
+        self.interface = interface
+        self.hostInterface = hostInterface
+        self.address = address
+        self.gateway = gateway
     }
 }
 
@@ -139,6 +198,8 @@ public struct PeerPlan: Codable, Equatable, Hashable, Sendable {
 public struct WorkloadPlan: Codable, Equatable, Hashable, Sendable {
     public var name: String
     public var address: IPv6Address
+    /// The same host number in the node's /24; nil in an IPv6-only network.
+    public var ipv4Address: IPv4Address?
     /// The workload's own network namespace; the agent creates it when missing.
     public var namespace: String
     /// The veth end on the bridge, inside the network namespace (`vw-<host number in hex>`).
@@ -148,11 +209,12 @@ public struct WorkloadPlan: Codable, Equatable, Hashable, Sendable {
     public var exposed: [PortSpec]
 
     public init(
-        name: String, address: IPv6Address, namespace: String, hostInterface: String,
-        interface: String = "ovl0", exposed: [PortSpec]
+        name: String, address: IPv6Address, ipv4Address: IPv4Address? = nil, namespace: String,
+        hostInterface: String, interface: String = "ovl0", exposed: [PortSpec]
     ) {
         self.name = name
         self.address = address
+        self.ipv4Address = ipv4Address
         self.namespace = namespace
         self.hostInterface = hostInterface
         self.interface = interface
@@ -164,13 +226,18 @@ public struct WorkloadPlan: Codable, Equatable, Hashable, Sendable {
 public struct NetworkFirewallPlan: Codable, Equatable, Sendable {
     /// Sources must lie in the network's /48 (no spoofing).
     public var prefix: IPv6Prefix
+    /// IPv4 sources must lie in the network's IPv4 prefix; nil: IPv4 is not forwarded at all.
+    public var ipv4Prefix: IPv4Prefix?
     /// Overlay addresses the gateways proxy from: they reach only `exposed`, nothing else.
     public var gatewaySources: [IPv6Address]
     /// Elements of the `ipv6_addr . inet_proto . inet_service` set: exposed ports of local workloads.
     public var exposed: [ExposedPort]
 
-    public init(prefix: IPv6Prefix, gatewaySources: [IPv6Address], exposed: [ExposedPort]) {
+    public init(
+        prefix: IPv6Prefix, ipv4Prefix: IPv4Prefix? = nil, gatewaySources: [IPv6Address], exposed: [ExposedPort]
+    ) {
         self.prefix = prefix
+        self.ipv4Prefix = ipv4Prefix
         self.gatewaySources = gatewaySources
         self.exposed = exposed
     }

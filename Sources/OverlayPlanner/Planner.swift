@@ -41,9 +41,15 @@ public struct PlannedNetwork: Sendable {
         let me = topology.members[i]
         let workloads = (workloadsByNode[me.name] ?? []).map { w in
             WorkloadPlan(
-                name: w.name, address: AddressPlan.host(me.subnet, w.hostNumber), namespace: w.namespace,
+                name: w.name, address: AddressPlan.host(me.subnet, w.hostNumber),
+                ipv4Address: me.subnet4.flatMap { AddressPlan.ipv4Host($0, w.hostNumber) }, namespace: w.namespace,
                 hostInterface: "vw-\(String(w.hostNumber, radix: 16))", exposed: w.exposed.sorted())
         }
+        var ipv4: NetworkIPv4Plan?
+        if let p4 = network.ipv4Prefix, let s4 = me.subnet4 {
+            ipv4 = NetworkIPv4Plan(prefix: p4, subnet: s4, routerAddress: AddressPlan.ipv4RouterAddress(s4))
+        }
+
         let exposed = workloads.flatMap { w in
             w.exposed.map { ExposedPort(address: w.address, proto: $0.proto, port: $0.port) }
         }.sorted()
@@ -53,9 +59,16 @@ public struct PlannedNetwork: Sendable {
             namespace: network.namespaceName, interface: network.interfaceName, bridge: network.bridgeName,
             listenPort: membership.listenPort, publicKey: membership.publicKey,
             sealedPrivateKey: Base64.encode(membership.sealedPrivateKey),
-            peers: withPeers ? topology.peers(of: i) : [], routes: [network.prefix.asIPPrefix], workloads: workloads,
-            firewall: NetworkFirewallPlan(prefix: network.prefix, gatewaySources: gatewaySources, exposed: exposed),
-            failover: topology.failover(of: i))
+            peers: withPeers ? topology.peers(of: i) : [], routes: topology.networkPrefixes, workloads: workloads,
+            firewall: NetworkFirewallPlan(
+                prefix: network.prefix, ipv4Prefix: network.ipv4Prefix, gatewaySources: gatewaySources,
+                exposed: exposed),
+            failover: topology.failover(of: i), ipv4: ipv4,
+            egress: network.egress
+                ? EgressPlan(
+                    nat44: ipv4 != nil, nat66: me.hasPublicIPv6, interface: network.transferInterfaceName,
+                    hostInterface: network.transferHostInterfaceName,
+                    address: AddressPlan.transferAddress(listenPort: membership.listenPort)) : nil)
     }
 }
 
@@ -103,7 +116,8 @@ public enum Planner {
             node: node.name, revision: revision,
             hostFirewall: HostFirewallPlan(
                 wireguardPorts: resources.map(\.listenPort).sorted(),
-                gatewayTCPPorts: tcp.sorted(), gatewayUDPPorts: udp.sorted()),
+                gatewayTCPPorts: tcp.sorted(), gatewayUDPPorts: udp.sorted(),
+                egress: resources.contains { $0.egress?.nat44 == true }),
             networks: resources, gateway: gateway)
     }
 }

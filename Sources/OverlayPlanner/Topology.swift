@@ -16,9 +16,16 @@ public struct Topology: Sendable {
         public var publicKey: WireGuardKey
         public var endpoint: Endpoint?
         public var subnet: IPv6Prefix
+        /// Its /24 when the network has IPv4.
+        public var subnet4: IPv4Prefix?
         public var isHub: Bool
         public var isHidden: Bool
         public var isGateway: Bool
+        /// Whether the node has a public IPv6 address (egress there is NAT66 as well).
+        public var hasPublicIPv6: Bool = false
+
+        /// What it owns in both families: its /64, then its /24.
+        public var prefixes: [IPPrefix] { [subnet.asIPPrefix] + (subnet4.map { [$0.asIPPrefix] } ?? []) }
     }
 
     public let network: Network
@@ -46,12 +53,21 @@ public struct Topology: Sendable {
         byName.reserveCapacity(sorted.count)
         for (i, m) in sorted.enumerated() {
             let subnet = AddressPlan.subnet(network.prefix, m.membership.subnetID)
+            var subnet4: IPv4Prefix?
+            if let p4 = snapshot.network.ipv4Prefix {
+                guard let s = AddressPlan.ipv4Subnet(p4, m.membership.subnetID) else {
+                    throw TopologyError(
+                        "member '\(m.node.name)' of network '\(snapshot.network.name)' has subnet \(m.membership.subnetID), beyond the \(AddressPlan.ipv4NodeCapacity(p4)) /24s of its IPv4 prefix \(p4)"
+                    )
+                }
+                subnet4 = s
+            }
             let endpoint = m.node.publicAddresses.first.map { Endpoint(address: $0, port: m.membership.listenPort) }
             entries.append(
                 Entry(
                     index: i, name: m.node.name, publicKey: m.membership.publicKey, endpoint: endpoint,
-                    subnet: subnet, isHub: m.node.hub && !m.node.isHidden, isHidden: m.node.isHidden,
-                    isGateway: m.node.gateway))
+                    subnet: subnet, subnet4: subnet4, isHub: m.node.hub && !m.node.isHidden, isHidden: m.node.isHidden,
+                    isGateway: m.node.gateway, hasPublicIPv6: m.node.publicAddresses.contains { $0.isIPv6 }))
             byName[m.node.name] = i
         }
         members = entries
@@ -68,13 +84,13 @@ public struct Topology: Sendable {
         relayHubs = Array(hubs.prefix(2))
         var relays: [Int: (primary: Int, standby: Int?)] = [:]
         var served: [Int: [IPPrefix]] = [:]
-        for h in hubs { served[h] = [entries[h].subnet.asIPPrefix] }
+        for h in hubs { served[h] = entries[h].prefixes }
         for x in hidden {
             let subnetID = snapshot.members.isEmpty ? 0 : Int(sorted[x].membership.subnetID)
             let p = relayHubs.count == 2 ? relayHubs[subnetID % 2] : relayHubs[0]
             let s = relayHubs.count == 2 ? relayHubs[1 - subnetID % 2] : nil
             relays[x] = (p, s)
-            served[p]!.append(entries[x].subnet.asIPPrefix)
+            served[p]!.append(contentsOf: entries[x].prefixes)
         }
         var accessByHub: [Int: [AccessPeer]] = [:]
         let access = snapshot.accessPeers.sorted { $0.hostNumber < $1.hostNumber }
@@ -84,8 +100,7 @@ public struct Topology: Sendable {
                     "access peer '\(a.name)' dials '\(a.hub)', which is not a hub member of network '\(network.name)'")
             }
             accessByHub[h, default: []].append(a)
-            let accessSubnet = AddressPlan.subnet(snapshot.network.prefix, AddressPlan.accessSubnetID)
-            served[h]!.append(IPPrefix.host(.v6(AddressPlan.host(accessSubnet, a.hostNumber))))
+            served[h]!.append(contentsOf: Topology.accessPrefixes(a, network: network))
         }
         self.relays = relays
         self.served = served
@@ -99,12 +114,36 @@ public struct Topology: Sendable {
         AddressPlan.host(accessSubnet, a.hostNumber)
     }
 
+    /// The access peer's IPv4 address in the last /24 of the network's IPv4 prefix.
+    public func accessIPv4Address(_ a: AccessPeer) -> IPv4Address? {
+        Topology.accessIPv4Address(a, network: network)
+    }
+
+    public static func accessIPv4Address(_ a: AccessPeer, network: Network) -> IPv4Address? {
+        network.ipv4Prefix.flatMap { AddressPlan.ipv4Host(AddressPlan.ipv4AccessSubnet($0), a.hostNumber) }
+    }
+
+    /// An access peer's host prefixes in both families.
+    public func accessPrefixes(_ a: AccessPeer) -> [IPPrefix] { Topology.accessPrefixes(a, network: network) }
+
+    static func accessPrefixes(_ a: AccessPeer, network: Network) -> [IPPrefix] {
+        let v6 = AddressPlan.host(AddressPlan.subnet(network.prefix, AddressPlan.accessSubnetID), a.hostNumber)
+        return [IPPrefix.host(.v6(v6))]
+            + (accessIPv4Address(a, network: network).map { [IPPrefix.host(.v4($0))] } ?? [])
+    }
+
+    /// The whole network in both families: what a hidden member sends to its primary relay and
+    /// what a node routes over its WireGuard interface.
+    public var networkPrefixes: [IPPrefix] {
+        [network.prefix.asIPPrefix] + (network.ipv4Prefix.map { [$0.asIPPrefix] } ?? [])
+    }
+
     /// How every non-hidden member sees member `i` (the full-mesh entry).
     public func canonicalPeer(_ i: Int) -> PeerPlan {
         let m = members[i]
         return PeerPlan(
             name: m.name, kind: .node, publicKey: m.publicKey, endpoint: m.endpoint,
-            allowedIPs: served[i] ?? [m.subnet.asIPPrefix], persistentKeepalive: nil)
+            allowedIPs: served[i] ?? m.prefixes, persistentKeepalive: nil)
     }
 
     /// The peers of member `i`'s WireGuard interface, sorted by public key bytes.
@@ -114,27 +153,28 @@ public struct Topology: Sendable {
         if me.isHidden {
             let r = relays[i]!
             var primary = canonicalPeer(r.primary)
-            primary.allowedIPs = [network.prefix.asIPPrefix]
+            primary.allowedIPs = networkPrefixes
             primary.persistentKeepalive = Topology.hiddenKeepalive
             out.append(primary)
             if let s = r.standby {
                 // Two hidden members talk through one relay in both directions, or WireGuard's
                 // source check drops the replies: the primary of the one with the lower subnet ID.
-                // So the standby carries its own /64, its access peers, and the hidden members
-                // before this one whose primary it is; everything else goes to the primary (/48).
+                // So the standby carries its own subnets, its access peers, and the hidden members
+                // before this one whose primary it is; everything else goes to the primary (the
+                // whole network).
                 var standby = canonicalPeer(s)
                 standby.allowedIPs =
-                    [members[s].subnet.asIPPrefix]
-                    + relays.filter { $0.key < i && $0.value.primary == s }.keys.sorted().map {
-                        members[$0].subnet.asIPPrefix
+                    members[s].prefixes
+                    + relays.filter { $0.key < i && $0.value.primary == s }.keys.sorted().flatMap {
+                        members[$0].prefixes
                     }
-                    + (accessByHub[s] ?? []).map { IPPrefix.host(.v6(accessAddress($0))) }
+                    + (accessByHub[s] ?? []).flatMap(accessPrefixes)
                 standby.persistentKeepalive = Topology.hiddenKeepalive
                 out.append(standby)
             }
         } else {
             let isRelay = relayHubs.contains(i)
-            let hiddenSubnets = isRelay ? Set(relays.keys.map { members[$0].subnet.asIPPrefix }) : []
+            let hiddenSubnets = isRelay ? Set(relays.keys.flatMap { members[$0].prefixes }) : []
             out.reserveCapacity(members.count)
             for j in members.indices where j != i {
                 let other = members[j]
@@ -144,7 +184,7 @@ public struct Topology: Sendable {
                         out.append(
                             PeerPlan(
                                 name: other.name, kind: .node, publicKey: other.publicKey, endpoint: nil,
-                                allowedIPs: [other.subnet.asIPPrefix], persistentKeepalive: nil))
+                                allowedIPs: other.prefixes, persistentKeepalive: nil))
                     }
                     continue
                 }
@@ -159,7 +199,7 @@ public struct Topology: Sendable {
                 out.append(
                     PeerPlan(
                         name: a.name, kind: .access, publicKey: a.publicKey, endpoint: nil,
-                        allowedIPs: [IPPrefix.host(.v6(accessAddress(a)))], persistentKeepalive: nil))
+                        allowedIPs: accessPrefixes(a), persistentKeepalive: nil))
             }
         }
         out.sort { $0.publicKey.bytes.lexicographicallyPrecedes($1.publicKey.bytes) }

@@ -13,6 +13,9 @@ extension ControllerServer {
         v1.get("networks") { _, _ in JSONResponse.make(try await a.networks()) }
         v1.get("networks/{name}") { _, c in JSONResponse.make(try await a.network(named: try Self.name(c))) }
         v1.delete("networks/{name}") { _, c in JSONResponse.make(try await a.deleteNetwork(name: try Self.name(c))) }
+        v1.patch("networks/{name}") { req, c in
+            JSONResponse.make(try await a.updateNetwork(name: try Self.name(c), try await Self.decode(req)))
+        }
         v1.post("networks/{name}/members") { req, c in
             let r: AttachRequest = try await Self.decode(req)
             return JSONResponse.make(try await a.attach(network: try Self.name(c), node: r.node))

@@ -140,6 +140,15 @@ enum Schema {
         m.registerMigration("v3-join-token-created") { db in
             try db.execute(sql: "ALTER TABLE join_tokens ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0")
         }
+        // IPv4 beside IPv6, and egress. Networks that exist already stay IPv6-only and sealed:
+        // giving them either would change what their workloads can reach without anyone asking.
+        m.registerMigration("v3-ipv4-egress") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE networks ADD COLUMN ipv4_prefix TEXT;
+                    ALTER TABLE networks ADD COLUMN egress INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return m
     }
 }

@@ -99,14 +99,31 @@ extension Transaction {
 
     // MARK: networks
 
-    static let networkColumns = "name, net_id, prefix, mtu"
+    static let networkColumns = "name, net_id, prefix, mtu, ipv4_prefix, egress"
 
     func network(_ row: Row) throws -> Network {
         let text: String = row[2]
         guard let prefix = IPv6Prefix(text) else {
             throw StoredDataError("networks", "prefix", text, expected: "an IPv6 /48")
         }
-        return Network(name: row[0], id: row[1], prefix: prefix, mtu: row[3])
+        var ipv4: IPv4Prefix?
+        if let text4: String = row[4] {
+            guard let p = IPv4Prefix(text4) else {
+                throw StoredDataError("networks", "ipv4_prefix", text4, expected: "an IPv4 prefix or NULL")
+            }
+            ipv4 = p
+        }
+        return Network(name: row[0], id: row[1], prefix: prefix, mtu: row[3], ipv4Prefix: ipv4, egress: row[5])
+    }
+
+    /// The IPv4 prefixes networks use (for choosing a new network's default).
+    public func usedIPv4Prefixes() throws -> [IPv4Prefix] {
+        try String.fetchAll(db, sql: "SELECT ipv4_prefix FROM networks WHERE ipv4_prefix IS NOT NULL").compactMap(
+            IPv4Prefix.init)
+    }
+
+    public func setEgress(_ egress: Bool, network: String) throws {
+        try db.execute(sql: "UPDATE networks SET egress = ? WHERE name = ?", arguments: [egress, network])
     }
 
     public func networks() throws -> [Network] {
@@ -128,8 +145,8 @@ extension Transaction {
 
     public func insert(_ n: Network) throws {
         try db.execute(
-            sql: "INSERT INTO networks (name, net_id, prefix, mtu) VALUES (?, ?, ?, ?)",
-            arguments: [n.name, n.id, n.prefix.description, n.mtu])
+            sql: "INSERT INTO networks (name, net_id, prefix, mtu, ipv4_prefix, egress) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [n.name, n.id, n.prefix.description, n.mtu, n.ipv4Prefix?.description, n.egress])
     }
 
     /// Deletes a network with everything in it, and the gateway routes into it (returned). A

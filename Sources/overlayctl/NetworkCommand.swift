@@ -6,22 +6,35 @@ import OverlayModel
 struct NetworkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "network", abstract: "Create, list, show and delete networks.",
-        subcommands: [Create.self, List.self, Show.self, Delete.self, Attach.self, Detach.self])
+        subcommands: [Create.self, List.self, Show.self, Settings.self, Delete.self, Attach.self, Detach.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a network with its own IPv6 /48.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a network with its own IPv6 /48 and, unless --no-ipv4, an IPv4 prefix.")
         @OptionGroup var global: Global
         @Argument(help: "Network name (DNS label).") var name: String
         @Option(help: "A ULA /48 such as fd12:3456:789a::/48; random when omitted.") var prefix: String?
         @Option(help: "MTU of the overlay links (1280-9000, default 1420).") var mtu: Int?
+        @Option(
+            help:
+                "A private IPv4 prefix (/8 to /22) such as 10.20.0.0/16; the least used /16 of 100.64.0.0/10 when omitted."
+        ) var ipv4: String?
+        @Flag(name: .customLong("no-ipv4"), help: "IPv6 only.") var noIPv4 = false
+        @Flag(name: .customLong("no-egress"), help: "No way out to the internet (a sealed network).") var noEgress =
+            false
 
         func run() async throws {
             try await overlayctl.run(global) { api in
-                let n = try await api.createNetwork(.init(name: name, prefix: prefix, mtu: mtu))
+                let n = try await api.createNetwork(
+                    .init(
+                        name: name, prefix: prefix, mtu: mtu, ipv4: ipv4, noIPv4: noIPv4 ? true : nil,
+                        egress: noEgress ? false : nil))
                 if global.json {
                     try Output.json(n)
                 } else {
-                    print("network \(n.name) created: \(n.prefix), id \(n.id), mtu \(n.mtu)")
+                    print(
+                        "network \(n.name) created: \(n.prefix)\(n.ipv4Prefix.map { ", \($0)" } ?? ""), id \(n.id), mtu \(n.mtu), egress \(n.egress ? "on" : "off")"
+                    )
                 }
             }
         }
@@ -36,8 +49,13 @@ struct NetworkCommand: AsyncParsableCommand {
                 let all = try await api.networks()
                 if global.json { return try Output.json(all) }
                 Output.table(
-                    ["NAME", "ID", "PREFIX", "MTU"],
-                    all.map { [$0.name, $0.id, $0.prefix.description, String($0.mtu)] })
+                    ["NAME", "ID", "PREFIX", "IPV4", "MTU", "EGRESS"],
+                    all.map {
+                        [
+                            $0.name, $0.id, $0.prefix.description, $0.ipv4Prefix?.description ?? "-", String($0.mtu),
+                            $0.egress ? "on" : "off",
+                        ]
+                    })
             }
         }
     }
@@ -54,7 +72,8 @@ struct NetworkCommand: AsyncParsableCommand {
                 if global.json { return try Output.json(d) }
                 Output.fields([
                     ("name", d.network.name), ("id", d.network.id), ("prefix", d.network.prefix.description),
-                    ("mtu", String(d.network.mtu)),
+                    ("ipv4 prefix", d.network.ipv4Prefix?.description ?? "-"), ("mtu", String(d.network.mtu)),
+                    ("egress", d.network.egress ? "on" : "off"),
                 ])
                 print("\nmembers:")
                 Output.table(
@@ -77,6 +96,28 @@ struct NetworkCommand: AsyncParsableCommand {
                     print("\naccess peers:")
                     Output.table(
                         ["NAME", "HUB", "PUBLIC KEY"], d.accessPeers.map { [$0.name, $0.hub, $0.publicKey.base64] })
+                }
+            }
+        }
+    }
+
+    struct Settings: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set", abstract: "Change a network's settings.")
+        @OptionGroup var global: Global
+        @Argument var name: String
+        @Option(help: "Whether workloads reach the internet through their node: on or off.") var egress: Toggle
+
+        enum Toggle: String, ExpressibleByArgument, CaseIterable {
+            case on, off
+        }
+
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let c = try await api.updateNetwork(name: name, .init(egress: egress == .on))
+                if global.json {
+                    try Output.json(c)
+                } else {
+                    print("network \(name): egress \(egress.rawValue) (revision \(c.revision))")
                 }
             }
         }

@@ -22,6 +22,15 @@ struct PlanCommand: AsyncParsableCommand {
                 print(
                     "\nnetwork \(n.name) (\(n.prefix)), namespace \(n.namespace), interface \(n.interface) port \(n.listenPort), bridge \(n.bridge) \(n.routerAddress)/64, mtu \(n.mtu)"
                 )
+                if let v4 = n.ipv4 {
+                    print(
+                        "  ipv4 \(v4.prefix), this node's \(v4.subnet), bridge \(v4.routerAddress)/\(v4.subnet.length)")
+                }
+                if let e = n.egress {
+                    print(
+                        "  egress: \(e.nat44 ? "NAT44" : "no IPv4") via \(e.interface) (\(e.address)) and \(e.hostInterface) (\(e.gateway))"
+                    )
+                }
                 print(
                     "  public key \(n.publicKey.base64); private key sealed (\(n.sealedPrivateKey.count) base64 chars)")
                 print("  routes: \(n.routes.map(\.description).joined(separator: ", ")) dev \(n.interface)")
@@ -41,7 +50,7 @@ struct PlanCommand: AsyncParsableCommand {
                 }
                 for w in n.workloads {
                     print(
-                        "  workload \(w.name): \(w.address) in netns \(w.namespace) (\(w.interface); \(w.hostInterface) on \(n.bridge))\(w.exposed.isEmpty ? "" : ", exposes " + w.exposed.map(\.description).joined(separator: ","))"
+                        "  workload \(w.name): \(w.address)\(w.ipv4Address.map { ", \($0)" } ?? "") in netns \(w.namespace) (\(w.interface); \(w.hostInterface) on \(n.bridge))\(w.exposed.isEmpty ? "" : ", exposes " + w.exposed.map(\.description).joined(separator: ","))"
                     )
                 }
                 print(

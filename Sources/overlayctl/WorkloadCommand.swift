@@ -24,7 +24,8 @@ struct WorkloadCommand: AsyncParsableCommand {
                 if global.json {
                     try Output.json(w)
                 } else {
-                    print("workload \(w.name) placed on \(w.node): \(w.address)")
+                    print(
+                        "workload \(w.name) placed on \(w.node): \(w.address)\(w.ipv4Address.map { ", " + $0 } ?? "")")
                 }
             }
         }
@@ -39,9 +40,12 @@ struct WorkloadCommand: AsyncParsableCommand {
                 let views = try await api.workloads()
                 if global.json { return try Output.json(views) }
                 Output.table(
-                    ["NAME", "NETWORK", "NODE", "ADDRESS", "NAMESPACE", "EXPOSE"],
+                    ["NAME", "NETWORK", "NODE", "ADDRESS", "IPV4", "NAMESPACE", "EXPOSE"],
                     views.map {
-                        [$0.name, $0.network, $0.node, $0.address, $0.namespace, $0.exposed.joined(separator: ",")]
+                        [
+                            $0.name, $0.network, $0.node, $0.address, $0.ipv4Address ?? "-", $0.namespace,
+                            $0.exposed.joined(separator: ","),
+                        ]
                     })
             }
         }
@@ -58,6 +62,7 @@ struct WorkloadCommand: AsyncParsableCommand {
                 if global.json { return try Output.json(v) }
                 Output.fields([
                     ("name", v.name), ("network", v.network), ("node", v.node), ("address", v.address),
+                    ("ipv4 address", v.ipv4Address ?? "-"),
                     ("namespace", v.namespace), ("expose", v.exposed.isEmpty ? "-" : v.exposed.joined(separator: ", ")),
                 ])
             }

@@ -80,6 +80,14 @@ import WireGuard
         #expect("\(e!)".contains("a@99"))
     }
 
+    @Test func refusesAnOlderPlanVersion() throws {
+        // A version-1 plan knows nothing of IPv4: applying it would tear the IPv4 half down.
+        var plan = Fixtures.plan(revision: 7)
+        plan.version = 1
+        let e = #expect(throws: PlanGate.Refusal.unsupportedVersion(1)) { try gate.open(try signed(plan), applied: 6) }
+        #expect("\(e!)" == "plan version 1; this agent reads version 2; plan refused")
+    }
+
     @Test func refusesAnUnknownPlanVersion() throws {
         var plan = Fixtures.plan(revision: 7)
         plan.version = NodePlan.currentVersion + 1

@@ -13,11 +13,13 @@ import WireGuard
 final class FakeKernel: AgentKernel {
     var state = ObservedState()
     /// "namespace/veth" -> (its namespace, peer namespace, peer name), both directions.
-    var pairs: [String: (String, String, String)] = [:]
+    var pairs: [String: (String?, String?, String)] = [:]
     private(set) var writes = 0
     private(set) var observations = 0
     /// Fail the write with this number (1-based, counted over the kernel's life).
     var failOnWrite: Int?
+    /// The agent namespace's sysctls, as far as the agent set them.
+    var hostSysctls: [String: String] = [:]
 
     /// Objects whose read fails (they stay in `state`, the kernel still has them); observed
     /// the way `LinuxKernel` reports them: missing from the tables and listed as unreadable.
@@ -54,6 +56,7 @@ final class FakeKernel: AgentKernel {
             } else {
                 var s = fresh
                 s.forwarding = false
+                s.forwarding4 = false
                 state.networkNamespaces[ns] = s
             }
         case .deleteNamespace(let ns, let workload):
@@ -62,8 +65,27 @@ final class FakeKernel: AgentKernel {
             state.networkNamespaces[ns] = nil
             state.workloadNamespaces[ns] = nil
             if workload { state.ownedWorkloadNamespaces.remove(ns) }
-        case .setSysctl(let ns, _, let value):
-            state.networkNamespaces[ns]!.forwarding = value == "1"
+        case .setSysctl(nil, let key, let value):
+            if state.recordedSysctls[key] == nil {
+                state.recordedSysctls[key] = hostSysctls[key] ?? "0"
+            }
+            hostSysctls[key] = value
+            state.host.forwarding4 = hostSysctls[Reconciler.forwardingKey4] == "1"
+        case .restoreSysctl(let key, let value):
+            hostSysctls[key] = value
+            state.recordedSysctls[key] = nil
+            state.host.forwarding4 = hostSysctls[Reconciler.forwardingKey4] == "1"
+        case .createTransfer(let ns, let name, let hostName):
+            try addLink(nil, LinkState(name: hostName, kind: .veth, up: true, mtu: 1500))
+            try addLink(ns, LinkState(name: name, kind: .veth, up: true, mtu: 1500))
+            pairs["/\(hostName)"] = (nil, ns, name)
+            pairs["\(ns)/\(name)"] = (ns, nil, hostName)
+        case .setSysctl(let ns?, let key, let value):
+            if key == Reconciler.forwardingKey4 {
+                state.networkNamespaces[ns]!.forwarding4 = value == "1"
+            } else {
+                state.networkNamespaces[ns]!.forwarding = value == "1"
+            }
         case .createBridge(let ns, let name, let mtu, _):
             try addLink(ns, LinkState(name: name, kind: .bridge, up: true, mtu: mtu))
         case .startWireGuard(let name):
@@ -154,7 +176,7 @@ final class FakeKernel: AgentKernel {
             s.routes = s.routes.filter { $0.device != name }
         }
         if let (_, peerNS, peer) = pairs.removeValue(forKey: "\(ns ?? "")/\(name)") {
-            pairs["\(peerNS)/\(peer)"] = nil
+            pairs["\(peerNS ?? "")/\(peer)"] = nil
             update(peerNS) { s in
                 s.links[peer] = nil
                 s.routes = s.routes.filter { $0.device != peer }

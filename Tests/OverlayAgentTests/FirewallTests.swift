@@ -44,6 +44,77 @@ import Testing
         #expect(b.chains.first { $0.name == "forward" }?.base?.policy == .drop)
     }
 
+    @Test func ipv4IsForwardedOnlyFromTheNetworksOwnIPv4Prefix() throws {
+        let v6only = Firewall.networkTable(Fixtures.network())
+        let dual = Firewall.networkTable(Fixtures.dualStack())
+        let p4 = IPPrefix("100.64.0.0/16")!
+        func forward(_ t: NFTable) -> [NFTRule] { t.chains.first { $0.name == "forward" }?.rules ?? [] }
+        // IPv6-only: no IPv4 rule, so the final drop takes every IPv4 packet.
+        #expect(!forward(v6only).contains { $0.matches.contains(.prefix(.ipSaddr, p4, negated: true)) })
+        #expect(forward(v6only).last?.comment == "forward-dropped")
+        let rules = forward(dual)
+        let spoofed = try #require(rules.firstIndex { $0.matches == [.ipSaddr(notIn: p4)] })
+        let accepted = try #require(rules.firstIndex { $0.matches == [.ipSaddr(in: p4)] })
+        let established = try #require(rules.firstIndex { $0.matches == [.ctState([.established, .related])] })
+        #expect(rules[spoofed].verdict == .drop && rules[spoofed].comment == "spoofed")
+        #expect(rules[accepted].verdict == .accept)
+        #expect(spoofed < established && established < accepted && accepted < rules.count - 1)
+        // The IPv4 source match is guarded by `meta nfproto ipv4`, so IPv6 packets never meet it.
+        let expressions = try rules[spoofed].expressions()
+        #expect(Array(expressions.prefix(2)) == [.meta(.nfproto, register: 1), .cmp(register: 1, .eq, [2])])
+        #expect(Firewall.fingerprint(v6only) != Firewall.fingerprint(dual))
+    }
+
+    @Test func egressLetsLocalWorkloadsOutAndOnlyRepliesIn() throws {
+        let n = Fixtures.egress()
+        let t = Firewall.networkTable(n)
+        let links = t.sets.first { $0.name == "links" }?.elements ?? []
+        #expect(links.contains(.values([.interface("vx-0a0b0c0d")])))
+        let forward = try #require(t.chains.first { $0.name == "forward" }?.rules)
+        let p4 = IPPrefix("100.64.0.0/16")!
+        let replies = try #require(
+            forward.firstIndex { $0.matches == [.iifname("vx-0a0b0c0d"), .ctState([.established, .related])] })
+        let inbound = try #require(forward.firstIndex { $0.comment == "inbound" })
+        let spoofed = try #require(forward.firstIndex { $0.comment == "spoofed" })
+        let out = try #require(
+            forward.firstIndex { $0.matches == [.iifname("br-0a0b0c0d"), .oifname("vx-0a0b0c0d"), .ipSaddr(in: p4)] })
+        let notLocal = try #require(forward.firstIndex { $0.comment == "egress-dropped" })
+        let accept4 = try #require(forward.firstIndex { $0.matches == [.ipSaddr(in: p4)] })
+        // Replies before the spoof check (their source is on the internet), then everything else
+        // from outside dropped; out only from the bridge, before the overlay's own accepts.
+        #expect(replies < inbound && inbound < spoofed && spoofed < out && out < notLocal && notLocal < accept4)
+        let nat = try #require(t.chains.first { $0.name == "postrouting" })
+        #expect(nat.base?.type == "nat" && nat.base?.hook == .postrouting && nat.base?.priority == 100)
+        #expect(nat.rules == [NFTRule([.oifname("vx-0a0b0c0d"), .ipSaddr(in: p4)], .masquerade)])
+        #expect(try nat.rules[0].expressions().last == .masquerade)
+        // Without egress: no transfer link in the set, no nat chain.
+        let sealed = Firewall.networkTable(Fixtures.dualStack())
+        #expect(!sealed.chains.contains { $0.name == "postrouting" })
+        #expect(sealed.sets.first { $0.name == "links" }?.elements.count == 2)
+    }
+
+    @Test func hostTableForwardsOnlyTheTransferLinksEgressAndItsReplies() throws {
+        let closed = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820]))
+        #expect(closed.chains.map(\.name) == ["input", "forward"])
+        #expect(closed.chains[1].rules.count == 1)
+        let open = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820], egress: true))
+        let forward = try #require(open.chains.first { $0.name == "forward" })
+        let transfer = IPPrefix("100.127.0.0/16")!
+        #expect(
+            forward.rules.prefix(2) == [
+                NFTRule([.iifname("ovx-*"), .oifname("ovx-*", negated: true), .ipSaddr(in: transfer)], .accept),
+                NFTRule([.oifname("ovx-*"), .ctState([.established, .related])], .accept),
+            ])
+        #expect(forward.base?.policy == .drop && forward.rules.last?.verdict == .drop)
+        let nat = try #require(open.chains.first { $0.name == "postrouting" })
+        #expect(nat.rules.map(\.verdict) == [.masquerade] && nat.base?.type == "nat")
+        // Every rule compiles; `ovx-*` compares as a prefix.
+        for chain in open.chains { for rule in chain.rules { _ = try rule.expressions() } }
+        let e = try forward.rules[0].expressions()
+        #expect(e.contains(.cmp(register: 1, .eq, Array("ovx-".utf8))))
+        #expect(e.contains(.cmp(register: 1, .neq, Array("ovx-".utf8))))
+    }
+
     @Test func fingerprintFollowsContentAndIsReadBack() {
         let t = Firewall.networkTable(Fixtures.network())
         var other = Fixtures.network()

@@ -43,9 +43,43 @@ enum Fixtures {
             failover: nil)
     }
 
+    /// `network()` with IPv4 beside it: 100.64.0.0/16, this node's /24 100.64.1.0/24, peers
+    /// carrying their /24s, workloads at .2 and .3.
+    static func dualStack() -> NetworkResourcePlan {
+        var n = network(
+            peers: [
+                PeerPlan(
+                    name: "b", kind: .node, publicKey: key(2), endpoint: Endpoint("192.0.2.3:51820"),
+                    allowedIPs: [prefix("fd00:1:2:2::/64"), prefix("100.64.2.0/24")], persistentKeepalive: nil),
+                PeerPlan(
+                    name: "h", kind: .node, publicKey: key(3), endpoint: nil,
+                    allowedIPs: [prefix("fd00:1:2:3::/64"), prefix("100.64.3.0/24")], persistentKeepalive: 25),
+            ])
+        let p4 = IPv4Prefix("100.64.0.0/16")!
+        n.ipv4 = NetworkIPv4Plan(
+            prefix: p4, subnet: IPv4Prefix("100.64.1.0/24")!, routerAddress: IPv4Address("100.64.1.1")!)
+        n.routes = [n.prefix.asIPPrefix, p4.asIPPrefix]
+        n.firewall.ipv4Prefix = p4
+        for i in n.workloads.indices {
+            n.workloads[i].ipv4Address = IPv4Address(0x6440_0100 | UInt32(n.workloads[i].address.low))
+        }
+        return n
+    }
+
+    /// `dualStack()` with egress through this node.
+    static func egress() -> NetworkResourcePlan {
+        var n = dualStack()
+        n.egress = EgressPlan(
+            nat44: true, nat66: false, interface: "vx-\(n.id)", hostInterface: "ovx-\(n.id)",
+            address: AddressPlan.transferAddress(listenPort: n.listenPort))
+        return n
+    }
+
     static func plan(_ networks: [NetworkResourcePlan] = [network()], revision: Int64 = 1) -> NodePlan {
         NodePlan(
-            node: "a", revision: revision, hostFirewall: HostFirewallPlan(wireguardPorts: networks.map(\.listenPort)),
+            node: "a", revision: revision,
+            hostFirewall: HostFirewallPlan(
+                wireguardPorts: networks.map(\.listenPort), egress: networks.contains { $0.egress?.nat44 == true }),
             networks: networks, gateway: nil)
     }
 

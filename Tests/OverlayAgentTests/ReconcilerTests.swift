@@ -79,6 +79,93 @@ import WireGuard
         #expect(k.state.wireguard["wg-0a0b0c0d"]?.peers.count == 2)
     }
 
+    @Test func dualStackAddsIPv4AddressesRoutesAndForwardingThenNothing() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan([Fixtures.dualStack()])
+        let passes = try converge(k, plan)
+        #expect(passes.count == 2 && passes[1].isEmpty, "a dual-stack plan converges in one pass: \(passes)")
+        let first = passes[0]
+        for action in [
+            "[ovl-0a0b0c0d] sysctl net.ipv4.ip_forward=1",
+            "[ovl-0a0b0c0d] add address 100.64.1.1/24 dev br-0a0b0c0d",
+            "[ovl-0a0b0c0d] add route 100.64.0.0/16 dev wg-0a0b0c0d",
+            "[wl-web] add address 100.64.1.2/24 dev ovl0", "[wl-web] add route default via 100.64.1.1 dev ovl0",
+            "[wl-db] add address 100.64.1.3/24 dev ovl0",
+        ] {
+            #expect(first.contains(action), "missing '\(action)' in \(first)")
+        }
+        let configure = first.first { $0.hasPrefix("configure") } ?? ""
+        #expect(configure.contains("allowed-ips fd00:1:2:2::/64,100.64.2.0/24"), "\(configure)")
+        // No-op reconcile: zero writes.
+        let writes = k.writes
+        #expect(try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now).isEmpty)
+        #expect(k.writes == writes)
+        #expect(
+            k.state.workloadNamespaces["wl-web"]?.links["ovl0"]?.addresses == [
+                Fixtures.prefix("fd00:1:2:1::2/64"), Fixtures.prefix("100.64.1.2/24"),
+            ])
+        // The same network without IPv4 again: exactly the IPv4 objects go.
+        let back = try converge(k, Fixtures.plan([Fixtures.network()]))
+        #expect(
+            Set(back[0].filter { $0.contains("address") || $0.contains("route") }) == [
+                "[ovl-0a0b0c0d] delete address 100.64.1.1/24 dev br-0a0b0c0d",
+                "[ovl-0a0b0c0d] delete route 100.64.0.0/16 dev wg-0a0b0c0d",
+                "[wl-web] delete address 100.64.1.2/24 dev ovl0",
+                "[wl-web] delete route default via 100.64.1.1 dev ovl0",
+                "[wl-db] delete address 100.64.1.3/24 dev ovl0", "[wl-db] delete route default via 100.64.1.1 dev ovl0",
+            ], "\(back[0])")
+    }
+
+    @Test func egressBuildsTheTransferLinkOnceAndRestoresTheHostSysctlWhenItGoes() throws {
+        let k = FakeKernel()
+        k.hostSysctls[Reconciler.forwardingKey4] = "0"
+        let plan = Fixtures.plan([Fixtures.egress()])
+        let passes = try converge(k, plan)
+        #expect(passes.count == 2 && passes[1].isEmpty, "\(passes)")
+        let first = passes[0]
+        // 51820 is 0xca6c: the namespace's end is 100.127.202.108.
+        let order = [
+            "[host] replace table inet overlay", "[host] sysctl net.ipv4.ip_forward=1",
+            "[host] add veth ovx-0a0b0c0d up, peer vx-0a0b0c0d in netns ovl-0a0b0c0d up",
+            "[ovl-0a0b0c0d] add address 100.127.202.108/32 dev vx-0a0b0c0d",
+            "[host] add address 169.254.1.1/32 dev ovx-0a0b0c0d",
+            "[ovl-0a0b0c0d] add route 169.254.1.1/32 dev vx-0a0b0c0d",
+            "[ovl-0a0b0c0d] add route default via 169.254.1.1 dev vx-0a0b0c0d",
+            "[host] add route 100.127.202.108/32 dev ovx-0a0b0c0d",
+        ]
+        let positions = order.map { index(first, $0) }
+        #expect(positions == positions.sorted(), "out of order: \(zip(order, positions).map { "\($1) \($0)" })")
+        #expect(k.state.recordedSysctls == [Reconciler.forwardingKey4: "0"])
+        // No-op: zero writes.
+        let writes = k.writes
+        #expect(try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now).isEmpty)
+        #expect(k.writes == writes)
+        // Egress off: the pair goes (both ends), the host's ip_forward goes back.
+        let off = try converge(k, Fixtures.plan([Fixtures.dualStack()]))
+        #expect(off[0].contains("[ovl-0a0b0c0d] delete link vx-0a0b0c0d"), "\(off[0])")
+        #expect(off[0].contains("[host] restore sysctl net.ipv4.ip_forward=0"), "\(off[0])")
+        #expect(k.state.host.links["ovx-0a0b0c0d"] == nil && k.hostSysctls[Reconciler.forwardingKey4] == "0")
+        #expect(k.state.recordedSysctls.isEmpty)
+        // On again, then down: everything goes and the sysctl is restored.
+        try converge(k, plan)
+        let down = try converge(k, nil)
+        #expect(down[0].contains("[host] restore sysctl net.ipv4.ip_forward=0"), "\(down[0])")
+        #expect(k.state.host.links.isEmpty && k.state.recordedSysctls.isEmpty)
+    }
+
+    @Test func aTransferLinkWithoutItsPeerIsReplaced() throws {
+        let k = FakeKernel()
+        let plan = Fixtures.plan([Fixtures.egress()])
+        try converge(k, plan)
+        // The host end deleted by hand (its peer goes with it in the kernel; here only the host end).
+        k.state.host.links["ovx-0a0b0c0d"] = nil
+        k.pairs["/ovx-0a0b0c0d"] = nil
+        let repair = try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now).map(\.description)
+        #expect(repair.first == "[ovl-0a0b0c0d] delete link vx-0a0b0c0d", "\(repair)")
+        #expect(repair.contains("[host] add veth ovx-0a0b0c0d up, peer vx-0a0b0c0d in netns ovl-0a0b0c0d up"))
+        #expect(try k.reconcile(plan: plan, keys: Fixtures.keys(plan), now: now).isEmpty)
+    }
+
     @Test func peerChangesTouchOnlyThatPeer() throws {
         let k = FakeKernel()
         try converge(k, Fixtures.plan())

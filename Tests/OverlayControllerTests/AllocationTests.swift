@@ -82,6 +82,29 @@ struct AllocationTests {
                 model.workloads[w.name] == address,
                 "\(step): \(w.name) moved from \(model.workloads[w.name].map(\.description) ?? "?") to \(address)")
         }
+        // IPv4: the workload's host number in its node's /24 (the /24 of its subnet number), unique.
+        let ipv4 = try c.workloadIPv4Addresses()
+        var ipv4Seen: [IPv4Address: String] = [:]
+        for w in workloads {
+            let net = try #require(networks.first { $0.name == w.network })
+            guard let p4 = net.ipv4Prefix else {
+                #expect(ipv4[w.name] == nil, "\(step): \(w.name) has IPv4 in an IPv6-only network")
+                continue
+            }
+            let id = try #require(
+                details.first { $0.network.name == w.network }?.members.first { $0.node.name == w.node })
+            let expected = AddressPlan.ipv4Subnet(p4, id.membership.subnetID).flatMap {
+                AddressPlan.ipv4Host($0, w.hostNumber)
+            }
+            #expect(
+                ipv4[w.name] != nil && ipv4[w.name] == expected,
+                "\(step): \(w.name) has IPv4 \(ipv4[w.name].map(\.description) ?? "none")")
+            if let a = ipv4[w.name] {
+                #expect(p4.contains(a), "\(step): \(w.name) at \(a) is outside \(p4)")
+                if let other = ipv4Seen[a] { Issue.record("\(step): \(w.name) and \(other) share \(a)") }
+                ipv4Seen[a] = w.name
+            }
+        }
         for a in try c.accessPeers() {
             let net = try #require(networks.first { $0.name == a.network })
             let address = AddressPlan.host(AddressPlan.subnet(net.prefix, AddressPlan.accessSubnetID), a.hostNumber)

@@ -16,6 +16,9 @@ struct MemberSpec {
 
 enum Fixture {
     static let network = Network(name: "net", id: "0a1b2c3d", prefix: IPv6Prefix("fd12:3456:789a::/48")!)
+    /// The same network with IPv4: a /8, so any subnet ID has its /24.
+    static let dualStack = Network(
+        name: "net", id: "0a1b2c3d", prefix: IPv6Prefix("fd12:3456:789a::/48")!, ipv4Prefix: IPv4Prefix("10.0.0.0/8")!)
 
     static func key(_ rng: inout SeededRNG) -> WireGuardKey {
         WireGuardKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })!
@@ -45,10 +48,10 @@ enum Fixture {
 
     static func snapshot(
         _ specs: [MemberSpec], access: [(name: String, hub: String)] = [], seed: UInt64 = 1,
-        workloads: [Workload] = [], routes: [GatewayRoute] = []
+        workloads: [Workload] = [], routes: [GatewayRoute] = [], network: Network = Fixture.network
     ) -> NetworkSnapshot {
         var rng = SeededRNG(seed: seed)
-        let members = specs.map { member($0, rng: &rng) }
+        let members = specs.map { member($0, rng: &rng, network: network) }
         let peers = access.enumerated().map { i, a in
             AccessPeer(name: a.name, network: network.name, hostNumber: UInt64(2 + i), publicKey: key(&rng), hub: a.hub)
         }
@@ -59,7 +62,9 @@ enum Fixture {
 
     /// A random network: `count` members with random subnet IDs, hidden and hub flags, and 0-3 access
     /// peers dialling random hubs. Always plannable (a hub exists when a member is hidden).
-    static func randomSnapshot(count: Int, rng: inout SeededRNG) -> NetworkSnapshot {
+    static func randomSnapshot(count: Int, rng: inout SeededRNG, network: Network = Fixture.network)
+        -> NetworkSnapshot
+    {
         var ids = Set<UInt16>()
         let contiguous = Bool.random(using: &rng)
         while ids.count < count {
@@ -85,7 +90,7 @@ enum Fixture {
         let hubs = specs.filter { $0.hub && !$0.hidden }.map(\.name)
         let accessCount = hubs.isEmpty ? 0 : Int.random(in: 0...3, using: &rng)
         let access = (0..<accessCount).map { (name: "a\($0)", hub: hubs.randomElement(using: &rng)!) }
-        return snapshot(specs, access: access, seed: rng.next())
+        return snapshot(specs, access: access, seed: rng.next(), network: network)
     }
 
     static func plans(_ snapshot: NetworkSnapshot, revision: Int64 = 1) throws -> [String: NodePlan] {
@@ -142,23 +147,41 @@ struct RoutingSimulator {
         init(_ key: WireGuardKey, _ endpoint: Endpoint?, _ allowed: [IPPrefix]) {
             self.key = key
             self.endpoint = endpoint
-            self.allowed = allowed.map { p in
-                guard case .v6(let a) = p.masked.address else { fatalError("IPv4 AllowedIPs \(p) in an IPv6 overlay") }
-                return IPv6Prefix(network: a, length: p.length)!
-            }
+            self.allowed = allowed.map(RoutingSimulator.mapped)
         }
     }
 
     var interfaces: [Who: Interface] = [:]
     var byKey: [WireGuardKey: Who] = [:]
 
-    init(_ snapshot: NetworkSnapshot) throws {
+    /// IPv4 prefixes as IPv4-mapped IPv6 ones (::ffff:a.b.c.d/96+n): one integer domain for
+    /// both families, where no IPv4 prefix overlaps the overlay's ULA.
+    static func mapped(_ p: IPPrefix) -> IPv6Prefix {
+        switch p.masked.address {
+        case .v6(let a): IPv6Prefix(network: a, length: p.length)!
+        case .v4(let a): IPv6Prefix(network: mapped(a), length: 96 + p.length)!
+        }
+    }
+
+    static func mapped(_ a: IPv4Address) -> IPv6Address {
+        IPv6Address(high: 0, low: 0x0000_ffff_0000_0000 | UInt64(a.value))
+    }
+
+    /// `ipv4`: route between the members' and access peers' IPv4 addresses instead.
+    init(_ snapshot: NetworkSnapshot, ipv4: Bool = false) throws {
         let planned = try PlannedNetwork(snapshot)
         for m in snapshot.members {
             let r = try require2(planned.resource(for: m.node.name), "no resource for \(m.node.name)")
             let who = Who.member(m.node.name)
+            var local = r.subnet
+            var address = AddressPlan.host(r.subnet, 2)
+            if ipv4 {
+                let v4 = try require2(r.ipv4, "no IPv4 in the plan of \(m.node.name)")
+                local = Self.mapped(v4.subnet.asIPPrefix)
+                address = Self.mapped(try require2(AddressPlan.ipv4Host(v4.subnet, 2), "no .2"))
+            }
             interfaces[who] = Interface(
-                who: who, publicKey: r.publicKey, local: r.subnet, address: AddressPlan.host(r.subnet, 2),
+                who: who, publicKey: r.publicKey, local: local, address: address,
                 peers: r.peers.map { Peer($0.publicKey, $0.endpoint, $0.allowedIPs) })
             byKey[r.publicKey] = who
         }
@@ -167,13 +190,16 @@ struct RoutingSimulator {
             // The access peer's side is its wg-quick file: parse what the device would be given.
             let hub = t.members[t.indexByName[a.hub]!]
             let text = WireGuardConfig.accessPeer(
-                privateKeyBase64: "PRIVATE", address: t.accessAddress(a), mtu: snapshot.network.mtu, hubName: hub.name,
-                hubKey: hub.publicKey, hubEndpoint: hub.endpoint!, network: snapshot.network.prefix)
+                privateKeyBase64: "PRIVATE", address: t.accessAddress(a), ipv4Address: t.accessIPv4Address(a),
+                mtu: snapshot.network.mtu, hubName: hub.name, hubKey: hub.publicKey, hubEndpoint: hub.endpoint!,
+                network: snapshot.network.prefix, ipv4Network: snapshot.network.ipv4Prefix)
             let conf = WgQuick(text)
             let who = Who.access(a.name)
+            var address = t.accessAddress(a)
+            if ipv4 { address = Self.mapped(try require2(t.accessIPv4Address(a), "no IPv4 for \(a.name)")) }
             interfaces[who] = Interface(
-                who: who, publicKey: a.publicKey, local: IPv6Prefix(network: t.accessAddress(a), length: 128)!,
-                address: t.accessAddress(a),
+                who: who, publicKey: a.publicKey, local: IPv6Prefix(network: address, length: 128)!,
+                address: address,
                 peers: [
                     Peer(
                         WireGuardKey(base64: conf.peer["PublicKey"]!)!, Endpoint(conf.peer["Endpoint"]!),

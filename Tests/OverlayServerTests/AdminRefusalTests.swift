@@ -148,7 +148,7 @@ struct AdminRefusalTests {
         try await h.test { client in
             for (method, uri, allow) in [
                 (HTTPRequest.Method.put, "/v1/networks", "GET, POST"),
-                (.patch, "/v1/networks/shop", "GET, DELETE"),
+                (.put, "/v1/networks/shop", "GET, PATCH, DELETE"),
                 (.trace, "/v1/nodes/n1/plan", "GET"),
                 (.put, "/v1/networks/shop/members/n1", "DELETE"),
                 (.get, "/v1/apply", "POST"),
