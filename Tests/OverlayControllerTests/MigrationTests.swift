@@ -26,6 +26,8 @@ struct MigrationTests {
                 )
             }
         }
+        // Made owner-only, as the store makes its files.
+        chmod(path, 0o600)
         let c = try Controller(databasePath: path)
         let old = try #require(try c.networks().first { $0.name == "old" })
         #expect(old.ipv4Prefix == nil && !old.egress)
