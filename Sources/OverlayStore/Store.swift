@@ -13,6 +13,9 @@ public final class Store: Sendable {
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(5)
+        // Reads are short; each reader connection keeps its own page cache (up to 2 MB), so two
+        // in parallel are enough and keep the controller's memory what it was with one thread.
+        config.maximumReaderCount = 2
         try Self.prepareFile(path)
         pool = try DatabasePool(path: path, configuration: config)
         try Schema.migrator.migrate(pool)
