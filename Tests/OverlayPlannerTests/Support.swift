@@ -151,15 +151,21 @@ struct RoutingSimulator {
 
     var interfaces: [Who: Interface] = [:]
     var byKey: [WireGuardKey: Who] = [:]
+    /// Nodes that are gone: a packet sent to one is lost there.
+    var dead: Set<Who> = []
 
-    init(_ snapshot: NetworkSnapshot) throws {
+    /// `peers` gives each member's peers from its plan (the plan's own by default).
+    init(
+        _ snapshot: NetworkSnapshot,
+        peers peersOf: (NetworkResourcePlan) -> [PeerPlan] = { $0.peers }
+    ) throws {
         let planned = try PlannedNetwork(snapshot)
         for m in snapshot.members {
             let r = try require2(planned.resource(for: m.node.name), "no resource for \(m.node.name)")
             let who = Who.member(m.node.name)
             interfaces[who] = Interface(
                 who: who, publicKey: r.publicKey, local: r.subnet, address: AddressPlan.host(r.subnet, 2),
-                peers: r.peers.map { Peer($0.publicKey, $0.endpoint, $0.allowedIPs) })
+                peers: peersOf(r).map { Peer($0.publicKey, $0.endpoint, $0.allowedIPs) })
             byKey[r.publicKey] = who
         }
         let t = planned.topology
@@ -221,6 +227,9 @@ struct RoutingSimulator {
             guard let nextWho = byKey[m.key], let next = interfaces[nextWho] else {
                 return .failure(.init("\(here.who) routes \(dst.address) to unknown key \(m.key)"))
             }
+            if dead.contains(nextWho) {
+                return .failure(.init("\(here.who) sends \(dst.address) to \(nextWho), which is gone", lostAt: nextWho))
+            }
             // The receiver must know the sender, and one side must know where the other is.
             guard let back = next.peerByKey[here.publicKey] else {
                 return .failure(.init("\(nextWho) has no peer entry for \(here.who), which sends it \(dst.address)"))
@@ -235,8 +244,8 @@ struct RoutingSimulator {
             else {
                 return .failure(
                     .init(
-                        "\(nextWho) drops \(src.address) (from \(source)) arriving from \(here.who): its AllowedIPs give that source to \(Self.longestMatch(next.peers, src.address).flatMap { byKey[$0.key] }.map(\.description) ?? "nobody")"
-                    ))
+                        "\(nextWho) drops \(src.address) (from \(source)) arriving from \(here.who): its AllowedIPs give that source to \(Self.longestMatch(next.peers, src.address).flatMap { byKey[$0.key] }.map(\.description) ?? "nobody")",
+                        sourceCheckAt: nextWho))
             }
             path.append(nextWho)
             here = next
@@ -247,7 +256,15 @@ struct RoutingSimulator {
 
     struct RouteFailure: Error, CustomStringConvertible {
         var description: String
-        init(_ d: String) { description = d }
+        /// The node whose source check dropped the packet, if that is what happened.
+        var sourceCheckAt: Who?
+        /// The gone node the packet was sent to, if that is what happened.
+        var lostAt: Who?
+        init(_ d: String, sourceCheckAt: Who? = nil, lostAt: Who? = nil) {
+            description = d
+            self.sourceCheckAt = sourceCheckAt
+            self.lostAt = lostAt
+        }
     }
 }
 
