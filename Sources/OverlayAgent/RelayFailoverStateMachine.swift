@@ -82,10 +82,14 @@ struct RelayFailoverStateMachine {
     private(set) var returns = 0
 
     /// Starts trusting every hub: a member that just joined routes as planned until a hub fails.
-    init(hubs count: Int, thresholds: Thresholds, now: Instant) {
+    /// Probes go at `firstProbe` and every interval after it (at once by default).
+    init(hubs count: Int, thresholds: Thresholds, now: Instant, firstProbe: Instant? = nil) {
         self.thresholds = thresholds
-        hubs = Array(repeating: Hub(lastAlive: now, aliveSince: now, nextProbe: now), count: count)
+        hubs = Array(repeating: Hub(lastAlive: now, aliveSince: now, nextProbe: firstProbe ?? now), count: count)
     }
+
+    /// When the next probe is due.
+    var nextProbe: Instant? { hubs.map(\.nextProbe).min() }
 
     var outOfService: [Int] { hubs.indices.filter { !hubs[$0].inService } }
 

@@ -101,8 +101,17 @@ extension ControllerServer {
         if !["kernel", "userspace"].contains(report.wireguard) {
             throw ValidationError("wireguard", report.wireguard, allowed: "kernel or userspace")
         }
+        for n in report.networks {
+            guard let r = n.relays else { continue }
+            let counts = [r.failovers] + r.hubs.flatMap { [$0.probes, $0.lostProbes] }
+            if let bad = counts.first(where: { $0 < 0 }) {
+                throw ValidationError("relays of \(n.network)", String(bad), allowed: "counts of 0 or more")
+            }
+        }
         try controller.recordStatus(node: node, report)
-        metrics.reported(node: node, errors: report.errors.count)
+        metrics.reported(
+            node: node, errors: report.errors.count,
+            failovers: report.networks.reduce(0) { $0 + ($1.relays?.failovers ?? 0) })
         if !report.errors.isEmpty {
             context.logger.warning(
                 "agent reports apply errors", metadata: ["node": "\(node)", "errors": "\(report.errors)"])
