@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# scenario-80: relay failover for a hidden node, with the agents running from plan files (no
-# controller anywhere). Hubs a and b, public node c and hidden node h (behind NAT) run one network
+# scenario-80: relay failover for a hidden node, first with the agents running from plan files (no
+# controller anywhere), then under a controller. Hubs a and b, public node c and hidden node h (behind NAT) run one network
 # with a workload each; h's primary relay is one hub (P), its standby the other (S).
 # Proves, with real pings between c's and h's workloads:
 # - P silent (its uplink cut, so nobody reaches it): c, h and S move h's relayed prefixes to S by
@@ -8,6 +8,9 @@
 # - P back: everyone returns to P after the hold, and wc keeps reaching wh meanwhile;
 # - both hubs silent: the agents report "no relay"; when S comes back alone, wc reaches wh again
 #   without anyone intervening;
+# - under a controller that is down while P is cut off: failover all the same; once the controller is
+#   back, `overlayctl network status` (table and --json) shows P out of service and S active on h,
+#   and /metrics counts the failovers;
 # - P's whole node killed (its processes and namespaces gone): failover to S again.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,7 +20,7 @@ cd "$(dirname "$0")"
 . lib/overlay.sh
 
 sim_init failover
-for n in a b c; do sim_node "$n"; done
+for n in ctl a b c; do sim_node "$n"; done
 sim_node h --hidden
 ctl network create net1 >/dev/null
 for n in a b; do
@@ -91,6 +94,34 @@ uplink "$S" up
 expect_ok "wc reaches wh again once $S is back, with nobody intervening" sim_wait_until 15 c_to_h
 uplink "$P" up
 expect_ok "on c, h's /64 returns to $P once it is back" sim_wait_until 25 wait_back
+
+# --- The same nodes under a controller: failover without it, visible through it ---------------
+controller_start ctl
+for n in a b c h; do
+  agent_stop "$n"
+  agent_start "$n" --controller "$CTL_URL" --join "$(rctl node join-token "$n" | tail -n1)"
+done
+for n in a b c h; do
+  expect_ok "$n's agent joined the controller" sim_wait_until 30 grep -q "joined $CTL_URL" "$(sim_log_dir "$n")/agent.log"
+done
+expect_ok "wc reaches wh with the agents under the controller" sim_wait_until 20 c_to_h
+controller_stop
+uplink "$P" down
+expect_ok "controller down: wc reaches wh again through $S" sim_wait_until 15 c_to_h
+controller_start ctl
+status_json() { rctl --json network status net1; }
+relays_of() { status_json | jq -r --arg n "$1" '.members[] | select(.node == $n) | .relays | "\(.status) active=\(.active)"'; }
+h_active() { [ "$(relays_of h)" = "without $P active=$S" ]; }
+expect_ok "network status --json: h reports $P out of service and $S active" sim_wait_until 30 h_active
+c_without() { relays_of c | grep -q "^without $P "; }
+expect_ok "network status --json: c reports $P out of service" sim_wait_until 30 c_without
+expect_output "network status (table) shows $P out of service on h" "^h +hidden .*without $P +$S .*$P out of service" \
+  rctl network status net1
+expect_output "network status shows handshake ages per peer" "^c +- .*$S [0-9]+s" rctl network status net1
+metric_failovers() { sim_exec ctl curl -s "$CTL_URL/metrics" | awk '/^overlay_relay_failovers_total / { print $2 }'; }
+expect_output "/metrics counts the failovers of c and h" '^([2-9]|[1-9][0-9]+)(\.0)?$' metric_failovers
+uplink "$P" up
+expect_ok "on c, h's /64 returns to $P under the controller" sim_wait_until 25 wait_back
 
 # --- The primary's whole node dies -------------------------------------------------------------
 kill -KILL "$(sim_holder_pid "$P")"

@@ -88,8 +88,20 @@ struct RelayFailoverStateMachine {
         hubs = Array(repeating: Hub(lastAlive: now, aliveSince: now, nextProbe: firstProbe ?? now), count: count)
     }
 
-    /// When the next probe is due.
-    var nextProbe: Instant? { hubs.map(\.nextProbe).min() }
+    /// The next moment `tick` has something to do without new evidence: a probe is due, or a
+    /// hub crosses a threshold. The caller sleeps until then (or until evidence arrives).
+    var nextDeadline: Instant? {
+        var deadlines = hubs.map(\.nextProbe)
+        for h in hubs {
+            if h.up {
+                deadlines.append(h.lastAlive + thresholds.downAfter)
+            } else if let since = h.aliveSince {
+                deadlines.append(since + thresholds.upAfter)
+            }
+            if !h.inService, let since = h.aliveSince { deadlines.append(since + thresholds.returnAfter) }
+        }
+        return deadlines.min()
+    }
 
     var outOfService: [Int] { hubs.indices.filter { !hubs[$0].inService } }
 

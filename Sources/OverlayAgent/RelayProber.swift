@@ -51,17 +51,37 @@ final class RelayProber: Sendable {
     /// Readable when the hubs out of service changed; `takeWakeUp` empties it.
     let fileDescriptor: Int32
     private let writeEnd: Int32
+    /// The other way: wakes the probe thread for a new plan, a kick or a stop.
+    fileprivate let requests: Int32
+    private let requestsWriteEnd: Int32
     private let log: @Sendable (String) -> Void
 
     init(log: @escaping @Sendable (String) -> Void) throws(SystemCallError) {
         (fileDescriptor, writeEnd) = try makeWakeUpPipe("for relay failover")
+        do {
+            (requests, requestsWriteEnd) = try makeWakeUpPipe("for relay probes")
+        } catch {
+            close(fileDescriptor)
+            close(writeEnd)
+            throw error
+        }
         self.log = log
     }
 
     deinit {
         stop()
-        close(fileDescriptor)
-        close(writeEnd)
+        for fd in [fileDescriptor, writeEnd, requests, requestsWriteEnd] { close(fd) }
+    }
+
+    /// A full pipe already means "wake up"; the byte is only a signal.
+    private static func signal(_ fd: Int32, _ what: String) {
+        var one: UInt8 = 1
+        _ = try? systemCall("write", what) { write(fd, &one, 1) }
+    }
+
+    private static func drain(_ fd: Int32, _ what: String) {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while (try? systemCall("read", what) { read(fd, &buffer, 64) }) ?? 0 > 0 {}
     }
 
     /// Probes the relay hubs of `plan`'s networks from now on (starting the thread on first use).
@@ -69,16 +89,22 @@ final class RelayProber: Sendable {
         let targets = plan.networks.compactMap { n in
             n.failover.map { Target(network: n.name, namespace: n.namespace, failover: $0) }
         }
-        let start = shared.withLock { s -> Bool in
+        let (changed, start) = shared.withLock { s -> (Bool, Bool) in
+            // Every pass hands the plan over; only a change is news.
+            if s.desired == targets { return (false, false) }
             s.desired = targets
             let names = Set(targets.map(\.network))
             s.outOfService = s.outOfService.filter { names.contains($0.key) }
             s.reports = s.reports.filter { names.contains($0.key) }
-            guard !s.running, !s.stopping else { return false }
+            guard !s.running, !s.stopping else { return (true, false) }
             s.running = true
-            return true
+            return (true, true)
         }
-        if start { launch() }
+        if start {
+            launch()
+        } else if changed {
+            Self.signal(requestsWriteEnd, "relay probes wake-up")
+        }
     }
 
     /// One probe to `address` from `namespace` now (a peer just configured: the handshake starts).
@@ -89,7 +115,7 @@ final class RelayProber: Sendable {
             s.running = true
             return true
         }
-        if start { launch() }
+        if start { launch() } else { Self.signal(requestsWriteEnd, "relay probes wake-up") }
     }
 
     func outOfService(_ network: String) -> Set<WireGuardKey> {
@@ -101,13 +127,11 @@ final class RelayProber: Sendable {
     }
 
     /// Empties the wake-up pipe.
-    func takeWakeUp() {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while (try? systemCall("read", "relay failover wake-up") { read(fileDescriptor, &buffer, 64) }) ?? 0 > 0 {}
-    }
+    func takeWakeUp() { Self.drain(fileDescriptor, "relay failover wake-up") }
 
     func stop() {
         shared.withLock { $0.stopping = true }
+        Self.signal(requestsWriteEnd, "relay probes wake-up")
         for _ in 0..<100 {
             if !shared.withLock({ $0.running }) { return }
             usleep(10_000)
@@ -139,11 +163,10 @@ final class RelayProber: Sendable {
             s.outOfService[network] = outOfService
             return true
         }
-        if changed {
-            var one: UInt8 = 1
-            _ = try? systemCall("write", "relay failover wake-up") { write(writeEnd, &one, 1) }
-        }
+        if changed { Self.signal(writeEnd, "relay failover wake-up") }
     }
+
+    fileprivate func takeRequests() { Self.drain(requests, "relay probes wake-up") }
 
     fileprivate func ended() {
         shared.withLock { $0.running = false }
@@ -164,6 +187,8 @@ private struct ProbeWorker: ~Copyable {
         var sequence: UInt16 = 0
         /// Probes in flight: sequence -> hub index and when it left.
         var pending: [UInt16: (hub: Int, sent: ContinuousClock.Instant)] = [:]
+        /// The last failure to send a probe to each hub, logged once.
+        var sendError: [Int: String] = [:]
         init(target: RelayProber.Target, fd: Int32, now: ContinuousClock.Instant) {
             self.target = target
             self.fd = fd
@@ -227,17 +252,28 @@ private struct ProbeWorker: ~Copyable {
                         ? Set(n.machine.outOfService.map { n.target.failover.hubs[$0].publicKey }) : nil,
                     report: Self.report(n))
             }
-            // Until the next probe is due (so it leaves on the grid), at most 50 ms.
-            var timeout: Int32 = 50
-            if let next = networks.values.compactMap(\.machine.nextProbe).min() {
+            // Asleep until a reply, a request (`update`, `kick`, `stop`) or the next deadline: a
+            // probe due, a probe expiring, a threshold crossed. At most a second (a network whose
+            // namespace is not there yet is tried again).
+            var deadlines = networks.values.compactMap(\.machine.nextDeadline)
+            for n in networks.values {
+                deadlines += n.pending.values.map { $0.sent + n.machine.thresholds.probeInterval }
+            }
+            var timeout: Int32 = 1000
+            if let next = deadlines.min() {
                 let d = next - .now
-                let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-                timeout = Int32(max(0, min(50, ms)))
+                // Rounded up: waking a little early would only go round again.
+                let ms =
+                    d.components.seconds * 1000 + (d.components.attoseconds + 999_999_999_999_999)
+                    / 1_000_000_000_000_000
+                timeout = Int32(max(0, min(1000, ms)))
             }
             var fds = networks.values.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            fds.append(pollfd(fd: prober.requests, events: Int16(POLLIN), revents: 0))
             _ = try? systemCall("poll", "relay probes", retryingInterrupts: false) {
                 poll(&fds, nfds_t(fds.count), timeout)
             }
+            prober.takeRequests()
         }
     }
 
@@ -280,10 +316,13 @@ private struct ProbeWorker: ~Copyable {
         n.sequence &+= 1
         let to = n.target.failover.hubs[hub].routerAddress
         if let error = Self.sendEcho(n.fd, to: to, identifier: n.identifier, sequence: n.sequence) {
-            // A local failure says nothing about the hub; the silence that follows does.
-            prober.note("network \(n.target.network): probe to \(to): \(error)")
+            // A local failure says nothing about the hub; the silence that follows does. Said
+            // once until it changes (no route yet while the first pass builds the network).
+            if n.sendError[hub] != error { prober.note("network \(n.target.network): probe to \(to): \(error)") }
+            n.sendError[hub] = error
             return
         }
+        n.sendError[hub] = nil
         n.pending[n.sequence] = (hub, now)
     }
 

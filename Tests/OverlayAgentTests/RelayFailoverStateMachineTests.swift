@@ -152,4 +152,22 @@ import Testing
         #expect(t.upAfter == .seconds(1))
         #expect(t.returnAfter == .seconds(5))
     }
+
+    @Test func theNextDeadlineIsTheNextProbeOrThresholdWhicheverComesFirst() {
+        var m = Machine(hubs: 2, thresholds: Self.thresholds, now: Self.t0, firstProbe: Self.t0 + .milliseconds(300))
+        #expect(m.nextDeadline == Self.t0 + .milliseconds(300))
+        _ = m.tick(at: Self.t0 + .milliseconds(300))
+        // Probes next at 1.3 s; hubs would be down at 3.5 s without a reply.
+        #expect(m.nextDeadline == Self.t0 + .milliseconds(1300))
+        // Hub 0 silent: down at 3.5 s, then up 2 s after a reply, back in service 10 s after it.
+        for t in [1300, 2300, 3300] { _ = m.tick(at: Self.t0 + .milliseconds(t)) }
+        m.observe(hub: 1, .reply(rtt: .milliseconds(1)), at: Self.t0 + .milliseconds(3300))
+        #expect(m.nextDeadline == Self.t0 + .milliseconds(3500))
+        #expect(m.tick(at: Self.t0 + .milliseconds(3500)) == [.reroute(outOfService: [0])])
+        m.observe(hub: 0, .reply(rtt: .milliseconds(1)), at: Self.t0 + .milliseconds(3600))
+        _ = m.tick(at: Self.t0 + .milliseconds(4300))
+        m.observe(hub: 1, .reply(rtt: .milliseconds(1)), at: Self.t0 + .milliseconds(4300))
+        m.observe(hub: 0, .reply(rtt: .milliseconds(1)), at: Self.t0 + .milliseconds(4300))
+        #expect(m.nextDeadline == Self.t0 + .milliseconds(5300), "the next probe comes before the 5.6 s up threshold")
+    }
 }
