@@ -181,7 +181,10 @@ private struct ProbeWorker: ~Copyable {
 
     final class Network {
         let target: RelayProber.Target
-        let fd: Int32
+        /// Re-opened when the namespace is made anew (or a send fails): an open socket keeps
+        /// the old namespace alive, and probes from there would go nowhere.
+        var fd: Int32
+        var inode: UInt64?
         var machine: Machine
         let identifier: UInt16
         var sequence: UInt16 = 0
@@ -192,6 +195,7 @@ private struct ProbeWorker: ~Copyable {
         init(target: RelayProber.Target, fd: Int32, now: ContinuousClock.Instant) {
             self.target = target
             self.fd = fd
+            inode = NetworkNamespace.inode(target.namespace)
             let thresholds = Machine.Thresholds(target.failover.thresholds)
             machine = Machine(
                 hubs: target.failover.hubs.count, thresholds: thresholds, now: now,
@@ -213,13 +217,7 @@ private struct ProbeWorker: ~Copyable {
     }
 
     var networks: [String: Network] = [:]
-    /// One socket per namespace for kicks, opened on demand.
-    var kickSockets: [String: Int32] = [:]
     var problems: [String: String] = [:]
-
-    deinit {
-        for fd in kickSockets.values { close(fd) }
-    }
 
     mutating func run(_ prober: RelayProber) {
         defer { prober.ended() }
@@ -282,6 +280,14 @@ private struct ProbeWorker: ~Copyable {
     mutating func sync(_ targets: [RelayProber.Target], _ prober: RelayProber) {
         let wanted = Dictionary(targets.map { ($0.network, $0) }, uniquingKeysWith: { a, _ in a })
         networks = networks.filter { wanted[$0.key] == $0.value.target }
+        for n in networks.values {
+            let inode = NetworkNamespace.inode(n.target.namespace)
+            if inode != n.inode, inode != nil, let fd = try? Self.openICMPv6(in: n.target.namespace) {
+                close(n.fd)
+                n.fd = fd
+                n.inode = inode
+            }
+        }
         for (name, t) in wanted where networks[name] == nil {
             do {
                 let fd = try Self.openICMPv6(in: t.namespace)
@@ -303,13 +309,12 @@ private struct ProbeWorker: ~Copyable {
             protocol: Int32(IPPROTO_ICMPV6))
     }
 
-    mutating func kick(_ namespace: String, _ address: IPv6Address, _ prober: RelayProber) {
-        if kickSockets[namespace] == nil {
-            guard let fd = try? Self.openICMPv6(in: namespace) else { return }
-            kickSockets[namespace] = fd
-        }
+    func kick(_ namespace: String, _ address: IPv6Address, _ prober: RelayProber) {
+        // A socket for this packet only: an open socket keeps its namespace alive.
+        guard let fd = try? Self.openICMPv6(in: namespace) else { return }
+        defer { close(fd) }
         // Nobody waits for the answer: the packet is there to start the handshake.
-        _ = Self.sendEcho(kickSockets[namespace]!, to: address, identifier: 0, sequence: 0)
+        _ = Self.sendEcho(fd, to: address, identifier: 0, sequence: 0)
     }
 
     func send(_ n: Network, hub: Int, now: ContinuousClock.Instant, _ prober: RelayProber) {
@@ -320,6 +325,12 @@ private struct ProbeWorker: ~Copyable {
             // once until it changes (no route yet while the first pass builds the network).
             if n.sendError[hub] != error { prober.note("network \(n.target.network): probe to \(to): \(error)") }
             n.sendError[hub] = error
+            // A namespace deleted and made again leaves this socket in the old one.
+            if let fd = try? Self.openICMPv6(in: n.target.namespace) {
+                close(n.fd)
+                n.fd = fd
+                n.inode = NetworkNamespace.inode(n.target.namespace)
+            }
             return
         }
         n.sendError[hub] = nil
