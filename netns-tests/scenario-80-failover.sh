@@ -124,6 +124,7 @@ uplink "$P" up
 expect_ok "on c, h's /64 returns to $P under the controller" sim_wait_until 25 wait_back
 
 # --- The primary's whole node dies -------------------------------------------------------------
+disown "${AGENT_PID[$P]}" 2>/dev/null || true   # its end is the point, not news
 kill -KILL "$(sim_holder_pid "$P")"
 t0=$(date +%s%N)
 expect_ok "wc reaches wh again after $P's node died" sim_wait_until 15 c_to_h
