@@ -142,6 +142,17 @@ public final class Agent {
             for (namespace, address) in plan.probeTargets(newPeersIn: actions) {
                 prober.kick(namespace: namespace, address: address)
             }
+            // The relay hubs' handshakes, for the failover decision; a failed read tells it nothing.
+            for n in plan.networks where n.failover != nil {
+                guard let device = try? kernel.wireguard.device(n.interface) else { continue }
+                let (now, wall) = (ContinuousClock.now, Date())
+                var completed: [WireGuardKey: ContinuousClock.Instant] = [:]
+                for p in device.peers {
+                    guard let t = p.lastHandshake, t <= wall else { continue }
+                    completed[p.config.publicKey] = now - .milliseconds(Int64(wall.timeIntervalSince(t) * 1000))
+                }
+                prober.handshakes(network: n.name, completed)
+            }
         }
         // Silent on a no-op pass: any write on a pass that changed nothing shows here too.
         let sent = kernel.writesSent - writes

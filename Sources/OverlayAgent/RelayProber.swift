@@ -40,6 +40,8 @@ final class RelayProber: Sendable {
 
     fileprivate struct Shared {
         var desired: [Target] = []
+        /// Per network, when each hub's last handshake completed (as read from the device).
+        var handshakes: [String: [WireGuardKey: ContinuousClock.Instant]] = [:]
         var kicks: [(namespace: String, address: IPv6Address)] = []
         var outOfService: [String: Set<WireGuardKey>] = [:]
         var reports: [String: Report] = [:]
@@ -118,6 +120,12 @@ final class RelayProber: Sendable {
         if start { launch() } else { Self.signal(requestsWriteEnd, "relay probes wake-up") }
     }
 
+    /// The last handshakes of `network`'s peers, read from its device: a sign of life a probe
+    /// may not have shown yet (a member that just joined).
+    func handshakes(network: String, _ completed: [WireGuardKey: ContinuousClock.Instant]) {
+        shared.withLock { $0.handshakes[network] = completed }
+    }
+
     func outOfService(_ network: String) -> Set<WireGuardKey> {
         shared.withLock { $0.outOfService[network] ?? [] }
     }
@@ -149,10 +157,13 @@ final class RelayProber: Sendable {
 
     // What the probe thread reads and writes under the lock.
 
-    fileprivate func snapshot() -> (targets: [Target], kicks: [(namespace: String, address: IPv6Address)], stop: Bool) {
+    fileprivate func snapshot() -> (
+        targets: [Target], kicks: [(namespace: String, address: IPv6Address)],
+        handshakes: [String: [WireGuardKey: ContinuousClock.Instant]], stop: Bool
+    ) {
         shared.withLock { s in
             defer { s.kicks = [] }
-            return (s.desired, s.kicks, s.stopping)
+            return (s.desired, s.kicks, s.handshakes, s.stopping)
         }
     }
 
@@ -222,12 +233,17 @@ private struct ProbeWorker: ~Copyable {
     mutating func run(_ prober: RelayProber) {
         defer { prober.ended() }
         while true {
-            let (targets, kicks, stop) = prober.snapshot()
+            let (targets, kicks, handshakes, stop) = prober.snapshot()
             if stop { return }
             sync(targets, prober)
             for k in kicks { kick(k.namespace, k.address, prober) }
             let now = ContinuousClock.now
             for n in networks.values {
+                for (i, hub) in n.target.failover.hubs.enumerated() {
+                    if let at = handshakes[n.target.network]?[hub.publicKey], at <= now {
+                        n.machine.observe(hub: i, .handshake(age: now - at), at: now)
+                    }
+                }
                 receive(n, now: now)
                 expire(n, now: now)
                 var rerouted = false
