@@ -7,7 +7,8 @@ import OverlayPlanner
 /// set of hubs out of service changes (`FailoverPlan.peers(_:outOfService:)`).
 ///
 /// - A hub is *down* once it has shown no sign of life (a probe reply, a fresh handshake) for
-///   `downAfter`, and *up* again after signs of life for `upAfter` with no loss between them.
+///   `downAfter` (`returnAfter` while it has shown none since the start), and *up* again after
+///   signs of life for `upAfter` with no loss between them.
 /// - A down hub goes out of service at once. Both out of service is `noRelay`: the plan's layout
 ///   stays, and the first hub that is up again comes back into service at once.
 /// - Otherwise a hub comes back into service only after `returnAfter` up without a single loss, so
@@ -56,6 +57,8 @@ struct RelayFailoverStateMachine {
         var handshakeAge: Duration?
         var probes = 0
         var losses = 0
+        /// Whether it showed any sign of life since the machine started.
+        var seen = false
     }
 
     enum Status: Equatable {
@@ -94,7 +97,8 @@ struct RelayFailoverStateMachine {
         var deadlines = hubs.map(\.nextProbe)
         for h in hubs {
             if h.up {
-                deadlines.append(h.lastAlive + thresholds.downAfter)
+                deadlines.append(
+                    h.lastAlive + (h.seen ? thresholds.downAfter : max(thresholds.downAfter, thresholds.returnAfter)))
             } else if let since = h.aliveSince {
                 deadlines.append(since + thresholds.upAfter)
             }
@@ -138,8 +142,16 @@ struct RelayFailoverStateMachine {
     }
 
     private mutating func alive(_ h: Int, at t: Instant) {
+        hubs[h].seen = true
         hubs[h].lastAlive = max(hubs[h].lastAlive, t)
         if hubs[h].aliveSince == nil { hubs[h].aliveSince = t }
+    }
+
+    /// A hub not heard from since the start gets `returnAfter`, not `downAfter`: the tunnels of a
+    /// member that just started (or joined) may take a WireGuard retry (5 s) to come up, and a
+    /// hub taken out of service for that would then be held out for `returnAfter`.
+    func downAfter(_ h: Int) -> Duration {
+        hubs[h].seen ? thresholds.downAfter : max(thresholds.downAfter, thresholds.returnAfter)
     }
 
     /// What to do at `now`: probes that are due, then a reroute if a hub left or rejoined service.
@@ -152,7 +164,7 @@ struct RelayFailoverStateMachine {
             hubs[h].nextProbe = next > now ? next : now + thresholds.probeInterval
         }
         for h in hubs.indices {
-            if now - hubs[h].lastAlive >= thresholds.downAfter {
+            if now - hubs[h].lastAlive >= downAfter(h) {
                 hubs[h].up = false
                 hubs[h].aliveSince = nil
             } else if !hubs[h].up, let since = hubs[h].aliveSince, now - since >= thresholds.upAfter {

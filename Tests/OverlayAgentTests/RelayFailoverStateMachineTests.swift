@@ -154,20 +154,29 @@ import Testing
     }
 
     @Test func theNextDeadlineIsTheNextProbeOrThresholdWhicheverComesFirst() {
-        var m = Machine(hubs: 2, thresholds: Self.thresholds, now: Self.t0, firstProbe: Self.t0 + .milliseconds(300))
-        #expect(m.nextDeadline == Self.t0 + .milliseconds(300))
-        _ = m.tick(at: Self.t0 + .milliseconds(300))
-        // Probes next at 1.3 s; hubs would be down at 3.5 s without a reply.
-        #expect(m.nextDeadline == Self.t0 + .milliseconds(1300))
-        // Hub 0 silent: down at 3.5 s, then up 2 s after a reply, back in service 10 s after it.
-        for t in [1300, 2300, 3300] { _ = m.tick(at: Self.t0 + .milliseconds(t)) }
-        m.observe(hub: 1, .reply(rtt: .milliseconds(1)), at: Self.t0 + .milliseconds(3300))
-        #expect(m.nextDeadline == Self.t0 + .milliseconds(3500))
-        #expect(m.tick(at: Self.t0 + .milliseconds(3500)) == [.reroute(outOfService: [0])])
-        m.observe(hub: 0, .reply(rtt: .milliseconds(1)), at: Self.t0 + .milliseconds(3600))
-        _ = m.tick(at: Self.t0 + .milliseconds(4300))
-        m.observe(hub: 1, .reply(rtt: .milliseconds(1)), at: Self.t0 + .milliseconds(4300))
-        m.observe(hub: 0, .reply(rtt: .milliseconds(1)), at: Self.t0 + .milliseconds(4300))
-        #expect(m.nextDeadline == Self.t0 + .milliseconds(5300), "the next probe comes before the 5.6 s up threshold")
+        let t0 = Self.t0
+        var m = Machine(hubs: 2, thresholds: Self.thresholds, now: t0, firstProbe: t0 + .milliseconds(300))
+        #expect(m.nextDeadline == t0 + .milliseconds(300))
+        _ = m.tick(at: t0 + .milliseconds(300))
+        for h in 0..<2 { m.observe(hub: h, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(300)) }
+        // Probes next at 1.3 s; the hubs would be down at 3.8 s without another reply.
+        #expect(m.nextDeadline == t0 + .milliseconds(1300))
+        for t in [1300, 2300, 3300] { _ = m.tick(at: t0 + .milliseconds(t)) }
+        m.observe(hub: 1, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(3300))
+        #expect(m.nextDeadline == t0 + .milliseconds(3800))
+        #expect(m.tick(at: t0 + .milliseconds(3800)) == [.reroute(outOfService: [0])])
+        m.observe(hub: 0, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(3900))
+        _ = m.tick(at: t0 + .milliseconds(4300))
+        for h in 0..<2 { m.observe(hub: h, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(4300)) }
+        #expect(m.nextDeadline == t0 + .milliseconds(5300), "the next probe comes before the 5.9 s up threshold")
+    }
+
+    @Test func aHubNeverHeardFromSinceTheStartGetsTheLongerGrace() throws {
+        var n = Network()
+        // Hub 0 never answers: out of service after returnAfter (10 s), not downAfter.
+        n.run(until: 20) { h, _ in h == 1 }
+        let first = try #require(n.reroutes.first)
+        #expect(first.out == [0])
+        #expect(first.at >= 10 && first.at < 10.1, "\(first.at)")
     }
 }
