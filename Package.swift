@@ -104,6 +104,7 @@ let package = Package(
             name: "overlayctl",
             dependencies: [
                 "OverlayAPI", "OverlayController", "OverlayHTTPClient", "OverlayModel", "OverlayPlanner",
+                "OverlayProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

@@ -70,7 +70,7 @@ expect_output "a received bytes from h over the tunnel" '^[1-9][0-9]*$' h_rx_on_
 key_of() { ctl plan "$1" --json | jq -r '.networks[0].publicKey'; }
 c_peers() { sim_exec c wg show "$WG" peers | sort; }
 expect_eq "c's tunnel peers are a and b only (no h)" "$(printf '%s\n%s\n' "$(key_of a)" "$(key_of b)" | sort)" c_peers
-primary_of_h=$(ctl plan h --json | jq -r '.networks[0].failover.primary')
+primary_of_h=$(ctl plan h --json | jq -r '.networks[0].failover.hubs[] | select(.isPrimary) | .publicKey')
 relay=$(for n in a b; do [ "$(key_of $n)" = "$primary_of_h" ] && echo $n; done)
 h_routes_via() { ctl plan c --json | jq -r --arg k "$primary_of_h" '.networks[0].peers[] | select(.publicKey == $k) | .allowedIPs[]'; }
 expect_output "on c, h's /64 is carried by h's primary hub ($relay)" "$(ctl plan h --json | jq -r '.networks[0].subnet' | sed 's/\./\\./g')" h_routes_via

@@ -90,9 +90,14 @@ extension Agent {
                 errors.append("read back \(n.interface): \(error)")
             }
         }
+        var relays: [String: AgentStatus.Relays] = [:]
+        let reports = prober?.reports() ?? [:]
+        for n in loaded.plan.networks {
+            if let f = n.failover, let r = reports[n.name] { relays[n.name] = AgentStatus.Relays(r, plan: f) }
+        }
         return AgentStatus(
             plan: loaded.plan, appliedRevision: applied, devices: devices,
-            errors: errors, wireguard: kernel.wireguard is UserspaceWireGuard ? "userspace" : "kernel")
+            errors: errors, wireguard: kernel.wireguard is UserspaceWireGuard ? "userspace" : "kernel", relays: relays)
     }
 
     /// Runs async work from the agent's synchronous thread (joining happens before the loop).

@@ -42,6 +42,8 @@ public final class Agent {
     let kernel: LinuxKernel
     /// HAProxy and the UDP relay on a gateway node (`Gateway.swift`).
     let gateway: Gateway
+    /// Relay hub probes and failover decisions; none in `once` mode (docs/failover.md).
+    let prober: RelayProber?
 
     public init(options: Options) throws {
         self.options = options
@@ -54,6 +56,7 @@ public final class Agent {
         // next periodic pass (at most `resyncInterval` later) configures it again.
         kernel = try LinuxKernel(wireguard: try Self.backend(options, state: state) { _ in }, state: state)
         gateway = Gateway(stateDirectory: options.stateDirectory, identity: identity, relayUDP: !options.once)
+        prober = options.once ? nil : try RelayProber(log: { Agent.log($0) })
     }
 
     static func backend(
@@ -130,8 +133,26 @@ public final class Agent {
     @discardableResult
     func pass(_ loaded: Loaded) throws -> [AgentAction] {
         let writes = kernel.writesSent
-        let actions = try kernel.reconcile(plan: loaded.plan, keys: loaded.keys) { [options] action in
+        prober?.update(loaded.plan)
+        let plan = loaded.plan.withRelaysOutOfService { prober?.outOfService($0) ?? [] }
+        let actions = try kernel.reconcile(plan: plan, keys: loaded.keys) { [options] action in
             if options.verbose { print("action: \(action)") }
+        }
+        if let prober {
+            for (namespace, address) in plan.probeTargets(newPeersIn: actions) {
+                prober.kick(namespace: namespace, address: address)
+            }
+            // The relay hubs' handshakes, for the failover decision; a failed read tells it nothing.
+            for n in plan.networks where n.failover != nil {
+                guard let device = try? kernel.wireguard.device(n.interface) else { continue }
+                let (now, wall) = (ContinuousClock.now, Date())
+                var completed: [WireGuardKey: ContinuousClock.Instant] = [:]
+                for p in device.peers {
+                    guard let t = p.lastHandshake, t <= wall else { continue }
+                    completed[p.config.publicKey] = now - .milliseconds(Int64(wall.timeIntervalSince(t) * 1000))
+                }
+                prober.handshakes(network: n.name, completed)
+            }
         }
         // Silent on a no-op pass: any write on a pass that changed nothing shows here too.
         let sent = kernel.writesSent - writes
@@ -208,6 +229,7 @@ public final class Agent {
             for action in actions {
                 switch action {
                 case .reconcile:
+                    prober?.takeWakeUp()
                     if !options.once {
                         watch?.drain()
                         takePlan(controller, stamp: &planStamp, into: &loaded)
@@ -230,7 +252,8 @@ public final class Agent {
                     controller?.report(status(loaded: loaded, applied: applied, error: error))
                 case .waitForWakeup(let timeout):
                     watch?.follow(kernel.watchedNamespaces(plan: loaded.plan))
-                    let wakeup = watch?.wait(timeout: timeout, plans: controller?.inbox.fileDescriptor) ?? .timer
+                    let wakers = [controller?.inbox.fileDescriptor, prober?.fileDescriptor].compactMap { $0 }
+                    let wakeup = watch?.wait(timeout: timeout, wakers: wakers) ?? .timer
                     next += stopRequested != 0 ? machine.stopRequested() : machine.woke(wakeup)
                 case .settle(let pause):
                     Thread.sleep(forTimeInterval: Self.seconds(pause))
@@ -294,11 +317,12 @@ public final class Agent {
             namespaces = watched
         }
 
-        /// Waits until an event or a new plan arrives or `timeout` passes (or a signal comes).
-        func wait(timeout: Duration, plans: Int32?) -> AgentLoopStateMachine.Wakeup {
+        /// Waits until an event arrives, one of `wakers` (a new plan, a relay hub in or out of
+        /// service) turns readable, or `timeout` passes (or a signal comes).
+        func wait(timeout: Duration, wakers: [Int32]) -> AgentLoopStateMachine.Wakeup {
             let monitors = all
             var fds = monitors.map { pollfd(fd: $0.fileDescriptor, events: Int16(POLLIN), revents: 0) }
-            if let plans { fds.append(pollfd(fd: plans, events: Int16(POLLIN), revents: 0)) }
+            fds += wakers.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
             // Not retried on EINTR: a stop signal ends the wait at once.
             let ready =
@@ -306,7 +330,7 @@ public final class Agent {
                     poll(&fds, nfds_t(fds.count), ms)
                 }) ?? 0
             guard ready > 0 else { return .timer }
-            if plans != nil, fds[fds.count - 1].revents != 0 { return .plan }
+            if fds[monitors.count...].contains(where: { $0.revents != 0 }) { return .plan }
             return .kernelEvents
         }
 

@@ -9,7 +9,7 @@ extension AgentStatus {
     /// reported with no peers (its read error goes into `errors`).
     public init(
         plan: NodePlan?, appliedRevision: Int64?, devices: [String: Device], errors: [String], wireguard: String,
-        now: Date = Date()
+        relays: [String: AgentStatus.Relays] = [:], now: Date = Date()
     ) {
         let networks = (plan?.networks ?? []).map { n -> AgentStatus.Network in
             let peers = (devices[n.interface]?.peers ?? [])
@@ -20,8 +20,29 @@ extension AgentStatus {
                         rxBytes: p.rxBytes, txBytes: p.txBytes)
                 }
                 .sorted { $0.publicKey < $1.publicKey }
-            return AgentStatus.Network(network: n.name, interface: n.interface, peers: peers)
+            return AgentStatus.Network(network: n.name, interface: n.interface, peers: peers, relays: relays[n.name])
         }
         self.init(appliedRevision: appliedRevision, networks: networks, errors: errors, wireguard: wireguard)
+    }
+}
+
+extension AgentStatus.Relays {
+    /// The prober's view of one network; `plan` says which hub is this member's primary.
+    init(_ r: RelayProber.Report, plan: FailoverPlan) {
+        let primary = plan.hubs.firstIndex(where: \.isPrimary)
+        let active: String? =
+            primary.flatMap { p in
+                r.hubs.indices.contains(p) && r.hubs[p].inService ? p : r.hubs.indices.first { r.hubs[$0].inService }
+            }.map { r.hubs[$0].name }
+        self.init(
+            status: r.status, active: active, failovers: r.failovers,
+            hubs: r.hubs.map {
+                AgentStatus.RelayHub(
+                    name: $0.name, publicKey: $0.publicKey.base64, inService: $0.inService, up: $0.up,
+                    rttMilliseconds: $0.rtt.map {
+                        Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000
+                    },
+                    probes: $0.probes, lostProbes: $0.losses)
+            })
     }
 }

@@ -4,8 +4,9 @@ import OverlayModel
 /// consumes. Bump `currentVersion` on any change an older agent would misread.
 public struct NodePlan: Codable, Equatable, Sendable {
     /// 2: IPv4 beside IPv6 (`ipv4` of a network, `ipv4Address` of a workload, IPv4 prefixes in
-    /// AllowedIPs and routes) and egress. A version-1 agent would build IPv6 only and leave the
-    /// IPv4 prefixes in AllowedIPs unrouted, so it must refuse these plans.
+    /// AllowedIPs and routes) and egress; relay failover (`failover` names both relay hubs and
+    /// what each relays, decided on the data path). A version-1 agent would build IPv6 only and
+    /// leave the IPv4 prefixes unrouted, and would read no failover, so it must refuse these plans.
     public static let currentVersion = 2
 
     public var version: Int
@@ -93,7 +94,8 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
     /// Sorted by name.
     public var workloads: [WorkloadPlan]
     public var firewall: NetworkFirewallPlan
-    /// On a hidden node with two hubs: what to do when the primary hub goes silent.
+    /// With two relay hubs and something relayed through them: which prefixes this member moves to
+    /// the other hub while one is out of service (docs/failover.md).
     public var failover: FailoverPlan?
     /// The IPv4 half; nil for an IPv6-only network.
     public var ipv4: NetworkIPv4Plan?
@@ -257,19 +259,67 @@ public struct ExposedPort: Codable, Equatable, Hashable, Comparable, Sendable {
     public static func < (a: Self, b: Self) -> Bool { (a.address, a.proto, a.port) < (b.address, b.proto, b.port) }
 }
 
-/// A hidden node's two hubs: `prefix` sits on the primary; when the primary has had no handshake
-/// for `afterSeconds`, the agent moves `prefix` onto the standby (WireGuard allows one owner per prefix).
+/// The network's two relay hubs as this member uses them, and when to stop and start using one
+/// (docs/failover.md). Every member that routes something through a relay hub gets one: hidden
+/// members and the members that reach hidden members through a hub. The agent probes each hub's
+/// router address through the tunnel; while a hub is out of service its `relayed` prefixes sit on
+/// the other hub's peer, and what it serves itself (its /64, its access peers) stays on its peer.
 public struct FailoverPlan: Codable, Equatable, Sendable {
-    public var primary: WireGuardKey
-    public var standby: WireGuardKey
-    public var prefix: IPv6Prefix
-    public var afterSeconds: Int
+    /// The two relay hubs, lower subnet ID first.
+    public var hubs: [RelayHubPlan]
+    public var thresholds: FailoverThresholds
 
-    public init(primary: WireGuardKey, standby: WireGuardKey, prefix: IPv6Prefix, afterSeconds: Int) {
-        self.primary = primary
-        self.standby = standby
-        self.prefix = prefix
-        self.afterSeconds = afterSeconds
+    public init(hubs: [RelayHubPlan], thresholds: FailoverThresholds = .init()) {
+        self.hubs = hubs
+        self.thresholds = thresholds
+    }
+}
+
+public struct RelayHubPlan: Codable, Equatable, Sendable {
+    public var name: String
+    public var publicKey: WireGuardKey
+    /// The hub's own /64: the probes go to its router address (`::1`).
+    public var subnet: IPv6Prefix
+    /// The addresses of the access peers that dial the hub. With its /64 they stay on its peer
+    /// when it is out of service: only the hub itself can deliver to them.
+    public var access: [IPPrefix]
+    /// What this member sends through the hub only because the hub relays it (hidden members'
+    /// /64s; the whole /48 on a hidden member whose primary it is). Sorted.
+    public var relayed: [IPPrefix]
+    /// Whether this hub is this (hidden) member's primary relay.
+    public var isPrimary: Bool
+
+    public init(
+        name: String, publicKey: WireGuardKey, subnet: IPv6Prefix, access: [IPPrefix], relayed: [IPPrefix],
+        isPrimary: Bool
+    ) {
+        self.name = name
+        self.publicKey = publicKey
+        self.subnet = subnet
+        self.access = access
+        self.relayed = relayed
+        self.isPrimary = isPrimary
+    }
+
+    public var routerAddress: IPv6Address { AddressPlan.routerAddress(subnet) }
+}
+
+/// When a hub counts as down, up again, and back in service. Milliseconds.
+public struct FailoverThresholds: Codable, Equatable, Sendable {
+    /// One probe per hub per interval.
+    public var probeInterval: Int
+    /// No sign of life for this long: the hub is down and goes out of service.
+    public var downAfter: Int
+    /// Answering without a loss for this long: the hub is up again.
+    public var upAfter: Int
+    /// Up without a loss for this long: the hub is back in service (at once when no hub is in service).
+    public var returnAfter: Int
+
+    public init(probeInterval: Int = 1000, downAfter: Int = 3500, upAfter: Int = 2000, returnAfter: Int = 10_000) {
+        self.probeInterval = probeInterval
+        self.downAfter = downAfter
+        self.upAfter = upAfter
+        self.returnAfter = returnAfter
     }
 }
 

@@ -42,7 +42,6 @@ public struct Topology: Sendable {
     public let indexByName: [String: Int]
 
     public static let hiddenKeepalive: UInt16 = 25
-    public static let failoverAfterSeconds = 180
 
     public init(_ snapshot: NetworkSnapshot) throws {
         network = snapshot.network
@@ -206,10 +205,30 @@ public struct Topology: Sendable {
         return out
     }
 
+    /// Member `i`'s relay hubs and what it routes through each only because the hub relays it;
+    /// nil when nothing can move (fewer than two relay hubs, nothing relayed, or `i` is a relay).
     public func failover(of i: Int) -> FailoverPlan? {
-        guard let r = relays[i], let s = r.standby else { return nil }
-        return FailoverPlan(
-            primary: members[r.primary].publicKey, standby: members[s].publicKey,
-            prefix: network.prefix, afterSeconds: Topology.failoverAfterSeconds)
+        guard relayHubs.count == 2, !relays.isEmpty, !relayHubs.contains(i) else { return nil }
+        let hubs = relayHubs.map { h -> RelayHubPlan in
+            let relayed: [IPPrefix]
+            let isPrimary = relays[i]?.primary == h
+            if isPrimary {
+                relayed = [network.prefix.asIPPrefix]
+            } else if members[i].isHidden {
+                // The standby's peer on a hidden member carries the hidden members before it that
+                // the standby is primary for (see `peers(of:)`).
+                relayed = relays.filter { $0.key < i && $0.value.primary == h }.keys.sorted().map {
+                    members[$0].subnet.asIPPrefix
+                }
+            } else {
+                relayed = relays.filter { $0.value.primary == h }.keys.sorted().map { members[$0].subnet.asIPPrefix }
+            }
+            return RelayHubPlan(
+                name: members[h].name, publicKey: members[h].publicKey, subnet: members[h].subnet,
+                access: (accessByHub[h] ?? []).map { IPPrefix.host(.v6(accessAddress($0))) }, relayed: relayed,
+                isPrimary: isPrimary)
+        }
+        guard hubs.contains(where: { !$0.relayed.isEmpty }) else { return nil }
+        return FailoverPlan(hubs: hubs)
     }
 }

@@ -56,15 +56,65 @@ public struct AgentStatus: Codable, Equatable, Sendable {
         }
     }
 
+    /// One relay hub as this member sees it through the tunnel (docs/failover.md).
+    public struct RelayHub: Codable, Equatable, Sendable {
+        public var name: String
+        /// WireGuard public key, base64.
+        public var publicKey: String
+        /// Whether this member routes the hub's relayed prefixes through it now.
+        public var inService: Bool
+        /// Whether it answers probes.
+        public var up: Bool
+        /// The last probe's round trip.
+        public var rttMilliseconds: Double?
+        public var probes: Int
+        public var lostProbes: Int
+
+        public init(
+            name: String, publicKey: String, inService: Bool, up: Bool, rttMilliseconds: Double?, probes: Int,
+            lostProbes: Int
+        ) {
+            self.name = name
+            self.publicKey = publicKey
+            self.inService = inService
+            self.up = up
+            self.rttMilliseconds = rttMilliseconds
+            self.probes = probes
+            self.lostProbes = lostProbes
+        }
+    }
+
+    /// The relay hubs of a network whose plan has a failover entry.
+    public struct Relays: Codable, Equatable, Sendable {
+        /// `normal`, `without HUB` or `no relay`.
+        public var status: String
+        /// The hub a hidden member's relayed traffic goes through now (nil on other members, or
+        /// with no relay).
+        public var active: String?
+        /// Failovers since the agent started.
+        public var failovers: Int
+        public var hubs: [RelayHub]
+
+        public init(status: String, active: String?, failovers: Int, hubs: [RelayHub]) {
+            self.status = status
+            self.active = active
+            self.failovers = failovers
+            self.hubs = hubs
+        }
+    }
+
     public struct Network: Codable, Equatable, Sendable {
         public var network: String
         public var interface: String
         public var peers: [Peer]
+        /// Nil where nothing is relayed through two hubs.
+        public var relays: Relays?
 
-        public init(network: String, interface: String, peers: [Peer]) {
+        public init(network: String, interface: String, peers: [Peer], relays: Relays? = nil) {
             self.network = network
             self.interface = interface
             self.peers = peers
+            self.relays = relays
         }
     }
 

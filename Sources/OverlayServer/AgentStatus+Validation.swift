@@ -39,6 +39,7 @@ extension AgentStatus {
                         "networks[].peers[].handshakeAge", String(age), allowed: "seconds (0 or more) or null")
                 }
             }
+            if let r = n.relays { try Self.validate(r) }
         }
         guard errors.count <= Self.maxErrors else {
             throw ValidationError("errors", "\(errors.count) entries", allowed: "at most \(Self.maxErrors)")
@@ -46,6 +47,39 @@ extension AgentStatus {
         for e in errors where e.unicodeScalars.count > Self.maxErrorLength {
             throw ValidationError(
                 "errors[]", e, allowed: "at most \(Self.maxErrorLength) characters each")
+        }
+    }
+
+    /// A relay report: hub names are node names, keys keys, counts not negative, the status one
+    /// of the agent's three words.
+    static func validate(_ r: Relays) throws {
+        let hubs = Set(r.hubs.map(\.name))
+        let allowed = ["normal", "no relay"] + hubs.sorted().map { "without \($0)" }
+        guard allowed.contains(r.status) else {
+            throw ValidationError("networks[].relays.status", r.status, allowed: allowed.joined(separator: ", "))
+        }
+        if let active = r.active, !hubs.contains(active) {
+            throw ValidationError("networks[].relays.active", active, allowed: "one of its hubs or null")
+        }
+        guard r.failovers >= 0, r.hubs.count <= 2 else {
+            throw ValidationError(
+                "networks[].relays", "\(r.failovers) failovers, \(r.hubs.count) hubs",
+                allowed: "failovers 0 or more, at most 2 hubs")
+        }
+        for h in r.hubs {
+            _ = try Names.label(h.name, field: "networks[].relays.hubs[].name")
+            guard WireGuardKey(base64: h.publicKey) != nil else {
+                throw ValidationError(
+                    "networks[].relays.hubs[].publicKey", h.publicKey, allowed: "a WireGuard key: 32 bytes of base64")
+            }
+            guard h.probes >= 0, (0...h.probes).contains(h.lostProbes), (h.rttMilliseconds ?? 0) >= 0,
+                (h.rttMilliseconds ?? 0).isFinite
+            else {
+                throw ValidationError(
+                    "networks[].relays.hubs[]",
+                    "\(h.probes) probes, \(h.lostProbes) lost, rtt \(h.rttMilliseconds ?? 0)",
+                    allowed: "probes 0 or more, lost at most the probes, rtt 0 or more")
+            }
         }
     }
 }

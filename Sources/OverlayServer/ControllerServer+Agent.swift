@@ -108,7 +108,9 @@ extension ControllerServer {
         {
             throw APIError.unauthorized("agent authentication failed: \(e)")
         }
-        metrics.reported(node: node, errors: report.errors.count)
+        metrics.reported(
+            node: node, errors: report.errors.count,
+            failovers: report.networks.reduce(0) { $0 + ($1.relays?.failovers ?? 0) })
         if !report.errors.isEmpty {
             context.logger.warning(
                 "agent reports apply errors", metadata: ["node": "\(node)", "errors": "\(report.errors)"])

@@ -8,6 +8,8 @@ final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     /// When each node last polled or reported, and the nodes whose last report had errors.
     private let agents = Mutex<(lastSeen: [String: Int64], failing: Set<String>)>(([:], []))
+    /// Each node's last reported failover count (it restarts at 0 with the agent).
+    private let failoverCounts = Mutex<[String: Int]>([:])
 
     let planRevision: Gauge
     let longPolls: Gauge
@@ -20,6 +22,7 @@ final class ServerMetrics: Sendable {
     let authFailures: Counter
     let authRefused: Counter
     let connectionsRefused: Counter
+    let relayFailovers: Counter
 
     /// An agent counts as connected while it polled or reported within this many seconds.
     static let seenWindow: Int64 = 120
@@ -73,6 +76,10 @@ final class ServerMetrics: Sendable {
             descriptor: .init(
                 namespace: "overlay", metricName: "connections_refused", unitName: "total",
                 helpText: "Connections closed at once: their source, or the server, held as many as allowed."))
+        relayFailovers = registry.makeCounter(
+            descriptor: .init(
+                namespace: "overlay", metricName: "relay_failovers", unitName: "total",
+                helpText: "Relay hubs taken out of service by agents, moving their relayed prefixes to the other hub."))
     }
 
     func request(route: String, method: String, status: Int) {
@@ -85,8 +92,15 @@ final class ServerMetrics: Sendable {
         agents.withLock { $0.lastSeen[node] = now }
     }
 
-    func reported(node: String, errors: Int) {
+    func reported(node: String, errors: Int, failovers: Int = 0) {
         if errors > 0 { applyErrors.increment(by: Int64(errors)) }
+        let new = failoverCounts.withLock { counts -> Int in
+            defer { counts[node] = failovers }
+            let last = counts[node] ?? 0
+            // A smaller count: the agent restarted and counts from 0 again.
+            return failovers >= last ? failovers - last : failovers
+        }
+        if new > 0 { relayFailovers.increment(by: Int64(new)) }
         agents.withLock {
             if errors > 0 { $0.failing.insert(node) } else { $0.failing.remove(node) }
         }

@@ -2,11 +2,14 @@ import ArgumentParser
 import OverlayAPI
 import OverlayController
 import OverlayModel
+import OverlayProtocol
 
 struct NetworkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "network", abstract: "Create, list, show and delete networks.",
-        subcommands: [Create.self, List.self, Show.self, Settings.self, Delete.self, Attach.self, Detach.self])
+        subcommands: [
+            Create.self, List.self, Show.self, Settings.self, Status.self, Delete.self, Attach.self, Detach.self,
+        ])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -120,6 +123,41 @@ struct NetworkCommand: AsyncParsableCommand {
                     print("network \(name): egress \(egress.rawValue) (revision \(c.revision))")
                 }
             }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show per member what its agent last reported: relay hubs and the health of each peer.")
+        @OptionGroup var global: Global
+        @Argument var name: String
+
+        func run() async throws {
+            try await overlayctl.run(global) { api in
+                let s = try await api.networkStatus(name: name)
+                if global.json { return try Output.json(s) }
+                Output.table(
+                    ["NODE", "ROLE", "REPORTED", "RELAYS", "ACTIVE", "RELAY HUBS", "HANDSHAKES"],
+                    s.members.map { m in
+                        [
+                            m.node, m.role, m.reportedAt.map(Controller.isoTime) ?? "never",
+                            m.relays?.status ?? "-", m.relays?.active ?? "-",
+                            m.relays.map { r in r.hubs.map(Self.hub).joined(separator: "; ") } ?? "-",
+                            m.peers.isEmpty
+                                ? "-"
+                                : m.peers.map {
+                                    "\($0.name ?? String($0.publicKey.prefix(8))) \($0.handshakeAge.map { "\($0)s" } ?? "never")"
+                                }.joined(separator: ", "),
+                        ]
+                    })
+            }
+        }
+
+        /// `a in service, up, 0.4 ms, 0/120 lost`.
+        static func hub(_ h: AgentStatus.RelayHub) -> String {
+            let rtt = h.rttMilliseconds.map { String(format: "%.1f ms", $0) } ?? "no rtt"
+            return
+                "\(h.name) \(h.inService ? "in service" : "out of service"), \(h.up ? "up" : "down"), \(rtt), \(h.lostProbes)/\(h.probes) lost"
         }
     }
 

@@ -44,8 +44,14 @@ struct PlanCommand: AsyncParsableCommand {
                         ]
                     })
                 if let f = n.failover {
+                    let t = f.thresholds
+                    for h in f.hubs {
+                        print(
+                            "  relay hub \(h.name)\(h.isPrimary ? " (primary)" : ""): probe \(h.routerAddress); relays \(h.relayed.isEmpty ? "-" : h.relayed.map(\.description).joined(separator: ","))"
+                        )
+                    }
                     print(
-                        "  failover: primary \(f.primary.base64) -> standby \(f.standby.base64) after \(f.afterSeconds)s"
+                        "  failover: probe every \(t.probeInterval) ms; down after \(t.downAfter) ms silent, up after \(t.upAfter) ms, back in service after \(t.returnAfter) ms"
                     )
                 }
                 for w in n.workloads {

@@ -1,5 +1,6 @@
 import Foundation
 import OverlayCrypto
+import OverlayPlanner
 import Testing
 
 /// End to end through the built `overlayctl` binary.
@@ -99,7 +100,7 @@ struct CLITests {
         let plan = try Self.run(["--db", path, "--json", "plan", "edge"])
         #expect(plan.status == 0, "stderr: \(plan.stderr)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])
-        #expect(doc["version"] as? Int == 2)
+        #expect(doc["version"] as? Int == NodePlan.currentVersion)
         #expect(doc["node"] as? String == "edge")
         let list = try Self.run(["--db", path, "--json", "network", "list"])
         #expect((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [Any])?.count == 1)

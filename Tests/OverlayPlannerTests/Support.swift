@@ -153,6 +153,8 @@ struct RoutingSimulator {
 
     var interfaces: [Who: Interface] = [:]
     var byKey: [WireGuardKey: Who] = [:]
+    /// Nodes that are gone: a packet sent to one is lost there.
+    var dead: Set<Who> = []
 
     /// IPv4 prefixes as IPv4-mapped IPv6 ones (::ffff:a.b.c.d/96+n): one integer domain for
     /// both families, where no IPv4 prefix overlaps the overlay's ULA.
@@ -167,8 +169,12 @@ struct RoutingSimulator {
         IPv6Address(high: 0, low: 0x0000_ffff_0000_0000 | UInt64(a.value))
     }
 
-    /// `ipv4`: route between the members' and access peers' IPv4 addresses instead.
-    init(_ snapshot: NetworkSnapshot, ipv4: Bool = false) throws {
+    /// `ipv4`: route between the members' and access peers' IPv4 addresses instead. `peers`
+    /// gives each member's peers from its plan (the plan's own by default).
+    init(
+        _ snapshot: NetworkSnapshot, ipv4: Bool = false,
+        peers peersOf: (NetworkResourcePlan) -> [PeerPlan] = { $0.peers }
+    ) throws {
         let planned = try PlannedNetwork(snapshot)
         for m in snapshot.members {
             let r = try require2(planned.resource(for: m.node.name), "no resource for \(m.node.name)")
@@ -182,7 +188,7 @@ struct RoutingSimulator {
             }
             interfaces[who] = Interface(
                 who: who, publicKey: r.publicKey, local: local, address: address,
-                peers: r.peers.map { Peer($0.publicKey, $0.endpoint, $0.allowedIPs) })
+                peers: peersOf(r).map { Peer($0.publicKey, $0.endpoint, $0.allowedIPs) })
             byKey[r.publicKey] = who
         }
         let t = planned.topology
@@ -247,6 +253,9 @@ struct RoutingSimulator {
             guard let nextWho = byKey[m.key], let next = interfaces[nextWho] else {
                 return .failure(.init("\(here.who) routes \(dst.address) to unknown key \(m.key)"))
             }
+            if dead.contains(nextWho) {
+                return .failure(.init("\(here.who) sends \(dst.address) to \(nextWho), which is gone", lostAt: nextWho))
+            }
             // The receiver must know the sender, and one side must know where the other is.
             guard let back = next.peerByKey[here.publicKey] else {
                 return .failure(.init("\(nextWho) has no peer entry for \(here.who), which sends it \(dst.address)"))
@@ -261,8 +270,8 @@ struct RoutingSimulator {
             else {
                 return .failure(
                     .init(
-                        "\(nextWho) drops \(src.address) (from \(source)) arriving from \(here.who): its AllowedIPs give that source to \(Self.longestMatch(next.peers, src.address).flatMap { byKey[$0.key] }.map(\.description) ?? "nobody")"
-                    ))
+                        "\(nextWho) drops \(src.address) (from \(source)) arriving from \(here.who): its AllowedIPs give that source to \(Self.longestMatch(next.peers, src.address).flatMap { byKey[$0.key] }.map(\.description) ?? "nobody")",
+                        sourceCheckAt: nextWho))
             }
             path.append(nextWho)
             here = next
@@ -273,7 +282,15 @@ struct RoutingSimulator {
 
     struct RouteFailure: Error, CustomStringConvertible {
         var description: String
-        init(_ d: String) { description = d }
+        /// The node whose source check dropped the packet, if that is what happened.
+        var sourceCheckAt: Who?
+        /// The gone node the packet was sent to, if that is what happened.
+        var lostAt: Who?
+        init(_ d: String, sourceCheckAt: Who? = nil, lostAt: Who? = nil) {
+            description = d
+            self.sourceCheckAt = sourceCheckAt
+            self.lostAt = lostAt
+        }
     }
 }
 

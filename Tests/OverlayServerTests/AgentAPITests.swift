@@ -295,4 +295,48 @@ struct AgentAPITests {
         let shown = try h.controller.node(named: "n1").status
         #expect(shown?.status == report)
     }
+
+    @Test("relay failovers in status reports are counted in /metrics across agent restarts; negative counts refused")
+    func relayFailovers() async throws {
+        let h = try Harness()
+        let id = try h.joinedNode("n1")
+        @Sendable func report(failovers: Int, lost: Int = 0) -> [UInt8] {
+            let relays = AgentStatus.Relays(
+                status: "without a", active: "b", failovers: failovers,
+                hubs: [
+                    .init(
+                        name: "a", publicKey: "ka", inService: false, up: false, rttMilliseconds: nil, probes: 9,
+                        lostProbes: lost),
+                    .init(
+                        name: "b", publicKey: "kb", inService: true, up: true, rttMilliseconds: 0.4, probes: 9,
+                        lostProbes: 0),
+                ])
+            let status = AgentStatus(
+                appliedRevision: 1, networks: [.init(network: "shop", interface: "wg-1", peers: [], relays: relays)],
+                errors: [], wireguard: "userspace")
+            return Array(try! JSONEncoder().encode(status))
+        }
+        try await h.test { client in
+            func post(_ b: [UInt8]) async throws -> TestResponse {
+                try await client.execute(
+                    uri: AgentPaths.status, method: .post,
+                    headers: signed(id, node: "n1", method: "POST", uri: AgentPaths.status, body: b), body: buffer(b))
+            }
+            func counted() async throws -> String {
+                let m = try await client.execute(uri: "/metrics", method: .get)
+                return m.text.split(separator: "\n").first { $0.hasPrefix("overlay_relay_failovers_total ") }.map(
+                    String.init) ?? ""
+            }
+            let before = try h.store.dump()
+            let bad = try await post(report(failovers: 1, lost: -1))
+            #expect(bad.status == .badRequest && bad.error?.contains("'-1'") == true, "\(bad.text)")
+            #expect(try h.store.dump() == before)
+            for (failovers, total) in [(2, 2), (2, 2), (3, 3), (1, 4)] {
+                #expect(try await post(report(failovers: failovers)).status == .noContent)
+                // The last one: the agent restarted and counts from 0 again.
+                #expect(try await counted() == "overlay_relay_failovers_total \(total)")
+            }
+        }
+        #expect(try h.controller.node(named: "n1").status?.status.networks.first?.relays?.active == "b")
+    }
 }

@@ -95,9 +95,11 @@ sim_init() {
 
   _sim_holder "$SIM_INET" internet || return 1
   local br="${SIM_PREFIX}-br"
+  # A fixed MAC: otherwise the bridge takes its lowest port's, and a node that goes away (its
+  # veth with it) can change the gateway's MAC under every other node's neighbour cache.
   _sim_net "$SIM_INET" sh -ec "
     ip link set lo up
-    ip link add $br type bridge stp_state 0 forward_delay 0
+    ip link add $br address 02:53:49:4d:00:01 type bridge stp_state 0 forward_delay 0
     ip link set $br up
     ip addr add $SIM_INET4/24 dev $br
     ip addr add $SIM_INET4_ALT/24 dev $br

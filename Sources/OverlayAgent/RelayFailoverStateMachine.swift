@@ -1,0 +1,192 @@
+import OverlayPlanner
+
+/// Which of a network's two relay hubs this member routes through, decided from what it saw of
+/// each hub on the data path and the time it read; no I/O and no clock of its own
+/// (docs/failover.md). The agent carries out the actions: it sends the probes it is told to,
+/// reports each reply or loss and the handshake ages it reads, and re-programs the peers when the
+/// set of hubs out of service changes (`FailoverPlan.peers(_:outOfService:)`).
+///
+/// - A hub is *down* once it has shown no sign of life (a probe reply, a fresh handshake) for
+///   `downAfter` (`returnAfter` while it has shown none since the start), and *up* again after
+///   signs of life for `upAfter` with no loss between them.
+/// - A down hub goes out of service at once. Both out of service is `noRelay`: the plan's layout
+///   stays, and the first hub that is up again comes back into service at once.
+/// - Otherwise a hub comes back into service only after `returnAfter` up without a single loss, so
+///   a flapping hub never pulls the routes back and forth.
+struct RelayFailoverStateMachine {
+    struct Thresholds: Equatable {
+        var probeInterval: Duration
+        var downAfter: Duration
+        var upAfter: Duration
+        var returnAfter: Duration
+
+        init(probeInterval: Duration, downAfter: Duration, upAfter: Duration, returnAfter: Duration) {
+            self.probeInterval = probeInterval
+            self.downAfter = downAfter
+            self.upAfter = upAfter
+            self.returnAfter = returnAfter
+        }
+
+        init(_ plan: FailoverThresholds) {
+            self.init(
+                probeInterval: .milliseconds(plan.probeInterval), downAfter: .milliseconds(plan.downAfter),
+                upAfter: .milliseconds(plan.upAfter), returnAfter: .milliseconds(plan.returnAfter))
+        }
+    }
+
+    typealias Instant = ContinuousClock.Instant
+
+    enum Evidence: Equatable {
+        /// A probe came back after `rtt`.
+        case reply(rtt: Duration)
+        /// A probe got no reply within one probe interval.
+        case lost
+        /// The device's last handshake with the hub, `age` ago.
+        case handshake(age: Duration)
+    }
+
+    struct Hub: Equatable {
+        var up = true
+        var inService = true
+        var lastAlive: Instant
+        /// Start of the current run of signs of life with no loss; nil after a loss or silence.
+        var aliveSince: Instant?
+        var lastLoss: Instant?
+        var nextProbe: Instant
+        var rtt: Duration?
+        var handshakeAge: Duration?
+        var probes = 0
+        var losses = 0
+        /// Whether it showed any sign of life since the machine started.
+        var seen = false
+    }
+
+    enum Status: Equatable {
+        /// Every hub in service: the plan's layout.
+        case normal
+        /// This hub (index) is out of service; its relayed prefixes are on the other.
+        case without(Int)
+        /// No hub in service: nothing relayed passes; the plan's layout stays until one returns.
+        case noRelay
+    }
+
+    enum Action: Equatable {
+        /// Send one probe through the tunnel to this hub's router address.
+        case probe(hub: Int)
+        /// Program the peers as they are with these hubs (indexes, sorted) out of service.
+        case reroute(outOfService: [Int])
+    }
+
+    let thresholds: Thresholds
+    private(set) var hubs: [Hub]
+    /// Times a hub was taken out of service while the other carried its prefixes.
+    private(set) var failovers = 0
+    /// Times a hub came back into service.
+    private(set) var returns = 0
+
+    /// Starts trusting every hub: a member that just joined routes as planned until a hub fails.
+    /// Probes go at `firstProbe` and every interval after it (at once by default).
+    init(hubs count: Int, thresholds: Thresholds, now: Instant, firstProbe: Instant? = nil) {
+        self.thresholds = thresholds
+        hubs = Array(repeating: Hub(lastAlive: now, aliveSince: now, nextProbe: firstProbe ?? now), count: count)
+    }
+
+    /// The next moment `tick` has something to do without new evidence: a probe is due, or a
+    /// hub crosses a threshold. The caller sleeps until then (or until evidence arrives).
+    var nextDeadline: Instant? {
+        var deadlines = hubs.map(\.nextProbe)
+        for h in hubs {
+            if h.up {
+                deadlines.append(
+                    h.lastAlive + (h.seen ? thresholds.downAfter : max(thresholds.downAfter, thresholds.returnAfter)))
+            } else if let since = h.aliveSince {
+                deadlines.append(since + thresholds.upAfter)
+            }
+            if !h.inService, let since = h.aliveSince { deadlines.append(since + thresholds.returnAfter) }
+        }
+        return deadlines.min()
+    }
+
+    var outOfService: [Int] { hubs.indices.filter { !hubs[$0].inService } }
+
+    var status: Status {
+        let out = outOfService
+        if out.isEmpty { return .normal }
+        if out.count == hubs.count { return .noRelay }
+        return .without(out[0])
+    }
+
+    /// The hub a member with primary `primary` sends its relayed traffic through; nil without one.
+    func active(primary: Int) -> Int? {
+        if hubs[primary].inService { return primary }
+        return hubs.indices.first { hubs[$0].inService }
+    }
+
+    mutating func observe(hub h: Int, _ evidence: Evidence, at now: Instant) {
+        switch evidence {
+        case .reply(let rtt):
+            hubs[h].probes += 1
+            hubs[h].rtt = rtt
+            alive(h, at: now)
+        case .lost:
+            hubs[h].probes += 1
+            hubs[h].losses += 1
+            hubs[h].lastLoss = now
+            hubs[h].aliveSince = nil
+        case .handshake(let age):
+            hubs[h].handshakeAge = age
+            // A completed handshake proves both directions worked at that moment.
+            let at = now - age
+            if at > hubs[h].lastAlive && hubs[h].lastLoss.map({ at > $0 }) ?? true { alive(h, at: at) }
+        }
+    }
+
+    private mutating func alive(_ h: Int, at t: Instant) {
+        hubs[h].seen = true
+        hubs[h].lastAlive = max(hubs[h].lastAlive, t)
+        if hubs[h].aliveSince == nil { hubs[h].aliveSince = t }
+    }
+
+    /// A hub not heard from since the start gets `returnAfter`, not `downAfter`: the tunnels of a
+    /// member that just started (or joined) may take a WireGuard retry (5 s) to come up, and a
+    /// hub taken out of service for that would then be held out for `returnAfter`.
+    func downAfter(_ h: Int) -> Duration {
+        hubs[h].seen ? thresholds.downAfter : max(thresholds.downAfter, thresholds.returnAfter)
+    }
+
+    /// What to do at `now`: probes that are due, then a reroute if a hub left or rejoined service.
+    mutating func tick(at now: Instant) -> [Action] {
+        var actions: [Action] = []
+        for h in hubs.indices where now >= hubs[h].nextProbe {
+            actions.append(.probe(hub: h))
+            // Stay on the grid unless the loop fell behind by more than one interval.
+            let next = hubs[h].nextProbe + thresholds.probeInterval
+            hubs[h].nextProbe = next > now ? next : now + thresholds.probeInterval
+        }
+        for h in hubs.indices {
+            if now - hubs[h].lastAlive >= downAfter(h) {
+                hubs[h].up = false
+                hubs[h].aliveSince = nil
+            } else if !hubs[h].up, let since = hubs[h].aliveSince, now - since >= thresholds.upAfter {
+                hubs[h].up = true
+            }
+        }
+        let before = outOfService
+        for h in hubs.indices where hubs[h].inService && !hubs[h].up {
+            hubs[h].inService = false
+        }
+        for h in hubs.indices where !hubs[h].inService && hubs[h].up {
+            let noneInService = !hubs.contains(where: \.inService)
+            if noneInService || hubs[h].aliveSince.map({ now - $0 >= thresholds.returnAfter }) ?? false {
+                hubs[h].inService = true
+            }
+        }
+        let after = outOfService
+        if after != before {
+            if after.count == 1 && !before.contains(after[0]) { failovers += 1 }
+            returns += before.filter { !after.contains($0) }.count
+            actions.append(.reroute(outOfService: after))
+        }
+        return actions
+    }
+}

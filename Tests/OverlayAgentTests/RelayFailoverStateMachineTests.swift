@@ -1,0 +1,182 @@
+import OverlayPlanner
+import Testing
+
+@testable import OverlayAgent
+
+/// The relay failover decision against a fake clock: probes answered or lost as a scripted network
+/// says, and the reroutes that come out, with their times.
+@Suite struct RelayFailoverStateMachineTests {
+    typealias Machine = RelayFailoverStateMachine
+    static let t0 = ContinuousClock.now
+    static let thresholds = Machine.Thresholds(FailoverThresholds())
+
+    /// Drives a machine in steps of `step`: every probe it asks for is answered at once (2 ms) when
+    /// `reachable(hub, seconds since t0)` holds, else reported lost one probe interval later.
+    struct Network {
+        var machine = Machine(hubs: 2, thresholds: RelayFailoverStateMachineTests.thresholds, now: t0)
+        var now = t0
+        var step = Duration.milliseconds(50)
+        var pendingLosses: [(at: ContinuousClock.Instant, hub: Int)] = []
+        /// Each reroute: seconds since t0 and the hubs out of service.
+        var reroutes: [(at: Double, out: [Int])] = []
+        var probesSent = [0, 0]
+
+        var seconds: Double { Self.seconds(now - t0) }
+        static func seconds(_ d: Duration) -> Double {
+            Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
+
+        mutating func run(until end: Double, reachable: (Int, Double) -> Bool) {
+            while seconds < end {
+                now += step
+                let due = pendingLosses.filter { $0.at <= now }
+                pendingLosses.removeAll { $0.at <= now }
+                for l in due { machine.observe(hub: l.hub, .lost, at: now) }
+                for a in machine.tick(at: now) {
+                    switch a {
+                    case .probe(let h):
+                        probesSent[h] += 1
+                        if reachable(h, seconds) {
+                            machine.observe(hub: h, .reply(rtt: .milliseconds(2)), at: now)
+                        } else {
+                            pendingLosses.append((now + machine.thresholds.probeInterval, h))
+                        }
+                    case .reroute(let out):
+                        reroutes.append((seconds, out))
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func healthyHubsAreProbedOncePerSecondAndNothingMoves() {
+        var n = Network()
+        n.run(until: 60) { _, _ in true }
+        #expect(n.reroutes.isEmpty)
+        #expect(n.machine.status == .normal)
+        #expect(n.probesSent.allSatisfy { (59...61).contains($0) }, "\(n.probesSent)")
+        #expect(n.machine.hubs.allSatisfy { $0.rtt == .milliseconds(2) && $0.losses == 0 })
+    }
+
+    @Test func aDeadPrimaryGoesOutOfServiceWithinTheDownThreshold() throws {
+        var n = Network()
+        n.run(until: 30) { h, t in h == 1 || t < 10 }
+        let first = try #require(n.reroutes.first)
+        #expect(first.out == [0])
+        // The last reply came at 10 s at the latest; down after 3.5 s of silence.
+        #expect(first.at > 10 && first.at <= 10 + 3.5 + 0.1, "failed over at \(first.at)")
+        #expect(n.reroutes.count == 1)
+        #expect(n.machine.status == .without(0))
+        #expect(n.machine.active(primary: 0) == 1)
+        #expect(n.machine.active(primary: 1) == 1)
+        #expect(n.machine.failovers == 1)
+    }
+
+    @Test func oneLostProbeMovesNothing() {
+        var n = Network()
+        n.run(until: 30) { h, t in !(h == 0 && (10..<11).contains(t)) }
+        #expect(n.reroutes.isEmpty)
+        #expect(n.machine.hubs[0].losses == 1)
+    }
+
+    @Test func thePrimaryReturnsOnlyAfterItWasHealthyForTheHoldTime() throws {
+        var n = Network()
+        n.run(until: 60) { h, t in h == 1 || t < 10 || t >= 20 }
+        #expect(n.reroutes.map(\.out) == [[0], []])
+        let back = n.reroutes[1].at
+        // Up again at 20 s; back in service 10 s later, not before.
+        #expect(back >= 30 && back <= 31, "returned at \(back)")
+        #expect(n.machine.status == .normal)
+        #expect(n.machine.returns == 1)
+    }
+
+    @Test func aFlappingPrimaryDoesNotFlapTheRoutes() {
+        var n = Network()
+        // Dead from 10 s; from 20 s to 80 s it answers for 6 s, then drops 2 s, over and over (last drop 74-76 s).
+        let flapping: (Int, Double) -> Bool = { h, t in
+            if h == 1 || t < 10 { return true }
+            if t < 20 { return false }
+            if t < 80 { return (t - 20).truncatingRemainder(dividingBy: 8) < 6 }
+            return true
+        }
+        n.run(until: 120, reachable: flapping)
+        #expect(n.reroutes.map(\.out) == [[0], []], "\(n.reroutes)")
+        // The last drop ends at 76 s: back 10 s later, not before.
+        #expect(n.reroutes.last.map { $0.at >= 86 && $0.at < 87 } == true, "\(n.reroutes)")
+    }
+
+    @Test func bothHubsDownIsNoRelayAndTheFirstOneBackServesAtOnce() throws {
+        var n = Network()
+        n.run(until: 40) { h, t in h == 0 ? t < 10 : t < 15 }
+        #expect(n.reroutes.map(\.out) == [[0], [0, 1]])
+        #expect(n.machine.status == .noRelay)
+        #expect(n.machine.active(primary: 0) == nil)
+        // The standby comes back first: in service after 2 s up, with no hold (nothing else works).
+        n.run(until: 70) { h, t in h == 1 && t >= 50 }
+        #expect(n.reroutes.map(\.out) == [[0], [0, 1], [0]])
+        let recovered = n.reroutes[2].at
+        #expect(recovered >= 52 && recovered <= 53, "recovered at \(recovered)")
+        #expect(n.machine.active(primary: 0) == 1)
+        // Then the primary: the hold applies again.
+        n.run(until: 100) { h, t in h == 1 || t >= 75 }
+        #expect(n.reroutes.map(\.out) == [[0], [0, 1], [0], []])
+        #expect(n.reroutes[3].at >= 85 && n.reroutes[3].at <= 86, "\(n.reroutes)")
+    }
+
+    @Test func aFreshHandshakeIsASignOfLifeAndAnOldOneIsNot() {
+        var m = Machine(hubs: 2, thresholds: Self.thresholds, now: Self.t0)
+        let t = Self.t0 + .seconds(5)
+        m.observe(hub: 0, .lost, at: t)
+        // A handshake from before the loss says nothing about now.
+        m.observe(hub: 0, .handshake(age: .seconds(2)), at: t)
+        #expect(m.hubs[0].aliveSince == nil)
+        #expect(m.hubs[0].handshakeAge == .seconds(2))
+        // One after it does.
+        m.observe(hub: 0, .handshake(age: .milliseconds(100)), at: t + .seconds(1))
+        #expect(m.hubs[0].aliveSince == t + .milliseconds(900))
+        #expect(m.hubs[0].lastAlive == t + .milliseconds(900))
+    }
+
+    @Test func aJoiningMemberTrustsThePlanUntilAHubFails() {
+        let m = Machine(hubs: 2, thresholds: Self.thresholds, now: Self.t0)
+        #expect(m.status == .normal)
+        #expect(m.outOfService.isEmpty)
+        #expect(m.active(primary: 1) == 1)
+    }
+
+    @Test func thresholdsComeFromThePlan() {
+        let t = Machine.Thresholds(
+            FailoverThresholds(probeInterval: 500, downAfter: 2000, upAfter: 1000, returnAfter: 5000))
+        #expect(t.probeInterval == .milliseconds(500))
+        #expect(t.downAfter == .seconds(2))
+        #expect(t.upAfter == .seconds(1))
+        #expect(t.returnAfter == .seconds(5))
+    }
+
+    @Test func theNextDeadlineIsTheNextProbeOrThresholdWhicheverComesFirst() {
+        let t0 = Self.t0
+        var m = Machine(hubs: 2, thresholds: Self.thresholds, now: t0, firstProbe: t0 + .milliseconds(300))
+        #expect(m.nextDeadline == t0 + .milliseconds(300))
+        _ = m.tick(at: t0 + .milliseconds(300))
+        for h in 0..<2 { m.observe(hub: h, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(300)) }
+        // Probes next at 1.3 s; the hubs would be down at 3.8 s without another reply.
+        #expect(m.nextDeadline == t0 + .milliseconds(1300))
+        for t in [1300, 2300, 3300] { _ = m.tick(at: t0 + .milliseconds(t)) }
+        m.observe(hub: 1, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(3300))
+        #expect(m.nextDeadline == t0 + .milliseconds(3800))
+        #expect(m.tick(at: t0 + .milliseconds(3800)) == [.reroute(outOfService: [0])])
+        m.observe(hub: 0, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(3900))
+        _ = m.tick(at: t0 + .milliseconds(4300))
+        for h in 0..<2 { m.observe(hub: h, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(4300)) }
+        #expect(m.nextDeadline == t0 + .milliseconds(5300), "the next probe comes before the 5.9 s up threshold")
+    }
+
+    @Test func aHubNeverHeardFromSinceTheStartGetsTheLongerGrace() throws {
+        var n = Network()
+        // Hub 0 never answers: out of service after returnAfter (10 s), not downAfter.
+        n.run(until: 20) { h, _ in h == 1 }
+        let first = try #require(n.reroutes.first)
+        #expect(first.out == [0])
+        #expect(first.at >= 10 && first.at < 10.1, "\(first.at)")
+    }
+}

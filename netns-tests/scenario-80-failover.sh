@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# scenario-80: relay failover for a hidden node, first with the agents running from plan files (no
+# controller anywhere), then under a controller. Hubs a and b, public node c and hidden node h (behind NAT) run one network
+# with a workload each; h's primary relay is one hub (P), its standby the other (S).
+# Proves, with real pings between c's and h's workloads:
+# - P silent (its uplink cut, so nobody reaches it): c, h and S move h's relayed prefixes to S by
+#   themselves, and wc reaches wh again within 10 s; the agents logged the failover;
+# - P back: everyone returns to P after the hold, and wc keeps reaching wh meanwhile;
+# - both hubs silent: the agents report "no relay"; when S comes back alone, wc reaches wh again
+#   without anyone intervening;
+# - under a controller that is down while P is cut off: failover all the same; once the controller is
+#   back, `overlayctl network status` (table and --json) shows P out of service and S active on h,
+#   and /metrics counts the failovers;
+# - P's whole node killed (its processes and namespaces gone): failover to S again.
+set -euo pipefail
+cd "$(dirname "$0")"
+# shellcheck source=lib/sim.sh
+. lib/sim.sh
+# shellcheck source=lib/overlay.sh
+. lib/overlay.sh
+
+sim_init failover
+for n in ctl a b c; do sim_node "$n"; done
+sim_node h --hidden
+ctl network create net1 >/dev/null
+for n in a b; do
+  ctl node add "$n" --identity "$(agent "$n" init)" --public-address "$(sim_public_addr "$n")" --hub >/dev/null
+done
+ctl node add c --identity "$(agent c init)" --public-address "$(sim_public_addr c)" >/dev/null
+ctl node add h --identity "$(agent h init)" >/dev/null
+for n in a b c h; do ctl workload add "w$n" --network net1 --node "$n" >/dev/null; done
+for n in a b c h; do
+  ctl plan "$n" --json >"$(sim_state_dir "$n")/plan.json"
+  agent_start "$n" --plan "$(sim_state_dir "$n")/plan.json"
+done
+P=$(jq -r '.networks[0].failover.hubs[] | select(.isPrimary) | .name' "$(sim_state_dir h)/plan.json")
+S=$(jq -r '.networks[0].failover.hubs[] | select(.isPrimary | not) | .name' "$(sim_state_dir h)/plan.json")
+expect_output "h's plan names a primary and a standby relay" '^[ab] [ab]$' echo "$P $S"
+WG=$(jq -r '.networks[0].interface' "$(sim_state_dir c)/plan.json")
+WH=$(jq -r '.networks[0].workloads[0].address' "$(sim_state_dir h)/plan.json")
+WC=$(jq -r '.networks[0].workloads[0].address' "$(sim_state_dir c)/plan.json")
+H_SUBNET=$(jq -r '.networks[0].subnet' "$(sim_state_dir h)/plan.json")
+key_of() { jq -r '.networks[0].publicKey' "$(sim_state_dir "$1")/plan.json"; }
+
+c_to_h() { sim_netns_exec c wl-wc ping -6 -c1 -W1 "$WH"; }
+h_to_c() { sim_netns_exec h wl-wh ping -6 -c1 -W1 "$WC"; }
+expect_ok "wc reaches wh through the primary relay" sim_wait_until 20 c_to_h
+expect_ok "wh reaches wc" sim_wait_until 5 h_to_c
+# Which of c's peers carries h's /64 now.
+carrier_on_c() {
+  local k
+  k=$(sim_exec c wg show "$WG" allowed-ips | awk -v s="$H_SUBNET" '{ for (i = 2; i <= NF; i++) if ($i == s) print $1 }')
+  for n in a b; do [ "$(key_of "$n")" = "$k" ] && echo "$n"; done
+  true
+}
+expect_eq "on c, h's /64 is on the primary ($P)" "$P" carrier_on_c
+
+# uplink NODE up|down: the node's only link to the internet.
+uplink() { sim_internet_exec ip link set "${SIM_PREFIX}-$1" "$2"; }
+
+# --- The primary goes silent ----------------------------------------------------------------
+uplink "$P" down
+t0=$(date +%s%N)
+expect_ok "wc reaches wh again through $S" sim_wait_until 15 c_to_h
+took=$((($(date +%s%N) - t0) / 1000000))
+expect_ok "failover took ${took} ms (at most 10 s)" test "$took" -le 10000
+expect_ok "wh reaches wc" sim_wait_until 5 h_to_c
+expect_eq "on c, h's /64 is on the standby ($S)" "$S" carrier_on_c
+for n in c h; do
+  expect_output "$n's agent logged $P out of service" "out of service: $P" agent_log "$n"
+done
+
+# --- The primary comes back: the return is held, then traffic moves without an outage ---------
+uplink "$P" up
+sim_exec_bg c ping-return.log ip netns exec wl-wc ping -6 -n -i 0.2 -w 22 "$WH"
+PING=$SIM_LAST_BG
+wait_back() { [ "$(carrier_on_c)" = "$P" ]; }
+expect_ok "on c, h's /64 returns to $P" sim_wait_until 20 wait_back
+wait "$PING" 2>/dev/null || true
+lost() { awk '/packets transmitted/ { print $1 - $4 }' "$(sim_log_dir c)/ping-return.log"; }
+# Members return within a few seconds of each other: each sees P again at its own next WireGuard
+# handshake (retried every 5 s), and a pair whose views differ loses packets meanwhile.
+expect_ok "at most 5 s of pings (25) lost while returning to $P: $(lost) lost" test "$(lost)" -le 25
+for n in c h; do
+  expect_output "$n's agent logged the return" "every relay hub in service" agent_log "$n"
+done
+
+# --- Both hubs silent, then the standby alone comes back --------------------------------------
+uplink "$P" down
+uplink "$S" down
+expect_ok "h's agent reports no relay" sim_wait_until 15 sh -c "grep -q 'no relay' '$(sim_log_dir h)/agent.log'"
+expect_fail "wc cannot reach wh" c_to_h
+uplink "$S" up
+expect_ok "wc reaches wh again once $S is back, with nobody intervening" sim_wait_until 15 c_to_h
+uplink "$P" up
+expect_ok "on c, h's /64 returns to $P once it is back" sim_wait_until 25 wait_back
+
+# --- The same nodes under a controller: failover without it, visible through it ---------------
+controller_start ctl
+for n in a b c h; do
+  agent_stop "$n"
+  agent_start "$n" --controller "$CTL_URL" --join "$(rctl node join-token "$n" | tail -n1)"
+done
+for n in a b c h; do
+  expect_ok "$n's agent joined the controller" sim_wait_until 30 grep -q "joined $CTL_URL" "$(sim_log_dir "$n")/agent.log"
+done
+expect_ok "wc reaches wh with the agents under the controller" sim_wait_until 20 c_to_h
+controller_stop
+uplink "$P" down
+expect_ok "controller down: wc reaches wh again through $S" sim_wait_until 15 c_to_h
+controller_start ctl
+status_json() { rctl --json network status net1; }
+relays_of() { status_json | jq -r --arg n "$1" '.members[] | select(.node == $n) | .relays | "\(.status) active=\(.active)"'; }
+h_active() { [ "$(relays_of h)" = "without $P active=$S" ]; }
+expect_ok "network status --json: h reports $P out of service and $S active" sim_wait_until 30 h_active
+c_without() { relays_of c | grep -q "^without $P "; }
+expect_ok "network status --json: c reports $P out of service" sim_wait_until 30 c_without
+expect_output "network status (table) shows $P out of service on h" "^h +hidden .*without $P +$S .*$P out of service" \
+  rctl network status net1
+expect_output "network status shows handshake ages per peer" "^c +- .*$S [0-9]+s" rctl network status net1
+metric_failovers() { sim_exec ctl curl -s "$CTL_URL/metrics" | awk '/^overlay_relay_failovers_total / { print $2 }'; }
+expect_output "/metrics counts the failovers of c and h" '^([2-9]|[1-9][0-9]+)(\.0)?$' metric_failovers
+uplink "$P" up
+expect_ok "on c, h's /64 returns to $P under the controller" sim_wait_until 25 wait_back
+
+# --- The primary's whole node dies -------------------------------------------------------------
+disown "${AGENT_PID[$P]}" 2>/dev/null || true   # its end is the point, not news
+kill -KILL "$(sim_holder_pid "$P")"
+t0=$(date +%s%N)
+expect_ok "wc reaches wh again after $P's node died" sim_wait_until 15 c_to_h
+took=$((($(date +%s%N) - t0) / 1000000))
+expect_ok "failover took ${took} ms (at most 10 s)" test "$took" -le 10000
+expect_ok "wh reaches wc" sim_wait_until 5 h_to_c
+
+if [ "${SIM_SHOW_AGENT_LOGS:-0}" = 1 ]; then
+  sim_exec h wg show | sed 's/^/#   /'
+  sim_exec b wg show | sed 's/^/#   /' 
+  for n in a b c h; do echo "# --- $n"; agent_log "$n" | tail -n 15 | sed 's/^/#   /'; done
+fi
+sim_summary
