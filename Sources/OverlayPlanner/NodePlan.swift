@@ -284,7 +284,8 @@ public struct RelayHubPlan: Codable, Equatable, Sendable {
     /// when it is out of service: only the hub itself can deliver to them.
     public var access: [IPPrefix]
     /// What this member sends through the hub only because the hub relays it (hidden members'
-    /// /64s; the whole /48 on a hidden member whose primary it is). Sorted.
+    /// /64s and /24s; the whole network, both families, on a hidden member whose primary it is).
+    /// In member order.
     public var relayed: [IPPrefix]
     /// Whether this hub is this (hidden) member's primary relay.
     public var isPrimary: Bool

@@ -212,20 +212,21 @@ public struct Topology: Sendable {
         let hubs = relayHubs.map { h -> RelayHubPlan in
             let relayed: [IPPrefix]
             let isPrimary = relays[i]?.primary == h
+            // Both families: a hidden member's IPv4 /24 moves with its /64.
             if isPrimary {
-                relayed = [network.prefix.asIPPrefix]
+                relayed = networkPrefixes
             } else if members[i].isHidden {
                 // The standby's peer on a hidden member carries the hidden members before it that
                 // the standby is primary for (see `peers(of:)`).
-                relayed = relays.filter { $0.key < i && $0.value.primary == h }.keys.sorted().map {
-                    members[$0].subnet.asIPPrefix
+                relayed = relays.filter { $0.key < i && $0.value.primary == h }.keys.sorted().flatMap {
+                    members[$0].prefixes
                 }
             } else {
-                relayed = relays.filter { $0.value.primary == h }.keys.sorted().map { members[$0].subnet.asIPPrefix }
+                relayed = relays.filter { $0.value.primary == h }.keys.sorted().flatMap { members[$0].prefixes }
             }
             return RelayHubPlan(
                 name: members[h].name, publicKey: members[h].publicKey, subnet: members[h].subnet,
-                access: (accessByHub[h] ?? []).map { IPPrefix.host(.v6(accessAddress($0))) }, relayed: relayed,
+                access: (accessByHub[h] ?? []).flatMap(accessPrefixes), relayed: relayed,
                 isPrimary: isPrimary)
         }
         guard hubs.contains(where: { !$0.relayed.isEmpty }) else { return nil }

@@ -305,10 +305,12 @@ struct AgentAPITests {
                 status: "without a", active: "b", failovers: failovers,
                 hubs: [
                     .init(
-                        name: "a", publicKey: "ka", inService: false, up: false, rttMilliseconds: nil, probes: 9,
+                        name: "a", publicKey: Self.peerKey, inService: false, up: false, rttMilliseconds: nil,
+                        probes: 9,
                         lostProbes: lost),
                     .init(
-                        name: "b", publicKey: "kb", inService: true, up: true, rttMilliseconds: 0.4, probes: 9,
+                        name: "b", publicKey: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", inService: true, up: true,
+                        rttMilliseconds: 0.4, probes: 9,
                         lostProbes: 0),
                 ])
             let status = AgentStatus(
@@ -329,7 +331,7 @@ struct AgentAPITests {
             }
             let before = try h.store.dump()
             let bad = try await post(report(failovers: 1, lost: -1))
-            #expect(bad.status == .badRequest && bad.error?.contains("'-1'") == true, "\(bad.text)")
+            #expect(bad.status == .badRequest && bad.error?.contains("-1 lost") == true, "\(bad.text)")
             #expect(try h.store.dump() == before)
             for (failovers, total) in [(2, 2), (2, 2), (3, 3), (1, 4)] {
                 #expect(try await post(report(failovers: failovers)).status == .noContent)
