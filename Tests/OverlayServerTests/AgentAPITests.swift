@@ -159,9 +159,10 @@ struct AgentAPITests {
                     uri: uri, method: .get, headers: signed(id, node: node, method: "GET", uri: uri))
                 return (r, ContinuousClock.now - start)
             }
-            // Behind: answered at once.
+            // Behind: answered at once, not after the 30 s wait (the bound leaves room for a
+            // loaded machine running every suite at once).
             let (now, t0) = try await poll(a, "a1", after: revA - 1, wait: 30)
-            #expect(now.status == .ok && t0 < .seconds(10), "answered after \(t0)")
+            #expect(now.status == .ok && t0 < .seconds(25), "answered after \(t0)")
 
             // a1 and b1 wait; a change in net-b wakes b1 only.
             async let pollA = poll(a, "a1", after: revA, wait: 2)

@@ -49,12 +49,17 @@ import Testing
         return fd
     }
 
-    /// Whether the server closed `fd` within `seconds` (a read returning 0 or an error).
-    static func closedByServer(_ fd: Int32, within seconds: Double) -> Bool {
-        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&pfd, 1, Int32(seconds * 1000)) == 1 else { return false }
-        var byte: UInt8 = 0
-        return read(fd, &byte, 1) <= 0
+    /// Whether the server closed `fd` within `seconds` (a read returning 0 or an error). The
+    /// wait blocks a thread of its own, not one of the few that every test in the process shares.
+    static func closedByServer(_ fd: Int32, within seconds: Double) async -> Bool {
+        await withCheckedContinuation { done in
+            Thread {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&pfd, 1, Int32(seconds * 1000)) == 1 else { return done.resume(returning: false) }
+                var byte: UInt8 = 0
+                done.resume(returning: read(fd, &byte, 1) <= 0)
+            }.start()
+        }
     }
 
     @Test func overTheBudgetClosedAtOnceIdleClosedAfterTheTimeout() async throws {
@@ -77,8 +82,8 @@ import Testing
         let spare = try Self.connect(p)
         try await Task.sleep(for: .milliseconds(200))
         let fourth = try Self.connect(p)
-        #expect(Self.closedByServer(fourth, within: 1), "a fourth connection from one source is closed at once")
-        #expect(!Self.closedByServer(idle, within: 0.3), "the first three stay")
+        #expect(await Self.closedByServer(fourth, within: 1), "a fourth connection from one source is closed at once")
+        #expect(!(await Self.closedByServer(idle, within: 0.3)), "the first three stay")
         close(fourth)
         close(spare)
         try await Task.sleep(for: .milliseconds(200))
@@ -89,8 +94,8 @@ import Testing
         #expect(String(decoding: r.body, as: UTF8.self).contains("overlay_connections_refused_total 1"))
         try await client.shutdown()
         // Nothing sent, or a head never finished: closed after the idle timeout (3 s).
-        #expect(Self.closedByServer(idle, within: 5), "an idle connection is closed after the timeout")
-        #expect(Self.closedByServer(halfHead, within: 5), "a half-sent head is closed after the timeout")
+        #expect(await Self.closedByServer(idle, within: 5), "an idle connection is closed after the timeout")
+        #expect(await Self.closedByServer(halfHead, within: 5), "a half-sent head is closed after the timeout")
         close(idle)
         close(halfHead)
 
