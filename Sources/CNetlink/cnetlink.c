@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <libmnl/libmnl.h>
@@ -84,6 +85,14 @@ static void *cnl_create_thread(void *p) {
 // hundreds of namespaces mounted there costs more than creating one.
 static _Atomic int cnl_run_dir_prepared;
 
+#define CNL_NSFS_MAGIC 0x6e736673
+
+int cnl_netns_is_namespace(const char *path) {
+    struct statfs s;
+    if (statfs(path, &s) < 0) return -errno;
+    return s.f_type == CNL_NSFS_MAGIC ? 1 : 0;
+}
+
 int cnl_netns_create(const char *run_dir, const char *name) {
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/%s", run_dir, name) >= (int)sizeof path) return -ENAMETOOLONG;
@@ -93,6 +102,12 @@ int cnl_netns_create(const char *run_dir, const char *name) {
         cnl_run_dir_prepared = 1;
     }
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+    if (fd < 0 && errno == EEXIST && cnl_netns_is_namespace(path) == 0) {
+        // The empty file of a create interrupted before its mount (a killed agent): no
+        // namespace lives there, so it is replaced.
+        if (unlink(path) < 0) return -errno;
+        fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+    }
     if (fd < 0) return -errno;
     close(fd);
     struct cnl_create_args a = { path, -EINVAL };

@@ -34,13 +34,21 @@ public enum NetworkNamespace {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != ".." && !isLeftover(name) { names.append(name) }
         }
         return names.sorted()
     }
 
+    /// Whether a namespace of that name is there (a leftover of an interrupted create is not).
     public static func exists(_ name: String) -> Bool {
-        access(path(of: name), F_OK) == 0
+        access(path(of: name), F_OK) == 0 && !isLeftover(name)
+    }
+
+    /// The empty file a create interrupted before its mount leaves under /run/netns: no
+    /// namespace lives there, so it is not listed, and `create` replaces it. (A path that cannot
+    /// be checked counts as a namespace: a failed read is never a reason to replace one.)
+    static func isLeftover(_ name: String) -> Bool {
+        cnl_netns_is_namespace(path(of: name)) == 0
     }
 
     /// Opens the namespace for IFLA_NET_NS_FD and the like; the caller closes it.

@@ -29,6 +29,24 @@ struct NetlinkNamespaceTests {
         #expect(!(try tool("ip", "netns", "list").stdout.contains(a)))
     }
 
+    /// An agent killed between creating /run/netns/NAME and mounting the namespace on it leaves
+    /// an empty file: not a namespace, so not listed, and replaced by the next create.
+    @Test func theLeftoverOfAnInterruptedCreateIsReplaced() throws {
+        let a = uniqueName()
+        let path = NetworkNamespace.path(of: a)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        defer { try? NetworkNamespace.delete(a) }
+        #expect(!NetworkNamespace.exists(a))
+        #expect(!(try NetworkNamespace.list().contains(a)))
+        try NetworkNamespace.create(a)
+        #expect(NetworkNamespace.exists(a))
+        #expect(try ipJSON("-n", a, "link", "show").compactMap { $0["ifname"] as? String } == ["lo"])
+        // A real namespace is never replaced.
+        #expect(throws: NetlinkError(operation: "create netns", object: a, errno: .EEXIST)) {
+            try NetworkNamespace.create(a)
+        }
+    }
+
     @Test func vethBridgeMasterMTUAndUpMatchIpLink() throws {
         try withNamespaces(2) { ns in
             let host = try NetlinkHandle(namespace: ns[0])

@@ -21,6 +21,11 @@ int cnl_open_in_netns(const char *netns_path, const char *file_path, int flags);
 /// Returns 0 or -errno.
 int cnl_netns_create(const char *run_dir, const char *name);
 
+/// 1 when path is a namespace (an nsfs bind mount, as `ip netns add` and cnl_netns_create make),
+/// 0 when it is anything else (the empty file a create interrupted before its mount leaves; an
+/// existing one is replaced by cnl_netns_create), -errno when it cannot be read.
+int cnl_netns_is_namespace(const char *path);
+
 /// Undoes cnl_netns_create: lazy unmount and unlink, like `ip netns delete`. Returns 0 or -errno.
 int cnl_netns_delete(const char *run_dir, const char *name);
 
