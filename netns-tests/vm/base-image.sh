@@ -5,9 +5,9 @@
 set -euo pipefail
 KVER=$1 BIN=$2 CACHE=$3
 MODDIR=/lib/modules/$KVER
-# What the guest needs from the kernel: WireGuard, nftables with conntrack (`ct state`), veth and
-# bridge. Their dependencies come from modules.dep.
-MODULES=(crc32c_generic wireguard nf_tables nft_ct nf_conntrack veth bridge)
+# What the guest needs from the kernel: WireGuard, nftables with conntrack (`ct state`) and NAT
+# (the agent's egress masquerade chains), veth and bridge. Their dependencies come from modules.dep.
+MODULES=(crc32c_generic wireguard nf_tables nft_ct nf_conntrack nft_chain_nat nft_masq nft_nat nf_nat veth bridge)
 # Tools for the checks (the product uses none of them) and the product's own binaries.
 TOOLS=("$(command -v wg)" "$(command -v ip)" "$(command -v nft)" "$(command -v socat)")
 PRODUCT=("$BIN/overlay-agent" "$BIN/overlay-bench")

@@ -5,7 +5,7 @@
 # `qemu-system-x86_64 -accel tcg` with an initramfs made of two archives:
 #   - the base (cached in .build-vm/, rebuilt only when its inputs change): busybox-static, the
 #     release binaries and the C libraries they load, wg/ip/nft/socat for the checks, and the
-#     kernel modules (WireGuard, nf_tables, veth, bridge and what they depend on);
+#     kernel modules (WireGuard, nf_tables with conntrack and NAT, veth, bridge and what they depend on);
 #   - the run's own (small, made every time): agent identities and plans made here on the host by
 #     `overlay-agent init` and `overlayctl`, and the guest's scripts.
 # The guest runs guest-test.sh (or the benchmark) as init, prints PASS/FAIL lines and a final
