@@ -48,4 +48,6 @@ ctl apply -f "$work/topology.yaml" --dry-run
 ctl apply -f "$work/topology.yaml"
 ctl apply -f "$work/topology.yaml"
 echo "# The agent's input: 'overlayctl plan NODE --json' (first lines)."
-"$BIN/overlayctl" plan edge-1 --json | head -25
+# Whole into a file first: head closing the pipe early would end overlayctl with SIGPIPE.
+"$BIN/overlayctl" plan edge-1 --json >"$work/edge-1.plan.json"
+head -25 "$work/edge-1.plan.json"
