@@ -30,10 +30,7 @@ extension AgentStatus {
                     "networks[].peers", "\(n.peers.count) entries", allowed: "at most \(Self.maxPeers) per network")
             }
             for p in n.peers {
-                guard WireGuardKey(base64: p.publicKey) != nil else {
-                    throw ValidationError(
-                        "networks[].peers[].publicKey", p.publicKey, allowed: "a WireGuard key: 32 bytes of base64")
-                }
+                try Self.key(p.publicKey, field: "networks[].peers[].publicKey")
                 if let age = p.handshakeAge, age < 0 {
                     throw ValidationError(
                         "networks[].peers[].handshakeAge", String(age), allowed: "seconds (0 or more) or null")
@@ -68,10 +65,7 @@ extension AgentStatus {
         }
         for h in r.hubs {
             _ = try Names.label(h.name, field: "networks[].relays.hubs[].name")
-            guard WireGuardKey(base64: h.publicKey) != nil else {
-                throw ValidationError(
-                    "networks[].relays.hubs[].publicKey", h.publicKey, allowed: "a WireGuard key: 32 bytes of base64")
-            }
+            try Self.key(h.publicKey, field: "networks[].relays.hubs[].publicKey")
             guard h.probes >= 0, (0...h.probes).contains(h.lostProbes), (h.rttMilliseconds ?? 0) >= 0,
                 (h.rttMilliseconds ?? 0).isFinite
             else {
@@ -80,6 +74,12 @@ extension AgentStatus {
                     "\(h.probes) probes, \(h.lostProbes) lost, rtt \(h.rttMilliseconds ?? 0)",
                     allowed: "probes 0 or more, lost at most the probes, rtt 0 or more")
             }
+        }
+    }
+
+    static func key(_ text: String, field: String) throws {
+        guard WireGuardKey(base64: text) != nil else {
+            throw ValidationError(field, text, allowed: "a WireGuard key: 32 bytes of base64")
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
 import OverlayAPI
 import OverlayController
 import OverlayCrypto
@@ -96,9 +97,7 @@ public final class ControllerServer: Sendable {
         let connections = ConnectionLimits(perSource: limits.perSource, total: limits.total, metrics: metrics)
         let http = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionLimitHandler(limits: connections)],
-            idleTimeout: .nanoseconds(
-                Int64(limits.idleTimeout.components.seconds) * 1_000_000_000
-                    + limits.idleTimeout.components.attoseconds / 1_000_000_000),
+            idleTimeout: TimeAmount(limits.idleTimeout),
             httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: 8 << 10, maxHeaderListSize: 16 << 10, maxHeaderFieldCount: 100))
         return Application(
