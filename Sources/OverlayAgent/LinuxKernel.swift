@@ -156,6 +156,7 @@ public final class LinuxKernel: AgentKernel {
         if forwarding, let ns {
             s.forwarding = (try? Sysctl.read(Reconciler.forwardingKey, namespace: ns)) == "1"
             s.forwarding4 = (try? Sysctl.read(Reconciler.forwardingKey4, namespace: ns)) == "1"
+            s.duplicateAddressDetection = (try? Sysctl.read(Reconciler.dadKey, namespace: ns)) != "0"
         }
         if firewall, let table = try nft(ns).read(Firewall.tableName) {
             s.firewall = FirewallState(

@@ -84,17 +84,21 @@ public struct NamespaceState: Sendable, Equatable {
     public var forwarding: Bool?
     /// `net.ipv4.ip_forward`; nil when not read.
     public var forwarding4: Bool?
+    /// `net.ipv6.conf.default.accept_dad` is not 0: links made from now on run duplicate address
+    /// detection on their link-local addresses. nil when not read.
+    public var duplicateAddressDetection: Bool?
     /// nil when the namespace has no `inet overlay` table.
     public var firewall: FirewallState?
 
     public init(
         links: [String: LinkState] = [:], routes: Set<RouteState> = [], forwarding: Bool? = nil,
-        firewall: FirewallState? = nil, forwarding4: Bool? = nil
+        firewall: FirewallState? = nil, forwarding4: Bool? = nil, duplicateAddressDetection: Bool? = nil
     ) {
         self.links = links
         self.routes = routes
         self.forwarding = forwarding
         self.forwarding4 = forwarding4
+        self.duplicateAddressDetection = duplicateAddressDetection
         self.firewall = firewall
     }
 }

@@ -12,6 +12,12 @@ public enum Reconciler {
     public static let wireguardPrefix = "wg-"
     static let forwardingKey = "net.ipv6.conf.all.forwarding"
     static let forwardingKey4 = "net.ipv4.ip_forward"
+    /// Links made in a namespace take this as their own `accept_dad`. With 1 (the kernel's default)
+    /// a new bridge's link-local address stays tentative for 1 to 2 s, and the router cannot
+    /// resolve a workload's neighbour entry for forwarded packets meanwhile (neighbour solicitations
+    /// for them need a usable link-local source). The namespace's addresses are unique by
+    /// construction, so nothing is lost by skipping the check.
+    static let dadKey = "net.ipv6.conf.default.accept_dad"
     /// The host's ends of the egress transfer links.
     public static let transferPrefix = "ovx-"
 
@@ -113,6 +119,8 @@ public enum Reconciler {
         if !exists { out.append(.createNamespace(ns, workload: false)) }
 
         if state.forwarding != true { out.append(.setSysctl(namespace: ns, key: forwardingKey, value: "1")) }
+        // Before any link: a link takes the namespace's default when it is made.
+        if state.duplicateAddressDetection != false { out.append(.setSysctl(namespace: ns, key: dadKey, value: "0")) }
         if n.ipv4 != nil && state.forwarding4 != true {
             out.append(.setSysctl(namespace: ns, key: forwardingKey4, value: "1"))
         }

@@ -57,6 +57,7 @@ final class FakeKernel: AgentKernel {
                 var s = fresh
                 s.forwarding = false
                 s.forwarding4 = false
+                s.duplicateAddressDetection = true
                 state.networkNamespaces[ns] = s
             }
         case .deleteNamespace(let ns, let workload):
@@ -83,6 +84,8 @@ final class FakeKernel: AgentKernel {
         case .setSysctl(let ns?, let key, let value):
             if key == Reconciler.forwardingKey4 {
                 state.networkNamespaces[ns]!.forwarding4 = value == "1"
+            } else if key == Reconciler.dadKey {
+                state.networkNamespaces[ns]!.duplicateAddressDetection = value != "0"
             } else {
                 state.networkNamespaces[ns]!.forwarding = value == "1"
             }

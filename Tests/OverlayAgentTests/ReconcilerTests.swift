@@ -42,6 +42,7 @@ import WireGuard
                 == "[host] replace table inet overlay (\(Firewall.fingerprint(Firewall.hostTable(plan.hostFirewall))))")
         let order = [
             "create netns ovl-0a0b0c0d", "[ovl-0a0b0c0d] sysctl net.ipv6.conf.all.forwarding=1",
+            "[ovl-0a0b0c0d] sysctl net.ipv6.conf.default.accept_dad=0",
             "[ovl-0a0b0c0d] replace table", "[ovl-0a0b0c0d] add bridge br-0a0b0c0d",
             "[ovl-0a0b0c0d] add address fd00:1:2:1::1/64 dev br-0a0b0c0d", "[host] start wireguard wg-0a0b0c0d",
             "[host] move wg-0a0b0c0d to netns ovl-0a0b0c0d", "[ovl-0a0b0c0d] set wg-0a0b0c0d mtu 1420",
