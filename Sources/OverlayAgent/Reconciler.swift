@@ -149,8 +149,6 @@ public enum Reconciler {
         }
         out += addressActions(ns, n.bridge, have: bridge?.addresses ?? [], want: routerPrefixes)
 
-        out += transferActions(n, state: state, observed: observed)
-
         // Workloads that left: their veth (the pair goes with it), before new ones may reuse names.
         let wantedHostLinks = Set(n.workloads.map(\.hostInterface))
         for (name, link) in state.links.sorted(by: { $0.key < $1.key })
@@ -166,6 +164,9 @@ public enum Reconciler {
         for w in n.workloads where !observed.isUnreadable(.namespace(w.namespace)) {
             out += workloadActions(w, network: n, state: state, observed: observed)
         }
+        // Egress last: the overlay path (tunnel, bridge, workloads) is what a joining member is
+        // waited for, and nothing on it needs the transfer link.
+        out += transferActions(n, state: state, observed: observed)
         return out
     }
 
