@@ -4,8 +4,11 @@
 # UDP 5353, and the WireGuard port's TCP twin) and in its workloads.
 # Proves: from the internet namespace every TCP, UDP and ICMPv6 probe to every node address
 # (IPv4 and IPv6) and port fails, including the WireGuard UDP port (wireguard-go stays silent to a
-# stranger), and probes aimed at the overlay prefixes through a node; the drop counters rise;
-# controls: the same listeners answer from inside the node, and the nodes still reach out.
+# stranger), and probes aimed at the overlay prefixes through a node whose host forwards (the
+# agent's forward chain drops what goes to or from the overlay's links and /48s); the drop
+# counters rise; controls: the same listeners answer from inside the node, and the nodes still
+# reach out. The host's own forwarding stays its own: a Docker-like bridge on that node, with its
+# own masquerade, keeps reaching the internet with the agent's table (and egress) in place.
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=lib/sim.sh
@@ -100,4 +103,25 @@ expect_ok "h still reaches the internet through NAT" sim_ping h "$SIM_INET4"
 expect_ok "control: a's TCP 22 still answers locally" tcp_answers a 127.0.0.1 22
 expect_ok "control: the overlay still works (wa -> wh)" \
   sim_netns_exec a wl-wa ping -6 -c1 -W1 "$(ctl plan h --json | jq -r '.networks[0].workloads[0].address')"
+
+# Forwarding that is not the overlay's is the host's business: a Docker-like bridge on a (a
+# namespace behind a bridge, masqueraded by a table of its own) still reaches the internet.
+sim_exec a ip link add dkbr0 type bridge
+sim_exec a ip addr add 172.31.77.1/24 dev dkbr0
+sim_exec a ip link set dkbr0 up
+sim_exec a ip netns add dk1
+sim_exec a ip link add dkv0 type veth peer name eth0 netns dk1
+sim_exec a ip link set dkv0 master dkbr0 up
+sim_exec a ip netns exec dk1 ip addr add 172.31.77.2/24 dev eth0
+sim_exec a ip netns exec dk1 ip link set eth0 up
+sim_exec a ip netns exec dk1 ip route add default via 172.31.77.1
+sim_exec a nft -f - <<'NFT'
+table ip dockerlike {
+  chain postrouting { type nat hook postrouting priority 100; policy accept; ip saddr 172.31.77.0/24 oifname "eth0" masquerade; }
+}
+NFT
+expect_eq "a's host forwards IPv4 (egress is on)" "1" sim_exec a sysctl -n net.ipv4.ip_forward
+expect_ok "a Docker-like bridge on a still forwards to the internet beside the agent's table" \
+  sim_exec a ip netns exec dk1 ping -c1 -W2 "$SIM_INET4"
+sim_exec a ip netns del dk1
 sim_summary

@@ -12,8 +12,12 @@
 # (--no-egress) gets nothing out until `network set net2 --egress on`; from the internet, with
 # routes to the overlay's IPv4 prefix and the transfer addresses pointed at a node, no probe gets
 # in; `down` leaves no NAT, no transfer link, and the host's ip_forward as it was.
+# NAT66: a and p register their public IPv6 address too; their net1 workloads fetch from the
+# internet over IPv6, seen from the node's public IPv6 address; b and h (no public IPv6) get
+# nothing out over IPv6; the internet, with a route to net1's /48 through a, gets nothing in;
+# the uplink keeps accepting router advertisements (accept_ra 2 while the host forwards IPv6).
 # A stock wg-quick client (wireguard-go) on the internet reaches every workload over IPv4.
-# Not yet here: NAT66.
+# `down` puts IPv6 forwarding and accept_ra back as well.
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=lib/sim.sh
@@ -34,9 +38,11 @@ sim_node h --hidden
 ctl network create net1 >/dev/null
 ctl network create net2 --ipv4 10.77.0.0/16 --no-egress >/dev/null
 ctl network create net3 --no-ipv4 >/dev/null
-ctl node add a --identity "$(agent a init)" --public-address "$(sim_public_addr a)" --hub >/dev/null
+ctl node add a --identity "$(agent a init)" --public-address "$(sim_public_addr a)" \
+  --public-address "$(sim_public_addr a 6)" --hub >/dev/null
 ctl node add b --identity "$(agent b init)" --public-address "$(sim_public_addr b)" --hub >/dev/null
-ctl node add p --identity "$(agent p init)" --public-address "$(sim_public_addr p)" >/dev/null
+ctl node add p --identity "$(agent p init)" --public-address "$(sim_public_addr p)" \
+  --public-address "$(sim_public_addr p 6)" >/dev/null
 ctl node add h --identity "$(agent h init)" >/dev/null
 for n in a b p h; do ctl workload add "w$n" --network net1 --node "$n" >/dev/null; done
 for n in a h; do
@@ -47,8 +53,12 @@ P1=$(ctl network list --json | jq -r '.[] | select(.name == "net1") | .ipv4Prefi
 expect_eq "net1 got the first /16 of 100.64.0.0/10" "100.64.0.0/16" echo "$P1"
 expect_output "workload show prints the IPv4 address" '^ipv4 address +100\.64\.[0-9]+\.2$' ctl workload show wa
 
-declare -A FWD_BEFORE
+declare -A FWD_BEFORE FWD6_BEFORE RA_BEFORE
 for n in a b p h; do FWD_BEFORE[$n]=$(sim_exec "$n" sysctl -n net.ipv4.ip_forward); done
+for n in a p; do
+  FWD6_BEFORE[$n]=$(sim_exec "$n" sysctl -n net.ipv6.conf.all.forwarding)
+  RA_BEFORE[$n]=$(sim_exec "$n" sysctl -n net.ipv6.conf.eth0.accept_ra)
+done
 for n in a b p h; do
   expect_output "agent on $n applies its plan" '^plan revision [0-9]+: [1-9][0-9]* actions$' apply_plan "$n" --verbose
 done
@@ -113,6 +123,40 @@ expect_fail "xa (net2, --no-egress) gets nothing out" fetch a xa
 expect_fail "xh (net2, --no-egress) gets nothing out" fetch h xh
 expect_fail "va (net3, IPv6 only) gets nothing out over IPv4" fetch a va
 
+# NAT66: the same server over IPv6, from the nodes with a public IPv6 address.
+sim_exec_bg "$SIM_INET" "$SIM_DIR/web6.log" socat TCP6-LISTEN:8086,fork,reuseaddr,ipv6only=1 'SYSTEM:echo $SOCAT_PEERADDR'
+# socat prints the peer's IPv6 address in full; compressed here to compare with the plan's.
+fetch6() {
+  sim_netns_exec "$1" "wl-$2" timeout 5 ncat -6 --recv-only -w3 "$SIM_INET6" 8086 | tr -d '[]' |
+    python3 -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.stdin.read().strip()))'
+}
+sim_wait_until 10 sim_tcp "$SIM_INET" "$SIM_INET6" 8086 || true
+for n in a p; do
+  expect_eq "w$n fetches from the internet over IPv6; the server sees $n's public IPv6 address" \
+    "$(sim_public_addr "$n" 6)" fetch6 "$n" "w$n"
+done
+expect_fail "wb (b has no public IPv6) gets nothing out over IPv6" fetch6 b wb
+expect_fail "wh (hidden) gets nothing out over IPv6" fetch6 h wh
+expect_fail "xa (net2, --no-egress) gets nothing out over IPv6" fetch6 a xa
+for n in a p; do
+  expect_eq "$n's host forwards IPv6 for NAT66" "1" sim_exec "$n" sysctl -n net.ipv6.conf.all.forwarding
+  expect_eq "$n's uplink still accepts router advertisements (accept_ra 2)" "2" \
+    sim_exec "$n" sysctl -n net.ipv6.conf.eth0.accept_ra
+done
+# From the internet, with net1's /48 routed to a (whose host now routes it to its transfer link).
+PREFIX1=$(ctl plan a --json | jq -r '.networks[] | select(.name == "net1") | .prefix')
+WA6=$(ctl plan a --json | jq -r '.networks[] | select(.name == "net1") | .workloads[0].address')
+host_fwd_drops() {
+  sim_exec a nft list chain inet overlay forward | grep overlay-forward-dropped |
+    sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}'
+}
+drops_before=$(host_fwd_drops)
+sim_internet_exec ip -6 route replace "$PREFIX1" via "$(sim_public_addr a 6)"
+expect_fail "internet -> wa ($WA6) via a over IPv6: ping" sim_internet_exec ping -6 -c1 -W1 "$WA6"
+expect_fail "internet -> wa:8080 via a over IPv6" sim_internet_exec timeout 3 ncat -6 -z -w2 "$WA6" 8080
+sim_internet_exec ip -6 route del "$PREFIX1"
+expect_ok "a's host forward chain counted them" test "$(host_fwd_drops)" -gt "$drops_before"
+
 # Nothing from the internet gets in, even with routes to the overlay and the transfer addresses
 # pointed at a node whose host forwards (egress turned ip_forward on there).
 A4=$(sim_public_addr a 4)
@@ -162,6 +206,10 @@ links_of_p() { sim_exec p ip -o link show | awk -F': ' '{print $2}' | grep -v -x
 expect_eq "p has no link left but lo and eth0" "" links_of_p
 expect_fail "p has no inet overlay table (no NAT left)" sim_exec p nft list table inet overlay
 expect_eq "p's ip_forward is back to ${FWD_BEFORE[p]}" "${FWD_BEFORE[p]}" sim_exec p sysctl -n net.ipv4.ip_forward
+expect_eq "p's IPv6 forwarding is back to ${FWD6_BEFORE[p]}" "${FWD6_BEFORE[p]}" sim_exec p sysctl -n net.ipv6.conf.all.forwarding
+expect_eq "p's accept_ra is back to ${RA_BEFORE[p]}" "${RA_BEFORE[p]}" sim_exec p sysctl -n net.ipv6.conf.eth0.accept_ra
+routes6_of_p() { sim_exec p ip -6 route show proto static; }
+expect_eq "p has no static IPv6 route left" "" routes6_of_p
 nat_of_p() { sim_exec p nft list ruleset | grep -c masquerade || true; }
 expect_eq "p has no masquerade rule left" "0" nat_of_p
 sim_summary

@@ -84,6 +84,11 @@ public enum NFTMatch: Hashable, Sendable {
     case inSet([NFTField], set: String, negated: Bool = false)
     /// `ct state STATES`: any of them.
     case ctState(CTState)
+    /// `fib daddr type local`: the packet is for this namespace's own addresses.
+    case fibDaddrLocal
+    /// `@th,OFFSET,LEN & MASK == VALUE` (bytes from the transport header, offset in bytes); the
+    /// rule must also match the transport protocol.
+    case transportBytes(offset: UInt32, mask: [UInt8], equals: [UInt8])
 
     // The vocabulary, reading like nft.
     public static func iifname(_ name: String, negated: Bool = false) -> NFTMatch {
@@ -131,11 +136,15 @@ public enum NFTExpression: Hashable, Sendable {
     case bitwise(register: UInt32, length: UInt32, mask: [UInt8], xor: [UInt8])
     /// `ct load state`.
     case ctState(register: UInt32)
+    /// `fib daddr type`: the route type of the destination address (RTN_*).
+    case fibDaddrType(register: UInt32)
     case lookup(register: UInt32, set: String, inverted: Bool)
     case counter
     case verdict(NFTVerdict)
     /// The `masq` expression.
     case masquerade
+    /// The `notrack` expression: conntrack leaves the packet alone.
+    case notrack
 }
 
 extension NFTRule {
@@ -197,10 +206,28 @@ extension NFTRule {
                 let mask = withUnsafeBytes(of: states.rawValue) { Array($0) }
                 out.append(.bitwise(register: 1, length: 4, mask: mask, xor: [0, 0, 0, 0]))
                 out.append(.cmp(register: 1, .neq, [0, 0, 0, 0]))
+            case .fibDaddrLocal:
+                out.append(.fibDaddrType(register: 1))
+                out.append(.cmp(register: 1, .eq, withUnsafeBytes(of: UInt32(2)) { Array($0) }))  // RTN_LOCAL
+            case .transportBytes(let offset, let mask, let value):
+                guard mask.count == value.count, !mask.isEmpty, mask.count <= 16 else {
+                    throw NFTError.invalid("transport bytes: mask and value must have the same length, 1 to 16")
+                }
+                out.append(.payload(.transport, offset: offset, length: UInt32(mask.count), register: 1))
+                out.append(
+                    .bitwise(
+                        register: 1, length: UInt32(mask.count), mask: mask,
+                        xor: [UInt8](repeating: 0, count: mask.count)))
+                out.append(.cmp(register: 1, .eq, zip(value, mask).map { $0 & $1 }))
             }
         }
         if counter { out.append(.counter) }
-        if let verdict { out.append(verdict == .masquerade ? .masquerade : .verdict(verdict)) }
+        switch verdict {
+        case .masquerade: out.append(.masquerade)
+        case .notrack: out.append(.notrack)
+        case let v?: out.append(.verdict(v))
+        case nil: break
+        }
         return out
     }
 }

@@ -268,6 +268,14 @@ extension NFTExpression {
             return make("counter")
         case .masquerade:
             return make("masq")
+        case .notrack:
+            return make("notrack")
+        case .fibDaddrType(let register):
+            let e = make("fib")
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_FIB_DREG), register)
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_FIB_RESULT), 3)  // NFT_FIB_RESULT_ADDRTYPE
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_FIB_FLAGS), 1 << 1)  // NFTA_FIB_F_DADDR
+            return e
         case .verdict(let verdict):
             let e = make("immediate")
             nftnl_expr_set_u32(e, attr(NFTNL_EXPR_IMM_DREG), 0)  // NFT_REG_VERDICT

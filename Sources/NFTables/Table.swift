@@ -101,12 +101,15 @@ public enum NFTVerdict: Hashable, Sendable {
     /// `masquerade`: source NAT to the output interface's address (a `nat` chain's terminal
     /// statement; the kernel compiles it to its own expression, not a verdict code).
     case masquerade
+    /// `notrack`: no conntrack for the packet (a `raw`-priority chain's statement; the chain goes
+    /// on to its next rule).
+    case notrack
 
     /// The kernel's verdict code (NF_ACCEPT, NFT_JUMP...).
     var code: Int32 {
         switch self {
         case .drop: 0
-        case .accept, .masquerade: 1
+        case .accept, .masquerade, .notrack: 1
         case .jump: -3
         case .return: -5
         }

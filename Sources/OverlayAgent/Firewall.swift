@@ -18,36 +18,54 @@ public enum Firewall {
     ]
 
     /// The agent's own namespace: nothing comes in but replies, loopback, WireGuard and the ICMPv6
-    /// IPv6 needs; nothing is routed through it (workloads live behind the network namespaces).
-    public static func hostTable(_ plan: HostFirewallPlan) -> NFTable {
+    /// IPv6 needs. Forwarding is decided only for the overlay: its egress over the transfer links
+    /// and the replies go through, anything else to or from a transfer link or an overlay /48 is
+    /// dropped; other forwarded traffic (a container bridge, a router the host is) is left to the
+    /// host's own rules. `networks` are the plan's networks on this node.
+    public static func hostTable(_ plan: HostFirewallPlan, networks: [NetworkResourcePlan] = []) -> NFTable {
         let ports = Array(Set(plan.wireguardPorts)).sorted()
-        // Egress: what the network namespaces send out over their transfer links (already
-        // masqueraded to their 100.127/16 address there) leaves through the uplink, masqueraded
-        // again; only its replies come back. Nothing is forwarded between transfer links.
         let transfer = "ovx-*"
-        let egressForward: [NFTRule] =
-            plan.egress
-            ? [
-                NFTRule(
-                    [
-                        .iifname(transfer), .oifname(transfer, negated: true),
-                        .ipSaddr(in: AddressPlan.transferIPv4.asIPPrefix),
-                    ], .accept),
-                NFTRule([.oifname(transfer), .ctState([.established, .related])], .accept),
-            ] : []
+        let overlay6 = Array(Set(networks.map(\.firewall.prefix))).sorted()
+        let nat66 = Array(Set(networks.filter { $0.egress?.nat66 == true }.map(\.firewall.prefix))).sorted()
+        let fromTransfer: [NFTMatch] = [.iifname(transfer), .oifname(transfer, negated: true)]
+        // Egress: IPv4 arrives already masqueraded to the namespace's 100.127/16 address, IPv6
+        // from the network's /48; both leave masqueraded to the uplink's address.
+        var egressSources: [[NFTMatch]] = []
+        if plan.egress { egressSources.append([.ipSaddr(in: AddressPlan.transferIPv4.asIPPrefix)]) }
+        if !nat66.isEmpty { egressSources.append([.ip6Saddr(inSet: "egress6")]) }
+        let forward: [NFTRule] =
+            egressSources.map { NFTRule(fromTransfer + $0, .accept) }
+            + (egressSources.isEmpty
+                ? [] : [NFTRule([.oifname(transfer), .ctState([.established, .related])], .accept)])
+            + [
+                NFTRule([.iifname(transfer)], counter: true, .drop, comment: "overlay-forward-dropped"),
+                NFTRule([.oifname(transfer)], counter: true, .drop, comment: "overlay-forward-dropped"),
+                NFTRule([.ip6Daddr(inSet: "overlay6")], counter: true, .drop, comment: "overlay-forward-dropped"),
+                NFTRule([.ip6Saddr(inSet: "overlay6")], counter: true, .drop, comment: "overlay-forward-dropped"),
+            ]
         let nat: [NFTChain] =
-            plan.egress
-            ? [
+            egressSources.isEmpty
+            ? []
+            : [
                 .base(
                     "postrouting", hook: .postrouting, priority: 100, policy: .accept, type: "nat",
-                    rules: [
-                        NFTRule(
-                            [
-                                .iifname(transfer), .oifname(transfer, negated: true),
-                                .ipSaddr(in: AddressPlan.transferIPv4.asIPPrefix),
-                            ], .masquerade)
-                    ])
-            ] : []
+                    rules: egressSources.map { NFTRule(fromTransfer + $0, .masquerade) })
+            ]
+        // WireGuard's datagrams skip conntrack: the input chain accepts them by port, and tracking
+        // every one costs the tunnel's throughput. Only datagrams for this host's own addresses
+        // that carry a WireGuard header (message type 1-4, three zero bytes): a forwarded flow,
+        // or a reply to a NATed one, that happens to use the same port stays tracked.
+        let wireguardHeader = NFTMatch.transportBytes(offset: 8, mask: [0xF8, 0xFF, 0xFF, 0xFF], equals: [0, 0, 0, 0])
+        let raw: [NFTChain] = [
+            .base(
+                "prerouting", hook: .prerouting, priority: -300, policy: .accept,
+                rules: [
+                    NFTRule([.inSet([.udpDport], set: "wireguard_ports"), .fibDaddrLocal, wireguardHeader], .notrack)
+                ]),
+            .base(
+                "output", hook: .output, priority: -300, policy: .accept,
+                rules: [NFTRule([.inSet([.udpSport], set: "wireguard_ports"), wireguardHeader], .notrack)]),
+        ]
         return sealed(
             NFTable(
                 name: tableName,
@@ -64,15 +82,19 @@ public enum Firewall {
                             NFTRule([.inSet([.icmpv6Type], set: "icmpv6_needed")], .accept),
                             NFTRule(counter: true, .drop, comment: "input-dropped"),
                         ]),
-                    .base(
-                        "forward", hook: .forward, policy: .drop, rules: egressForward + [NFTRule(counter: true, .drop)]
-                    ),
-                ] + nat,
+                    .base("forward", hook: .forward, policy: .accept, rules: forward),
+                ] + raw + nat,
                 sets: [
                     .single("wireguard_ports", .inetService, ports.map { .port($0) }),
                     .single("gateway_tcp", .inetService, Array(Set(plan.gatewayTCPPorts)).sorted().map { .port($0) }),
                     .single("gateway_udp", .inetService, Array(Set(plan.gatewayUDPPorts)).sorted().map { .port($0) }),
                     .single("icmpv6_needed", .icmpv6Type, neededICMPv6.map { .icmpv6($0) }),
+                    NFTSet(
+                        name: "overlay6", fields: [.ipv6Address], interval: true,
+                        elements: overlay6.map { .prefix($0.asIPPrefix) }),
+                    NFTSet(
+                        name: "egress6", fields: [.ipv6Address], interval: true,
+                        elements: nat66.map { .prefix($0.asIPPrefix) }),
                 ]))
     }
 
@@ -97,28 +119,34 @@ public enum Firewall {
             fw.ipv4Prefix.map { [NFTRule([.ipSaddr(notIn: $0.asIPPrefix)], counter: true, .drop, comment: "spoofed")] }
             ?? []
         let ipv4Accepted = fw.ipv4Prefix.map { [NFTRule([.ipSaddr(in: $0.asIPPrefix)], .accept)] } ?? []
-        // Egress: the transfer link lets out what local workloads open (IPv4, from the network's
-        // prefix) and lets in only its replies; nothing from there opens anything, and nothing
+        // Egress: the transfer link lets out what local workloads open (IPv4 from the network's
+        // prefix, IPv6 from its /48) and lets in only its replies; nothing from there opens anything, and nothing
         // from other nodes leaves through it (each workload goes out through its own node).
         var links: [NFTValue] = [.interface(network.bridge), .interface(network.interface)]
         var inbound: [NFTRule] = []
         var outbound: [NFTRule] = []
         var nat: [NFTChain] = []
-        if let e = network.egress, e.nat44, let p4 = fw.ipv4Prefix?.asIPPrefix {
+        let p4 = fw.ipv4Prefix?.asIPPrefix
+        if let e = network.egress, e.needsTransfer {
             links.append(.interface(e.interface))
             inbound = [
                 NFTRule([.iifname(e.interface), .ctState([.established, .related])], .accept),
                 NFTRule([.iifname(e.interface)], counter: true, .drop, comment: "inbound"),
             ]
-            outbound = [
-                NFTRule([.iifname(network.bridge), .oifname(e.interface), .ipSaddr(in: p4)], .accept),
-                NFTRule([.oifname(e.interface)], counter: true, .drop, comment: "egress-dropped"),
-            ]
-            nat = [
-                .base(
-                    "postrouting", hook: .postrouting, priority: 100, policy: .accept, type: "nat",
-                    rules: [NFTRule([.oifname(e.interface), .ipSaddr(in: p4)], .masquerade)])
-            ]
+            if e.nat44, let p4 {
+                outbound.append(NFTRule([.iifname(network.bridge), .oifname(e.interface), .ipSaddr(in: p4)], .accept))
+                nat = [
+                    .base(
+                        "postrouting", hook: .postrouting, priority: 100, policy: .accept, type: "nat",
+                        rules: [NFTRule([.oifname(e.interface), .ipSaddr(in: p4)], .masquerade)])
+                ]
+            }
+            // IPv6 leaves with its own source; the host masquerades it (NAT66).
+            if e.nat66 {
+                outbound.append(
+                    NFTRule([.iifname(network.bridge), .oifname(e.interface), .ip6Saddr(in: prefix)], .accept))
+            }
+            outbound.append(NFTRule([.oifname(e.interface)], counter: true, .drop, comment: "egress-dropped"))
         }
         return sealed(
             NFTable(
@@ -213,7 +241,14 @@ public enum Firewall {
         FirewallState(
             fingerprint: fingerprint(table),
             rulesPerChain: Dictionary(uniqueKeysWithValues: table.chains.map { ($0.name, $0.rules.count) }),
-            elementsPerSet: Dictionary(uniqueKeysWithValues: table.sets.map { ($0.name, $0.elements.count) }))
+            elementsPerSet: Dictionary(
+                uniqueKeysWithValues: table.sets.map {
+                    // The kernel holds an interval set as its start and end markers.
+                    (
+                        $0.name,
+                        $0.interval ? ((try? $0.encodedElements().count) ?? $0.elements.count) : $0.elements.count
+                    )
+                }))
     }
 
     /// Reads a fingerprint back from the first rule comment that carries one.

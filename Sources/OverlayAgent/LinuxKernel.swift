@@ -93,6 +93,9 @@ public final class LinuxKernel: AgentKernel {
             $0.key.hasPrefix(Reconciler.wireguardPrefix) || $0.key.hasPrefix(Reconciler.transferPrefix)
         }
         o.host.forwarding4 = (try? Sysctl.read(Reconciler.forwardingKey4)) == "1"
+        o.host.forwarding = (try? Sysctl.read(Reconciler.forwardingKey)) == "1"
+        o.uplink6 = try observeUplink6()
+        o.bridgeNetfilterLoaded = access(Sysctl.path(of: Reconciler.bridgeNetfilterKeys[0]), F_OK) == 0
         o.recordedSysctls = state.recordedSysctls()
         for ns in o.namespaces where ns.hasPrefix(Reconciler.networkNamespacePrefix) {
             observe(ns, into: &o.networkNamespaces, unreadable: &o.unreadable) {
@@ -121,6 +124,19 @@ public final class LinuxKernel: AgentKernel {
             }
         }
         return o
+    }
+
+    /// The device of the host's IPv6 default route (any origin: static, DHCP, router
+    /// advertisement) and its `accept_ra`.
+    func observeUplink6() throws -> Uplink? {
+        let h = try rt(nil)
+        guard
+            let r = try h.routeList(family: .inet6).first(where: {
+                $0.table == .main && $0.type == .unicast && $0.destination.length == 0
+            }),
+            let index = r.outputIndex, let name = try h.linkList().first(where: { $0.index == index })?.name
+        else { return nil }
+        return Uplink(name: name, acceptRA: try? Sysctl.read(Reconciler.acceptRAKey(name)))
     }
 
     /// Reads one namespace; one that vanished since the listing is absent, one that is still
@@ -157,6 +173,9 @@ public final class LinuxKernel: AgentKernel {
             s.forwarding = (try? Sysctl.read(Reconciler.forwardingKey, namespace: ns)) == "1"
             s.forwarding4 = (try? Sysctl.read(Reconciler.forwardingKey4, namespace: ns)) == "1"
             s.duplicateAddressDetection = (try? Sysctl.read(Reconciler.dadKey, namespace: ns)) != "0"
+            s.bridgeNetfilter = Reconciler.bridgeNetfilterKeys.contains {
+                (try? Sysctl.read($0, namespace: ns)) == "1"
+            }
         }
         if firewall, let table = try nft(ns).read(Firewall.tableName) {
             s.firewall = FirewallState(

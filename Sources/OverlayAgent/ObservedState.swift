@@ -27,6 +27,10 @@ public struct ObservedState: Sendable {
     /// Host sysctls the agent changed, with the values they had before (from its state
     /// directory): `down`, or the last egress network leaving, puts them back.
     public var recordedSysctls: [String: String] = [:]
+    /// The interface of the host's IPv6 default route and its `accept_ra`; nil without one.
+    public var uplink6: Uplink?
+    /// Whether `br_netfilter` is loaded (a new namespace then starts with its hooks on).
+    public var bridgeNetfilterLoaded: Bool = false
 
     public init(
         namespaces: Set<String> = [], host: NamespaceState = NamespaceState(),
@@ -44,6 +48,18 @@ public struct ObservedState: Sendable {
     }
 
     public func isUnreadable(_ object: ObservedObject) -> Bool { unreadable[object] != nil }
+}
+
+/// The host's IPv6 uplink, for what turning IPv6 forwarding on does to it.
+public struct Uplink: Sendable, Equatable {
+    public var name: String
+    /// `accept_ra` as read ("0", "1", "2"); nil when it could not be read.
+    public var acceptRA: String?
+
+    public init(name: String, acceptRA: String?) {
+        self.name = name
+        self.acceptRA = acceptRA
+    }
 }
 
 /// Something `observe` reads on its own and can fail to read on its own.
@@ -89,6 +105,9 @@ public struct NamespaceState: Sendable, Equatable {
     public var duplicateAddressDetection: Bool?
     /// nil when the namespace has no `inet overlay` table.
     public var firewall: FirewallState?
+    /// Whether `br_netfilter` runs the IP hooks for the namespace's bridged frames
+    /// (`net.bridge.bridge-nf-call-ip{,6}tables`); false when the module is not loaded or not read.
+    public var bridgeNetfilter: Bool = false
 
     public init(
         links: [String: LinkState] = [:], routes: Set<RouteState> = [], forwarding: Bool? = nil,

@@ -18,6 +18,9 @@ public enum Reconciler {
     /// for them need a usable link-local source). The namespace's addresses are unique by
     /// construction, so nothing is lost by skipping the check.
     static let dadKey = "net.ipv6.conf.default.accept_dad"
+    /// `br_netfilter`'s switches, per namespace: frames between a network's workloads stay on its
+    /// bridge, and its filtering is on the routed path, so the IP hooks need not run twice.
+    static let bridgeNetfilterKeys = ["net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"]
     /// The host's ends of the egress transfer links.
     public static let transferPrefix = "ovx-"
 
@@ -35,15 +38,13 @@ public enum Reconciler {
 
         // 1. The node's own door first: nothing is exposed before the host table is in place.
         if let plan {
-            let table = Firewall.hostTable(plan.hostFirewall)
+            let table = Firewall.hostTable(plan.hostFirewall, networks: plan.networks)
             if observed.host.firewall != Firewall.expectedState(table) {
                 out.append(.replaceFirewall(namespace: nil, table))
             }
-            // Egress needs the host to forward IPv4; the table above is already in place and
-            // forwards nothing but the transfer links' traffic.
-            if plan.hostFirewall.egress && observed.host.forwarding4 != true {
-                out.append(.setSysctl(namespace: nil, key: forwardingKey4, value: "1"))
-            }
+            // Egress needs the host to forward; the table above is already in place and decides
+            // only about the overlay's own traffic.
+            out += hostSysctlActions(plan, observed: observed)
         }
 
         // 2. What no longer belongs: networks, then stray tunnels, then workload namespaces we made
@@ -69,7 +70,8 @@ public enum Reconciler {
         {
             out.append(.deleteLink(namespace: nil, name: name))
         }
-        let wantedTransfers = Set(networks.compactMap { $0.egress?.nat44 == true ? $0.egress?.hostInterface : nil })
+        let wantedTransfers = Set(
+            networks.compactMap { $0.egress?.needsTransfer == true ? $0.egress?.hostInterface : nil })
         for name in observed.host.links.keys.sorted()
         where name.hasPrefix(transferPrefix) && !wantedTransfers.contains(name) {
             out.append(.deleteLink(namespace: nil, name: name))
@@ -86,15 +88,56 @@ public enum Reconciler {
 
         // 4. Tear-down of the host table last, so the node stays closed while the rest goes; the
         //    host's sysctls go back to what they were once nothing needs them.
-        if plan?.hostFirewall.egress != true {
-            for (key, value) in observed.recordedSysctls.sorted(by: { $0.key < $1.key }) {
-                out.append(.restoreSysctl(key: key, value: value))
-            }
+        let keep = plan.map { wantedHostSysctls($0, observed: observed) } ?? []
+        // An uplink's accept_ra last: it goes back to 1 once the host no longer forwards IPv6.
+        let restores = observed.recordedSysctls.sorted {
+            ($0.key.hasSuffix("/accept_ra") ? 1 : 0, $0.key) < ($1.key.hasSuffix("/accept_ra") ? 1 : 0, $1.key)
+        }
+        for (key, value) in restores where !keep.contains(key) {
+            out.append(.restoreSysctl(key: key, value: value))
         }
         if plan == nil && observed.host.firewall != nil {
             out.append(.deleteFirewall(namespace: nil))
         }
         return out
+    }
+
+    /// IPv4 forwarding for NAT44; IPv6 forwarding for NAT66. Turning IPv6 forwarding on makes the
+    /// kernel ignore router advertisements on every interface whose `accept_ra` is 1, so the
+    /// uplink (the interface of the IPv6 default route) gets 2 first, which accepts them while
+    /// forwarding; a host that already forwards IPv6 is left as it is.
+    static func hostSysctlActions(_ plan: NodePlan, observed: ObservedState) -> [AgentAction] {
+        var out: [AgentAction] = []
+        if plan.hostFirewall.egress && observed.host.forwarding4 != true {
+            out.append(.setSysctl(namespace: nil, key: forwardingKey4, value: "1"))
+        }
+        if needsIPv6Forwarding(plan) && observed.host.forwarding != true {
+            if let uplink = observed.uplink6, uplink.acceptRA == "1" {
+                out.append(.setSysctl(namespace: nil, key: acceptRAKey(uplink.name), value: "2"))
+            }
+            out.append(.setSysctl(namespace: nil, key: forwardingKey, value: "1"))
+        }
+        return out
+    }
+
+    /// The recorded host sysctls the plan still needs; the others are restored.
+    static func wantedHostSysctls(_ plan: NodePlan, observed: ObservedState) -> Set<String> {
+        var keys: Set<String> = []
+        if plan.hostFirewall.egress { keys.insert(forwardingKey4) }
+        if needsIPv6Forwarding(plan) {
+            keys.insert(forwardingKey)
+            keys.formUnion(observed.recordedSysctls.keys.filter { $0.hasSuffix("/accept_ra") })
+        }
+        return keys
+    }
+
+    static func needsIPv6Forwarding(_ plan: NodePlan) -> Bool {
+        plan.networks.contains { $0.egress?.nat66 == true }
+    }
+
+    /// In path form: interface names may contain dots (`eth0.100`).
+    static func acceptRAKey(_ interface: String) -> String {
+        "/proc/sys/net/ipv6/conf/\(interface)/accept_ra"
     }
 
     /// The host's table for an agent about to open its first connection to the controller, when
@@ -105,7 +148,9 @@ public enum Reconciler {
     public static func hostTableBeforeConnecting(plan: NodePlan?, host: NamespaceState) -> AgentAction? {
         guard host.firewall == nil else { return nil }
         return .replaceFirewall(
-            namespace: nil, Firewall.hostTable(plan?.hostFirewall ?? HostFirewallPlan(wireguardPorts: [])))
+            namespace: nil,
+            Firewall.hostTable(
+                plan?.hostFirewall ?? HostFirewallPlan(wireguardPorts: []), networks: plan?.networks ?? []))
     }
 
     static func networkActions(
@@ -123,6 +168,9 @@ public enum Reconciler {
         if state.duplicateAddressDetection != false { out.append(.setSysctl(namespace: ns, key: dadKey, value: "0")) }
         if n.ipv4 != nil && state.forwarding4 != true {
             out.append(.setSysctl(namespace: ns, key: forwardingKey4, value: "1"))
+        }
+        if state.bridgeNetfilter || (!exists && observed.bridgeNetfilterLoaded) {
+            for key in bridgeNetfilterKeys { out.append(.setSysctl(namespace: ns, key: key, value: "0")) }
         }
         if state.links["lo"]?.up != true { out.append(.setUp(namespace: ns, link: "lo")) }
 
@@ -285,14 +333,15 @@ public enum Reconciler {
         return out
     }
 
-    /// The egress transfer link: the veth pair, its /32s, the namespace's default route through the
-    /// host's end and the host's route back to the namespace's end. Without egress, the pair goes.
+    /// The egress transfer link: the veth pair, its host addresses, the namespace's default routes
+    /// through the host's end and the host's routes back: to the namespace's end, and (NAT66) the
+    /// network's /48 through it. Without egress, the pair goes.
     static func transferActions(_ n: NetworkResourcePlan, state: NamespaceState, observed: ObservedState)
         -> [AgentAction]
     {
         var out: [AgentAction] = []
         let ns = n.namespace
-        guard let e = n.egress, e.nat44 else {
+        guard let e = n.egress, e.needsTransfer else {
             let name = "vx-\(n.id)"
             if state.links[name] != nil { out.append(.deleteLink(namespace: ns, name: name)) }
             return out
@@ -310,19 +359,35 @@ public enum Reconciler {
             if inner?.up != true { out.append(.setUp(namespace: ns, link: e.interface)) }
             if outer?.up != true { out.append(.setUp(namespace: nil, link: e.hostInterface)) }
         }
-        out += addressActions(
-            ns, e.interface, have: inner?.addresses ?? [], want: [IPPrefix.host(.v4(e.address))])
-        out += addressActions(
-            nil, e.hostInterface, have: outer?.addresses ?? [], want: [IPPrefix.host(.v4(e.gateway))])
-        let nsWant: Set<RouteState> = [
-            RouteState(destination: IPPrefix.host(.v4(e.gateway)), device: e.interface),
-            RouteState(
-                destination: IPPrefix(address: .v4(IPv4Address(0)), length: 0)!, gateway: .v4(e.gateway),
-                device: e.interface),
-        ]
-        let hostWant: Set<RouteState> = [
-            RouteState(destination: IPPrefix.host(.v4(e.address)), device: e.hostInterface)
-        ]
+        var innerAddresses: Set<IPPrefix> = []
+        var outerAddresses: Set<IPPrefix> = []
+        var nsWant: Set<RouteState> = []
+        var hostWant: Set<RouteState> = []
+        if e.nat44 {
+            innerAddresses.insert(.host(.v4(e.address)))
+            outerAddresses.insert(.host(.v4(e.gateway)))
+            nsWant.insert(RouteState(destination: .host(.v4(e.gateway)), device: e.interface))
+            nsWant.insert(
+                RouteState(
+                    destination: IPPrefix(address: .v4(IPv4Address(0)), length: 0)!, gateway: .v4(e.gateway),
+                    device: e.interface))
+            hostWant.insert(RouteState(destination: .host(.v4(e.address)), device: e.hostInterface))
+        }
+        if e.nat66 {
+            innerAddresses.insert(.host(.v6(e.address6)))
+            outerAddresses.insert(.host(.v6(e.gateway6)))
+            nsWant.insert(RouteState(destination: .host(.v6(e.gateway6)), device: e.interface))
+            nsWant.insert(
+                RouteState(
+                    destination: IPPrefix(address: .v6(IPv6Address(high: 0, low: 0)), length: 0)!,
+                    gateway: .v6(e.gateway6), device: e.interface))
+            hostWant.insert(RouteState(destination: .host(.v6(e.address6)), device: e.hostInterface))
+            hostWant.insert(
+                RouteState(destination: n.firewall.prefix.asIPPrefix, gateway: .v6(e.address6), device: e.hostInterface)
+            )
+        }
+        out += addressActions(ns, e.interface, have: inner?.addresses ?? [], want: innerAddresses)
+        out += addressActions(nil, e.hostInterface, have: outer?.addresses ?? [], want: outerAddresses)
         out += routeActions(
             ns, have: inner == nil ? [] : state.routes.filter { $0.device == e.interface }, want: nsWant)
         out += routeActions(
@@ -336,7 +401,11 @@ public enum Reconciler {
         for r in have.subtracting(want).sorted(by: { $0.description < $1.description }) {
             out.append(.deleteRoute(namespace: ns, r))
         }
-        for r in want.subtracting(have).sorted(by: { $0.description < $1.description }) {
+        // Routes to a device before routes through a gateway: an IPv6 gateway must be reachable
+        // when its route is added.
+        for r in want.subtracting(have).sorted(by: {
+            ($0.gateway == nil ? 0 : 1, $0.description) < ($1.gateway == nil ? 0 : 1, $1.description)
+        }) {
             out.append(.addRoute(namespace: ns, r))
         }
         return out

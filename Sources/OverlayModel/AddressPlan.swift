@@ -87,6 +87,17 @@ extension AddressPlan {
         IPv4Address(transferIPv4.network.value + UInt32(listenPort))
     }
 
+    /// The IPv6 ends of the transfer links, for NAT66: the network namespace's is this /64 + the
+    /// listen port (the host routes the network's /48 to it), the host's `transferGateway6` on
+    /// every link. A ULA range of its own, outside every network's /48 by the chance of a random
+    /// 40-bit global ID.
+    public static let transferIPv6 = IPv6Prefix("fd6f:7678:6665::/64")!
+    public static let transferGateway6 = IPv6Address("fd6f:7678:6665::1:0")!
+
+    public static func transferAddress6(listenPort: UInt16) -> IPv6Address {
+        transferIPv6.network.adding(UInt64(listenPort))
+    }
+
     /// The default prefix of a new network: the /16 of `defaultIPv4Pool` that the fewest
     /// networks use, the lowest among equals, leaving out `transferIPv4` (its last /16). Distinct
     /// for the first 63 networks; after that they share, which their separate namespaces allow.

@@ -147,7 +147,8 @@ public struct NetworkIPv4Plan: Codable, Equatable, Sendable {
 /// Egress through this node: NAT44 of the network's IPv4 prefix out of the node's uplink, and
 /// NAT66 of its /48 where the node has a public IPv6 address. The traffic leaves the network
 /// namespace over a transfer veth (`interface` there, `hostInterface` in the agent's namespace):
-/// masqueraded to `address` in the network namespace, then to the uplink's address in the host.
+/// IPv4 is masqueraded to `address` in the network namespace, then to the uplink's address in the
+/// host; IPv6 is masqueraded once, in the host, which routes the network's /48 to `address6`.
 public struct EgressPlan: Codable, Equatable, Sendable {
     public var nat44: Bool
     public var nat66: Bool
@@ -171,6 +172,18 @@ public struct EgressPlan: Codable, Equatable, Sendable {
         self.address = address
         self.gateway = gateway
     }
+
+    /// Whether the transfer link exists at all: NAT44, NAT66 or both.
+    public var needsTransfer: Bool { nat44 || nat66 }
+
+    /// The namespace's IPv6 end (NAT66), from the same listen port as `address`.
+    public var address6: IPv6Address {
+        AddressPlan.transferAddress6(
+            listenPort: UInt16(truncatingIfNeeded: address.value &- AddressPlan.transferIPv4.network.value))
+    }
+
+    /// The host's IPv6 end, the namespace's IPv6 default gateway.
+    public var gateway6: IPv6Address { AddressPlan.transferGateway6 }
 }
 
 public struct PeerPlan: Codable, Equatable, Hashable, Sendable {

@@ -20,6 +20,17 @@ final class FakeKernel: AgentKernel {
     var failOnWrite: Int?
     /// The agent namespace's sysctls, as far as the agent set them.
     var hostSysctls: [String: String] = [:]
+    /// `br_netfilter` switches written in network namespaces.
+    var bridgeNetfilterWrites: [String] = []
+
+    /// What `observe` reads back of the host sysctls: forwarding and the uplink's `accept_ra`.
+    func syncHostSysctls() {
+        state.host.forwarding4 = hostSysctls[Reconciler.forwardingKey4] == "1"
+        state.host.forwarding = hostSysctls[Reconciler.forwardingKey] == "1"
+        if let name = state.uplink6?.name, let value = hostSysctls[Reconciler.acceptRAKey(name)] {
+            state.uplink6?.acceptRA = value
+        }
+    }
 
     /// Objects whose read fails (they stay in `state`, the kernel still has them); observed
     /// the way `LinuxKernel` reports them: missing from the tables and listed as unreadable.
@@ -71,23 +82,24 @@ final class FakeKernel: AgentKernel {
                 state.recordedSysctls[key] = hostSysctls[key] ?? "0"
             }
             hostSysctls[key] = value
-            state.host.forwarding4 = hostSysctls[Reconciler.forwardingKey4] == "1"
+            syncHostSysctls()
         case .restoreSysctl(let key, let value):
             hostSysctls[key] = value
             state.recordedSysctls[key] = nil
-            state.host.forwarding4 = hostSysctls[Reconciler.forwardingKey4] == "1"
+            syncHostSysctls()
         case .createTransfer(let ns, let name, let hostName):
             try addLink(nil, LinkState(name: hostName, kind: .veth, up: true, mtu: 1500))
             try addLink(ns, LinkState(name: name, kind: .veth, up: true, mtu: 1500))
             pairs["/\(hostName)"] = (nil, ns, name)
             pairs["\(ns)/\(name)"] = (ns, nil, hostName)
         case .setSysctl(let ns?, let key, let value):
-            if key == Reconciler.forwardingKey4 {
-                state.networkNamespaces[ns]!.forwarding4 = value == "1"
-            } else if key == Reconciler.dadKey {
-                state.networkNamespaces[ns]!.duplicateAddressDetection = value != "0"
-            } else {
-                state.networkNamespaces[ns]!.forwarding = value == "1"
+            switch key {
+            case Reconciler.forwardingKey4: state.networkNamespaces[ns]!.forwarding4 = value == "1"
+            case Reconciler.forwardingKey: state.networkNamespaces[ns]!.forwarding = value == "1"
+            case Reconciler.dadKey: state.networkNamespaces[ns]!.duplicateAddressDetection = value != "0"
+            default:
+                bridgeNetfilterWrites.append("\(ns) \(key)=\(value)")
+                state.networkNamespaces[ns]!.bridgeNetfilter = false
             }
         case .createBridge(let ns, let name, let mtu, _):
             try addLink(ns, LinkState(name: name, kind: .bridge, up: true, mtu: mtu))

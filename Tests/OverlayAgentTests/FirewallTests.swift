@@ -9,8 +9,10 @@ import Testing
     @Test func hostTableDropsByDefaultAndOpensOnlyWireGuardPorts() {
         let t = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51821, 51820, 51821]))
         #expect(t.name == "overlay")
-        #expect(t.chains.map(\.name) == ["input", "forward"])
-        #expect(t.chains.allSatisfy { $0.base?.policy == .drop })
+        #expect(t.chains.map(\.name) == ["input", "forward", "prerouting", "output"])
+        #expect(t.chains[0].base?.policy == .drop)
+        // Forwarding is the host's business except for the overlay's own links and prefixes.
+        #expect(t.chains[1].base?.policy == .accept)
         #expect(
             t.sets.first { $0.name == "wireguard_ports" }?.elements == [
                 .values([.port(51820)]), .values([.port(51821)]),
@@ -94,10 +96,18 @@ import Testing
     }
 
     @Test func hostTableForwardsOnlyTheTransferLinksEgressAndItsReplies() throws {
-        let closed = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820]))
-        #expect(closed.chains.map(\.name) == ["input", "forward"])
-        #expect(closed.chains[1].rules.count == 1)
-        let open = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820], egress: true))
+        let n = Fixtures.egress()
+        let closed = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820]), networks: [Fixtures.dualStack()])
+        let closedForward = try #require(closed.chains.first { $0.name == "forward" })
+        // Without egress: only drops, for the transfer links and the overlay's /48s; the rest is
+        // accepted by the policy (a container bridge on the host keeps forwarding).
+        #expect(closedForward.base?.policy == .accept && closedForward.rules.allSatisfy { $0.verdict == .drop })
+        #expect(closedForward.rules.count == 4 && !closed.chains.contains { $0.name == "postrouting" })
+        #expect(
+            closed.sets.first { $0.name == "overlay6" }?.elements == [
+                .prefix(Fixtures.dualStack().firewall.prefix.asIPPrefix)
+            ])
+        let open = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820], egress: true), networks: [n])
         let forward = try #require(open.chains.first { $0.name == "forward" })
         let transfer = IPPrefix("100.127.0.0/16")!
         #expect(
@@ -105,7 +115,12 @@ import Testing
                 NFTRule([.iifname("ovx-*"), .oifname("ovx-*", negated: true), .ipSaddr(in: transfer)], .accept),
                 NFTRule([.oifname("ovx-*"), .ctState([.established, .related])], .accept),
             ])
-        #expect(forward.base?.policy == .drop && forward.rules.last?.verdict == .drop)
+        #expect(
+            forward.rules.dropFirst(2).map(\.matches) == [
+                [.iifname("ovx-*")], [.oifname("ovx-*")], [.ip6Daddr(inSet: "overlay6")],
+                [.ip6Saddr(inSet: "overlay6")],
+            ])
+        #expect(forward.base?.policy == .accept && forward.rules.dropFirst(2).allSatisfy { $0.verdict == .drop })
         let nat = try #require(open.chains.first { $0.name == "postrouting" })
         #expect(nat.rules.map(\.verdict) == [.masquerade] && nat.base?.type == "nat")
         // Every rule compiles; `ovx-*` compares as a prefix.
@@ -113,6 +128,53 @@ import Testing
         let e = try forward.rules[0].expressions()
         #expect(e.contains(.cmp(register: 1, .eq, Array("ovx-".utf8))))
         #expect(e.contains(.cmp(register: 1, .neq, Array("ovx-".utf8))))
+    }
+
+    @Test func hostTableMasqueradesTheNetworksPrefixForNAT66() throws {
+        var n = Fixtures.egress()
+        n.egress?.nat66 = true
+        let t = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820], egress: true), networks: [n])
+        #expect(t.sets.first { $0.name == "egress6" }?.elements == [.prefix(n.firewall.prefix.asIPPrefix)])
+        let forward = try #require(t.chains.first { $0.name == "forward" })
+        #expect(
+            forward.rules[1]
+                == NFTRule([.iifname("ovx-*"), .oifname("ovx-*", negated: true), .ip6Saddr(inSet: "egress6")], .accept))
+        let nat = try #require(t.chains.first { $0.name == "postrouting" })
+        #expect(nat.rules.map(\.verdict) == [.masquerade, .masquerade])
+        #expect(nat.rules[1].matches.last == .ip6Saddr(inSet: "egress6"))
+        // The network namespace lets IPv6 out from its /48 and masquerades only IPv4.
+        let ns = Firewall.networkTable(n)
+        let nsForward = try #require(ns.chains.first { $0.name == "forward" }?.rules)
+        #expect(
+            nsForward.contains(
+                NFTRule(
+                    [.iifname("br-0a0b0c0d"), .oifname("vx-0a0b0c0d"), .ip6Saddr(in: n.firewall.prefix.asIPPrefix)],
+                    .accept)))
+        #expect(ns.chains.first { $0.name == "postrouting" }?.rules.count == 1)
+        // IPv6 only (no IPv4 prefix): the transfer link still carries IPv6, and nothing masquerades there.
+        var v6only = n
+        v6only.firewall.ipv4Prefix = nil
+        v6only.ipv4 = nil
+        v6only.egress?.nat44 = false
+        let t6 = Firewall.networkTable(v6only)
+        #expect(t6.sets.first { $0.name == "links" }?.elements.contains(.values([.interface("vx-0a0b0c0d")])) == true)
+        #expect(!t6.chains.contains { $0.name == "postrouting" })
+    }
+
+    @Test func hostTableSkipsConntrackOnlyForWireGuardDatagramsToTheHost() throws {
+        let t = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820]))
+        let pre = try #require(t.chains.first { $0.name == "prerouting" })
+        #expect(pre.base?.priority == -300 && pre.base?.hook == .prerouting && pre.base?.policy == .accept)
+        #expect(pre.rules.count == 1 && pre.rules[0].verdict == .notrack)
+        #expect(pre.rules[0].matches.contains(.fibDaddrLocal))
+        let e = try pre.rules[0].expressions()
+        // udp dport @wireguard_ports, fib daddr type local, a WireGuard header, then notrack.
+        #expect(e.contains(.fibDaddrType(register: 1)) && e.last == .notrack)
+        #expect(e.contains(.payload(.transport, offset: 8, length: 4, register: 1)))
+        #expect(e.contains(.cmp(register: 1, .eq, [0, 0, 0, 0])))
+        let output = try #require(t.chains.first { $0.name == "output" })
+        #expect(output.base?.priority == -300 && output.rules[0].verdict == .notrack)
+        #expect(output.rules[0].matches.first == .inSet([.udpSport], set: "wireguard_ports"))
     }
 
     @Test func fingerprintFollowsContentAndIsReadBack() {

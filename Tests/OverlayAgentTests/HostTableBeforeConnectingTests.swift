@@ -14,7 +14,7 @@ import Testing
             Issue.record("expected the host table, got \(String(describing: action))")
             return
         }
-        #expect(table == Firewall.hostTable(plan.hostFirewall))
+        #expect(table == Firewall.hostTable(plan.hostFirewall, networks: plan.networks))
     }
 
     @Test func withoutAPlanNothingComesInButReplies() throws {

@@ -39,7 +39,8 @@ import WireGuard
             .map(\.description)
         #expect(
             actions.first
-                == "[host] replace table inet overlay (\(Firewall.fingerprint(Firewall.hostTable(plan.hostFirewall))))")
+                == "[host] replace table inet overlay (\(Firewall.fingerprint(Firewall.hostTable(plan.hostFirewall, networks: plan.networks))))"
+        )
         let order = [
             "create netns ovl-0a0b0c0d", "[ovl-0a0b0c0d] sysctl net.ipv6.conf.all.forwarding=1",
             "[ovl-0a0b0c0d] sysctl net.ipv6.conf.default.accept_dad=0",
@@ -154,6 +155,73 @@ import WireGuard
         #expect(k.state.host.links.isEmpty && k.state.recordedSysctls.isEmpty)
     }
 
+    @Test func nat66RoutesTheNetworksPrefixToTheTransferLinkAndKeepsTheUplinksRouterAdvertisements() throws {
+        let k = FakeKernel()
+        let raKey = Reconciler.acceptRAKey("eth0")
+        k.hostSysctls = [Reconciler.forwardingKey4: "0", Reconciler.forwardingKey: "0", raKey: "1"]
+        k.state.uplink6 = Uplink(name: "eth0", acceptRA: "1")
+        var n = Fixtures.egress()
+        n.egress?.nat66 = true
+        let plan = Fixtures.plan([n])
+        let passes = try converge(k, plan)
+        #expect(passes.count == 2 && passes[1].isEmpty, "\(passes)")
+        let first = passes[0]
+        // accept_ra=2 before forwarding, or the uplink would drop its router's advertisements.
+        let order = [
+            "[host] replace table inet overlay",
+            "[host] sysctl /proc/sys/net/ipv6/conf/eth0/accept_ra=2",
+            "[host] sysctl net.ipv6.conf.all.forwarding=1",
+            "[ovl-0a0b0c0d] add address fd6f:7678:6665::ca6c/128 dev vx-0a0b0c0d",
+            "[host] add address fd6f:7678:6665::1:0/128 dev ovx-0a0b0c0d",
+            "[ovl-0a0b0c0d] add route fd6f:7678:6665::1:0/128 dev vx-0a0b0c0d",
+            "[ovl-0a0b0c0d] add route default via fd6f:7678:6665::1:0 dev vx-0a0b0c0d",
+            "[host] add route fd6f:7678:6665::ca6c/128 dev ovx-0a0b0c0d",
+            "[host] add route \(n.firewall.prefix) via fd6f:7678:6665::ca6c dev ovx-0a0b0c0d",
+        ]
+        let positions = order.map { index(first, $0) }
+        #expect(positions == positions.sorted(), "out of order: \(zip(order, positions).map { "\($1) \($0)" })")
+        #expect(k.state.recordedSysctls == [Reconciler.forwardingKey4: "0", Reconciler.forwardingKey: "0", raKey: "1"])
+        // NAT66 off (the node lost its public IPv6): IPv6 forwarding and accept_ra go back, IPv4 stays.
+        let off = try converge(k, Fixtures.plan([Fixtures.egress()]))
+        #expect(off[0].contains("[host] restore sysctl net.ipv6.conf.all.forwarding=0"), "\(off[0])")
+        #expect(off[0].contains("[host] restore sysctl \(raKey)=1"), "\(off[0])")
+        #expect(!off[0].contains { $0.contains("ip_forward") })
+        #expect(off[0].contains("[host] delete route \(n.firewall.prefix) via fd6f:7678:6665::ca6c dev ovx-0a0b0c0d"))
+        #expect(k.hostSysctls[raKey] == "1" && k.hostSysctls[Reconciler.forwardingKey] == "0")
+        // Down restores everything.
+        try converge(k, plan)
+        try converge(k, nil)
+        #expect(k.state.recordedSysctls.isEmpty && k.hostSysctls.values.sorted() == ["0", "0", "1"])
+    }
+
+    @Test func aHostThatAlreadyForwardsIPv6KeepsItsUplinkAsItIs() throws {
+        let k = FakeKernel()
+        k.hostSysctls = [Reconciler.forwardingKey: "1", Reconciler.forwardingKey4: "1"]
+        k.state.host.forwarding = true
+        k.state.host.forwarding4 = true
+        k.state.uplink6 = Uplink(name: "eth0", acceptRA: "1")
+        var n = Fixtures.egress()
+        n.egress?.nat66 = true
+        let first = try converge(k, Fixtures.plan([n]))[0]
+        #expect(!first.contains { $0.hasPrefix("[host] sysctl") }, "\(first)")
+    }
+
+    @Test func aNewNetworkNamespaceGetsBridgeNetfilterOffWhenTheModuleIsLoaded() throws {
+        let k = FakeKernel()
+        k.state.bridgeNetfilterLoaded = true
+        let passes = try converge(k, Fixtures.plan())
+        #expect(passes.count == 2 && passes[1].isEmpty, "\(passes)")
+        #expect(
+            k.bridgeNetfilterWrites == [
+                "ovl-0a0b0c0d net.bridge.bridge-nf-call-iptables=0",
+                "ovl-0a0b0c0d net.bridge.bridge-nf-call-ip6tables=0",
+            ])
+        // Turned on again behind the agent's back (or the module loaded later): off again.
+        k.state.networkNamespaces["ovl-0a0b0c0d"]!.bridgeNetfilter = true
+        let repair = try k.reconcile(plan: Fixtures.plan(), keys: Fixtures.keys(Fixtures.plan()), now: now)
+        #expect(repair.count == 2)
+    }
+
     @Test func aTransferLinkWithoutItsPeerIsReplaced() throws {
         let k = FakeKernel()
         let plan = Fixtures.plan([Fixtures.egress()])
@@ -226,7 +294,7 @@ import WireGuard
             workloads: [Fixtures.workload("api", 2, net: "fd00:5:6")])
         try converge(k, Fixtures.plan([Fixtures.network(), crm]))
         let passes = try converge(k, Fixtures.plan([crm], revision: 2))
-        let hostTable = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51821]))
+        let hostTable = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51821]), networks: [crm])
         #expect(
             passes[0] == [
                 "[host] replace table inet overlay (\(Firewall.fingerprint(hostTable)))",

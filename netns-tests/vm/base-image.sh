@@ -6,8 +6,9 @@ set -euo pipefail
 KVER=$1 BIN=$2 CACHE=$3
 MODDIR=/lib/modules/$KVER
 # What the guest needs from the kernel: WireGuard, nftables with conntrack (`ct state`) and NAT
-# (the agent's egress masquerade chains), veth and bridge. Their dependencies come from modules.dep.
-MODULES=(crc32c_generic wireguard nf_tables nft_ct nf_conntrack nft_chain_nat nft_masq nft_nat nf_nat veth bridge)
+# (the agent's egress masquerade chains), fib (`fib daddr type local`, the host table's notrack rule), veth
+# and bridge. Their dependencies come from modules.dep.
+MODULES=(crc32c_generic wireguard nf_tables nft_ct nf_conntrack nft_chain_nat nft_masq nft_nat nf_nat nft_fib_inet veth bridge)
 # Tools for the checks (the product uses none of them) and the product's own binaries.
 TOOLS=("$(command -v wg)" "$(command -v ip)" "$(command -v nft)" "$(command -v socat)")
 PRODUCT=("$BIN/overlay-agent" "$BIN/overlay-bench")

@@ -2,7 +2,9 @@
 # In the guest: two nodes, a (hub, 192.0.2.2) and b (192.0.2.3), each a network + mount namespace
 # of its own (a private /run, so each has its own /run/netns and the agents' ovl-/wl- names do not
 # clash), joined by a veth as their internet. Each node's agent applies the plans made on the host
-# with the KERNEL WireGuard backend. Every check prints PASS or FAIL; the host counts them.
+# with the KERNEL WireGuard backend. A third namespace, i (198.51.100.1) behind a's second link,
+# is the wider internet that a's workload fetches from through egress (NAT44).
+# Every check prints PASS or FAIL; the host counts them.
 . /vm/env
 NS=ovl-$NET_ID WG=wg-$NET_ID
 # busybox sh prefers its own applets: the checks name the real tools by path.
@@ -61,6 +63,22 @@ done
 on a $IP addr add 192.0.2.2/24 dev eth0
 on b $IP addr add 192.0.2.3/24 dev eth0
 check "the nodes reach each other over their internet" on a ping -c1 -W2 192.0.2.3
+# Beyond a, a host of the wider internet (198.51.100.1) that answers with the address it sees:
+# the workloads on a fetch from it through a's egress (NAT44: the network namespace's masquerade,
+# the transfer link, the host's masquerade out of a's eth1).
+node_start i
+$IP link add xa type veth peer name xi
+$IP link set xa netns "$PID_a"
+$IP link set xi netns "$PID_i"
+on a $IP link set xa name eth1
+on a $IP link set eth1 up
+on a $IP addr add 198.51.100.2/24 dev eth1
+on a $IP route add default via 198.51.100.1
+on i $IP link set lo up
+on i $IP link set xi up
+on i $IP addr add 198.51.100.1/24 dev xi
+on i socat TCP4-LISTEN:8081,fork,reuseaddr 'SYSTEM:echo $SOCAT_PEERADDR' >/dev/null 2>&1 &
+check "a reaches the internet host" on a ping -c1 -W2 198.51.100.1
 
 # A service in a's own namespace: the control answers before the agent closes the node's door.
 on a socat TCP-LISTEN:22,fork,reuseaddr SYSTEM:'echo ssh' >/dev/null 2>&1 &
@@ -86,6 +104,12 @@ handshake_with() {  # NODE PEERKEY: the latest handshake (seconds), 0 for none
 # than the listener's fork and `echo` can take in an emulated guest on a busy host.
 tcp_between() {  # FROM TO-ADDR: the workload at TO-ADDR answers TCP 8080 with its name
   in_wl "$1" "wl-w$1" socat -t5 -T5 - "TCP6:[$2]:8080,connect-timeout=3" </dev/null
+}
+
+fetch_internet() { in_wl a wl-wa socat -t5 -T5 - "TCP4:198.51.100.1:8081,connect-timeout=3" </dev/null; }
+internet_to_wa() {  # with a route to the network's IPv4 prefix through a
+  on i $IP route replace "$PREFIX4" via 198.51.100.2
+  on i socat -T2 - "TCP4:$ADDR4_A:8080,connect-timeout=2" </dev/null | grep -q wa
 }
 
 is_wireguard() { on "$1" $IP -n "$NS" -d link show "$WG" | grep -qw wireguard; }
@@ -124,6 +148,9 @@ check_tunnel() {  # BACKEND REV
     check_eq "[$1] a second run --once on $n sends nothing (library read-back equals the plan)" \
       "plan revision $rev: 0 actions" agent $n run --once --wireguard "$1" --plan "/vm/plans/$n-$2.json"
   done
+  check_eq "[$1] wa fetches from the internet host over IPv4 egress; it sees a's address" 198.51.100.2 \
+    wait_until 5 fetch_internet
+  check_fails "[$1] the internet host cannot open wa's TCP 8080 (routed at a)" internet_to_wa
   check_fails "[$1] from outside, b cannot open a's TCP 22 (node table)" tcp22
   check_fails "[$1] from outside, b cannot open a's TCP $PORT_A (the WireGuard port's twin)" tcpwg
   # Listeners die with the workload namespaces (`down`) or the VM.

@@ -40,6 +40,8 @@ q() { jq -r "$1" "$OUT/plans/a-1.json"; }
   echo "PORT_A=$(q '.networks[0].listenPort')"
   echo "KEY_A=$(q '.networks[0].publicKey')"
   echo "ADDR_A=$(q '.networks[0].workloads[0].address')"
+  echo "ADDR4_A=$(q '.networks[0].workloads[0].ipv4Address')"
+  echo "PREFIX4=$(q '.networks[0].ipv4.prefix')"
   echo "PORT_B=$(jq -r '.networks[0].listenPort' "$OUT/plans/b-1.json")"
   echo "KEY_B=$(jq -r '.networks[0].publicKey' "$OUT/plans/b-1.json")"
   echo "ADDR_B=$(jq -r '.networks[0].workloads[0].address' "$OUT/plans/b-1.json")"
