@@ -116,7 +116,7 @@ extension Controller {
     }
 
     public func node(named name: String) throws -> NodeDetail {
-        try requireOperator("a node's details")
+        try requireOperator("reading node details")
         return try store.read { tx in
             guard let node = try tx.node(named: name) else { throw NotFoundError("node", name) }
             return NodeDetail(

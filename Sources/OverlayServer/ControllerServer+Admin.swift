@@ -46,7 +46,7 @@ extension ControllerServer {
         }
         v1.get("nodes") { _, x in JSONResponse.make(try await a(x).nodes()) }
         v1.get("nodes/{name}") { _, x in
-            JSONResponse.make(try await op(x, "a node's details").node(named: try Self.name(x)))
+            JSONResponse.make(try await op(x, "reading node details").node(named: try Self.name(x)))
         }
         v1.delete("nodes/{name}") { _, x in
             JSONResponse.make(try await op(x, "removing nodes").removeNode(name: try Self.name(x)))
