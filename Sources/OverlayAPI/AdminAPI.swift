@@ -6,8 +6,8 @@ import OverlayPlanner
 /// a running controller over HTTP (`RemoteAdmin`). Both answer the same values and throw errors
 /// whose description is the same message.
 public protocol AdminAPI: Sendable {
-    func createNetwork(_ r: CreateNetworkRequest) async throws -> Network
-    func networks() async throws -> [Network]
+    func createNetwork(_ r: CreateNetworkRequest) async throws -> NetworkView
+    func networks() async throws -> [NetworkView]
     func network(named name: String) async throws -> NetworkDetailView
     func deleteNetwork(name: String) async throws -> ChangeView
     func updateNetwork(name: String, _ r: UpdateNetworkRequest) async throws -> ChangeView
@@ -41,18 +41,23 @@ public protocol AdminAPI: Sendable {
     func apply(_ r: ApplyRequest) async throws -> ApplyResultView
 }
 
-/// The admin use cases on a controller in this process.
+/// The admin use cases on a controller in this process, for the principal it is scoped to
+/// (`Controller.scoped(to:)`; the operator unless scoped).
 public struct LocalAdmin: AdminAPI {
     public let controller: Controller
 
     public init(_ controller: Controller) { self.controller = controller }
 
-    public func createNetwork(_ r: CreateNetworkRequest) async throws -> Network {
-        try controller.createNetwork(
+    public func createNetwork(_ r: CreateNetworkRequest) async throws -> NetworkView {
+        let n = try controller.createNetwork(
             name: r.name, prefix: r.prefix, mtu: r.mtu, ipv4: r.ipv4, noIPv4: r.noIPv4 ?? false,
             egress: r.egress ?? true)
+        return NetworkView(n, owner: controller.tenant)
     }
-    public func networks() async throws -> [Network] { try controller.networks() }
+    public func networks() async throws -> [NetworkView] {
+        let owners = try controller.networkOwners()
+        return try controller.networks().map { NetworkView($0, owner: owners[$0.name]) }
+    }
     public func network(named name: String) async throws -> NetworkDetailView {
         NetworkDetailView(try controller.network(named: name))
     }
@@ -73,7 +78,10 @@ public struct LocalAdmin: AdminAPI {
     public func addNode(_ r: AddNodeRequest) async throws -> NodeView {
         NodeView(try controller.addNode(r))
     }
-    public func nodes() async throws -> [NodeView] { try controller.nodes().map(NodeView.init) }
+    /// A tenant sees names, regions and roles only.
+    public func nodes() async throws -> [NodeView] {
+        try controller.nodes().map { controller.isOperator ? NodeView($0) : NodeView(listing: $0) }
+    }
     public func node(named name: String) async throws -> NodeDetailView {
         NodeDetailView(try controller.node(named: name))
     }
@@ -94,15 +102,19 @@ public struct LocalAdmin: AdminAPI {
     public func addWorkload(_ r: AddWorkloadRequest) async throws -> WorkloadView {
         let (w, a) = try controller.addWorkload(
             name: r.name, network: r.network, node: r.node, namespace: r.netns, expose: r.expose ?? [])
-        return WorkloadView(w, a, ipv4: try controller.workloadIPv4Addresses()[w.name])
+        return WorkloadView(w, a, ipv4: try controller.workloadIPv4Addresses()[w.name], owner: controller.tenant)
     }
     public func workloads() async throws -> [WorkloadView] {
         let v4 = try controller.workloadIPv4Addresses()
-        return try controller.workloadsWithAddresses().map { WorkloadView($0, $1, ipv4: v4[$0.name]) }
+        let owners = try controller.networkOwners()
+        return try controller.workloadsWithAddresses().map {
+            WorkloadView($0, $1, ipv4: v4[$0.name], owner: owners[$0.network])
+        }
     }
     public func workload(named name: String) async throws -> WorkloadView {
         let (w, a) = try controller.workload(named: name)
-        return WorkloadView(w, a, ipv4: try controller.workloadIPv4Addresses()[w.name])
+        let owner = try controller.networkOwners()[w.network]
+        return WorkloadView(w, a, ipv4: try controller.workloadIPv4Addresses()[w.name], owner: owner)
     }
     public func removeWorkload(name: String) async throws -> ChangeView {
         ChangeView(try controller.removeWorkload(name: name))

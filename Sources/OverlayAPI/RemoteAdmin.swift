@@ -39,10 +39,10 @@ public struct RemoteAdmin: AdminAPI {
 
     static func seg(_ s: String) -> String { AdminPaths.segment(s) }
 
-    public func createNetwork(_ r: CreateNetworkRequest) async throws -> Network {
+    public func createNetwork(_ r: CreateNetworkRequest) async throws -> NetworkView {
         try await call("POST", AdminPaths.networks, body: r)
     }
-    public func networks() async throws -> [Network] { try await call("GET", AdminPaths.networks) }
+    public func networks() async throws -> [NetworkView] { try await call("GET", AdminPaths.networks) }
     public func network(named name: String) async throws -> NetworkDetailView {
         try await call("GET", AdminPaths.networks + "/" + Self.seg(name))
     }

@@ -15,8 +15,39 @@ public struct ChangeView: Codable, Sendable, Equatable {
     }
 }
 
+/// A network as the admin API shows it: its fields, and `owner`, the tenant whose token made it
+/// (absent: the operator's).
+@dynamicMemberLookup
+public struct NetworkView: Codable, Sendable, Equatable {
+    public var network: Network
+    public var owner: String?
+
+    public init(_ network: Network, owner: String?) {
+        self.network = network
+        self.owner = owner
+    }
+
+    public subscript<T>(dynamicMember path: KeyPath<Network, T>) -> T { network[keyPath: path] }
+
+    enum CodingKeys: String, CodingKey { case owner }
+
+    /// One flat object: the network's fields beside `owner`.
+    public init(from decoder: any Decoder) throws {
+        network = try Network(from: decoder)
+        owner = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .owner)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try network.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(owner, forKey: .owner)
+    }
+}
+
 public struct NetworkDetailView: Codable, Sendable, Equatable {
     public var network: Network
+    /// The tenant that owns the network; absent for the operator's.
+    public var owner: String?
     public var members: [Member]
     public var workloads: [Workload]
     public var accessPeers: [AccessPeer]
@@ -28,6 +59,7 @@ public struct NetworkDetailView: Codable, Sendable, Equatable {
 
     public init(_ d: Controller.NetworkDetail) {
         network = d.network
+        owner = d.owner
         members = d.members.map { m in
             Member(
                 node: m.node.name, subnet: AddressPlan.subnet(d.network.prefix, m.membership.subnetID).description,
@@ -43,15 +75,17 @@ public struct NetworkDetailView: Codable, Sendable, Equatable {
 
 public struct NodeView: Codable, Sendable, Equatable {
     public var name: String
-    /// Nil while the node has not joined.
+    /// Nil while the node has not joined, and in a tenant's listing.
     public var identity: String?
-    public var publicAddresses: [String]
-    public var listenPorts: String
+    /// This and `listenPorts`, `domain` and `hidden` are absent in a tenant's listing, which
+    /// shows names, regions and roles only.
+    public var publicAddresses: [String]?
+    public var listenPorts: String?
     public var region: String?
     public var hub: Bool
     public var gateway: Bool
     public var domain: String?
-    public var hidden: Bool
+    public var hidden: Bool?
 
     public init(_ n: Node) {
         name = n.name
@@ -65,12 +99,24 @@ public struct NodeView: Codable, Sendable, Equatable {
         hidden = n.isHidden
     }
 
+    /// What a tenant sees of a node: enough to place workloads, nothing to reach or impersonate
+    /// it by.
+    public init(listing n: Node) {
+        name = n.name
+        region = n.region
+        hub = n.hub
+        gateway = n.gateway
+    }
+
+    /// Whether this is the operator's full view (a tenant's listing leaves the rest out).
+    public var isFull: Bool { listenPorts != nil }
+
     public var roles: [String] {
         var r: [String] = []
         if hub { r.append("hub") }
         if gateway { r.append("gateway") }
-        if hidden { r.append("hidden") }
-        if identity == nil { r.append("pending") }
+        if hidden == true { r.append("hidden") }
+        if isFull && identity == nil { r.append("pending") }
         return r.isEmpty ? ["-"] : r
     }
 }
@@ -102,7 +148,10 @@ public struct WorkloadView: Codable, Sendable, Equatable {
     public var name: String, network: String, node: String, address: String, namespace: String, exposed: [String]
     /// Absent in an IPv6-only network.
     public var ipv4Address: String?
-    public init(_ w: Workload, _ a: IPv6Address, ipv4: IPv4Address? = nil) {
+    /// The tenant that owns the workload's network; absent for the operator's.
+    public var owner: String?
+    public init(_ w: Workload, _ a: IPv6Address, ipv4: IPv4Address? = nil, owner: String? = nil) {
+        self.owner = owner
         name = w.name
         network = w.network
         node = w.node

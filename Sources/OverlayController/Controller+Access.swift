@@ -53,7 +53,7 @@ extension Controller {
     func addAccessPeer(_ m: Mutation, name: String, network: String, key: WireGuardKey, hub: String?) throws
         -> (AccessPeer, IPv6Address, Node, Membership, Network)
     {
-        guard let net = try m.tx.network(named: network) else { throw NotFoundError("network", network) }
+        guard let net = try visibleNetwork(named: network, m.tx) else { throw NotFoundError("network", network) }
         if try m.tx.accessPeer(named: name) != nil { throw ConflictError("access peer '\(name)' already exists") }
         if try m.tx.publicKeyInUse(key) { throw ConflictError("public key \(key.base64) is already in use") }
         let hubNode: Node
@@ -95,7 +95,10 @@ extension Controller {
     }
 
     public func accessPeers() throws -> [AccessPeer] {
-        try store.read { try $0.accessPeers() }
+        try store.read { tx in
+            let visible = try visibleNetworks(tx)
+            return try tx.accessPeers().filter { visible?.contains($0.network) ?? true }
+        }
     }
 
     @discardableResult
@@ -104,6 +107,10 @@ extension Controller {
             throw NotFoundError("access peer", name)
         }
         return try mutate(networks: [peer.network]) { m in
+            // Checked again in the transaction: the peer may have gone, or its network been
+            // deleted and made again by someone else, since the read above.
+            guard try m.tx.accessPeer(named: name)?.network == peer.network, try sees(network: peer.network, m.tx)
+            else { throw NotFoundError("access peer", name) }
             try m.tx.deleteAccessPeer(named: name)
             try m.pruneMembers(network: peer.network)
         }.1

@@ -19,6 +19,7 @@ extension Controller {
     /// with the same settings are left alone (so re-applying changes nothing); objects that exist
     /// with other settings are refused. `dryRun` does everything, reports it, and rolls back.
     public func apply(_ file: TopologyFile, dryRun: Bool) throws -> ApplyResult {
+        try requireOperator("applying a topology file")
         let named = Set((file.networks ?? []).map(\.name)).union((file.workloads ?? []).map(\.network))
             .union((file.access ?? []).map(\.network))
         do {

@@ -126,7 +126,9 @@ extension Controller {
         var route = GatewayRoute(
             name: name, node: spec.node, match: match, tlsPassthrough: spec.tlsPassthrough,
             backends: backends, balance: balance)
-        guard let network = try m.tx.workload(named: backends[0].workload)?.network else {
+        guard let network = try m.tx.workload(named: backends[0].workload)?.network,
+            try sees(network: network, m.tx)
+        else {
             throw NotFoundError("workload", backends[0].workload)
         }
         try m.include(network: network)
@@ -156,7 +158,10 @@ extension Controller {
         if let host = route.hostName(domain: gw.domain) {
             if let taken = existing.first(where: { $0.hostName(domain: try? m.tx.node(named: $0.node)?.domain) == host }
             ) {
-                throw ConflictError("'\(host)' is already served by gateway route '\(taken.name)'")
+                // Another tenant's route is not named.
+                let by = try routeNetwork(taken, m.tx).map { try sees(network: $0, m.tx) } ?? isOperator
+                throw ConflictError(
+                    "'\(host)' is already served by \(by ? "gateway route '\(taken.name)'" : "another route")")
             }
             if case .fqdn = match {
                 for other in try m.tx.nodes() where other.gateway && other.name != gw.name {
@@ -169,7 +174,9 @@ extension Controller {
             throw ConflictError("port \(match) on gateway '\(gw.name)' is already mapped")
         }
         for b in backends {
-            guard let w = try m.tx.workload(named: b.workload) else { throw NotFoundError("workload", b.workload) }
+            guard let w = try m.tx.workload(named: b.workload), try sees(network: w.network, m.tx) else {
+                throw NotFoundError("workload", b.workload)
+            }
             guard w.network == network else {
                 throw ValidationError(
                     "backend", b.description, allowed: "backends of one route in one network ('\(network)')")
@@ -191,7 +198,17 @@ extension Controller {
     }
 
     public func gatewayRoutes() throws -> [GatewayRoute] {
-        try store.read { try $0.gatewayRoutes() }
+        try store.read { tx in
+            guard !isOperator else { return try tx.gatewayRoutes() }
+            return try tx.gatewayRoutes().filter { r in
+                try routeNetwork(r, tx).map { try sees(network: $0, tx) } ?? false
+            }
+        }
+    }
+
+    /// The network of a route's backends (all in one), nil when its workloads are gone.
+    func routeNetwork(_ route: GatewayRoute, _ tx: Transaction) throws -> String? {
+        try route.backends.first.flatMap { try tx.workload(named: $0.workload)?.network }
     }
 
     @discardableResult
@@ -200,8 +217,12 @@ extension Controller {
             guard let route = try m.tx.gatewayRoutes().first(where: { $0.name == name }) else {
                 throw NotFoundError("gateway route", name)
             }
-            // The backends of a route are in one network; a route whose workloads are gone reaches none.
-            let network = try route.backends.first.flatMap { try m.tx.workload(named: $0.workload)?.network }
+            // The backends of a route are in one network; a route whose workloads are gone reaches
+            // none and is the operator's to remove.
+            let network = try routeNetwork(route, m.tx)
+            guard try network.map({ try sees(network: $0, m.tx) }) ?? isOperator else {
+                throw NotFoundError("gateway route", name)
+            }
             if let network { try m.include(network: network) }
             try m.tx.deleteGatewayRoute(named: name)
             m.touch(node: route.node)

@@ -70,7 +70,8 @@ extension Controller {
     public func outstandingJoinTokens(node: String? = nil, now: Int64 = Controller.now()) throws
         -> [OutstandingJoinToken]
     {
-        try store.read { tx in
+        try requireOperator("listing join tokens")
+        return try store.read { tx in
             if let node, try tx.node(named: node) == nil { throw NotFoundError("node", node) }
             return try tx.outstandingJoinTokens(node: node, now: now).map(OutstandingJoinToken.init)
         }
@@ -79,6 +80,7 @@ extension Controller {
     /// Revokes an outstanding join token by its id (used and expired ones are revoked already).
     @discardableResult
     public func revokeJoinToken(id: String, now: Int64 = Controller.now()) throws -> OutstandingJoinToken {
+        try requireOperator("revoking join tokens")
         let length = Transaction.joinTokenIDLength
         guard id.utf8.count == length, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
             throw ValidationError(
@@ -95,6 +97,7 @@ extension Controller {
     /// A single-use token that lets the agent of `node` register its identity.
     public func createJoinToken(node: String, expires: String? = nil, now: Int64 = Controller.now()) throws -> JoinToken
     {
+        try requireOperator("making join tokens")
         let lifetime = try expires.map(Controller.parseLifetime) ?? Controller.defaultJoinTokenLifetime
         let token = Token.generate(.join)
         try store.write { tx in
@@ -208,34 +211,43 @@ extension Controller {
 
     // MARK: admin tokens
 
-    /// A new admin bearer token, returned once; the store keeps its hash under `name`.
-    public func createAdminToken(name: String? = nil, now: Int64 = Controller.now()) throws -> (
-        name: String, token: String
-    ) {
+    /// A new admin bearer token, returned once; the store keeps its hash under `name`. With a
+    /// `tenant` it acts for that tenant, else for the operator.
+    public func createAdminToken(name: String? = nil, tenant: String? = nil, now: Int64 = Controller.now()) throws
+        -> (name: String, token: String)
+    {
+        try requireOperator("making admin tokens")
         let name = try Names.label(name ?? "token-" + SecureRandom.hex(4), field: "token name")
+        let tenant = try tenant.map { try Names.label($0, field: "tenant name") }
         let token = Token.generate(.admin)
         try store.write { tx in
             if try tx.adminTokens().contains(where: { $0.name == name }) {
                 throw ConflictError("admin token '\(name)' already exists")
             }
             try tx.insertAdminToken(name: name, hash: Token.hash(token), createdAt: now)
+            if let tenant { try tx.setAdminTokenTenant(tenant, name: name) }
         }
         return (name, token)
     }
 
-    public func adminTokens() throws -> [(name: String, createdAt: Int64)] {
-        try store.read { try $0.adminTokens() }
+    /// Every admin token (never the token): name, tenant (nil: operator), creation time.
+    public func adminTokens() throws -> [Transaction.AdminTokenRow] {
+        try requireOperator("listing admin tokens")
+        return try store.read { try $0.adminTokenRows() }
     }
 
     public func revokeAdminToken(name: String) throws {
+        try requireOperator("revoking admin tokens")
         let found = try store.write { try $0.deleteAdminToken(name: name) }
         if !found { throw NotFoundError("admin token", name) }
     }
 
-    /// The name of the admin token `token`, nil when it is not one.
-    public func adminTokenName(_ token: String) throws -> String? {
+    /// Whom the admin token `token` acts for, nil when it is not one.
+    public func adminPrincipal(_ token: String) throws -> AdminPrincipal? {
         guard Token.isWellFormed(token, .admin) else { return nil }
-        return try store.read { try $0.adminTokenName(hash: Token.hash(token)) }
+        return try store.read { try $0.adminToken(hash: Token.hash(token)) }.map {
+            AdminPrincipal(token: $0.name, tenant: $0.tenant)
+        }
     }
 
     public static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }

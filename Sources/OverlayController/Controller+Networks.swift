@@ -57,6 +57,7 @@ extension Controller {
             }
         let network = Network(name: name, id: id, prefix: chosen!, mtu: mtu, ipv4Prefix: prefix4, egress: egress)
         try m.tx.insert(network)
+        if let tenant { try m.tx.setNetworkOwner(tenant, network: name) }
         return network
     }
 
@@ -64,7 +65,7 @@ extension Controller {
     @discardableResult
     public func setEgress(network name: String, on: Bool) throws -> Change {
         try mutate(networks: [name]) { m in
-            guard let n = try m.tx.network(named: name) else { throw NotFoundError("network", name) }
+            guard let n = try visibleNetwork(named: name, m.tx) else { throw NotFoundError("network", name) }
             guard n.egress != on else {
                 throw ConflictError("network '\(name)' already has egress \(on ? "on" : "off")")
             }
@@ -73,11 +74,16 @@ extension Controller {
     }
 
     public func networks() throws -> [Network] {
-        try store.read { try $0.networks() }
+        try store.read { tx in
+            let visible = try visibleNetworks(tx)
+            return try tx.networks().filter { visible?.contains($0.name) ?? true }
+        }
     }
 
     public struct NetworkDetail: Sendable {
         public var network: Network
+        /// The tenant that owns it; nil for the operator's.
+        public var owner: String?
         public var members: [NetworkSnapshot.Member]
         public var workloads: [Workload]
         public var accessPeers: [AccessPeer]
@@ -85,9 +91,12 @@ extension Controller {
 
     public func network(named name: String) throws -> NetworkDetail {
         try store.read { tx in
-            guard let s = try tx.snapshot(network: name) else { throw NotFoundError("network", name) }
+            guard let s = try tx.snapshot(network: name), try sees(network: name, tx) else {
+                throw NotFoundError("network", name)
+            }
             return NetworkDetail(
-                network: s.network, members: s.members.sorted { $0.membership.subnetID < $1.membership.subnetID },
+                network: s.network, owner: try tx.networkOwner(named: name),
+                members: s.members.sorted { $0.membership.subnetID < $1.membership.subnetID },
                 workloads: s.workloads, accessPeers: s.accessPeers)
         }
     }
@@ -97,7 +106,7 @@ extension Controller {
     @discardableResult
     public func deleteNetwork(name: String) throws -> Change {
         try mutate(networks: [name]) { m in
-            guard try m.tx.network(named: name) != nil else { throw NotFoundError("network", name) }
+            guard try visibleNetwork(named: name, m.tx) != nil else { throw NotFoundError("network", name) }
             // Gateways lose their routes into it; members are re-planned with the network.
             for r in try m.tx.deleteNetwork(named: name) { m.touch(node: r.node) }
         }.1
@@ -107,7 +116,7 @@ extension Controller {
     @discardableResult
     public func attach(network: String, node: String) throws -> Change {
         try mutate(networks: [network]) { m in
-            guard let n = try m.tx.network(named: network) else { throw NotFoundError("network", network) }
+            guard let n = try visibleNetwork(named: network, m.tx) else { throw NotFoundError("network", network) }
             guard let node = try m.tx.node(named: node) else { throw NotFoundError("node", node) }
             try m.ensureMember(network: n, node: node, pinned: true)
         }.1
@@ -118,7 +127,7 @@ extension Controller {
     @discardableResult
     public func detach(network: String, node: String) throws -> Change {
         try mutate(networks: [network]) { m in
-            guard try m.tx.network(named: network) != nil else { throw NotFoundError("network", network) }
+            guard try visibleNetwork(named: network, m.tx) != nil else { throw NotFoundError("network", network) }
             guard try m.tx.node(named: node) != nil else { throw NotFoundError("node", node) }
             guard try m.tx.isMember(network: network, node: node) else {
                 throw NotFoundError("member of network '\(network)'", node)
@@ -137,7 +146,9 @@ extension Controller {
     /// The topology of a network as Graphviz DOT.
     public func graph(network name: String) throws -> String {
         try store.read { tx in
-            guard let s = try tx.snapshot(network: name) else { throw NotFoundError("network", name) }
+            guard let s = try tx.snapshot(network: name), try sees(network: name, tx) else {
+                throw NotFoundError("network", name)
+            }
             return GraphRenderer.dot(try PlannedNetwork(s))
         }
     }

@@ -85,6 +85,7 @@ extension Controller {
 
     @discardableResult
     public func addNode(_ spec: NodeSpec) throws -> Node {
+        try requireOperator("adding nodes")
         let node = try spec.validated()
         return try mutate(networks: []) { m in try addNode(m, node) }.0
     }
@@ -115,7 +116,8 @@ extension Controller {
     }
 
     public func node(named name: String) throws -> NodeDetail {
-        try store.read { tx in
+        try requireOperator("reading node details")
+        return try store.read { tx in
             guard let node = try tx.node(named: name) else { throw NotFoundError("node", name) }
             return NodeDetail(
                 node: node, memberships: try tx.memberships(node: name).map(\.membership),
@@ -128,7 +130,8 @@ extension Controller {
     /// and not the only relay of a network with hidden members.
     @discardableResult
     public func removeNode(name: String) throws -> Change {
-        try mutate(networks: []) { m in
+        try requireOperator("removing nodes")
+        return try mutate(networks: []) { m in
             guard try m.tx.node(named: name) != nil else { throw NotFoundError("node", name) }
             let networks = try m.tx.memberships(node: name).map(\.membership.network)
             for network in networks { try m.include(network: network) }

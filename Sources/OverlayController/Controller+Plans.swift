@@ -5,7 +5,8 @@ import OverlayStore
 extension Controller {
     /// Everything `node` must build, at its current plan revision.
     public func plan(node name: String) throws -> NodePlan {
-        try store.read { tx in
+        try requireOperator("reading node plans")
+        return try store.read { tx in
             // Members of one network share its planned form: plan it once per revision, not per member.
             let revision = try tx.revision()
             guard let node = try tx.node(named: name) else { throw NotFoundError("node", name) }

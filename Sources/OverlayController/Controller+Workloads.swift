@@ -26,13 +26,14 @@ extension Controller {
         _ m: Mutation, name: String, network: String, node: String, namespace: String,
         ports: [PortSpec]
     ) throws -> (Workload, IPv6Address) {
-        guard let net = try m.tx.network(named: network) else { throw NotFoundError("network", network) }
+        guard let net = try visibleNetwork(named: network, m.tx) else { throw NotFoundError("network", network) }
         guard let host = try m.tx.node(named: node) else { throw NotFoundError("node", node) }
         if try m.tx.workload(named: name) != nil { throw ConflictError("workload '\(name)' already exists") }
         let onNode = try m.tx.workloads(node: node)
         if let other = onNode.first(where: { $0.namespace == namespace }) {
-            throw ConflictError(
-                "namespace '\(namespace)' on node '\(node)' is already used by workload '\(other.name)'")
+            // Another tenant's workload is not named.
+            let by = try sees(network: other.network, m.tx) ? " by workload '\(other.name)'" : ""
+            throw ConflictError("namespace '\(namespace)' on node '\(node)' is already used\(by)")
         }
         try m.ensureMember(network: net, node: host)
         let used = Set(onNode.filter { $0.network == network }.map(\.hostNumber))
@@ -51,7 +52,10 @@ extension Controller {
     }
 
     public func workloads() throws -> [Workload] {
-        try store.read { try $0.workloads() }
+        try store.read { tx in
+            let visible = try visibleNetworks(tx)
+            return try tx.workloads().filter { visible?.contains($0.network) ?? true }
+        }
     }
 
     /// Every workload with its address, from three queries whatever their number.
@@ -60,7 +64,8 @@ extension Controller {
             let networks = Dictionary(try tx.networks().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             var memberships: [String: [Membership]] = [:]
             for m in try tx.memberships() { memberships[m.network, default: []].append(m) }
-            return try tx.workloads().map { w in
+            let visible = try visibleNetworks(tx)
+            return try tx.workloads().filter { visible?.contains($0.network) ?? true }.map { w in
                 guard let net = networks[w.network] else { throw NotFoundError("network", w.network) }
                 return (w, try Controller.address(of: w, in: net, memberships: memberships[w.network] ?? []))
             }
@@ -69,7 +74,7 @@ extension Controller {
 
     public func workload(named name: String) throws -> (Workload, IPv6Address) {
         try store.read { tx in
-            guard let w = try tx.workload(named: name), let net = try tx.network(named: w.network) else {
+            guard let w = try tx.workload(named: name), let net = try visibleNetwork(named: w.network, tx) else {
                 throw NotFoundError("workload", name)
             }
             return (w, try Controller.address(of: w, in: net, memberships: try tx.memberships(network: w.network)))
@@ -112,7 +117,9 @@ extension Controller {
     @discardableResult
     public func removeWorkload(name: String) throws -> Change {
         try mutate(networks: []) { m in
-            guard let network = try m.tx.workload(named: name)?.network else { throw NotFoundError("workload", name) }
+            guard let network = try m.tx.workload(named: name)?.network, try sees(network: network, m.tx) else {
+                throw NotFoundError("workload", name)
+            }
             try m.include(network: network)
             let routes = try m.tx.gatewayRoutes().filter { $0.backends.contains { $0.workload == name } }
             if !routes.isEmpty {

@@ -13,14 +13,23 @@ public final class Controller: Sendable {
     /// The last planned state of each network this controller committed, with the store revision
     /// it belongs to. A command whose transaction starts at that revision reuses it as its "before"
     /// instead of reading and planning the network again; any other writer moves the revision on.
-    let planned = PlannedNetworkCache()
+    let planned: PlannedNetworkCache
     /// Called after each committed command with its change (the service wakes the agents whose
     /// plans changed).
     let onCommit: (@Sendable (Change) -> Void)?
+    /// Whom the commands act for: nil for the operator (everything), else a tenant (its own
+    /// networks and what is in them; see `Controller+Tenants`).
+    public let tenant: String?
 
-    public init(store: Store, onCommit: (@Sendable (Change) -> Void)? = nil) {
+    public convenience init(store: Store, onCommit: (@Sendable (Change) -> Void)? = nil) {
+        self.init(store: store, planned: PlannedNetworkCache(), onCommit: onCommit, tenant: nil)
+    }
+
+    init(store: Store, planned: PlannedNetworkCache, onCommit: (@Sendable (Change) -> Void)?, tenant: String?) {
         self.store = store
+        self.planned = planned
         self.onCommit = onCommit
+        self.tenant = tenant
     }
 
     /// The store holds something the rules it was written by forbid (a row edited by hand).

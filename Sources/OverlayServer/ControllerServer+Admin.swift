@@ -6,68 +6,97 @@ import OverlayController
 /// The admin endpoints: one per `overlayctl` command, answering the same values (docs/api.yaml).
 extension ControllerServer {
     func addAdminRoutes(_ v1: RouterGroup<ServerContext>) {
-        let a = admin
-        v1.post("networks") { req, _ in
-            JSONResponse.make(try await a.createNetwork(try await Self.decode(req)), status: .created)
+        let c = controller
+        /// The admin use cases for the request's principal.
+        @Sendable func a(_ context: ServerContext) throws -> LocalAdmin {
+            guard let p = context.principal else { throw APIError.unauthorized("missing bearer token") }
+            return LocalAdmin(c.scoped(to: p.tenant))
         }
-        v1.get("networks") { _, _ in JSONResponse.make(try await a.networks()) }
-        v1.get("networks/{name}") { _, c in JSONResponse.make(try await a.network(named: try Self.name(c))) }
-        v1.delete("networks/{name}") { _, c in JSONResponse.make(try await a.deleteNetwork(name: try Self.name(c))) }
-        v1.patch("networks/{name}") { req, c in
-            JSONResponse.make(try await a.updateNetwork(name: try Self.name(c), try await Self.decode(req)))
+        /// The same, for an endpoint only the operator may use: a tenant is refused before its
+        /// request is read.
+        @Sendable func op(_ context: ServerContext, _ what: String) throws -> LocalAdmin {
+            let admin = try a(context)
+            if let tenant = context.principal?.tenant {
+                throw APIError.forbidden("\(what) is for the operator only: this token acts for tenant '\(tenant)'")
+            }
+            return admin
         }
-        v1.post("networks/{name}/members") { req, c in
+        v1.post("networks") { req, x in
+            JSONResponse.make(try await a(x).createNetwork(try await Self.decode(req)), status: .created)
+        }
+        v1.get("networks") { _, x in JSONResponse.make(try await a(x).networks()) }
+        v1.get("networks/{name}") { _, x in JSONResponse.make(try await a(x).network(named: try Self.name(x))) }
+        v1.delete("networks/{name}") { _, x in JSONResponse.make(try await a(x).deleteNetwork(name: try Self.name(x))) }
+        v1.patch("networks/{name}") { req, x in
+            JSONResponse.make(try await a(x).updateNetwork(name: try Self.name(x), try await Self.decode(req)))
+        }
+        v1.post("networks/{name}/members") { req, x in
             let r: AttachRequest = try await Self.decode(req)
-            return JSONResponse.make(try await a.attach(network: try Self.name(c), node: r.node))
+            return JSONResponse.make(try await a(x).attach(network: try Self.name(x), node: r.node))
         }
-        v1.delete("networks/{name}/members/{node}") { _, c in
-            JSONResponse.make(try await a.detach(network: try Self.name(c), node: try Self.name(c, "node")))
+        v1.delete("networks/{name}/members/{node}") { _, x in
+            JSONResponse.make(try await a(x).detach(network: try Self.name(x), node: try Self.name(x, "node")))
         }
-        v1.get("networks/{name}/graph") { _, c in
-            JSONResponse.make(GraphView(dot: try await a.graph(network: try Self.name(c))))
-        }
-
-        v1.post("nodes") { req, _ in
-            JSONResponse.make(try await a.addNode(try await Self.decode(req)), status: .created)
-        }
-        v1.get("nodes") { _, _ in JSONResponse.make(try await a.nodes()) }
-        v1.get("nodes/{name}") { _, c in JSONResponse.make(try await a.node(named: try Self.name(c))) }
-        v1.delete("nodes/{name}") { _, c in JSONResponse.make(try await a.removeNode(name: try Self.name(c))) }
-        v1.post("nodes/{name}/join-tokens") { req, c in
-            JSONResponse.make(
-                try await a.createJoinToken(node: try Self.name(c), try await Self.decode(req)), status: .created)
-        }
-        v1.get("nodes/{name}/join-tokens") { _, c in JSONResponse.make(try await a.joinTokens(node: try Self.name(c))) }
-        v1.get("join-tokens") { _, _ in JSONResponse.make(try await a.joinTokens(node: nil)) }
-        v1.delete("join-tokens/{id}") { _, c in
-            JSONResponse.make(try await a.revokeJoinToken(id: try Self.name(c, "id")))
-        }
-        v1.get("nodes/{name}/plan") { _, c in JSONResponse.make(try await a.plan(node: try Self.name(c))) }
-
-        v1.post("workloads") { req, _ in
-            JSONResponse.make(try await a.addWorkload(try await Self.decode(req)), status: .created)
-        }
-        v1.get("workloads") { _, _ in JSONResponse.make(try await a.workloads()) }
-        v1.get("workloads/{name}") { _, c in JSONResponse.make(try await a.workload(named: try Self.name(c))) }
-        v1.delete("workloads/{name}") { _, c in JSONResponse.make(try await a.removeWorkload(name: try Self.name(c))) }
-
-        v1.post("access-peers") { req, _ in
-            JSONResponse.make(try await a.addAccessPeer(try await Self.decode(req)), status: .created)
-        }
-        v1.get("access-peers") { _, _ in JSONResponse.make(try await a.accessPeers()) }
-        v1.delete("access-peers/{name}") { _, c in
-            JSONResponse.make(try await a.removeAccessPeer(name: try Self.name(c)))
+        v1.get("networks/{name}/graph") { _, x in
+            JSONResponse.make(GraphView(dot: try await a(x).graph(network: try Self.name(x))))
         }
 
-        v1.post("gateway-routes") { req, _ in
-            JSONResponse.make(try await a.addGatewayRoute(try await Self.decode(req)), status: .created)
+        v1.post("nodes") { req, x in
+            JSONResponse.make(try await op(x, "adding nodes").addNode(try await Self.decode(req)), status: .created)
         }
-        v1.get("gateway-routes") { _, _ in JSONResponse.make(try await a.gatewayRoutes()) }
-        v1.delete("gateway-routes/{name}") { _, c in
-            JSONResponse.make(try await a.removeGatewayRoute(name: try Self.name(c)))
+        v1.get("nodes") { _, x in JSONResponse.make(try await a(x).nodes()) }
+        v1.get("nodes/{name}") { _, x in
+            JSONResponse.make(try await op(x, "reading node details").node(named: try Self.name(x)))
+        }
+        v1.delete("nodes/{name}") { _, x in
+            JSONResponse.make(try await op(x, "removing nodes").removeNode(name: try Self.name(x)))
+        }
+        v1.post("nodes/{name}/join-tokens") { req, x in
+            let admin = try op(x, "making join tokens")
+            return JSONResponse.make(
+                try await admin.createJoinToken(node: try Self.name(x), try await Self.decode(req)), status: .created)
+        }
+        v1.get("nodes/{name}/join-tokens") { _, x in
+            JSONResponse.make(try await op(x, "listing join tokens").joinTokens(node: try Self.name(x)))
+        }
+        v1.get("join-tokens") { _, x in JSONResponse.make(try await op(x, "listing join tokens").joinTokens(node: nil))
+        }
+        v1.delete("join-tokens/{id}") { _, x in
+            JSONResponse.make(try await op(x, "revoking join tokens").revokeJoinToken(id: try Self.name(x, "id")))
+        }
+        v1.get("nodes/{name}/plan") { _, x in
+            JSONResponse.make(try await op(x, "reading node plans").plan(node: try Self.name(x)))
         }
 
-        v1.post("apply") { req, _ in JSONResponse.make(try await a.apply(try await Self.decode(req))) }
+        v1.post("workloads") { req, x in
+            JSONResponse.make(try await a(x).addWorkload(try await Self.decode(req)), status: .created)
+        }
+        v1.get("workloads") { _, x in JSONResponse.make(try await a(x).workloads()) }
+        v1.get("workloads/{name}") { _, x in JSONResponse.make(try await a(x).workload(named: try Self.name(x))) }
+        v1.delete("workloads/{name}") { _, x in
+            JSONResponse.make(try await a(x).removeWorkload(name: try Self.name(x)))
+        }
+
+        v1.post("access-peers") { req, x in
+            JSONResponse.make(try await a(x).addAccessPeer(try await Self.decode(req)), status: .created)
+        }
+        v1.get("access-peers") { _, x in JSONResponse.make(try await a(x).accessPeers()) }
+        v1.delete("access-peers/{name}") { _, x in
+            JSONResponse.make(try await a(x).removeAccessPeer(name: try Self.name(x)))
+        }
+
+        v1.post("gateway-routes") { req, x in
+            JSONResponse.make(try await a(x).addGatewayRoute(try await Self.decode(req)), status: .created)
+        }
+        v1.get("gateway-routes") { _, x in JSONResponse.make(try await a(x).gatewayRoutes()) }
+        v1.delete("gateway-routes/{name}") { _, x in
+            JSONResponse.make(try await a(x).removeGatewayRoute(name: try Self.name(x)))
+        }
+
+        v1.post("apply") { req, x in
+            let admin = try op(x, "applying a topology file")
+            return JSONResponse.make(try await admin.apply(try await Self.decode(req)))
+        }
     }
 
     static func decode<T: Codable>(_ request: Request) async throws -> T {

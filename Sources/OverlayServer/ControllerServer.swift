@@ -26,7 +26,6 @@ public struct ConnectionLimitConfiguration: Sendable {
 /// long-polls), `/metrics` and `/healthz`, over one store.
 public final class ControllerServer: Sendable {
     public let controller: Controller
-    let admin: LocalAdmin
     let key: Ed25519Identity
     let waiters: PlanWaiters
     let plans: SignedPlanCache
@@ -51,7 +50,6 @@ public final class ControllerServer: Sendable {
             let woken = waiters.wake(change.touchedNodes)
             if woken > 0 { metrics.wakeups.increment(by: Int64(woken)) }
         }
-        admin = LocalAdmin(controller)
         key = signingKey
         plans = SignedPlanCache()
         nonces = NonceStore()
@@ -123,32 +121,48 @@ struct LongPollCloser: Service {
     }
 }
 
-/// Admin endpoints need `Authorization: Bearer <admin token>`; only its hash is stored.
-struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Admin endpoints need `Authorization: Bearer <admin token>`; only its hash is stored. The
+/// token's principal (operator or tenant) goes on in the context.
+struct AdminAuthMiddleware: RouterMiddleware {
     let controller: Controller
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
+    func handle(
+        _ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response
+    ) async throws -> Response {
         guard let header = request.headers[.authorization] else {
             throw APIError.unauthorized(
                 "missing bearer token: send 'Authorization: Bearer TOKEN' (create one with 'overlayd token create')")
         }
         let prefix = "Bearer "
-        guard header.hasPrefix(prefix), let name = try controller.adminTokenName(String(header.dropFirst(prefix.count)))
+        guard header.hasPrefix(prefix),
+            let principal = try controller.adminPrincipal(String(header.dropFirst(prefix.count)))
         else {
             throw APIError.unauthorized("invalid or revoked bearer token")
         }
-        let response = try await next(request, context)
-        // An audit line for every change: which token, what, and the outcome.
-        if request.method != .get {
-            context.logger.info(
-                "admin change",
-                metadata: [
-                    "token": "\(name)", "method": "\(request.method)", "path": "\(request.uri.path)",
-                    "status": "\(response.status.code)",
-                ])
+        var context = context
+        context.principal = principal
+        do {
+            let response = try await next(request, context)
+            audit(request, context, principal, status: response.status)
+            return response
+        } catch {
+            audit(request, context, principal, status: ErrorMiddleware<ServerContext>.classify(error).0)
+            throw error
         }
-        return response
+    }
+
+    /// An audit line for every change, refused ones too: which token, for whom, what, and the
+    /// outcome.
+    private func audit(
+        _ request: Request, _ context: ServerContext, _ principal: AdminPrincipal, status: HTTPResponse.Status
+    ) {
+        guard request.method != .get else { return }
+        context.logger.info(
+            "admin change",
+            metadata: [
+                "token": "\(principal.token)", "role": "\(principal.tenant == nil ? "operator" : "tenant")",
+                "tenant": "\(principal.tenant ?? "-")", "method": "\(request.method)",
+                "path": "\(request.uri.path)", "status": "\(status.code)",
+            ])
     }
 }

@@ -149,6 +149,16 @@ enum Schema {
                     ALTER TABLE networks ADD COLUMN egress INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        // Tenants: an admin token may act for one tenant (NULL: the operator), and a network
+        // belongs to the tenant whose token created it (NULL: the operator's).
+        m.registerMigration("v4-tenants") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE admin_tokens ADD COLUMN tenant TEXT;
+                    ALTER TABLE networks ADD COLUMN owner TEXT;
+                    CREATE INDEX networks_owner ON networks(owner);
+                    """)
+        }
         return m
     }
 }

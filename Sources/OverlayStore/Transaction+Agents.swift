@@ -72,10 +72,6 @@ extension Transaction {
             arguments: [name, hash, createdAt])
     }
 
-    public func adminTokenName(hash: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT name FROM admin_tokens WHERE hash = ?", arguments: [hash])
-    }
-
     public func adminTokens() throws -> [(name: String, createdAt: Int64)] {
         try Row.fetchAll(db, sql: "SELECT name, created_at FROM admin_tokens ORDER BY name").map { ($0[0], $0[1]) }
     }

@@ -52,11 +52,11 @@ struct NetworkCommand: AsyncParsableCommand {
                 let all = try await api.networks()
                 if global.json { return try Output.json(all) }
                 Output.table(
-                    ["NAME", "ID", "PREFIX", "IPV4", "MTU", "EGRESS"],
+                    ["NAME", "ID", "PREFIX", "IPV4", "MTU", "EGRESS", "OWNER"],
                     all.map {
                         [
                             $0.name, $0.id, $0.prefix.description, $0.ipv4Prefix?.description ?? "-", String($0.mtu),
-                            $0.egress ? "on" : "off",
+                            $0.egress ? "on" : "off", $0.owner ?? "-",
                         ]
                     })
             }
@@ -76,7 +76,7 @@ struct NetworkCommand: AsyncParsableCommand {
                 Output.fields([
                     ("name", d.network.name), ("id", d.network.id), ("prefix", d.network.prefix.description),
                     ("ipv4 prefix", d.network.ipv4Prefix?.description ?? "-"), ("mtu", String(d.network.mtu)),
-                    ("egress", d.network.egress ? "on" : "off"),
+                    ("egress", d.network.egress ? "on" : "off"), ("owner", d.owner ?? "- (operator)"),
                 ])
                 print("\nmembers:")
                 Output.table(

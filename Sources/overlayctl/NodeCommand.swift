@@ -37,7 +37,7 @@ struct NodeCommand: AsyncParsableCommand {
                     try Output.json(n)
                 } else {
                     print(
-                        "node \(n.name) added\(n.hidden ? " (hidden)" : "")\(n.hub ? " (hub)" : "")\(n.gateway ? " (gateway)" : "")\(n.identity == nil ? " (pending: give it a join token)" : "")"
+                        "node \(n.name) added\(n.hidden == true ? " (hidden)" : "")\(n.hub ? " (hub)" : "")\(n.gateway ? " (gateway)" : "")\(n.identity == nil ? " (pending: give it a join token)" : "")"
                     )
                 }
             }
@@ -48,6 +48,12 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List nodes.")
         @OptionGroup var global: Global
 
+        /// A tenant's listing has no addresses: `-`.
+        static func addresses(_ n: NodeView) -> String {
+            if n.hidden == true { return "(hidden)" }
+            return n.publicAddresses?.joined(separator: ",") ?? "-"
+        }
+
         func run() async throws {
             try await overlayctl.run(global) { api in
                 let all = try await api.nodes()
@@ -56,7 +62,7 @@ struct NodeCommand: AsyncParsableCommand {
                     ["NAME", "ADDRESSES", "REGION", "ROLE"],
                     all.map {
                         [
-                            $0.name, $0.hidden ? "(hidden)" : $0.publicAddresses.joined(separator: ","),
+                            $0.name, Self.addresses($0),
                             $0.region ?? "-", $0.roles.joined(separator: ","),
                         ]
                     })
@@ -76,8 +82,11 @@ struct NodeCommand: AsyncParsableCommand {
                 if global.json { return try Output.json(v) }
                 Output.fields([
                     ("name", v.node.name), ("identity", v.node.identity ?? "(pending: not joined yet)"),
-                    ("addresses", v.node.hidden ? "(hidden)" : v.node.publicAddresses.joined(separator: ", ")),
-                    ("listen ports", v.node.listenPorts),
+                    (
+                        "addresses",
+                        v.node.hidden == true ? "(hidden)" : (v.node.publicAddresses ?? []).joined(separator: ", ")
+                    ),
+                    ("listen ports", v.node.listenPorts ?? "-"),
                     ("region", v.node.region ?? "-"), ("roles", v.node.roles.joined(separator: ", ")),
                     ("domain", v.node.domain ?? "-"), ("plan revision", String(v.planRevision)),
                 ])

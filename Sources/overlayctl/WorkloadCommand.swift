@@ -40,11 +40,11 @@ struct WorkloadCommand: AsyncParsableCommand {
                 let views = try await api.workloads()
                 if global.json { return try Output.json(views) }
                 Output.table(
-                    ["NAME", "NETWORK", "NODE", "ADDRESS", "IPV4", "NAMESPACE", "EXPOSE"],
+                    ["NAME", "NETWORK", "NODE", "ADDRESS", "IPV4", "NAMESPACE", "EXPOSE", "OWNER"],
                     views.map {
                         [
                             $0.name, $0.network, $0.node, $0.address, $0.ipv4Address ?? "-", $0.namespace,
-                            $0.exposed.joined(separator: ","),
+                            $0.exposed.joined(separator: ","), $0.owner ?? "-",
                         ]
                     })
             }

@@ -78,23 +78,36 @@ struct TokenCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an admin token and print it once.")
         @Option(help: "SQLite database file.") var db: String
         @Option(help: "A name for the token (DNS label), to revoke it later.") var name: String?
+        @Option(
+            help:
+                "The tenant the token acts for (DNS label): it owns the networks it creates and sees nothing of other tenants'. Without it: the operator, who sees and changes everything."
+        )
+        var tenant: String?
 
         func run() async throws {
             try report {
-                let (_, token) = try Controller(databasePath: db).createAdminToken(name: name)
+                let (_, token) = try Controller(databasePath: db).createAdminToken(name: name, tenant: tenant)
                 print(token)
             }
         }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List admin token names (never the tokens).")
+        static let configuration = CommandConfiguration(
+            abstract: "List admin tokens: name, whom each acts for, when made (never the tokens).")
         @Option(help: "SQLite database file.") var db: String
 
         func run() async throws {
             try report {
-                for t in try Controller(databasePath: db).adminTokens() {
-                    print("\(t.name)  created \(Controller.isoTime(t.createdAt))")
+                let rows = try Controller(databasePath: db).adminTokens()
+                let width = max(4, rows.map(\.name.count).max() ?? 0)
+                print("NAME".padding(toLength: width, withPad: " ", startingAt: 0) + "  ACTS FOR          CREATED")
+                for t in rows {
+                    let who = t.tenant.map { "tenant \($0)" } ?? "operator"
+                    print(
+                        t.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                            + who.padding(toLength: max(16, who.count), withPad: " ", startingAt: 0) + "  "
+                            + Controller.isoTime(t.createdAt))
                 }
             }
         }
