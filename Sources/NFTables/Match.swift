@@ -86,6 +86,8 @@ public enum NFTMatch: Hashable, Sendable {
     case ctState(CTState)
     /// `fib daddr type local`: the packet is for this namespace's own addresses.
     case fibDaddrLocal
+    /// `fib daddr type != local`: the packet is for somewhere else (forwarded).
+    case fibDaddrNotLocal
     /// `@th,OFFSET,LEN & MASK == VALUE` (bytes from the transport header, offset in bytes); the
     /// rule must also match the transport protocol.
     case transportBytes(offset: UInt32, mask: [UInt8], equals: [UInt8])
@@ -206,9 +208,10 @@ extension NFTRule {
                 let mask = withUnsafeBytes(of: states.rawValue) { Array($0) }
                 out.append(.bitwise(register: 1, length: 4, mask: mask, xor: [0, 0, 0, 0]))
                 out.append(.cmp(register: 1, .neq, [0, 0, 0, 0]))
-            case .fibDaddrLocal:
+            case .fibDaddrLocal, .fibDaddrNotLocal:
                 out.append(.fibDaddrType(register: 1))
-                out.append(.cmp(register: 1, .eq, withUnsafeBytes(of: UInt32(2)) { Array($0) }))  // RTN_LOCAL
+                let local = withUnsafeBytes(of: UInt32(2)) { Array($0) }  // RTN_LOCAL
+                out.append(.cmp(register: 1, match == .fibDaddrLocal ? .eq : .neq, local))
             case .transportBytes(let offset, let mask, let value):
                 guard mask.count == value.count, !mask.isEmpty, mask.count <= 16 else {
                     throw NFTError.invalid("transport bytes: mask and value must have the same length, 1 to 16")

@@ -148,6 +148,19 @@ public enum Firewall {
             }
             outbound.append(NFTRule([.oifname(e.interface)], counter: true, .drop, comment: "egress-dropped"))
         }
+        // Traffic inside the network (between the bridge and the tunnel, both ends in its
+        // prefixes) skips conntrack: the forward chain accepts it by address, so tracking it
+        // only costs throughput. What the namespace itself sends or receives (a gateway's proxy)
+        // and egress (to the internet) stay tracked: their replies are accepted by state.
+        var inside: [NFTRule] = [network.bridge, network.interface].map {
+            NFTRule(
+                [.iifname($0), .ip6Saddr(in: prefix), .prefix(.ip6Daddr, prefix), .fibDaddrNotLocal], .notrack)
+        }
+        if let p4 {
+            inside += [network.bridge, network.interface].map {
+                NFTRule([.iifname($0), .ipSaddr(in: p4), .prefix(.ipDaddr, p4), .fibDaddrNotLocal], .notrack)
+            }
+        }
         return sealed(
             NFTable(
                 name: tableName,
@@ -209,6 +222,7 @@ public enum Firewall {
                             NFTRule([.ip6Saddr(in: prefix), .icmpv6Type(.echoRequest)], .accept),
                             NFTRule(counter: true, .drop, comment: "input-dropped"),
                         ]),
+                    .base("prerouting", hook: .prerouting, priority: -300, policy: .accept, rules: inside),
                 ] + nat,
                 sets: [
                     .single("links", .interfaceName, links),

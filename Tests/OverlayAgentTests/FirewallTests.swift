@@ -161,6 +161,26 @@ import Testing
         #expect(!t6.chains.contains { $0.name == "postrouting" })
     }
 
+    @Test func trafficInsideTheNetworkSkipsConntrackButEgressAndTheNamespacesOwnDoNot() throws {
+        let n = Fixtures.egress()
+        let t = Firewall.networkTable(n)
+        let pre = try #require(t.chains.first { $0.name == "prerouting" })
+        #expect(pre.base?.priority == -300 && pre.base?.policy == .accept)
+        // Both families, from the bridge and from the tunnel; never from the transfer link.
+        #expect(pre.rules.count == 4 && pre.rules.allSatisfy { $0.verdict == .notrack })
+        #expect(pre.rules.allSatisfy { $0.matches.contains(.fibDaddrNotLocal) })
+        #expect(!pre.rules.contains { $0.matches.contains(.iifname("vx-0a0b0c0d")) })
+        let six = n.firewall.prefix.asIPPrefix
+        #expect(
+            pre.rules[0].matches == [
+                .iifname("br-0a0b0c0d"), .ip6Saddr(in: six), .prefix(.ip6Daddr, six), .fibDaddrNotLocal,
+            ])
+        let e = try pre.rules[0].expressions()
+        #expect(e.contains(.cmp(register: 1, .neq, [2, 0, 0, 0])) && e.last == .notrack)
+        // IPv6 only: the IPv6 pair alone.
+        #expect(Firewall.networkTable(Fixtures.network()).chains.first { $0.name == "prerouting" }?.rules.count == 2)
+    }
+
     @Test func hostTableSkipsConntrackOnlyForWireGuardDatagramsToTheHost() throws {
         let t = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820]))
         let pre = try #require(t.chains.first { $0.name == "prerouting" })
