@@ -189,7 +189,8 @@ struct RemoteModeTests {
             "--controller", "http://127.0.0.1:1", "--token", remote.token, "network", "list",
         ])
         #expect(
-            down.status == 1 && down.stderr.hasPrefix("error: cannot reach the controller at http://127.0.0.1:1"),
+            down.status == 1
+                && down.stderr.hasPrefix("error: cannot connect to the controller at http://127.0.0.1:1: "),
             "\(down)")
 
         // Several replicas: one that refuses connections is passed over, in either order and
