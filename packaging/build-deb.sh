@@ -33,7 +33,11 @@ libs=$(for p in "${programs[@]}"; do ldd "$pkg/usr/bin/$p"; done | awk '$2 == "=
 owners=()
 for l in $libs; do
   # dpkg knows a library by the path it installed, with or without the /usr of merged-usr.
-  owner=$(for path in "$l" "$(readlink -f "$l")" "${l#/usr}"; do dpkg -S "$path" 2>/dev/null; done | head -n1)
+  owner=""
+  for path in "$l" "$(readlink -f "$l")" "${l#/usr}"; do
+    owner=$(dpkg -S "$path" 2>/dev/null | awk 'NR == 1') || owner=""
+    [ -z "$owner" ] || break
+  done
   [ -n "$owner" ] || {
     echo "$l is not from a Debian package (the Swift runtime must be linked in: --static-swift-stdlib)" >&2
     exit 1
@@ -62,5 +66,5 @@ Description: overlay networks over WireGuard for a peer-to-peer cloud
 CONTROL
 mkdir -p "$out"
 deb=$out/overlay_${version}_${arch}.deb
-dpkg-deb --root-owner-group -Zxz --build "$pkg" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Zgzip --build "$pkg" "$deb" >/dev/null
 echo "$deb"
