@@ -11,7 +11,8 @@ import Synchronization
 ///   unsent are dropped).
 /// A controller may run as several replicas on one database: when the one in use cannot serve,
 /// the poll moves to the next (`ControllerPollStateMachine`) and the reports follow; when none
-/// can, both retry with `Backoff`. The data plane never waits for them. A refused plan is logged and the last good plan stays.
+/// can, both retry with `Backoff`. The data plane never waits for them. A refused plan is
+/// logged and the last good plan stays.
 public final class ControllerSession: Sendable {
     /// One client per controller replica, in the order given at join (`--controller`).
     public let replicas: [AgentClient]
