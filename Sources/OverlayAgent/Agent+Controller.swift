@@ -56,7 +56,10 @@ extension Agent {
         }
         let identity = identity
         let node = link.node
-        let clients = try link.urls.map { try AgentClient(baseURL: $0, identity: identity, node: node) }
+        let single = link.urls.count == 1
+        let clients = try link.urls.map {
+            try AgentClient(baseURL: $0, identity: identity, node: node, retryConnecting: single)
+        }
         return try ControllerSession(replicas: clients, gate: try PlanGate(link: link)) { line in Agent.log(line) }
     }
 
@@ -67,7 +70,8 @@ extension Agent {
         for url in urls {
             do {
                 let answer = try Self.blocking {
-                    try await AgentClient.join(baseURL: url, identity: identity, token: token)
+                    try await AgentClient.join(
+                        baseURL: url, identity: identity, token: token, retryConnecting: urls.count == 1)
                 }
                 return (url, answer)
             } catch let error as AgentClientError where error.isReplicaDown && url != urls.last {

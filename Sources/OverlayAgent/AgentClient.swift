@@ -23,23 +23,29 @@ public struct AgentClient: Sendable {
     /// Answers larger than this are refused (a plan for thousands of peers is well below).
     static let maxBody = 16 << 20
 
-    public init(baseURL: String, identity: Ed25519Identity, node: String) throws {
+    /// - Parameter retryConnecting: keep retrying a refused connection until the request's
+    ///   deadline, so that a poll goes through as soon as the one controller is back; false (a
+    ///   controller with other replicas) fails at the first refusal, to move on at once.
+    public init(baseURL: String, identity: Ed25519Identity, node: String, retryConnecting: Bool = true) throws {
         self.baseURL = baseURL
         self.identity = identity
         self.node = node
-        // Two connections: the long-poll holds one, status reports use the other. A refused
-        // connection fails at once: the session backs off itself, or moves to another replica.
+        // Two connections: the long-poll holds one, status reports use the other.
         http = try ControllerClient(
-            baseURL: baseURL, maxConnections: 2, connectTimeout: Self.connectTimeout, retryConnecting: false)
+            baseURL: baseURL, maxConnections: 2, connectTimeout: Self.connectTimeout,
+            retryConnecting: retryConnecting)
     }
 
     public func shutdown() async { try? await http.shutdown() }
 
     /// Registers `identity` with a join token; the answer names the node and the controller key.
-    public static func join(baseURL: String, identity: Ed25519Identity, token: String) async throws -> JoinResponse {
+    public static func join(
+        baseURL: String, identity: Ed25519Identity, token: String, retryConnecting: Bool = true
+    ) async throws -> JoinResponse {
         let body = try JSONEncoder().encode(JoinRequest(token: token, identity: identity.publicKeyBase64))
         // Not yet a node: the request is signed as the identity it registers (proof of possession).
-        let client = try AgentClient(baseURL: baseURL, identity: identity, node: identity.publicKeyBase64)
+        let client = try AgentClient(
+            baseURL: baseURL, identity: identity, node: identity.publicKeyBase64, retryConnecting: retryConnecting)
         let reply: (UInt, [UInt8])
         do { reply = try await client.send("POST", AgentPaths.join, body: Array(body), timeout: .seconds(15)) } catch {
             await client.shutdown()

@@ -46,7 +46,8 @@ import Testing
     @Test func aSilentReplicaFailsThePollAtItsWaitPlusTheGrace() async throws {
         let silent = try SilentListener()
         let client = try AgentClient(
-            baseURL: "http://127.0.0.1:\(silent.port)", identity: Ed25519Identity.generate(), node: "a")
+            baseURL: "http://127.0.0.1:\(silent.port)", identity: Ed25519Identity.generate(), node: "a",
+            retryConnecting: false)
         let (took, error) = await Self.elapsed { _ = try await client.plan(after: nil, wait: 1) }
         await client.shutdown()
         let e = try #require(error as? AgentClientError)
@@ -61,7 +62,8 @@ import Testing
         // A port that was just free: nothing listens there.
         let port = try SilentListener().port
         let client = try AgentClient(
-            baseURL: "http://127.0.0.1:\(port)", identity: Ed25519Identity.generate(), node: "a")
+            baseURL: "http://127.0.0.1:\(port)", identity: Ed25519Identity.generate(), node: "a", retryConnecting: false
+        )
         let (took, error) = await Self.elapsed { _ = try await client.plan(after: nil, wait: 60) }
         await client.shutdown()
         let e = try #require(error as? AgentClientError)
