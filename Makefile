@@ -3,7 +3,8 @@ SWIFT ?= swift
 DEBS := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev libssl-dev pkg-config \
         wireguard-go wireguard-tools nftables iproute2 iputils-ping socat ncat \
         python3 python3-cryptography hyperfine iperf3 haproxy openssl curl wrk procps util-linux jq \
-        qemu-system-x86 busybox-static cpio xz-utils linux-image-amd64
+        qemu-system-x86 busybox-static cpio xz-utils linux-image-amd64 \
+        systemd binutils
 # Release binaries for the VM (test-kernel, bench-kernel) and the benchmarks: the Swift runtime
 # linked in, so only the C libraries and libc travel into the VM's initramfs.
 RELEASE := $(SWIFT) build -c release --static-swift-stdlib
@@ -12,7 +13,7 @@ IMPORT_CHECK := --explicit-target-dependency-import-check error
 # Everything swift-format keeps in shape (.swift-format); `make test` fails on any finding.
 FORMAT_PATHS := Package.swift Sources Tests netns-tests/NetnsTests
 
-.PHONY: deps build test lint test-kernel bench-kernel release demo bench format clean
+.PHONY: deps build test lint test-kernel bench-kernel release package test-package demo bench format clean
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -29,6 +30,7 @@ build: deps
 test: deps lint
 	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	$(SWIFT) test --skip-build
+	examples/systemd/verify.sh
 	netns-tests/run-all.sh
 	@if reason=$$(netns-tests/vm/run.sh check); then $(MAKE) --no-print-directory test-kernel; \
 	elif [ "$${SKIP_KERNEL_TEST:-0}" = 1 ]; then echo "$$reason (accepted: SKIP_KERNEL_TEST=1)"; \
@@ -38,6 +40,17 @@ release: deps
 	$(RELEASE) --product overlay-agent
 	$(RELEASE) --product overlay-bench
 	$(RELEASE) --product overlayctl
+
+# The Debian package (.build/package/overlay_VERSION_ARCH.deb): the three programs built like
+# `release`, the systemd units, the docs. test-package unpacks it and runs the programs from there.
+package: deps
+	$(RELEASE) --product overlayd
+	$(RELEASE) --product overlayctl
+	$(RELEASE) --product overlay-agent
+	packaging/build-deb.sh
+
+test-package: package
+	packaging/test-deb.sh "$$(ls -t .build/package/overlay_*.deb | head -n1)"
 
 # Debian's kernel under qemu (TCG): two nodes' agents with --wireguard kernel and auto.
 # The console is kept in .build-vm/console-test.log.

@@ -4,13 +4,22 @@ import OverlayHTTPClient
 import OverlayModel
 import OverlayPlanner
 
-/// The admin use cases on a running `overlayd`, over HTTP with a bearer token.
+/// The admin use cases on a running `overlayd`, over HTTP with a bearer token. A controller
+/// running as several replicas is named by all of them: a request goes to the first, and on to
+/// the next when one cannot serve it (see `shouldTryNext`).
 public struct RemoteAdmin: AdminAPI {
-    let client: ControllerClient
+    /// One client per replica, tried in this order.
+    let clients: [ControllerClient]
     let token: String
 
     public init(client: ControllerClient, token: String) {
-        self.client = client
+        self.init(clients: [client], token: token)
+    }
+
+    /// - Parameter clients: at least one.
+    public init(clients: [ControllerClient], token: String) {
+        precondition(!clients.isEmpty, "an admin API needs a controller")
+        self.clients = clients
         self.token = token
     }
 
@@ -19,15 +28,9 @@ public struct RemoteAdmin: AdminAPI {
     {
         var bytes: [UInt8]?
         if let body { bytes = Array(try JSONEncoder().encode(body)) }
-        let reply = try await client.send(
-            method: method, pathAndQuery: path,
-            headers: ["Authorization": "Bearer \(token)", "Accept": "application/json"],
-            body: bytes, timeout: .seconds(60))
+        let reply = try await send(method, path, body: bytes)
         guard (200..<300).contains(reply.status) else {
-            let message =
-                (try? JSONDecoder().decode(ErrorBody.self, from: Data(reply.body)))?.error
-                ?? "the controller answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(200), as: UTF8.self))"
-            throw RemoteAdminError(status: reply.status, message: message)
+            throw RemoteAdminError(status: reply.status, message: Self.message(reply))
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(reply.body))
@@ -35,6 +38,46 @@ public struct RemoteAdmin: AdminAPI {
             throw RemoteAdminError(
                 status: reply.status, message: "unexpected answer from the controller for \(method) \(path): \(error)")
         }
+    }
+
+    /// The first answer of a replica that could serve the request; every replica's failure when
+    /// none could.
+    func send(_ method: String, _ path: String, body: [UInt8]?) async throws -> ControllerClient.Reply {
+        var failures: [String] = []
+        for client in clients {
+            do {
+                let reply = try await client.send(
+                    method: method, pathAndQuery: path,
+                    headers: ["Authorization": "Bearer \(token)", "Accept": "application/json"],
+                    body: body, timeout: .seconds(60))
+                guard reply.status == 503, clients.count > 1 else { return reply }
+                failures.append("the controller at \(client.baseURL) answered HTTP 503: \(Self.message(reply))")
+            } catch let error as ControllerClientError {
+                guard clients.count > 1 else { throw error }
+                failures.append("\(error)")
+                guard Self.shouldTryNext(method: method, after: error) else {
+                    throw ControllerReplicasError(failures: failures, mayHaveApplied: true)
+                }
+            }
+        }
+        throw ControllerReplicasError(failures: failures, mayHaveApplied: false)
+    }
+
+    /// Whether a request that failed this way may go to the next replica: always when it never
+    /// left (no connection); after a broken connection or a late answer only when it changes
+    /// nothing (GET), since the replica may have carried it out.
+    public static func shouldTryNext(method: String, after error: ControllerClientError) -> Bool {
+        switch error {
+        case .notConnected: true
+        case .unreachable: method.uppercased() == "GET"
+        case .badURL: false
+        }
+    }
+
+    /// The controller's error message, or the status and the start of the body.
+    static func message(_ reply: ControllerClient.Reply) -> String {
+        (try? JSONDecoder().decode(ErrorBody.self, from: Data(reply.body)))?.error
+            ?? "the controller answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(200), as: UTF8.self))"
     }
 
     static func seg(_ s: String) -> String { AdminPaths.segment(s) }
@@ -125,4 +168,25 @@ public struct RemoteAdminError: Error, CustomStringConvertible, Equatable {
     public var status: Int
     public var message: String
     public var description: String { message }
+}
+
+/// No replica of the controller could serve a request: each one's failure, in the order tried.
+public struct ControllerReplicasError: Error, CustomStringConvertible, Equatable {
+    public var failures: [String]
+    /// The last replica lost the connection after the request went out: it may have carried
+    /// out the change, so it was not sent again elsewhere.
+    public var mayHaveApplied: Bool
+
+    public init(failures: [String], mayHaveApplied: Bool) {
+        self.failures = failures
+        self.mayHaveApplied = mayHaveApplied
+    }
+
+    public var description: String {
+        let head =
+            mayHaveApplied
+            ? "the controller replica lost the request; it may have been carried out, so it was not sent to another (check, then retry)"
+            : "no controller replica could serve the request"
+        return head + ":\n" + failures.map { "  " + $0 }.joined(separator: "\n")
+    }
 }

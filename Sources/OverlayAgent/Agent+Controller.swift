@@ -14,25 +14,21 @@ extension Agent {
     func connectController() throws -> ControllerSession? {
         guard options.planFile == nil else { return nil }
         var link = try state.controllerLink()
+        let given = options.controllerURLs
         if let token = options.joinToken {
             if let link {
                 log(
-                    "already joined \(link.url) as node \(link.node) (pinned key \(link.controllerKey)); --join ignored"
+                    "already joined \(link.urls.joined(separator: ", ")) as node \(link.node) (pinned key \(link.controllerKey)); --join ignored"
                 )
             } else {
-                guard let url = options.controllerURL else {
-                    throw AgentError.controller("--join needs --controller URL")
-                }
+                guard !given.isEmpty else { throw AgentError.controller("--join needs --controller URL") }
                 guard Token.isWellFormed(token, .join) else {
                     throw AgentError.controller(
                         "--join: not a join token (expected ovlj_ and 43 characters, from 'overlayctl node join-token NODE')"
                     )
                 }
-                let identity = identity
-                let answer = try Self.blocking {
-                    try await AgentClient.join(baseURL: url, identity: identity, token: token)
-                }
-                let joined = ControllerLink(url: url, node: answer.node, controllerKey: answer.controllerKey)
+                let (url, answer) = try join(given, token: token)
+                let joined = ControllerLink(urls: given, node: answer.node, controllerKey: answer.controllerKey)
                 guard joined.pinnedKey != nil else {
                     throw AgentError.controller(
                         "controller \(url) gave a controller key that is not 32 bytes of base64")
@@ -43,21 +39,46 @@ extension Agent {
             }
         }
         guard var link else {
-            if let url = options.controllerURL {
+            if !given.isEmpty {
                 throw AgentError.controller(
-                    "this agent has not joined \(url) yet: run once with --join TOKEN (from 'overlayctl node join-token NODE')"
+                    "this agent has not joined \(given.joined(separator: ", ")) yet: run once with --join TOKEN (from 'overlayctl node join-token NODE')"
                 )
             }
             return nil
         }
-        if let url = options.controllerURL, url != link.url {
-            // Only the address moves; the pinned key stays, so a different controller is still refused.
-            log("controller address changed from \(link.url) to \(url); the pinned key stays")
-            link.url = url
+        if !given.isEmpty, given != link.urls {
+            // Only the addresses move; the pinned key stays, so a different controller is still refused.
+            log(
+                "controller replicas changed from \(link.urls.joined(separator: ", ")) to \(given.joined(separator: ", ")); the pinned key stays"
+            )
+            link = ControllerLink(urls: given, node: link.node, controllerKey: link.controllerKey)
             try state.saveControllerLink(link)
         }
-        let client = try AgentClient(baseURL: link.url, identity: identity, node: link.node)
-        return try ControllerSession(client: client, gate: try PlanGate(link: link)) { line in Agent.log(line) }
+        let identity = identity
+        let node = link.node
+        let single = link.urls.count == 1
+        let clients = try link.urls.map {
+            try AgentClient(baseURL: $0, identity: identity, node: node, retryConnecting: single)
+        }
+        return try ControllerSession(replicas: clients, gate: try PlanGate(link: link)) { line in Agent.log(line) }
+    }
+
+    /// Joins through the first replica that can serve; a token is single-use, so once one replica
+    /// has answered (even with a refusal) no other is asked.
+    private func join(_ urls: [String], token: String) throws -> (url: String, answer: JoinResponse) {
+        let identity = identity
+        for url in urls {
+            do {
+                let answer = try Self.blocking {
+                    try await AgentClient.join(
+                        baseURL: url, identity: identity, token: token, retryConnecting: urls.count == 1)
+                }
+                return (url, answer)
+            } catch let error as AgentClientError where error.isReplicaDown && url != urls.last {
+                log("join: \(error); trying the next controller replica")
+            }
+        }
+        preconditionFailure("the last replica's failure is thrown")
     }
 
     /// Waits for the controller's first plan (a node that just joined has none cached).

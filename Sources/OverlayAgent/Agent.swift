@@ -23,8 +23,8 @@ public final class Agent {
         public var wireguard: WireGuardBackendKind = .auto
         /// The backstop period; events usually come first.
         public var resyncInterval: Duration = .milliseconds(500)
-        /// The controller's base URL (stored at join; given again only when it moved).
-        public var controllerURL: String?
+        /// The controller replicas' base URLs (stored at join; given again only when they changed).
+        public var controllerURLs: [String] = []
         /// A join token: registers this node's identity once and pins the controller's key.
         public var joinToken: String?
         /// Status goes to the controller after every change and at least this often.

@@ -14,24 +14,38 @@ public struct AgentClient: Sendable {
     public let node: String
     let http: ControllerClient
 
+    /// A connection attempt longer than this counts as a replica down.
+    static let connectTimeout = Duration.seconds(2)
+    /// How much later than the long-poll's `wait` its answer may come before the controller
+    /// counts as gone (a loaded controller answers well within it).
+    static let pollGrace = Duration.seconds(3)
+
     /// Answers larger than this are refused (a plan for thousands of peers is well below).
     static let maxBody = 16 << 20
 
-    public init(baseURL: String, identity: Ed25519Identity, node: String) throws {
+    /// - Parameter retryConnecting: keep retrying a refused connection until the request's
+    ///   deadline, so that a poll goes through as soon as the one controller is back; false (a
+    ///   controller with other replicas) fails at the first refusal, to move on at once.
+    public init(baseURL: String, identity: Ed25519Identity, node: String, retryConnecting: Bool = true) throws {
         self.baseURL = baseURL
         self.identity = identity
         self.node = node
         // Two connections: the long-poll holds one, status reports use the other.
-        http = try ControllerClient(baseURL: baseURL, maxConnections: 2)
+        http = try ControllerClient(
+            baseURL: baseURL, maxConnections: 2, connectTimeout: Self.connectTimeout,
+            retryConnecting: retryConnecting)
     }
 
     public func shutdown() async { try? await http.shutdown() }
 
     /// Registers `identity` with a join token; the answer names the node and the controller key.
-    public static func join(baseURL: String, identity: Ed25519Identity, token: String) async throws -> JoinResponse {
+    public static func join(
+        baseURL: String, identity: Ed25519Identity, token: String, retryConnecting: Bool = true
+    ) async throws -> JoinResponse {
         let body = try JSONEncoder().encode(JoinRequest(token: token, identity: identity.publicKeyBase64))
         // Not yet a node: the request is signed as the identity it registers (proof of possession).
-        let client = try AgentClient(baseURL: baseURL, identity: identity, node: identity.publicKeyBase64)
+        let client = try AgentClient(
+            baseURL: baseURL, identity: identity, node: identity.publicKeyBase64, retryConnecting: retryConnecting)
         let reply: (UInt, [UInt8])
         do { reply = try await client.send("POST", AgentPaths.join, body: Array(body), timeout: .seconds(15)) } catch {
             await client.shutdown()
@@ -51,7 +65,8 @@ public struct AgentClient: Sendable {
         var path = AgentPaths.plan + "?"
         if let after { path += "after=\(after)&" }
         path += "wait=\(wait)"
-        let (status, answer) = try await send("GET", path, body: [], timeout: .seconds(wait + 15))
+        // A controller that vanished without a word (no reset) shows as this deadline passing.
+        let (status, answer) = try await send("GET", path, body: [], timeout: .seconds(wait) + Self.pollGrace)
         switch status {
         case 204: return nil
         case 200:
@@ -83,7 +98,7 @@ public struct AgentClient: Sendable {
                 method: method, pathAndQuery: pathAndQuery, headers: headers, body: body.isEmpty ? nil : body,
                 timeout: timeout, maxResponseBytes: Self.maxBody)
             return (UInt(reply.status), reply.body)
-        } catch ControllerClientError.unreachable(_, let why) {
+        } catch ControllerClientError.unreachable(_, let why), ControllerClientError.notConnected(_, let why) {
             throw AgentClientError.unreachable(baseURL, why)
         } catch {
             throw AgentClientError.unreachable(baseURL, "\(error)")
@@ -112,6 +127,16 @@ public enum AgentClientError: Error, CustomStringConvertible {
         case .unreachable(let url, let why): "controller \(url) unreachable: \(why)"
         case .refused(let what, let status, let message): "controller refused \(what) (HTTP \(status)): \(message)"
         case .badAnswer(let what, let why): "controller answered \(what) with something unexpected: \(why)"
+        }
+    }
+
+    /// The replica asked cannot serve at all (no answer, or 503: it lost its database): another
+    /// replica of the same controller may.
+    public var isReplicaDown: Bool {
+        switch self {
+        case .unreachable: true
+        case .refused(_, let s, _): s == 503
+        case .badAnswer: false
         }
     }
 

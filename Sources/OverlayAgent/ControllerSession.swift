@@ -9,10 +9,13 @@ import Synchronization
 ///   reconcile loop at once;
 /// - a report loop sends the newest `AgentStatus` handed to `report(_:)` (older ones still
 ///   unsent are dropped).
-/// When the controller cannot be reached both retry with `Backoff`; the data plane never waits
-/// for them. A refused plan is logged and the last good plan stays.
+/// A controller may run as several replicas on one database: when the one in use cannot serve,
+/// the poll moves to the next (`ControllerPollStateMachine`) and the reports follow; when none
+/// can, both retry with `Backoff`. The data plane never waits for them. A refused plan is
+/// logged and the last good plan stays.
 public final class ControllerSession: Sendable {
-    public let client: AgentClient
+    /// One client per controller replica, in the order given at join (`--controller`).
+    public let replicas: [AgentClient]
     public let gate: PlanGate
     public let inbox: PlanInbox
     let wait: Int
@@ -22,18 +25,32 @@ public final class ControllerSession: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
     /// The newest revision handed to the inbox (or applied before the session started).
     private let received = Mutex<Int64?>(nil)
+    /// The replica polled now; status reports go there too.
+    private let current = Mutex(0)
 
-    public init(
+    public convenience init(
         client: AgentClient, gate: PlanGate, wait: Int = AgentPaths.defaultWait,
         log: @escaping @Sendable (String) -> Void
     ) throws {
-        self.client = client
+        try self.init(replicas: [client], gate: gate, wait: wait, log: log)
+    }
+
+    /// - Parameter replicas: at least one; the first is polled first.
+    public init(
+        replicas: [AgentClient], gate: PlanGate, wait: Int = AgentPaths.defaultWait,
+        log: @escaping @Sendable (String) -> Void
+    ) throws {
+        precondition(!replicas.isEmpty, "a controller session needs a controller")
+        self.replicas = replicas
         self.gate = gate
         self.wait = wait
         self.log = log
         inbox = try PlanInbox()
         (statuses, statusSink) = AsyncStream.makeStream(of: AgentStatus.self, bufferingPolicy: .bufferingNewest(1))
     }
+
+    /// The client of the replica in use now.
+    public var client: AgentClient { replicas[current.withLock { $0 }] }
 
     /// Starts both loops; `applied` is the revision the agent already has (nil: none).
     public func start(applied: Int64?) {
@@ -49,10 +66,10 @@ public final class ControllerSession: Sendable {
         let running = tasks.withLock { $0 }
         for t in running { t.cancel() }
         let done = DispatchSemaphore(value: 0)
-        let client = client
+        let replicas = replicas
         Task {
             for t in running { await t.value }
-            await client.shutdown()
+            for client in replicas { await client.shutdown() }
             done.signal()
         }
         _ = done.wait(timeout: .now() + 1)
@@ -64,24 +81,28 @@ public final class ControllerSession: Sendable {
     // MARK: - Loops
 
     func pollLoop() async {
-        var machine = ControllerPollStateMachine(controller: client.baseURL)
+        var machine = ControllerPollStateMachine(replicas: replicas.map(\.baseURL))
         while !Task.isCancelled {
             let after = received.withLock { $0 }
             let actions: [ControllerPollStateMachine.Action]
             do {
-                if let signed = try await client.plan(after: after, wait: wait) {
+                if let signed = try await replicas[machine.current].plan(after: after, wait: wait) {
                     let plan = try gate.open(signed, applied: after)
                     received.withLock { $0 = plan.revision }
                     inbox.post(plan)
                 }
                 actions = machine.reachable()
+            } catch let error as AgentClientError where error.isReplicaDown {
+                if Task.isCancelled { return }
+                actions = machine.replicaDown("\(error)", unit: Double.random(in: 0..<1))
             } catch {
                 if Task.isCancelled { return }
-                actions = machine.unreachable("\(error)", unit: Double.random(in: 0..<1))
+                actions = machine.unusableAnswer("\(error)", unit: Double.random(in: 0..<1))
             }
             for action in actions {
                 switch action {
                 case .log(let line): log(line)
+                case .moveTo(let index): current.withLock { $0 = index }
                 case .backOff(let delay): try? await Task.sleep(for: delay)
                 }
             }
@@ -92,7 +113,7 @@ public final class ControllerSession: Sendable {
         var failing: String?
         for await status in statuses {
             do {
-                try await client.report(status)
+                try await self.client.report(status)
                 failing = nil
             } catch {
                 // The next report (after the next change, or the periodic one) carries fresher

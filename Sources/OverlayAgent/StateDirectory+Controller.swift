@@ -2,21 +2,47 @@ import Foundation
 import Glibc
 import OverlayModel
 
-/// What an agent remembers about its controller after joining: where it is, which node it is
-/// there, and the controller's Ed25519 key pinned at join. Plans are only accepted under that
-/// key; nothing ever re-pins it silently (a new key needs a new join with a new token).
+/// What an agent remembers about its controller after joining: where its replicas are, which
+/// node it is there, and the controller's Ed25519 key pinned at join (every replica signs with
+/// the same key). Plans are only accepted under that key; nothing ever re-pins it silently (a
+/// new key needs a new join with a new token).
 public struct ControllerLink: Codable, Equatable, Sendable {
-    /// Base URL, e.g. `http://192.0.2.10:7800`.
+    /// The first replica's base URL, e.g. `http://192.0.2.10:7800`: the whole record of an agent
+    /// that knows one controller, kept so that such records stay readable both ways.
     public var url: String
+    /// Every replica's base URL, `url` first; a record written with one URL reads as `[url]`.
+    public var urls: [String]
     /// The node this identity was registered as.
     public var node: String
     /// The controller's Ed25519 public key, base64 (32 bytes).
     public var controllerKey: String
 
     public init(url: String, node: String, controllerKey: String) {
-        self.url = url
+        self.init(urls: [url], node: node, controllerKey: controllerKey)
+    }
+
+    /// - Parameter urls: at least one.
+    public init(urls: [String], node: String, controllerKey: String) {
+        precondition(!urls.isEmpty, "a controller link needs a URL")
+        url = urls[0]
+        self.urls = urls
         self.node = node
         self.controllerKey = controllerKey
+    }
+
+    enum CodingKeys: String, CodingKey { case url, urls, node, controllerKey }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let url = try c.decode(String.self, forKey: .url)
+        let urls = try c.decodeIfPresent([String].self, forKey: .urls) ?? [url]
+        guard urls.first == url else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .urls, in: c, debugDescription: "the replicas do not start with url \(url)")
+        }
+        self.init(
+            urls: urls, node: try c.decode(String.self, forKey: .node),
+            controllerKey: try c.decode(String.self, forKey: .controllerKey))
     }
 
     /// The pinned key's raw bytes; nil when the record holds something else.
@@ -36,6 +62,22 @@ public struct ControllerLink: Codable, Equatable, Sendable {
         else { throw ValidationError("controller URL", text, allowed: allowed) }
         if let p = c.port, !(1...65535).contains(p) { throw ValidationError("controller URL", text, allowed: allowed) }
         return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    /// Checks the replicas' URLs as given (`--controller` repeated, each possibly a comma-separated
+    /// list), in order: each one valid and named once.
+    public static func validateURLs(_ texts: [String]) throws -> [String] {
+        var urls: [String] = []
+        for text in texts {
+            for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+                let url = try validateURL(part.trimmingCharacters(in: .whitespaces))
+                guard !urls.contains(url) else {
+                    throw ValidationError("controller URL", url, allowed: "each replica named once")
+                }
+                urls.append(url)
+            }
+        }
+        return urls
     }
 }
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// A small HTTP client for talking to `overlayd`: one base URL, raw bytes in and out, clear
 /// errors when the controller cannot be reached. Used by `overlayctl --controller` and the agent.
@@ -23,9 +24,16 @@ public final class ControllerClient: Sendable {
         }
     }
 
-    /// - Parameter maxConnections: connections kept to the controller at once (one per concurrent
-    ///   request; long-polls hold theirs).
-    public init(baseURL: String, maxConnections: Int = 8) throws {
+    /// - Parameters:
+    ///   - maxConnections: connections kept to the controller at once (one per concurrent
+    ///     request; long-polls hold theirs).
+    ///   - connectTimeout: how long a connection attempt may take.
+    ///   - retryConnecting: keep retrying a refused connection until the request's deadline (one
+    ///     controller); false fails the request at the first refusal, so that a caller that knows
+    ///     other replicas moves on at once.
+    public init(
+        baseURL: String, maxConnections: Int = 8, connectTimeout: Duration = .seconds(5), retryConnecting: Bool = true
+    ) throws {
         var url = baseURL
         while url.hasSuffix("/") { url.removeLast() }
         guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme),
@@ -37,7 +45,8 @@ public final class ControllerClient: Sendable {
         // server does, so a request never goes out on one the server is closing.
         config.connectionPool = .init(
             idleTimeout: .seconds(20), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
-        config.timeout = .init(connect: .seconds(5))
+        config.connectionPool.retryConnectionEstablishment = retryConnecting
+        config.timeout = .init(connect: .milliseconds(Self.milliseconds(connectTimeout)))
         config.redirectConfiguration = .disallow
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
     }
@@ -57,20 +66,33 @@ public final class ControllerClient: Sendable {
                 request.headers.add(name: "Content-Type", value: "application/json")
             }
         }
-        let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(ms))
+            let response = try await client.execute(request, timeout: .milliseconds(Self.milliseconds(timeout)))
             let bytes = try await response.body.collect(upTo: maxResponseBytes)
             var h: [String: String] = [:]
             for (name, value) in response.headers { h[name.lowercased()] = value }
             return Reply(status: Int(response.status.code), headers: h, body: Array(buffer: bytes))
         } catch let e as HTTPClientError {
+            if e == .connectTimeout { throw ControllerClientError.notConnected(baseURL, "\(e)") }
             throw ControllerClientError.unreachable(baseURL, "\(e)")
+        } catch let e as NIOConnectionError {
+            throw ControllerClientError.notConnected(baseURL, "\(e)")
         } catch let e as IOError {
+            if Self.connectErrnos.contains(e.errnoCode) {
+                throw ControllerClientError.notConnected(baseURL, e.description)
+            }
             throw ControllerClientError.unreachable(baseURL, e.description)
         } catch let e as ChannelError {
+            if case .connectTimeout = e { throw ControllerClientError.notConnected(baseURL, "\(e)") }
             throw ControllerClientError.unreachable(baseURL, "\(e)")
         }
+    }
+
+    /// Errors of `connect` itself: the request never left.
+    static let connectErrnos: Set<Int32> = [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EADDRNOTAVAIL]
+
+    static func milliseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// Closes the connections; call once when done.
@@ -79,15 +101,20 @@ public final class ControllerClient: Sendable {
     }
 }
 
-/// Why a request to the controller got no answer: a base URL that is not one, or a controller
-/// that cannot be reached.
+/// Why a request to the controller got no answer: a base URL that is not one, a controller that
+/// could not be connected to, or one whose answer did not come.
 public enum ControllerClientError: Error, CustomStringConvertible {
     case badURL(String)
+    /// No connection could be made (refused, no route, connect timeout): the request never left,
+    /// so another replica may take it.
+    case notConnected(String, String)
+    /// The connection broke or the answer was late: the request may have been carried out.
     case unreachable(String, String)
 
     public var description: String {
         switch self {
         case .badURL(let u): "invalid controller URL '\(u)': http://HOST:PORT or https://HOST:PORT"
+        case .notConnected(let u, let why): "cannot connect to the controller at \(u): \(why)"
         case .unreachable(let u, let why): "cannot reach the controller at \(u): \(why)"
         }
     }

@@ -44,7 +44,11 @@ struct OverlayAgentCommand: ParsableCommand {
         @Flag(help: "Apply once and exit.") var once = false
         @Flag(help: "Print every action applied.") var verbose = false
         @Option(help: "WireGuard backend: auto, kernel or userspace.") var wireguard: String = "auto"
-        @Option(help: "The controller's URL, http://HOST:PORT (remembered after the join).") var controller: String?
+        @Option(
+            help: ArgumentHelp(
+                "A controller replica's URL, http://HOST:PORT (remembered after the join).",
+                discussion: "Repeat it, or separate URLs with commas, for a controller that runs as several replicas."))
+        var controller: [String] = []
         @Option(help: "A single-use join token: registers this node and pins the controller's key.") var join: String?
         @Option(name: .customLong("status-interval"), help: "Seconds between periodic status reports.")
         var statusInterval: Int = 15
@@ -61,11 +65,11 @@ struct OverlayAgentCommand: ParsableCommand {
             options.joinToken = join
             options.statusInterval = .seconds(statusInterval)
             do {
-                options.controllerURL = try controller.map(ControllerLink.validateURL)
+                options.controllerURLs = try ControllerLink.validateURLs(controller)
                 guard (1...3600).contains(statusInterval) else {
                     throw ValidationError("--status-interval '\(statusInterval)': expected 1 to 3600 seconds")
                 }
-                if plan != nil && (controller != nil || join != nil) {
+                if plan != nil && (!controller.isEmpty || join != nil) {
                     throw ValidationError(
                         "--plan cannot be combined with --controller or --join: a plan comes from one place")
                 }

@@ -50,8 +50,13 @@ struct Global: ParsableArguments {
     @Option(help: "SQLite database file (or OVERLAY_DB): work on it directly.")
     var db: String?
 
-    @Option(help: "The controller's URL, e.g. http://10.0.0.1:8470 (or OVERLAY_CONTROLLER): work through its API.")
-    var controller: String?
+    @Option(
+        help: ArgumentHelp(
+            "The controller's URL, e.g. http://10.0.0.1:8470 (or OVERLAY_CONTROLLER): work through its API.",
+            discussion:
+                "Repeat it, or separate URLs with commas, for a controller running as several replicas: they are tried in turn."
+        ))
+    var controller: [String] = []
 
     @Option(help: "Admin bearer token for --controller (or OVERLAY_TOKEN), from 'overlayd token create'.")
     var token: String?
@@ -60,42 +65,63 @@ struct Global: ParsableArguments {
     var json = false
 
     /// The admin API: remote when a controller is named (flag first, then environment), else local.
-    func connect() throws -> (api: any AdminAPI, client: ControllerClient?) {
+    func connect() throws -> (api: any AdminAPI, clients: [ControllerClient]) {
         let env = ProcessInfo.processInfo.environment
-        if db != nil && controller != nil { throw ValidationError("pass either --db or --controller, not both") }
-        let remote = db == nil ? (controller ?? env["OVERLAY_CONTROLLER"]).flatMap { $0.isEmpty ? nil : $0 } : nil
-        if let remote {
+        if db != nil && !controller.isEmpty { throw ValidationError("pass either --db or --controller, not both") }
+        let named = controller.isEmpty ? [env["OVERLAY_CONTROLLER"] ?? ""].filter { !$0.isEmpty } : controller
+        let remote = db == nil ? try Self.replicas(named) : []
+        if !remote.isEmpty {
+            let listed = remote.joined(separator: ", ")
             guard let token = token ?? env["OVERLAY_TOKEN"], !token.isEmpty else {
                 throw ValidationError(
-                    "no admin token for \(remote): pass --token TOKEN or set OVERLAY_TOKEN ('overlayd token create' makes one)"
+                    "no admin token for \(listed): pass --token TOKEN or set OVERLAY_TOKEN ('overlayd token create' makes one)"
                 )
             }
-            let client = try ControllerClient(baseURL: remote)
-            return (RemoteAdmin(client: client, token: token), client)
+            // With several replicas a refused connection moves on at once instead of waiting.
+            let clients = try remote.map { try ControllerClient(baseURL: $0, retryConnecting: remote.count == 1) }
+            return (RemoteAdmin(clients: clients, token: token), clients)
         }
         guard let path = db ?? env["OVERLAY_DB"], !path.isEmpty else {
             throw ValidationError(
                 "no database and no controller: pass --db PATH or --controller URL (or set OVERLAY_DB or OVERLAY_CONTROLLER)"
             )
         }
-        return (LocalAdmin(try Controller(databasePath: path)), nil)
+        return (LocalAdmin(try Controller(databasePath: path)), [])
+    }
+
+    /// The replicas' URLs as given (repeated, or comma-separated), each once.
+    static func replicas(_ given: [String]) throws -> [String] {
+        var urls: [String] = []
+        for part in given.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
+            let url = part.trimmingCharacters(in: .whitespaces)
+            guard !url.isEmpty else {
+                throw ValidationError(
+                    "--controller '\(given.joined(separator: ","))': an empty URL; expected URL[,URL...]")
+            }
+            guard !urls.contains(url) else {
+                throw ValidationError("--controller: \(url) is named twice; name each replica once")
+            }
+            urls.append(url)
+        }
+        return urls
     }
 }
 
 /// Runs a command body on the admin API, turning domain errors into one clear line on stderr and
 /// exit code 1.
 func run(_ global: Global, _ body: (any AdminAPI) async throws -> Void) async throws {
-    var client: ControllerClient?
+    var clients: [ControllerClient] = []
+    func shutdown() async { for c in clients { try? await c.shutdown() } }
     do {
         let connected = try global.connect()
-        client = connected.client
+        clients = connected.clients
         try await body(connected.api)
-        try? await client?.shutdown()
+        await shutdown()
     } catch let e as ArgumentParser.ValidationError {
-        try? await client?.shutdown()
+        await shutdown()
         throw e
     } catch {
-        try? await client?.shutdown()
+        await shutdown()
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
     }

@@ -209,6 +209,43 @@ import WireGuard
         #expect(throws: StateDirectoryError.self) { try state.controllerLink() }
     }
 
+    @Test func aRecordWrittenWithOneURLReadsAsOneReplicaAndSeveralAreKeptInOrder() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let state = StateDirectory(path: dir)
+        let key = Ed25519Identity.generate().publicKeyBase64
+        // As an agent that knew one controller wrote it.
+        try state.createDirectory()
+        let old = #"{"controllerKey":"\#(key)","node":"a","url":"http://192.0.2.10:7800"}"#
+        try state.writeSecret(SecretKey(copying: Data(old.utf8)), to: dir + "/controller.json")
+        let read = try #require(try state.controllerLink())
+        #expect(read.urls == ["http://192.0.2.10:7800"])
+        #expect(read == ControllerLink(url: "http://192.0.2.10:7800", node: "a", controllerKey: key))
+        let two = ControllerLink(
+            urls: ["http://192.0.2.10:7800", "http://192.0.2.11:7800"], node: "a", controllerKey: key)
+        try state.saveControllerLink(two)
+        #expect(try state.controllerLink() == two)
+        #expect(try state.controllerLink()?.url == "http://192.0.2.10:7800")
+        // A record whose list does not start with its url was not written by the agent.
+        let odd = #"{"controllerKey":"\#(key)","node":"a","url":"http://x:1","urls":["http://y:1"]}"#
+        try state.writeSecret(SecretKey(copying: Data(odd.utf8)), to: dir + "/controller.json")
+        #expect(throws: StateDirectoryError.self) { try state.controllerLink() }
+    }
+
+    @Test func replicaURLsComeRepeatedOrCommaSeparatedEachOnce() throws {
+        #expect(
+            try ControllerLink.validateURLs(["http://a:1,http://b:1/", " http://c:1"]) == [
+                "http://a:1", "http://b:1", "http://c:1",
+            ])
+        #expect(try ControllerLink.validateURLs([]) == [])
+        let e = #expect(throws: ValidationError.self) {
+            try ControllerLink.validateURLs(["http://a:1", "http://a:1/"])
+        }
+        #expect(e?.allowed == "each replica named once")
+        #expect(throws: ValidationError.self) { try ControllerLink.validateURLs(["http://a:1,"]) }
+        #expect(throws: ValidationError.self) { try ControllerLink.validateURLs(["http://a:1,ftp://b"]) }
+    }
+
     @Test func controllerURLsAreChecked() throws {
         #expect(try ControllerLink.validateURL("http://192.0.2.10:7800") == "http://192.0.2.10:7800")
         #expect(try ControllerLink.validateURL("https://ctl.example:443/") == "https://ctl.example:443")

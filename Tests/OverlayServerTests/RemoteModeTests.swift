@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import OverlayAPI
 import OverlayCrypto
+import OverlayHTTPClient
 import ServiceLifecycle
 import Testing
 
@@ -187,10 +189,42 @@ struct RemoteModeTests {
             "--controller", "http://127.0.0.1:1", "--token", remote.token, "network", "list",
         ])
         #expect(
-            down.status == 1 && down.stderr.hasPrefix("error: cannot reach the controller at http://127.0.0.1:1"),
+            down.status == 1
+                && down.stderr.hasPrefix("error: cannot connect to the controller at http://127.0.0.1:1: "),
             "\(down)")
+
+        // Several replicas: one that refuses connections is passed over, in either order and
+        // spelling; when none serves, each one's failure is named.
+        let listed = try await Self.run(["--db", remote.dbPath, "network", "list"])
+        for args in [
+            ["--controller", "http://127.0.0.1:1", "--controller", url],
+            ["--controller", "http://127.0.0.1:1,\(url)"], ["--controller", "\(url),http://127.0.0.1:1"],
+        ] {
+            let r = try await Self.run(args + ["--token", remote.token, "network", "list"])
+            #expect(r == listed, "\(args): \(r)")
+        }
+        let none = try await Self.run([
+            "--controller", "http://127.0.0.1:1,http://127.0.0.1:2", "--token", remote.token, "network", "list",
+        ])
+        #expect(none.status == 1, "\(none)")
+        #expect(none.stderr.hasPrefix("error: no controller replica could serve the request:\n"), "\(none)")
+        #expect(none.stderr.contains("\n  cannot connect to the controller at http://127.0.0.1:1: "), "\(none)")
+        #expect(none.stderr.contains("\n  cannot connect to the controller at http://127.0.0.1:2: "), "\(none)")
+        let twice = try await Self.run(["--controller", "\(url),\(url)", "--token", remote.token, "network", "list"])
+        #expect(twice.status != 0 && twice.stderr.contains("named twice"), "\(twice)")
         await group.triggerGracefulShutdown()
         try await serving.value
+    }
+
+    @Test func onlyARequestThatNeverLeftGoesToAnotherReplicaUnlessItIsARead() {
+        let refused = ControllerClientError.notConnected("http://a:1", "connection refused")
+        let lost = ControllerClientError.unreachable("http://a:1", "remote connection closed")
+        for method in ["GET", "POST", "DELETE", "PATCH"] {
+            #expect(RemoteAdmin.shouldTryNext(method: method, after: refused))
+        }
+        #expect(RemoteAdmin.shouldTryNext(method: "GET", after: lost))
+        for method in ["POST", "DELETE", "PATCH"] { #expect(!RemoteAdmin.shouldTryNext(method: method, after: lost)) }
+        #expect(!RemoteAdmin.shouldTryNext(method: "GET", after: .badURL("x")))
     }
 }
 
