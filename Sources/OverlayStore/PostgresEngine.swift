@@ -17,6 +17,8 @@ final class PostgresEngine: Sendable {
     private let nextID = Atomic<Int>(0)
     /// How many times a write is tried when PostgreSQL aborts it for a concurrent one.
     static let writeAttempts = 10
+    /// The advisory lock writers take turns through (any number of this store's own).
+    static let writersLock = 0x6f76_6c79
 
     init(_ location: PostgresLocation) {
         self.location = location
@@ -57,7 +59,11 @@ final class PostgresEngine: Sendable {
         } while connection.isClosed
         let session = PostgresSession(connection: connection, logger: logger, location: location, origin: origin)
         defer {
-            if connection.isClosed { _ = connection.close() as EventLoopFuture<Void> } else { idle.withLock { $0.append(connection) } }
+            if connection.isClosed {
+                _ = connection.close() as EventLoopFuture<Void>
+            } else {
+                idle.withLock { $0.append(connection) }
+            }
         }
         return try body(session)
     }
@@ -65,14 +71,25 @@ final class PostgresEngine: Sendable {
     /// One transaction. A connection that was idle may have been closed by the server meanwhile
     /// (a restart): its first statement fails before anything ran, so the transaction starts
     /// over once on a new connection.
-    private func transaction<T>(_ begin: String, _ body: (Transaction) throws -> T) throws -> T {
+    ///
+    /// Writers take turns through a session advisory lock taken before the transaction starts, so
+    /// each one's snapshot already holds the previous one's commit: every command moves the one
+    /// store revision, and writers that all ran at once would abort each other over it.
+    private func transaction<T>(_ begin: String, exclusive: Bool = false, _ body: (Transaction) throws -> T) throws -> T
+    {
         var fresh = false
         while true {
             do {
                 return try withConnection { session in
-                    do { try session.execute(begin, []) } catch let e as StoreUnavailableError {
+                    do {
+                        try session.execute(exclusive ? "SELECT pg_advisory_lock(\(Self.writersLock))" : begin, [])
+                    } catch let e as StoreUnavailableError {
                         throw StaleConnection(underlying: e)
                     }
+                    defer {
+                        if exclusive { _ = try? session.execute("SELECT pg_advisory_unlock(\(Self.writersLock))", []) }
+                    }
+                    if exclusive { try session.execute(begin, []) }
                     do {
                         let result = try body(Transaction(conn: session))
                         try session.execute("COMMIT", [])
@@ -97,7 +114,7 @@ final class PostgresEngine: Sendable {
         var attempt = 1
         while true {
             do {
-                return try transaction("BEGIN ISOLATION LEVEL SERIALIZABLE", body)
+                return try transaction("BEGIN ISOLATION LEVEL SERIALIZABLE", exclusive: true, body)
             } catch let e as PostgresRetryableError {
                 guard attempt < Self.writeAttempts else {
                     throw StoreBusyError(attempts: attempt, reason: e.message)
