@@ -8,7 +8,7 @@ import Testing
 @testable import OverlayController
 
 /// Several controller replicas on one PostgreSQL database, and the move from SQLite to it.
-@Suite("PostgreSQL replicas", .enabled(if: TestEngine.all.contains(.postgres)))
+@Suite("PostgreSQL replicas", .enabled(if: TestEngine.all.contains(.postgres), "OVERLAY_SKIP_POSTGRES=1"))
 struct PostgresReplicaTests {
     @Test("concurrent workload adds through two replicas' stores get distinct addresses, subnets and ports")
     func concurrentAdds() throws {
