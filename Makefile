@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEBS := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev libssl-dev pkg-config \
         wireguard-go wireguard-tools nftables iproute2 iputils-ping socat ncat \
         python3 python3-cryptography hyperfine iperf3 haproxy openssl curl wrk procps util-linux jq \
-        qemu-system-x86 busybox-static cpio xz-utils linux-image-amd64 \
+        qemu-system-x86 busybox-static cpio xz-utils linux-image-amd64 postgresql \
         systemd binutils
 # Release binaries for the VM (test-kernel, bench-kernel) and the benchmarks: the Swift runtime
 # linked in, so only the C libraries and libc travel into the VM's initramfs.
@@ -27,9 +27,11 @@ build: deps
 
 # The kernel WireGuard path runs in a VM (qemu and Debian's kernel, both from `make deps`).
 # When it cannot run, the reason is printed and `make test` fails, unless SKIP_KERNEL_TEST=1.
+# The store's and controller's tests run on SQLite and on a throwaway PostgreSQL started for them
+# (netns-tests/lib/postgres.sh); without one they fail unless OVERLAY_SKIP_POSTGRES=1.
 test: deps lint
 	$(SWIFT) build --build-tests $(IMPORT_CHECK)
-	$(SWIFT) test --skip-build
+	netns-tests/lib/postgres.sh run $(SWIFT) test --skip-build
 	examples/systemd/verify.sh
 	netns-tests/run-all.sh
 	@if reason=$$(netns-tests/vm/run.sh check); then $(MAKE) --no-print-directory test-kernel; \

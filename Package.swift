@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.0.0"),
     ],
     targets: [
         // C libraries, as Debian ships them.
@@ -40,7 +41,11 @@ let package = Package(
         .target(name: "OverlayTLS", dependencies: ["OverlayModel", "COpenSSL"]),
         .target(
             name: "OverlayStore",
-            dependencies: ["OverlayModel", "SystemCalls", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: [
+                "OverlayModel", "SystemCalls", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "OverlayController",
             dependencies: [
@@ -105,7 +110,7 @@ let package = Package(
             name: "overlayctl",
             dependencies: [
                 "OverlayAPI", "OverlayController", "OverlayHTTPClient", "OverlayModel", "OverlayPlanner",
-                "OverlayProtocol",
+                "OverlayProtocol", "OverlayStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

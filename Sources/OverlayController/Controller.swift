@@ -59,7 +59,7 @@ public final class Controller: Sendable {
     }
 
     private func commit<T>(networks: [String], _ body: (Mutation) throws -> T) throws -> (T, Change) {
-        try store.write { tx in
+        let (result, change, plans, start) = try store.write { tx in
             let startRevision = try tx.revision()
             let mutation = Mutation(tx: tx, planned: planned, revision: startRevision)
             for name in networks { try mutation.include(network: name) }
@@ -84,15 +84,18 @@ public final class Controller: Sendable {
                 }
             }
             try tx.setPlanRevision(revision, nodes: Set(nodeWide))
-            // Kept under the new revision: if the commit fails, the store is still at the old one
-            // and the entries are never used.
-            planned.replace(afterPlans, from: startRevision, to: revision)
             // Usually one network: its members are already distinct, so skip hashing them.
             if mutation.networks.count > 1 || !mutation.touchedNodes.isEmpty {
                 touched = Array(Set(touched).union(mutation.touchedNodes))
             }
-            return (result, Change(revision: revision, touchedNodes: touched))
+            // Other replicas on the same database wake these nodes' long-polls once this commits.
+            try tx.announcePlanChanges(touched)
+            return (result, Change(revision: revision, touchedNodes: touched), afterPlans, startRevision)
         }
+        // Kept only once committed: a write that failed (or that another replica's made abort)
+        // leaves its revision free for a different change.
+        planned.replace(plans, from: start, to: change.revision)
+        return (result, change)
     }
 }
 

@@ -5,6 +5,7 @@ import OverlayAPI
 import OverlayController
 import OverlayModel
 import OverlayPlanner
+import OverlayStore
 
 /// An answer refused by the server itself (authentication, query parameters, body size).
 struct APIError: Error, CustomStringConvertible {
@@ -19,7 +20,7 @@ struct APIError: Error, CustomStringConvertible {
 
 /// Turns every error into `{"error": "..."}` with its status: bad input 400, unknown names 404,
 /// conflicts and refused topologies 409, authentication 401/403, wrong method 405 (with `Allow`),
-/// too large 413, not JSON 415. The message is what `overlayctl` prints for the same command in
+/// too large 413, not JSON 415, the database unreachable 503. The message is what `overlayctl` prints for the same command in
 /// local mode.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let endpoints: EndpointMethods
@@ -62,6 +63,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         // The planner refuses a topology it cannot build (hidden members without a hub): the
         // command is well-formed but conflicts with what the network holds.
         case let e as TopologyError: return (.conflict, e.description)
+        // The shared database is down or restarting: nothing was changed, the request may be
+        // repeated (a replica keeps serving its agents' long-polls meanwhile).
+        case let e as StoreUnavailableError: return (.serviceUnavailable, e.description)
+        case let e as StoreBusyError: return (.serviceUnavailable, e.description)
         case is NIOTooManyBytesError:
             return (.contentTooLarge, "request body too large (at most \(AdminPaths.maxBody) bytes)")
         case let e as HTTPError:

@@ -6,6 +6,7 @@ import OverlayController
 import OverlayCrypto
 import OverlayModel
 import OverlayProtocol
+import OverlayStore
 
 /// The agent endpoints: join (token + proof of possession), plan long-poll, status.
 extension ControllerServer {
@@ -83,7 +84,19 @@ extension ControllerServer {
         let deadline = ContinuousClock.now + .seconds(wait)
         while true {
             let generation = waiters.generation(node)
-            guard let revision = try controller.planRevision(node: node) else {
+            let known: Int64??
+            do { known = try controller.planRevision(node: node) } catch is StoreUnavailableError {
+                // The shared database is out of reach: the poll is held (answered 204 at its
+                // deadline) and checks again when woken, or within a second.
+                known = .none
+            }
+            guard case .some(let found) = known else {
+                let left = deadline - ContinuousClock.now
+                if left <= .zero || waiters.isClosed { return Response(status: .noContent) }
+                _ = await waiters.wait(node: node, since: generation, timeout: min(left, .seconds(1)))
+                continue
+            }
+            guard let revision = found else {
                 throw APIError.forbidden("agent authentication failed: unknown node '\(node)'")
             }
             if revision > after {

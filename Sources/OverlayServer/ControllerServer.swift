@@ -33,6 +33,8 @@ public final class ControllerServer: Sendable {
     let metrics: ServerMetrics
     let logger: Logger
     let authLimits: AuthLimits
+    /// Other replicas' commits, on a shared PostgreSQL database (nil on SQLite).
+    let planChanges: PlanChangeListener?
     /// Where handlers run, off the cooperative threads: they block on the store.
     let database = DatabaseExecutor.shared
 
@@ -55,6 +57,20 @@ public final class ControllerServer: Sendable {
         nonces = NonceStore()
         self.logger = logger
         authLimits = AuthLimits(.init(burst: authFailures.burst, refillPerSecond: authFailures.refillPerSecond))
+        planChanges = store.listenForPlanChanges(
+            onChange: { nodes in
+                let woken = nodes.map { waiters.wake($0) } ?? waiters.wakeAll()
+                if woken > 0 { metrics.wakeups.increment(by: Int64(woken)) }
+            },
+            onReconnect: { [logger] in
+                let woken = waiters.wakeAll()
+                logger.notice(
+                    "database connection back: long-polls check their plans again", metadata: ["polls": "\(woken)"])
+            })
+    }
+
+    deinit {
+        planChanges?.stop()
     }
 
     /// The controller's public key, base64: what agents pin when they join.

@@ -55,6 +55,13 @@ final class PlanWaiters: Sendable {
         return woken.count
     }
 
+    /// Wakes every waiter, so each checks its node's plan revision again (changes may have been
+    /// missed while the database was out of reach).
+    @discardableResult
+    func wakeAll() -> Int {
+        wake(machine.withLock { $0.waitingNodes })
+    }
+
     /// Ends every wait (answered 204) and refuses new ones: graceful shutdown.
     func close() {
         for c in machine.withLock({ $0.close() }) { c.resume(returning: false) }

@@ -25,6 +25,9 @@ struct PlanWaitersStateMachine<Waiter> {
     /// Waits parked now.
     var count: Int { waiting.values.reduce(0) { $0 + $1.count } }
 
+    /// The nodes that have a waiter.
+    var waitingNodes: [String] { Array(waiting.keys) }
+
     /// How often `node` was woken; a waiter reads it before it checks the plan revision.
     func generation(_ node: String) -> UInt64 { generations[node, default: 0] }
 

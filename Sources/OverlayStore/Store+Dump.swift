@@ -1,29 +1,24 @@
 import Foundation
-import GRDB
 
 extension Store {
     /// Every row of every table as text: tables by name, each row as `table: column=value, ...`,
-    /// rows sorted. Two equal dumps mean two equal states, whatever order rows were written in.
-    /// For tests and diagnostics (a rejected command must leave the dump unchanged).
+    /// rows sorted. Two equal dumps mean two equal states, whatever order rows were written in and
+    /// whichever engine holds them. For tests and diagnostics (a rejected command must leave the
+    /// dump unchanged).
     public func dump() throws -> String {
-        try pool.read { db in
-            let tables = try String.fetchAll(
-                db,
-                sql: """
-                    SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name
-                    """)
+        try read { tx in
             var out: [String] = []
-            for table in tables {
+            for table in try tx.conn.tableNames() {
                 var lines: [String] = []
-                for row in try Row.fetchAll(db, sql: "SELECT * FROM \(table.quotedDatabaseIdentifier)") {
-                    let cells = row.map { column, value -> String in
+                for row in try tx.conn.fetchAll("SELECT * FROM \(table)", []) {
+                    let cells = zip(row.columns, row.values).map { column, value -> String in
                         let text: String
-                        switch value.storage {
+                        switch value {
                         case .null: text = "NULL"
-                        case .int64(let i): text = String(i)
-                        case .double(let d): text = String(d)
-                        case .string(let s): text = "'\(s)'"
-                        case .blob(let b): text = "x'" + Store.hex(b) + "'"
+                        case .integer(let i): text = String(i)
+                        case .real(let d): text = String(d)
+                        case .text(let s): text = "'\(s)'"
+                        case .blob(let b): text = "x'" + Store.hex(Data(b)) + "'"
                         }
                         return "\(column)=\(text)"
                     }

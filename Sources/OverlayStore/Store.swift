@@ -3,12 +3,51 @@ import GRDB
 import OverlayModel
 import SystemCalls
 
-/// The desired state in one SQLite file (WAL mode). Every command runs in one write transaction;
-/// an error anywhere rolls the whole command back.
+/// The desired state: in one SQLite file (WAL mode), or in a PostgreSQL database that several
+/// controller replicas share. Every command runs in one write transaction; an error anywhere rolls
+/// the whole command back.
 public final class Store: Sendable {
-    let pool: DatabasePool
+    enum Engine: Sendable {
+        case sqlite(DatabasePool)
+        case postgres(PostgresEngine)
+    }
 
-    /// Opens (creating when missing) the database at `path` and migrates it to the current schema.
+    let engine: Engine
+
+    /// Opens the store at `location` and migrates it to the current schema.
+    public convenience init(_ location: StoreLocation) throws {
+        switch location {
+        case .sqlite(let path): try self.init(path: path)
+        case .postgres(let p): try self.init(postgres: p)
+        }
+    }
+
+    /// Connects to a PostgreSQL database (which must exist) and migrates it to the current schema.
+    public init(postgres location: PostgresLocation) throws {
+        let pg = PostgresEngine(location)
+        try pg.migrate(Schema.migrations)
+        engine = .postgres(pg)
+    }
+
+    /// Creates an empty database `name` on the server of `server` (its own database is only
+    /// used to connect). For provisioning and tests.
+    public static func createPostgresDatabase(_ name: String, server: PostgresLocation) throws {
+        try PostgresEngine(server).statement("CREATE DATABASE \(try Self.identifier(name))")
+    }
+
+    /// Drops database `name`, closing the connections still open to it.
+    public static func dropPostgresDatabase(_ name: String, server: PostgresLocation) throws {
+        try PostgresEngine(server).statement("DROP DATABASE IF EXISTS \(try Self.identifier(name)) WITH (FORCE)")
+    }
+
+    private static func identifier(_ name: String) throws(StoreLocationError) -> String {
+        guard !name.isEmpty, name.utf8.count <= 63,
+            name.utf8.allSatisfy({ (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5f })
+        else { throw StoreLocationError(name, "a database name of lowercase letters, digits and _ (at most 63)") }
+        return name
+    }
+
+    /// Opens (creating when missing) the SQLite database at `path` and migrates it to the current schema.
     public init(path: String) throws {
         var config = Configuration()
         config.foreignKeysEnabled = true
@@ -17,8 +56,9 @@ public final class Store: Sendable {
         // in parallel are enough and keep the controller's memory what it was with one thread.
         config.maximumReaderCount = 2
         try Self.prepareFile(path)
-        pool = try DatabasePool(path: path, configuration: config)
+        let pool = try DatabasePool(path: path, configuration: config)
         try Schema.migrator.migrate(pool)
+        engine = .sqlite(pool)
     }
 
     /// The database holds sealed keys and token hashes. Missing parent directories are made
@@ -49,12 +89,28 @@ public final class Store: Sendable {
         guard st.st_mode & 0o077 == 0 else { throw .exposed(path, mode: st.st_mode & 0o7777) }
     }
 
+    /// Runs `body` in one write transaction. On PostgreSQL it is serializable, and `body` runs
+    /// again when a concurrent transaction (another replica's) forced it to abort: it must do
+    /// nothing outside the transaction that cannot be done twice.
     public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
-        try pool.write { db in try body(Transaction(db: db)) }
+        switch engine {
+        case .sqlite(let pool): try pool.write { db in try body(Transaction(conn: SQLiteConnection(db: db))) }
+        case .postgres(let pg): try pg.write(body)
+        }
     }
 
+    /// Runs `body` on one consistent snapshot.
     public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
-        try pool.read { db in try body(Transaction(db: db)) }
+        switch engine {
+        case .sqlite(let pool): try pool.read { db in try body(Transaction(conn: SQLiteConnection(db: db))) }
+        case .postgres(let pg): try pg.read(body)
+        }
+    }
+
+    /// Which engine holds the store.
+    public var isPostgres: Bool {
+        if case .postgres = engine { return true }
+        return false
     }
 }
 
@@ -76,5 +132,18 @@ public enum StoreFileError: Error, CustomStringConvertible {
 
 /// One transaction's view of the store: typed reads and writes.
 public struct Transaction {
-    let db: Database
+    let conn: any SQLConnection
+
+    func rows(_ sql: String, _ arguments: any SQLBindable...) throws -> [SQLRow] {
+        try conn.fetchAll(sql, arguments)
+    }
+
+    func row(_ sql: String, _ arguments: any SQLBindable...) throws -> SQLRow? {
+        try conn.fetchAll(sql, arguments).first
+    }
+
+    @discardableResult
+    func execute(_ sql: String, _ arguments: any SQLBindable...) throws -> Int {
+        try conn.execute(sql, arguments)
+    }
 }

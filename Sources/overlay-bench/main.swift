@@ -1,6 +1,6 @@
 import Foundation
 
-// overlay-bench WHICH: plans | snapshot | links | nft | wg | controller | all. Each prints its figures beside
+// overlay-bench WHICH: plans | snapshot | links | nft | wg | controller | writes | all. Each prints its figures beside
 // the baseline measured in the same run, as a ratio, with the peak memory of this process.
 let which = CommandLine.arguments.dropFirst().first ?? "all"
 do {
@@ -11,6 +11,7 @@ do {
     case "nft": try runNFTablesBenchmark()
     case "wg": try runWireGuardBenchmark()
     case "controller": try runBlocking { try await runControllerBenchmark() }
+    case "writes": try runStoreWritesBenchmark()
     case "all":
         try runPlansBenchmark()
         try runLinksBenchmark()
@@ -18,7 +19,8 @@ do {
         try runWireGuardBenchmark()
         try runBlocking { try await runControllerBenchmark() }
     default:
-        FileHandle.standardError.write(Data("usage: overlay-bench plans|snapshot|links|nft|wg|controller|all\n".utf8))
+        FileHandle.standardError.write(
+            Data("usage: overlay-bench plans|snapshot|links|nft|wg|controller|writes|all\n".utf8))
         exit(2)
     }
 } catch {

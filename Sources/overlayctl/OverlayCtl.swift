@@ -5,6 +5,7 @@ import OverlayController
 import OverlayHTTPClient
 import OverlayModel
 import OverlayPlanner
+import OverlayStore
 
 @main
 enum Main {
@@ -47,7 +48,10 @@ struct OverlayCtl: AsyncParsableCommand {
 
 /// Options every command takes.
 struct Global: ParsableArguments {
-    @Option(help: "SQLite database file (or OVERLAY_DB): work on it directly.")
+    @Option(
+        help:
+            "SQLite database file, or postgres://USER@HOST:PORT/DB with PGPASSWORD (or OVERLAY_DB): work on it directly."
+    )
     var db: String?
 
     @Option(
@@ -86,7 +90,9 @@ struct Global: ParsableArguments {
                 "no database and no controller: pass --db PATH or --controller URL (or set OVERLAY_DB or OVERLAY_CONTROLLER)"
             )
         }
-        return (LocalAdmin(try Controller(databasePath: path)), [])
+        // A SQLite file, or a PostgreSQL database (password from PGPASSWORD).
+        let location = try StoreLocation(parsing: path, password: env["PGPASSWORD"])
+        return (LocalAdmin(Controller(store: try Store(location))), [])
     }
 
     /// The replicas' URLs as given (repeated, or comma-separated), each once.

@@ -11,15 +11,47 @@ struct Overlayd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "overlayd",
         abstract: "The overlay controller: serves the desired state to agents and admins over HTTP.",
-        subcommands: [Serve.self, TokenCommand.self])
+        subcommands: [Serve.self, TokenCommand.self, Migrate.self])
+}
+
+/// `--db` and where its password comes from: a SQLite file, or a PostgreSQL database that several
+/// replicas share (password from PGPASSWORD or a 0600 file, never the command line).
+struct DatabaseOptions: ParsableArguments {
+    @Option(
+        help: """
+            SQLite database file (WAL mode; created when missing), or postgres://USER@HOST:PORT/DB (password \
+            from PGPASSWORD or --db-password-file).
+            """)
+    var db: String
+    @Option(help: "A file (mode 0600) whose first line is the PostgreSQL password.") var dbPasswordFile: String?
+
+    var location: StoreLocation {
+        get throws { try Self.location(db, passwordFile: dbPasswordFile) }
+    }
+
+    static func location(_ text: String, passwordFile: String?) throws -> StoreLocation {
+        var password = ProcessInfo.processInfo.environment["PGPASSWORD"]
+        if let passwordFile { password = try PostgresLocation.password(file: passwordFile) }
+        let location = try StoreLocation(parsing: text, password: password)
+        if case .sqlite = location, passwordFile != nil {
+            throw ValidationError("--db-password-file is for a postgres:// database; '\(text)' is a SQLite file")
+        }
+        return location
+    }
+
+    func open() throws -> Store { try Store(location) }
 }
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the admin API, the agent API and /metrics until SIGTERM or SIGINT.")
-    @Option(help: "SQLite database file (WAL mode; created when missing).") var db: String
+    @OptionGroup var database: DatabaseOptions
     @Option(help: "ADDR:PORT to listen on, e.g. 127.0.0.1:8470 or [::]:8470.") var listen: String
-    @Option(help: "The controller's Ed25519 signing key (0600; created when missing). Default: DB.controller-key")
+    @Option(
+        help: """
+            The controller's Ed25519 signing key (0600; created when missing). Default: DB.controller-key for a \
+            SQLite DB; required for PostgreSQL (every replica uses the same file).
+            """)
     var key: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -50,15 +82,25 @@ struct Serve: AsyncParsableCommand {
             l.logLevel = level
             return l
         }()
-        let keyPath = key ?? db + ".controller-key"
+        let location = try database.location
+        let keyPath: String
+        switch (key, location) {
+        case (let k?, _): keyPath = k
+        case (nil, .sqlite(let path)): keyPath = path + ".controller-key"
+        case (nil, .postgres):
+            throw ValidationError(
+                "--key is required with a postgres:// database: every replica signs with the same key file")
+        }
         let (signingKey, created) = try ControllerKeyFile.loadOrCreate(path: keyPath)
         if created { logger.notice("created the controller signing key", metadata: ["path": "\(keyPath)"]) }
-        let server = ControllerServer(store: try Store(path: db), signingKey: signingKey, logger: logger)
+        let server = ControllerServer(store: try Store(location), signingKey: signingKey, logger: logger)
         let limits = ConnectionLimitConfiguration(perSource: connectionsPerSource, total: maxConnections)
         let app = server.application(host: host, port: port, limits: limits) { bound in
             logger.notice(
                 "overlayd listening",
-                metadata: ["address": "\(host):\(bound)", "db": "\(db)", "controllerKey": "\(server.publicKeyBase64)"])
+                metadata: [
+                    "address": "\(host):\(bound)", "db": "\(location)", "controllerKey": "\(server.publicKeyBase64)",
+                ])
         }
         let group = ServiceGroup(
             configuration: .init(
@@ -76,7 +118,7 @@ struct TokenCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an admin token and print it once.")
-        @Option(help: "SQLite database file.") var db: String
+        @OptionGroup var database: DatabaseOptions
         @Option(help: "A name for the token (DNS label), to revoke it later.") var name: String?
         @Option(
             help:
@@ -86,7 +128,7 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             try report {
-                let (_, token) = try Controller(databasePath: db).createAdminToken(name: name, tenant: tenant)
+                let (_, token) = try Controller(store: try database.open()).createAdminToken(name: name, tenant: tenant)
                 print(token)
             }
         }
@@ -95,11 +137,11 @@ struct TokenCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List admin tokens: name, whom each acts for, when made (never the tokens).")
-        @Option(help: "SQLite database file.") var db: String
+        @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
             try report {
-                let rows = try Controller(databasePath: db).adminTokens()
+                let rows = try Controller(store: try database.open()).adminTokens()
                 let width = max(4, rows.map(\.name.count).max() ?? 0)
                 print("NAME".padding(toLength: width, withPad: " ", startingAt: 0) + "  ACTS FOR          CREATED")
                 for t in rows {
@@ -115,14 +157,39 @@ struct TokenCommand: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke an admin token by name.")
-        @Option(help: "SQLite database file.") var db: String
+        @OptionGroup var database: DatabaseOptions
         @Argument var name: String
 
         func run() async throws {
             try report {
-                try Controller(databasePath: db).revokeAdminToken(name: name)
+                try Controller(store: try database.open()).revokeAdminToken(name: name)
                 print("admin token \(name) revoked")
             }
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy a controller's whole state from a SQLite file into an empty PostgreSQL database.")
+    @Option(help: "The SQLite database file to copy from (left unchanged).") var from: String
+    @Option(help: "postgres://USER@HOST:PORT/DB to copy into (password from PGPASSWORD or --db-password-file).")
+    var to: String
+    @Option(help: "A file (mode 0600) whose first line is the PostgreSQL password.") var dbPasswordFile: String?
+
+    func run() async throws {
+        guard case .postgres = try StoreLocation(parsing: to) else {
+            throw ValidationError("invalid --to '\(to)': expected postgres://USER@HOST:PORT/DB")
+        }
+        guard FileManager.default.fileExists(atPath: from) else {
+            throw ValidationError("invalid --from '\(from)': no such SQLite file")
+        }
+        let target = try DatabaseOptions.location(to, passwordFile: dbPasswordFile)
+        try report {
+            let source = try Store(path: from)
+            let revision = try source.read { try $0.revision() }
+            try source.copy(to: try Store(target))
+            print("copied \(from) (revision \(revision)) into \(target)")
         }
     }
 }

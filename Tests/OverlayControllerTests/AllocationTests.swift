@@ -120,10 +120,10 @@ struct AllocationTests {
 
     @Test(
         "random adds and removes: unique addresses inside their networks, stable, and plan revisions follow plan changes",
-        arguments: [0xA110C as UInt64])
-    func randomOperations(seed: UInt64) throws {
+        arguments: TestEngine.all, [0xA110C as UInt64])
+    func randomOperations(_ engine: TestEngine, seed: UInt64) throws {
         var rng = SeededRNG(seed: seed)
-        let db = try TestDB()
+        let db = try TestDB(engine)
         let c = db.controller
         var model = Model()
         let networks = ["blue", "green", "red"]
@@ -250,9 +250,9 @@ struct AllocationTests {
         #expect(model.workloads.count > 5, "the run should leave workloads to check")
     }
 
-    @Test("auto-generated prefixes are distinct ULA /48s, and a taken prefix is refused")
-    func manyNetworks() throws {
-        let db = try TestDB()
+    @Test("auto-generated prefixes are distinct ULA /48s, and a taken prefix is refused", arguments: TestEngine.all)
+    func manyNetworks(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         var prefixes = Set<IPv6Prefix>()
         for i in 0..<300 {
             let n = try db.controller.createNetwork(name: "net\(i)")
@@ -273,9 +273,9 @@ struct AllocationTests {
         }
     }
 
-    @Test("subnets and host numbers: lowest free, and never moved by other changes")
-    func lowestFree() throws {
-        let db = try TestDB()
+    @Test("subnets and host numbers: lowest free, and never moved by other changes", arguments: TestEngine.all)
+    func lowestFree(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "n", prefix: "fd12:3456:789a::/48")
         for name in ["a", "b", "c"] { try db.node(name, public: "192.0.2.\(name.utf8.first! - 96)") }

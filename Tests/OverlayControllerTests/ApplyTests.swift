@@ -74,9 +74,9 @@ struct ApplyTests {
         Dictionary(uniqueKeysWithValues: try c.nodes().map { ($0.name, try c.node(named: $0.name).planRevision) })
     }
 
-    @Test("apply creates everything; re-applying changes nothing")
-    func applyTwice() throws {
-        let db = try TestDB()
+    @Test("apply creates everything; re-applying changes nothing", arguments: TestEngine.all)
+    func applyTwice(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         let (file, _) = try Self.file()
         let first = try c.apply(file, dryRun: false)
@@ -116,9 +116,9 @@ struct ApplyTests {
         }
     }
 
-    @Test("--dry-run reports what would change and changes nothing")
-    func dryRun() throws {
-        let db = try TestDB()
+    @Test("--dry-run reports what would change and changes nothing", arguments: TestEngine.all)
+    func dryRun(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         let (file, _) = try Self.file()
         let before = try db.dump()
@@ -138,9 +138,9 @@ struct ApplyTests {
         #expect(try db.dump() == applied)
     }
 
-    @Test("a dry run of a change reports the per-node deltas")
-    func dryRunDelta() throws {
-        let db = try TestDB()
+    @Test("a dry run of a change reports the per-node deltas", arguments: TestEngine.all)
+    func dryRunDelta(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         let (file, _) = try Self.file()
         _ = try c.apply(file, dryRun: false)
@@ -169,9 +169,9 @@ struct ApplyTests {
         #expect(try db.dump() == before)
     }
 
-    @Test("a file that conflicts with the store is refused and changes nothing")
-    func conflicts() throws {
-        let db = try TestDB()
+    @Test("a file that conflicts with the store is refused and changes nothing", arguments: TestEngine.all)
+    func conflicts(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let (file, text) = try Self.file()
         _ = try db.controller.apply(file, dryRun: false)
         let changed = try TopologyFile.parse(text.replacingOccurrences(of: "mtu: 1380", with: "mtu: 1400"))

@@ -11,8 +11,8 @@ import Testing
 struct BadInputTests {
     /// A populated database: two networks, a hub, a plain node, a hidden node, two gateways,
     /// workloads, an access peer and a gateway route.
-    static func fixture() throws -> TestDB {
-        let db = try TestDB()
+    static func fixture(_ engine: TestEngine) throws -> TestDB {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "alpha", prefix: "fd12:3456:789a::/48")
         try c.createNetwork(name: "beta")
@@ -29,9 +29,9 @@ struct BadInputTests {
         return db
     }
 
-    @Test("networks")
-    func networks() throws {
-        let db = try Self.fixture()
+    @Test("networks", arguments: TestEngine.all)
+    func networks(_ engine: TestEngine) throws {
+        let db = try Self.fixture(engine)
         let c = db.controller
         try expectRefused(db, "bad name", mentions: ["'Bad_Name'", "network name", "1-63 characters"]) {
             try c.createNetwork(name: "Bad_Name")
@@ -73,9 +73,9 @@ struct BadInputTests {
         try expectRefused(db, "graph unknown", mentions: ["'nope'"]) { try c.graph(network: "nope") }
     }
 
-    @Test("nodes")
-    func nodes() throws {
-        let db = try Self.fixture()
+    @Test("nodes", arguments: TestEngine.all)
+    func nodes(_ engine: TestEngine) throws {
+        let db = try Self.fixture(engine)
         let c = db.controller
         let id = Ed25519Identity.generate().publicKeyBase64
         let hubIdentity = try c.node(named: "hub1").node.identityBase64
@@ -145,9 +145,9 @@ struct BadInputTests {
         try expectRefused(db, "plan of unknown node", mentions: ["'ghost'"]) { try c.plan(node: "ghost") }
     }
 
-    @Test("workloads")
-    func workloads() throws {
-        let db = try Self.fixture()
+    @Test("workloads", arguments: TestEngine.all)
+    func workloads(_ engine: TestEngine) throws {
+        let db = try Self.fixture(engine)
         let c = db.controller
         try expectRefused(db, "bad name", mentions: ["'Web'", "workload name"]) {
             try c.addWorkload(name: "Web", network: "alpha", node: "plain")
@@ -183,9 +183,9 @@ struct BadInputTests {
         try expectRefused(db, "show unknown", mentions: ["'ghost'"]) { try c.workload(named: "ghost") }
     }
 
-    @Test("access peers")
-    func access() throws {
-        let db = try Self.fixture()
+    @Test("access peers", arguments: TestEngine.all)
+    func access(_ engine: TestEngine) throws {
+        let db = try Self.fixture(engine)
         let c = db.controller
         let memberKey = try c.node(named: "plain").memberships[0].publicKey.base64
         let phoneKey = try c.accessPeers()[0].publicKey.base64
@@ -221,9 +221,9 @@ struct BadInputTests {
         }
     }
 
-    @Test("gateway routes")
-    func gateways() throws {
-        let db = try Self.fixture()
+    @Test("gateway routes", arguments: TestEngine.all)
+    func gateways(_ engine: TestEngine) throws {
+        let db = try Self.fixture(engine)
         let c = db.controller
         typealias Spec = Controller.GatewaySpec
         func add(_ s: Spec) throws -> GatewayRoute { try c.addGatewayRoute(s) }
@@ -301,9 +301,11 @@ struct BadInputTests {
         }
     }
 
-    @Test("a hidden node with no hub anywhere is refused with the topology error, and nothing is stored")
-    func hiddenWithoutHub() throws {
-        let db = try TestDB()
+    @Test(
+        "a hidden node with no hub anywhere is refused with the topology error, and nothing is stored",
+        arguments: TestEngine.all)
+    func hiddenWithoutHub(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         try db.controller.createNetwork(name: "solo")
         try db.node("behind-nat")
         try expectRefused(db, "hidden without hubs", mentions: ["'solo'", "behind-nat", "no hub"]) {
@@ -316,9 +318,9 @@ struct BadInputTests {
 struct ExpectRefusedTests {
     struct Boom: Error, CustomStringConvertible { var description: String { "boom" } }
 
-    @Test("it reports an accepted command, a missing mention and a changed database")
-    func catchesProblems() throws {
-        let db = try TestDB()
+    @Test("it reports an accepted command, a missing mention and a changed database", arguments: TestEngine.all)
+    func catchesProblems(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         withKnownIssue("an accepted command") {
             try expectRefused(db, "accepted", mentions: []) { try db.controller.createNetwork(name: "fine") }
         }

@@ -50,9 +50,10 @@ struct CLITests {
 
     @Test(
         "bad input exits 1 with one clear line on stderr; --json output parses",
-        .enabled(if: built, "overlayctl is not built at .build/debug/overlayctl: run `swift build` first"))
-    func endToEnd() throws {
-        let db = try TestDB()
+        .enabled(if: built, "overlayctl is not built at .build/debug/overlayctl: run `swift build` first"),
+        arguments: TestEngine.all)
+    func endToEnd(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let path = db.path
 
         let bad = try Self.run(["--db", path, "network", "create", "Bad_Name"])

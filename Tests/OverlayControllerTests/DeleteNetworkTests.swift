@@ -11,8 +11,8 @@ struct DeleteNetworkTests {
     /// Two networks with every kind of dependent object: `alpha` has workloads on a public and a
     /// hidden node (so a hub relays), an access peer, an explicit member and a gateway route;
     /// `beta` has a workload, a TCP gateway route on the same gateway, and a pinned hub.
-    static func fixture() throws -> TestDB {
-        let db = try TestDB()
+    static func fixture(_ engine: TestEngine) throws -> TestDB {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "alpha", prefix: "fd12:3456:789a::/48")
         try c.createNetwork(name: "beta", prefix: "fd12:3456:789b::/48")
@@ -41,9 +41,9 @@ struct DeleteNetworkTests {
         return dump.filter { $0.contains("network_id=\(id),") || $0.hasSuffix("network_id=\(id)") } + [row]
     }
 
-    @Test("a network with workloads, access peers, members and a gateway route into it")
-    func deletesEverythingInIt() throws {
-        let db = try Self.fixture()
+    @Test("a network with workloads, access peers, members and a gateway route into it", arguments: TestEngine.all)
+    func deletesEverythingInIt(_ engine: TestEngine) throws {
+        let db = try Self.fixture(engine)
         let c = db.controller
         let betaBefore = try Self.rows(of: db, network: "beta")
         let betaPlans = try db.plansWithoutRevision().mapValues { $0.networks.filter { $0.name == "beta" } }
@@ -73,9 +73,10 @@ struct DeleteNetworkTests {
         try c.addGatewayRoute(.init(name: "site", node: "gw", label: "site", backends: ["web:80"]))
     }
 
-    @Test("a network whose gateway route shares the gateway with a route into another network")
-    func deletesTheOtherNetwork() throws {
-        let db = try Self.fixture()
+    @Test(
+        "a network whose gateway route shares the gateway with a route into another network", arguments: TestEngine.all)
+    func deletesTheOtherNetwork(_ engine: TestEngine) throws {
+        let db = try Self.fixture(engine)
         let c = db.controller
         let alphaBefore = try Self.rows(of: db, network: "alpha")
 
@@ -90,9 +91,9 @@ struct DeleteNetworkTests {
         #expect(try c.plan(node: "gw").gateway?.routes.map(\.name) == ["site"])
     }
 
-    @Test("a network with only workloads while a gateway route into another network exists")
-    func workloadsOnlyWithRoutesElsewhere() throws {
-        let db = try Self.fixture()
+    @Test("a network with only workloads while a gateway route into another network exists", arguments: TestEngine.all)
+    func workloadsOnlyWithRoutesElsewhere(_ engine: TestEngine) throws {
+        let db = try Self.fixture(engine)
         let c = db.controller
         try c.createNetwork(name: "gamma", prefix: "fd12:3456:789c::/48")
         try c.addWorkload(name: "batch", network: "gamma", node: "plain")
@@ -104,9 +105,9 @@ struct DeleteNetworkTests {
         #expect(try c.gatewayRoutes().map(\.name) == ["pg", "site"])
     }
 
-    @Test("an empty network, and an unknown one (refused, nothing changes)")
-    func emptyAndUnknown() throws {
-        let db = try Self.fixture()
+    @Test("an empty network, and an unknown one (refused, nothing changes)", arguments: TestEngine.all)
+    func emptyAndUnknown(_ engine: TestEngine) throws {
+        let db = try Self.fixture(engine)
         let c = db.controller
         try c.createNetwork(name: "empty")
         try c.deleteNetwork(name: "empty")

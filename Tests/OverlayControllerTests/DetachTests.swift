@@ -9,9 +9,9 @@ import Testing
 /// plain refusals with the planner's message.
 @Suite("Detach and refusals")
 struct DetachTests {
-    @Test("detaching a node that is not a member: not found, no new revision")
-    func notAMember() throws {
-        let db = try TestDB()
+    @Test("detaching a node that is not a member: not found, no new revision", arguments: TestEngine.all)
+    func notAMember(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "shop")
         try db.node("n1", public: "198.51.100.1")
@@ -23,9 +23,9 @@ struct DetachTests {
         #expect(try c.revision() == revision)
     }
 
-    @Test("detaching a member that was not attached: refused, it stays, no new revision")
-    func notAttached() throws {
-        let db = try TestDB()
+    @Test("detaching a member that was not attached: refused, it stays, no new revision", arguments: TestEngine.all)
+    func notAttached(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "shop")
         try db.node("n1", public: "198.51.100.1")
@@ -38,9 +38,9 @@ struct DetachTests {
         #expect(try c.network(named: "shop").members.map(\.node.name) == ["n1"])
     }
 
-    @Test("detaching an attached member removes it once; the second detach is refused")
-    func twice() throws {
-        let db = try TestDB()
+    @Test("detaching an attached member removes it once; the second detach is refused", arguments: TestEngine.all)
+    func twice(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "shop")
         try db.node("n1", public: "198.51.100.1")
@@ -53,9 +53,9 @@ struct DetachTests {
         }
     }
 
-    @Test("a hidden member without any hub to relay: refused by the planner, nothing stored")
-    func hiddenWithoutHub() throws {
-        let db = try TestDB()
+    @Test("a hidden member without any hub to relay: refused by the planner, nothing stored", arguments: TestEngine.all)
+    func hiddenWithoutHub(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "shop")
         try db.node("hidden")

@@ -7,9 +7,11 @@ import Testing
 
 @Suite("IPv4 allocation and egress")
 struct IPv4AllocationTests {
-    @Test("new networks get distinct /16s of 100.64.0.0/10 and egress; --ipv4 and --no-ipv4 are kept")
-    func networkPrefixes() throws {
-        let db = try TestDB()
+    @Test(
+        "new networks get distinct /16s of 100.64.0.0/10 and egress; --ipv4 and --no-ipv4 are kept",
+        arguments: TestEngine.all)
+    func networkPrefixes(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         #expect(try c.createNetwork(name: "a").ipv4Prefix == IPv4Prefix("100.64.0.0/16"))
         #expect(try c.createNetwork(name: "b").ipv4Prefix == IPv4Prefix("100.65.0.0/16"))
@@ -26,9 +28,10 @@ struct IPv4AllocationTests {
         #expect(try c.networks().map(\.egress) == [true, true, false, true, true])
     }
 
-    @Test("bad IPv4 input is refused with the value and what is allowed, and changes nothing")
-    func badInput() throws {
-        let db = try TestDB()
+    @Test(
+        "bad IPv4 input is refused with the value and what is allowed, and changes nothing", arguments: TestEngine.all)
+    func badInput(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let before = try db.dump()
         let e = #expect(throws: ValidationError.self) { try db.controller.createNetwork(name: "a", ipv4: "8.8.0.0/16") }
         #expect(e?.description.contains("'8.8.0.0/16'") == true)
@@ -39,9 +42,11 @@ struct IPv4AllocationTests {
         #expect(try db.dump() == before)
     }
 
-    @Test("a member's /24 is its subnet number's; workloads share their host number across families")
-    func memberAndWorkloadAddresses() throws {
-        let db = try TestDB()
+    @Test(
+        "a member's /24 is its subnet number's; workloads share their host number across families",
+        arguments: TestEngine.all)
+    func memberAndWorkloadAddresses(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "shop", ipv4: "10.20.0.0/16")
         try db.node("hub", public: "198.51.100.1", hub: true)
@@ -67,10 +72,10 @@ struct IPv4AllocationTests {
     }
 
     @Test(
-        "a full IPv4 prefix refuses the next member with the limit named, and changes nothing; --no-ipv4 has no such limit"
-    )
-    func fullPrefix() throws {
-        let db = try TestDB()
+        "a full IPv4 prefix refuses the next member with the limit named, and changes nothing; --no-ipv4 has no such limit",
+        arguments: TestEngine.all)
+    func fullPrefix(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "small", ipv4: "10.20.0.0/22")
         try c.createNetwork(name: "v6", noIPv4: true)
@@ -85,9 +90,9 @@ struct IPv4AllocationTests {
         #expect(try c.network(named: "v6").members.count == 3)
     }
 
-    @Test("a node's /24 holds 253 workloads: the next is refused with the limit named")
-    func fullNodeSubnet() throws {
-        let db = try TestDB()
+    @Test("a node's /24 holds 253 workloads: the next is refused with the limit named", arguments: TestEngine.all)
+    func fullNodeSubnet(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "shop")
         try db.node("n1", public: "198.51.100.1")
@@ -101,9 +106,11 @@ struct IPv4AllocationTests {
         for i in 2...256 { try c.addWorkload(name: "x\(i)", network: "v6", node: "n1") }
     }
 
-    @Test("an access peer gets the same host number in the last /24, and its wg-quick file both families")
-    func accessPeer() throws {
-        let db = try TestDB()
+    @Test(
+        "an access peer gets the same host number in the last /24, and its wg-quick file both families",
+        arguments: TestEngine.all)
+    func accessPeer(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "shop", ipv4: "10.20.0.0/16")
         try db.node("hub", public: "198.51.100.1", hub: true)
@@ -116,9 +123,11 @@ struct IPv4AllocationTests {
         #expect(peer.allowedIPs.contains(IPPrefix("10.20.255.2/32")!))
     }
 
-    @Test("egress on and off: every member's plan follows; the same value again is refused and changes nothing")
-    func egressSwitch() throws {
-        let db = try TestDB()
+    @Test(
+        "egress on and off: every member's plan follows; the same value again is refused and changes nothing",
+        arguments: TestEngine.all)
+    func egressSwitch(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.createNetwork(name: "shop", noIPv4: false, egress: false)
         try db.node("n1", public: "2001:db8::1")
@@ -148,10 +157,10 @@ struct IPv4AllocationTests {
     }
 
     @Test(
-        "apply -f: ipv4, noIPv4 and egress keys create networks; re-applying changes nothing; a different value is refused"
-    )
-    func applyKeys() throws {
-        let db = try TestDB()
+        "apply -f: ipv4, noIPv4 and egress keys create networks; re-applying changes nothing; a different value is refused",
+        arguments: TestEngine.all)
+    func applyKeys(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         let text = """
             networks:

@@ -8,8 +8,9 @@ import Testing
 /// Outstanding join tokens are listed by id (never the secret) and can be revoked; a revoked
 /// token no longer joins.
 @Suite struct JoinTokenListTests {
-    @Test func listsOnlyOutstandingTokensAndNeverTheirSecrets() throws {
-        let db = try TestDB()
+    @Test(arguments: TestEngine.all)
+    func listsOnlyOutstandingTokensAndNeverTheirSecrets(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.addNode(.init(name: "n1"))
         try c.addNode(.init(name: "n2"))
@@ -30,8 +31,9 @@ import Testing
         #expect(throws: NotFoundError.self) { try c.outstandingJoinTokens(node: "ghost") }
     }
 
-    @Test func aRevokedTokenNoLongerJoins() throws {
-        let db = try TestDB()
+    @Test(arguments: TestEngine.all)
+    func aRevokedTokenNoLongerJoins(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.addNode(.init(name: "n1"))
         let t = try c.createJoinToken(node: "n1", now: 1_000)
@@ -44,8 +46,9 @@ import Testing
         #expect(e?.message.hasPrefix("unknown join token") == true)
     }
 
-    @Test func revokingWhatIsNotOutstandingIsRefusedAndChangesNothing() throws {
-        let db = try TestDB()
+    @Test(arguments: TestEngine.all)
+    func revokingWhatIsNotOutstandingIsRefusedAndChangesNothing(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         let c = db.controller
         try c.addNode(.init(name: "n1"))
         let used = try c.createJoinToken(node: "n1", now: 1_000)

@@ -17,9 +17,10 @@ struct SecurityTests {
         }
     }
 
+    // The SQLite file's own bytes; on PostgreSQL the dump test below covers the rows.
     @Test("no private key appears in the database files, in base64 or raw")
     func noPlaintextPrivateKeys() throws {
-        let db = try TestDB()
+        let db = try TestDB(.sqlite)
         let c = db.controller
         try c.createNetwork(name: "alpha")
         try c.createNetwork(name: "beta")
@@ -85,15 +86,17 @@ struct SecurityTests {
 
     @Test("the database file is created 0600")
     func permissions() throws {
-        let db = try TestDB()
+        let db = try TestDB(.sqlite)
         let attributes = try FileManager.default.attributesOfItem(atPath: db.path)
         let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
         #expect(mode & 0o077 == 0, "database mode is \(String(mode, radix: 8))")
     }
 
-    @Test("an access peer with a given public key gets a wg-quick file without any private key")
-    func givenKey() throws {
-        let db = try TestDB()
+    @Test(
+        "an access peer with a given public key gets a wg-quick file without any private key", arguments: TestEngine.all
+    )
+    func givenKey(_ engine: TestEngine) throws {
+        let db = try TestDB(engine)
         try db.controller.createNetwork(name: "alpha", prefix: "fd12:3456:789a::/48")
         try db.node("hub1", public: "198.51.100.1", hub: true)
         let key = X25519.generateKeyPair().publicKey

@@ -8,20 +8,34 @@ import Testing
 
 @testable import OverlayController
 
-/// A controller on a fresh database in its own temporary directory, removed afterwards.
+/// A controller on a fresh database (a SQLite file, or a PostgreSQL database of its own) with a
+/// temporary directory for its files, removed afterwards.
 final class TestDB {
+    let engine: TestEngine
     let directory: URL
+    /// What `--db` takes: the SQLite file, or the PostgreSQL URL.
     let path: String
     let controller: Controller
     /// Node name -> its identity, so tests can open the sealed keys.
     var identities: [String: Ed25519Identity] = [:]
+    private let postgres: TestPostgres?
 
-    init() throws {
+    init(_ engine: TestEngine = .sqlite) throws {
+        self.engine = engine
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("overlay-tests-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        path = directory.appendingPathComponent("state.db").path
-        controller = try Controller(databasePath: path)
+        switch engine {
+        case .sqlite:
+            postgres = nil
+            path = directory.appendingPathComponent("state.db").path
+            controller = try Controller(databasePath: path)
+        case .postgres:
+            let pg = try TestPostgres()
+            postgres = pg
+            path = pg.location.description
+            controller = Controller(store: try Store(postgres: pg.location))
+        }
     }
 
     deinit {

@@ -16,20 +16,22 @@ import Testing
 final class Harness: @unchecked Sendable {
     let directory: URL
     let store: Store
-    let key = Ed25519Identity.generate()
+    let key: Ed25519Identity
     let server: ControllerServer
     let token: String
     var controller: Controller { server.controller }
 
-    init() throws {
+    /// A service on `store` (default: a new SQLite file), signing with `key` (replicas share one).
+    init(store: Store? = nil, key: Ed25519Identity = .generate()) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("overlay-server-tests-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        store = try Store(path: directory.appendingPathComponent("state.db").path)
+        self.key = key
+        self.store = try store ?? Store(path: directory.appendingPathComponent("state.db").path)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        server = ControllerServer(store: store, signingKey: key, logger: logger)
-        token = try server.controller.createAdminToken(name: "test").token
+        server = ControllerServer(store: self.store, signingKey: key, logger: logger)
+        token = try server.controller.createAdminToken(name: "test-" + SecureRandom.hex(4)).token
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }

@@ -1,0 +1,290 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Synchronization
+
+/// The PostgreSQL engine: a small set of connections reused one transaction at a time. Store
+/// calls already run on threads of their own (the controller's database executor), never on an
+/// event loop, so each statement waits for its answer.
+final class PostgresEngine: Sendable {
+    let location: PostgresLocation
+    let logger: Logger
+    /// This process's id in the notices it sends, so it skips its own.
+    let origin = UUID().uuidString
+    private let idle = Mutex<[PostgresConnection]>([])
+    private let nextID = Atomic<Int>(0)
+    /// How many times a write is tried when PostgreSQL aborts it for a concurrent one.
+    static let writeAttempts = 10
+    /// The advisory lock writers take turns through (any number of this store's own).
+    static let writersLock = 0x6f76_6c79
+
+    init(_ location: PostgresLocation) {
+        self.location = location
+        var l = Logger(label: "overlay.store.postgres")
+        l.logLevel = .critical
+        logger = l
+    }
+
+    deinit {
+        for c in idle.withLock({ $0 }) { try? c.close().wait() }
+    }
+
+    var configuration: PostgresConnection.Configuration {
+        var c = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: .disable)
+        c.options.connectTimeout = .seconds(5)
+        return c
+    }
+
+    /// A new connection of its own (the listener keeps one for as long as it lives).
+    func connect() throws -> PostgresConnection {
+        do {
+            return try PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration,
+                id: nextID.add(1, ordering: .relaxed).newValue, logger: logger
+            ).wait()
+        } catch {
+            throw PostgresSession.translate(error, location: location)
+        }
+    }
+
+    /// Runs `body` on an idle connection (or a new one); a connection that broke is dropped.
+    private func withConnection<T>(_ body: (PostgresSession) throws -> T) throws -> T {
+        var connection: PostgresConnection
+        repeat {
+            connection = try idle.withLock { $0.popLast() } ?? connect()
+        } while connection.isClosed
+        let session = PostgresSession(connection: connection, logger: logger, location: location, origin: origin)
+        defer {
+            if connection.isClosed {
+                _ = connection.close() as EventLoopFuture<Void>
+            } else {
+                idle.withLock { $0.append(connection) }
+            }
+        }
+        return try body(session)
+    }
+
+    /// One transaction. A connection that was idle may have been closed by the server meanwhile
+    /// (a restart): its first statement fails before anything ran, so the transaction starts
+    /// over once on a new connection.
+    ///
+    /// Writers take turns through a session advisory lock taken before the transaction starts, so
+    /// each one's snapshot already holds the previous one's commit: every command moves the one
+    /// store revision, and writers that all ran at once would abort each other over it.
+    private func transaction<T>(_ begin: String, exclusive: Bool = false, _ body: (Transaction) throws -> T) throws -> T
+    {
+        var fresh = false
+        while true {
+            do {
+                return try withConnection { session in
+                    do {
+                        try session.execute(exclusive ? "SELECT pg_advisory_lock(\(Self.writersLock))" : begin, [])
+                    } catch let e as StoreUnavailableError {
+                        throw StaleConnection(underlying: e)
+                    }
+                    defer {
+                        if exclusive { _ = try? session.execute("SELECT pg_advisory_unlock(\(Self.writersLock))", []) }
+                    }
+                    if exclusive { try session.execute(begin, []) }
+                    do {
+                        let result = try body(Transaction(conn: session))
+                        try session.execute("COMMIT", [])
+                        return result
+                    } catch {
+                        _ = try? session.execute("ROLLBACK", [])
+                        throw error
+                    }
+                }
+            } catch let e as StaleConnection {
+                if fresh { throw e.underlying }
+                fresh = true
+            }
+        }
+    }
+
+    private struct StaleConnection: Error { var underlying: StoreUnavailableError }
+
+    /// A serializable write, tried again (up to `writeAttempts` times, after a growing random
+    /// pause) when PostgreSQL aborts it for a concurrent transaction; the caller never sees those.
+    func write<T>(_ body: (Transaction) throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try transaction("BEGIN ISOLATION LEVEL SERIALIZABLE", exclusive: true, body)
+            } catch let e as PostgresRetryableError {
+                guard attempt < Self.writeAttempts else {
+                    throw StoreBusyError(attempts: attempt, reason: e.message)
+                }
+                let ceiling = UInt32(min(2 << attempt, 200)) * 1000
+                usleep(UInt32.random(in: ceiling / 4...ceiling))
+                attempt += 1
+            }
+        }
+    }
+
+    func read<T>(_ body: (Transaction) throws -> T) throws -> T {
+        try transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
+    /// One statement outside any transaction (CREATE DATABASE cannot run inside one).
+    func statement(_ sql: String) throws {
+        try withConnection { session in _ = try session.execute(sql, []) }
+    }
+
+    /// Applies the migrations not yet applied, in order, in one transaction (PostgreSQL's DDL is
+    /// transactional). Replicas starting together take turns through an advisory lock.
+    func migrate(_ migrations: [Schema.Migration]) throws {
+        _ = try transaction("BEGIN") { tx in
+            let session = tx.conn as! PostgresSession
+            try session.execute("SELECT pg_advisory_xact_lock(7203)", [])
+            try session.execute("CREATE TABLE IF NOT EXISTS schema_migrations (identifier TEXT PRIMARY KEY)", [])
+            let applied = Set(
+                try session.fetchAll("SELECT identifier FROM schema_migrations", []).map { try $0.string(0) })
+            for m in migrations where !applied.contains(m.name) {
+                // One statement at a time: PostgreSQL's extended protocol takes no scripts (and the
+                // schema's text holds no ';' but between statements).
+                for statement in m.postgres.split(separator: ";")
+                where !statement.allSatisfy({ $0.isWhitespace }) {
+                    try session.execute(String(statement), [])
+                }
+                try session.execute("INSERT INTO schema_migrations (identifier) VALUES (?)", [m.name])
+            }
+        }
+    }
+}
+
+/// A connection inside one transaction.
+struct PostgresSession: SQLConnection {
+    let connection: PostgresConnection
+    let logger: Logger
+    let location: PostgresLocation
+    let origin: String
+
+    var dialect: SQLDialect { .postgres }
+
+    private func run(_ sql: String, _ arguments: [any SQLBindable]) throws -> PostgresQueryResult {
+        var binds = PostgresBindings(capacity: arguments.count)
+        for a in arguments {
+            switch a.sqlValue {
+            case .null: binds.appendNull()
+            case .integer(let i): binds.append(i)
+            case .real(let d): binds.append(d)
+            case .text(let s): binds.append(s)
+            case .blob(let b): binds.append(ByteBuffer(bytes: b))
+            }
+        }
+        do {
+            return try connection.query(
+                PostgresQuery(unsafeSQL: SQLDialect.postgres.placeholders(sql), binds: binds), logger: logger
+            ).wait()
+        } catch {
+            throw Self.translate(error, location: location)
+        }
+    }
+
+    func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
+        try run(sql, arguments).metadata.rows ?? 0
+    }
+
+    func fetchAll(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow] {
+        let result = try run(sql, arguments)
+        var columns: [String]?
+        return try result.rows.map { row in
+            var values: [SQLValue] = []
+            var names: [String] = []
+            for cell in row {
+                if columns == nil { names.append(cell.columnName) }
+                values.append(try Self.value(cell))
+            }
+            if columns == nil { columns = names }
+            return SQLRow(columns: columns ?? names, values: values)
+        }
+    }
+
+    static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard var bytes = cell.bytes else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8: return .integer(try cell.decode(Int64.self))
+        case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+        case .float4, .float8: return .real(try cell.decode(Double.self))
+        case .bytea: return .blob(bytes.readBytes(length: bytes.readableBytes) ?? [])
+        default: return .text(try cell.decode(String.self))
+        }
+    }
+
+    func tableNames() throws -> [String] {
+        try fetchAll(
+            """
+            SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()
+            AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'
+            """, []
+        ).map { try $0.string(0) }.sorted()
+    }
+
+    /// PostgreSQL's answer as the store's errors: a lost server is "unavailable", a conflict with a
+    /// concurrent transaction is retried, anything else keeps the server's own message.
+    static func translate(_ error: any Error, location: PostgresLocation) -> any Error {
+        guard let e = error as? PSQLError else {
+            if error is ChannelError || error is IOError {
+                return StoreUnavailableError(location: location.description, reason: "\(error)")
+            }
+            return error
+        }
+        switch e.code {
+        case .server:
+            let state = e.serverInfo?[.sqlState] ?? ""
+            let message = e.serverInfo?[.message] ?? "unknown error"
+            if state == "40001" || state == "40P01" { return PostgresRetryableError(message: message) }
+            // Class 08 (connection), 57P (shutdown, crash), 53 (out of resources).
+            if state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") {
+                return StoreUnavailableError(location: location.description, reason: message)
+            }
+            return DatabaseEngineError(state: state, message: message)
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown,
+            .sslUnsupported, .failedToAddSSLHandler:
+            let reason = e.underlying.map { "\($0)" } ?? "\(e.code)"
+            return StoreUnavailableError(location: location.description, reason: reason)
+        case .authMechanismRequiresPassword:
+            return DatabaseEngineError(
+                state: "28P01", message: "the server asks for a password: set PGPASSWORD or --db-password-file")
+        default:
+            return DatabaseEngineError(state: "", message: "\(e.code)")
+        }
+    }
+}
+
+/// PostgreSQL aborted a transaction for a concurrent one (serialization failure or deadlock).
+struct PostgresRetryableError: Error {
+    var message: String
+}
+
+/// The database cannot be reached (connection refused or lost, server shutting down). Nothing
+/// was changed, or the change's outcome is unknown; the request may be repeated once it is back.
+public struct StoreUnavailableError: Error, Sendable, CustomStringConvertible {
+    public var location: String
+    public var reason: String
+
+    public var description: String { "the database \(location) is unavailable (\(reason)); try again shortly" }
+}
+
+/// Concurrent writers kept aborting this one, past every retry.
+public struct StoreBusyError: Error, Sendable, CustomStringConvertible {
+    public var attempts: Int
+    public var reason: String
+
+    public var description: String {
+        "the database stayed busy with concurrent changes (\(attempts) attempts, last: \(reason)); try again"
+    }
+}
+
+/// An error PostgreSQL reported, with its SQLSTATE.
+public struct DatabaseEngineError: Error, Sendable, CustomStringConvertible {
+    public var state: String
+    public var message: String
+
+    public var description: String { "database error \(state): \(message)" }
+}

@@ -1,0 +1,139 @@
+import Foundation
+
+/// One value in or out of a statement. Both engines store the same five kinds; booleans are
+/// integers 0 and 1 on both, so a row reads back the same whichever engine wrote it.
+enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+}
+
+/// What a statement argument can be.
+protocol SQLBindable {
+    var sqlValue: SQLValue { get }
+}
+
+extension String: SQLBindable { var sqlValue: SQLValue { .text(self) } }
+extension Int: SQLBindable { var sqlValue: SQLValue { .integer(Int64(self)) } }
+extension Int64: SQLBindable { var sqlValue: SQLValue { .integer(self) } }
+extension Bool: SQLBindable { var sqlValue: SQLValue { .integer(self ? 1 : 0) } }
+extension Data: SQLBindable { var sqlValue: SQLValue { .blob([UInt8](self)) } }
+extension SQLValue: SQLBindable { var sqlValue: SQLValue { self } }
+
+extension Optional: SQLBindable where Wrapped: SQLBindable {
+    var sqlValue: SQLValue { self?.sqlValue ?? .null }
+}
+
+/// One result row: its values by position, and the column names (for the dump and the copy).
+struct SQLRow: Sendable {
+    var columns: [String]
+    var values: [SQLValue]
+
+    private func mismatch(_ index: Int, _ expected: String) -> StoredDataError {
+        StoredDataError(
+            inconsistent: "column \(columns.indices.contains(index) ? columns[index] : String(index)) holds "
+                + "\(values.indices.contains(index) ? "\(values[index])" : "nothing"), expected \(expected)")
+    }
+
+    func string(_ i: Int) throws -> String {
+        guard case .text(let s) = values[i] else { throw mismatch(i, "text") }
+        return s
+    }
+
+    func optionalString(_ i: Int) throws -> String? {
+        if case .null = values[i] { return nil }
+        return try string(i)
+    }
+
+    func int64(_ i: Int) throws -> Int64 {
+        guard case .integer(let v) = values[i] else { throw mismatch(i, "an integer") }
+        return v
+    }
+
+    func optionalInt64(_ i: Int) throws -> Int64? {
+        if case .null = values[i] { return nil }
+        return try int64(i)
+    }
+
+    func int(_ i: Int) throws -> Int {
+        let v = try int64(i)
+        guard let n = Int(exactly: v) else { throw mismatch(i, "a machine integer") }
+        return n
+    }
+
+    func bool(_ i: Int) throws -> Bool { try int64(i) != 0 }
+
+    /// A blob's bytes; NULL reads as empty (a node that has not joined has no identity).
+    func bytes(_ i: Int) throws -> [UInt8] {
+        switch values[i] {
+        case .null: return []
+        case .blob(let b): return b
+        default: throw mismatch(i, "bytes")
+        }
+    }
+
+    func optionalBytes(_ i: Int) throws -> [UInt8]? {
+        if case .null = values[i] { return nil }
+        return try bytes(i)
+    }
+}
+
+/// The few places where the two engines' SQL differs. Queries are written once with `?`
+/// placeholders and SQLite's spelling of the rest; each difference is asked of the dialect.
+enum SQLDialect: Sendable {
+    case sqlite
+    case postgres
+
+    /// The largest of several values in one row (SQLite's scalar `max`).
+    var greatest: String {
+        switch self {
+        case .sqlite: "max"
+        case .postgres: "greatest"
+        }
+    }
+
+    /// A subquery yielding the strings of a JSON array passed as the one argument.
+    var jsonStrings: String {
+        switch self {
+        case .sqlite: "SELECT value FROM json_each(?)"
+        case .postgres: "SELECT json_array_elements_text(CAST(? AS json))"
+        }
+    }
+
+    /// `sql` with PostgreSQL's numbered placeholders (`$1`, `$2`...) for `?`. Queries never hold a
+    /// `?` inside a string literal.
+    func placeholders(_ sql: String) -> String {
+        guard self == .postgres, sql.utf8.contains(UInt8(ascii: "?")) else { return sql }
+        var out = ""
+        out.reserveCapacity(sql.utf8.count + 8)
+        var n = 0
+        for c in sql {
+            if c == "?" {
+                n += 1
+                out += "$\(n)"
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+}
+
+/// One engine's connection inside a transaction: statements with positional arguments.
+protocol SQLConnection {
+    var dialect: SQLDialect { get }
+    /// Runs one statement; returns how many rows it changed.
+    @discardableResult
+    func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int
+    func fetchAll(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow]
+    /// The tables holding state (not the migrations' bookkeeping).
+    func tableNames() throws -> [String]
+}
+
+extension SQLConnection {
+    func fetchOne(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> SQLRow? {
+        try fetchAll(sql, arguments).first
+    }
+}
