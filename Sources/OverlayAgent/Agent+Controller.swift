@@ -23,22 +23,28 @@ extension Agent {
                 guard let url = options.controllerURL else {
                     throw AgentError.controller("--join needs --controller URL")
                 }
-                guard Token.isWellFormed(token, .join) else {
-                    throw AgentError.controller(
-                        "--join: not a join token (expected ovlj_ and 43 characters, from 'overlayctl node join-token NODE')"
-                    )
+                let parsed: JoinToken
+                do { parsed = try JoinToken(parsing: token) } catch {
+                    throw AgentError.controller("--join: \(error)")
                 }
                 let identity = identity
+                let pins =
+                    url.lowercased().hasPrefix("https:") && !parsed.fingerprints.isEmpty ? parsed.fingerprints : nil
+                var joined = ControllerLink(url: url, node: "", controllerKey: "", tlsFingerprints: pins)
+                let trust = joined.trust
                 let answer = try Self.blocking {
-                    try await AgentClient.join(baseURL: url, identity: identity, token: token)
+                    try await AgentClient.join(baseURL: url, identity: identity, token: parsed.secret, trust: trust)
                 }
-                let joined = ControllerLink(url: url, node: answer.node, controllerKey: answer.controllerKey)
+                joined.node = answer.node
+                joined.controllerKey = answer.controllerKey
                 guard joined.pinnedKey != nil else {
                     throw AgentError.controller(
                         "controller \(url) gave a controller key that is not 32 bytes of base64")
                 }
                 try state.saveControllerLink(joined)
-                log("joined \(url) as node \(answer.node); pinned controller key \(answer.controllerKey)")
+                log(
+                    "joined \(url) as node \(answer.node); pinned controller key \(answer.controllerKey)"
+                        + (pins.map { "; pinned certificate \($0.map(\.description).joined(separator: ", "))" } ?? ""))
                 link = joined
             }
         }
@@ -56,8 +62,21 @@ extension Agent {
             link.url = url
             try state.saveControllerLink(link)
         }
-        let client = try AgentClient(baseURL: link.url, identity: identity, node: link.node)
-        return try ControllerSession(client: client, gate: try PlanGate(link: link)) { line in Agent.log(line) }
+        let client = try AgentClient(baseURL: link.url, identity: identity, node: link.node, trust: link.trust)
+        let state = state
+        let saved = link
+        return try ControllerSession(
+            client: client, gate: try PlanGate(link: link),
+            pinned: { pins in
+                // Kept only while the link pins certificates; one trusted through authorities stays so.
+                guard saved.tlsFingerprints != nil else { return }
+                var updated = saved
+                updated.tlsFingerprints = pins
+                do { try state.saveControllerLink(updated) } catch {
+                    Agent.log("cannot keep the pinned certificates in the state directory: \(error)")
+                }
+            },
+            log: { line in Agent.log(line) })
     }
 
     /// Waits for the controller's first plan (a node that just joined has none cached).

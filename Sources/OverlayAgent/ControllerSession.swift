@@ -1,4 +1,5 @@
 import Foundation
+import OverlayModel
 import OverlayPlanner
 import OverlayProtocol
 import Synchronization
@@ -17,6 +18,8 @@ public final class ControllerSession: Sendable {
     public let inbox: PlanInbox
     let wait: Int
     let log: @Sendable (String) -> Void
+    /// Called with the whole pinned set after a signed plan announced a new certificate.
+    let pinned: @Sendable ([CertificateFingerprint]) -> Void
     private let statuses: AsyncStream<AgentStatus>
     private let statusSink: AsyncStream<AgentStatus>.Continuation
     private let tasks = Mutex<[Task<Void, Never>]>([])
@@ -25,9 +28,11 @@ public final class ControllerSession: Sendable {
 
     public init(
         client: AgentClient, gate: PlanGate, wait: Int = AgentPaths.defaultWait,
+        pinned: @escaping @Sendable ([CertificateFingerprint]) -> Void = { _ in },
         log: @escaping @Sendable (String) -> Void
     ) throws {
         self.client = client
+        self.pinned = pinned
         self.gate = gate
         self.wait = wait
         self.log = log
@@ -70,9 +75,19 @@ public final class ControllerSession: Sendable {
             let actions: [ControllerPollStateMachine.Action]
             do {
                 if let signed = try await client.plan(after: after, wait: wait) {
-                    let plan = try gate.open(signed, applied: after)
-                    received.withLock { $0 = plan.revision }
-                    inbox.post(plan)
+                    let announced = try gate.announcedCertificates(signed)
+                    if client.pin(announced) {
+                        log(
+                            "pinned the controller's announced certificates: \(client.pins.map(\.description).joined(separator: ", "))"
+                        )
+                        pinned(client.pins)
+                    }
+                    // An answer for the announcement alone carries the plan the agent has.
+                    if after == nil || signed.revision > after! {
+                        let plan = try gate.open(signed, applied: after)
+                        received.withLock { $0 = plan.revision }
+                        inbox.post(plan)
+                    }
                 }
                 actions = machine.reachable()
             } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import OverlayHTTPClient
 import OverlayModel
 
 /// What an agent remembers about its controller after joining: where it is, which node it is
@@ -12,11 +13,23 @@ public struct ControllerLink: Codable, Equatable, Sendable {
     public var node: String
     /// The controller's Ed25519 public key, base64 (32 bytes).
     public var controllerKey: String
+    /// The fingerprints of the HTTPS certificates pinned (from the join token, then announced in
+    /// signed plans); absent when the controller is trusted through certificate authorities or
+    /// spoken to over plain HTTP.
+    public var tlsFingerprints: [CertificateFingerprint]?
 
-    public init(url: String, node: String, controllerKey: String) {
+    public init(url: String, node: String, controllerKey: String, tlsFingerprints: [CertificateFingerprint]? = nil) {
         self.url = url
         self.node = node
         self.controllerKey = controllerKey
+        self.tlsFingerprints = tlsFingerprints
+    }
+
+    /// How the controller's certificate is checked: by the pinned fingerprints when there are
+    /// any, else by the system's certificate authorities.
+    public var trust: ControllerTrust {
+        if let f = tlsFingerprints, !f.isEmpty { return .pinned(f) }
+        return .system
     }
 
     /// The pinned key's raw bytes; nil when the record holds something else.

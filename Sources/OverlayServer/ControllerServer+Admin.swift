@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import OverlayAPI
 import OverlayController
+import OverlayProtocol
 
 /// The admin endpoints: one per `overlayctl` command, answering the same values (docs/api.yaml).
 extension ControllerServer {
@@ -33,9 +34,12 @@ extension ControllerServer {
         v1.get("nodes") { _, _ in JSONResponse.make(try await a.nodes()) }
         v1.get("nodes/{name}") { _, c in JSONResponse.make(try await a.node(named: try Self.name(c))) }
         v1.delete("nodes/{name}") { _, c in JSONResponse.make(try await a.removeNode(name: try Self.name(c))) }
+        let pins = tlsFingerprints
         v1.post("nodes/{name}/join-tokens") { req, c in
-            JSONResponse.make(
-                try await a.createJoinToken(node: try Self.name(c), try await Self.decode(req)), status: .created)
+            var view = try await a.createJoinToken(node: try Self.name(c), try await Self.decode(req))
+            // The token carries the certificates this controller presents, so the agent pins them.
+            view.token = JoinToken(secret: view.token, fingerprints: pins).description
+            return JSONResponse.make(view, status: .created)
         }
         v1.get("nodes/{name}/join-tokens") { _, c in JSONResponse.make(try await a.joinTokens(node: try Self.name(c))) }
         v1.get("join-tokens") { _, _ in JSONResponse.make(try await a.joinTokens(node: nil)) }
