@@ -138,6 +138,8 @@ struct ControllerPhase {
             baseURL: server.url, maxConnections: agents.count + 16,
             trust: server.fingerprint.map { .pinned([$0]) } ?? .system)
         let admin = RemoteAdmin(client: client, token: token)
+        // One request first: over HTTPS it checks the pinned certificate once, not once per agent.
+        _ = try await client.send(method: "GET", pathAndQuery: "/healthz")
         let log = DeliveryLog()
         let stop = StopFlag()
         let controllerKey = try await pinnedKey(server: server, client: client)
