@@ -21,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // C libraries, as Debian ships them.
@@ -54,15 +58,17 @@ let package = Package(
             ]),
 
         // The controller-agent protocol: signed requests, signed plans, messages, tokens.
-        .target(name: "OverlayProtocol", dependencies: ["OverlayPlanner", "OverlayCrypto"]),
+        .target(name: "OverlayProtocol", dependencies: ["OverlayModel", "OverlayPlanner", "OverlayCrypto"]),
 
         // The admin use cases behind one interface: in process (a Controller) or over HTTP.
         .target(
             name: "OverlayHTTPClient",
             dependencies: [
+                "OverlayModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
             name: "OverlayAPI",
@@ -78,8 +84,13 @@ let package = Package(
                 "SystemCalls",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -116,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "overlayd",
             dependencies: [
-                "OverlayServer", "OverlayController", "OverlayStore",
+                "OverlayServer", "OverlayController", "OverlayStore", "OverlayModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -157,6 +168,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -165,7 +177,8 @@ let package = Package(
             name: "NetlinkTests",
             dependencies: ["Netlink", "NFTables", "OverlayModel", "SystemCalls", "OverlayTestSupport"]),
         .testTarget(
-            name: "OverlayProtocolTests", dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto"]),
+            name: "OverlayProtocolTests",
+            dependencies: ["OverlayProtocol", "OverlayPlanner", "OverlayCrypto", "OverlayModel"]),
         .testTarget(
             name: "WireGuardTests", dependencies: ["WireGuard", "Netlink", "OverlayModel", "OverlayTestSupport"]),
         .testTarget(

@@ -30,7 +30,7 @@ sim_init live-demo
 DB=$SIM_DIR/overlay.db
 # shellcheck source=../netns-tests/lib/overlay.sh
 . netns-tests/lib/overlay.sh
-ctl() { echo "\$ overlayctl --controller $CTL_URL $*"; rctl "$@"; }
+ctl() { echo "\$ overlayctl --controller $CTL_URL --fingerprint ${CTL_FINGERPRINT:0:19}... $*"; rctl "$@"; }
 ctlq() { "$BIN/overlayctl" --db "$DB" "$@"; }
 
 say "Four machines: the controller, two public hubs and one at home behind NAT."
@@ -40,9 +40,10 @@ sim_node hub2
 sim_node home --hidden
 echo "ctl $(sim_public_addr ctl)   hub1 $(sim_public_addr hub1)   hub2 $(sim_public_addr hub2)   home $(sim_lan_addr home) (NAT via $(sim_router_addr home))"
 
-say "The controller: overlayd serve (SQLite, signed plans, long-poll); an admin token for overlayctl."
+say "The controller: overlayd serve over HTTPS (SQLite, signed plans, long-poll); an admin token for overlayctl."
 controller_start ctl
 echo "\$ overlayd serve --db overlay.db --listen $(sim_public_addr ctl):$CTL_PORT    (pid $CTL_PID)"
+echo "  self-signed certificate $CTL_FINGERPRINT (join tokens carry it)"
 check "overlayd answers on $CTL_URL" sim_tcp hub1 "$(sim_public_addr ctl)" "$CTL_PORT"
 
 say "The operator defines the network remotely; each node gets a single-use join token."

@@ -22,19 +22,25 @@ extension Agent {
                 )
             } else {
                 guard !given.isEmpty else { throw AgentError.controller("--join needs --controller URL") }
-                guard Token.isWellFormed(token, .join) else {
-                    throw AgentError.controller(
-                        "--join: not a join token (expected ovlj_ and 43 characters, from 'overlayctl node join-token NODE')"
-                    )
+                let parsed: JoinToken
+                do { parsed = try JoinToken(parsing: token) } catch {
+                    throw AgentError.controller("--join: \(error)")
                 }
-                let (url, answer) = try join(given, token: token)
-                let joined = ControllerLink(urls: given, node: answer.node, controllerKey: answer.controllerKey)
+                // The token's certificate fingerprints pin every HTTPS replica (they share one).
+                let https = given.allSatisfy { $0.lowercased().hasPrefix("https:") }
+                let pins = https && !parsed.fingerprints.isEmpty ? parsed.fingerprints : nil
+                var joined = ControllerLink(urls: given, node: "", controllerKey: "", tlsFingerprints: pins)
+                let (url, answer) = try join(given, token: parsed.secret, trust: joined.trust)
+                joined.node = answer.node
+                joined.controllerKey = answer.controllerKey
                 guard joined.pinnedKey != nil else {
                     throw AgentError.controller(
                         "controller \(url) gave a controller key that is not 32 bytes of base64")
                 }
                 try state.saveControllerLink(joined)
-                log("joined \(url) as node \(answer.node); pinned controller key \(answer.controllerKey)")
+                log(
+                    "joined \(url) as node \(answer.node); pinned controller key \(answer.controllerKey)"
+                        + (pins.map { "; pinned certificate \($0.map(\.description).joined(separator: ", "))" } ?? ""))
                 link = joined
             }
         }
@@ -57,21 +63,38 @@ extension Agent {
         let identity = identity
         let node = link.node
         let single = link.urls.count == 1
+        let trust = link.trust
         let clients = try link.urls.map {
-            try AgentClient(baseURL: $0, identity: identity, node: node, retryConnecting: single)
+            try AgentClient(baseURL: $0, identity: identity, node: node, retryConnecting: single, trust: trust)
         }
-        return try ControllerSession(replicas: clients, gate: try PlanGate(link: link)) { line in Agent.log(line) }
+        let state = state
+        let saved = link
+        return try ControllerSession(
+            replicas: clients, gate: try PlanGate(link: link),
+            pinned: { pins in
+                // Kept only while the link pins certificates; one trusted through authorities stays so.
+                guard saved.tlsFingerprints != nil else { return }
+                var updated = saved
+                updated.tlsFingerprints = pins
+                do { try state.saveControllerLink(updated) } catch {
+                    Agent.log("cannot keep the pinned certificates in the state directory: \(error)")
+                }
+            },
+            log: { line in Agent.log(line) })
     }
 
     /// Joins through the first replica that can serve; a token is single-use, so once one replica
     /// has answered (even with a refusal) no other is asked.
-    private func join(_ urls: [String], token: String) throws -> (url: String, answer: JoinResponse) {
+    private func join(_ urls: [String], token: String, trust: ControllerTrust) throws -> (
+        url: String, answer: JoinResponse
+    ) {
         let identity = identity
         for url in urls {
             do {
                 let answer = try Self.blocking {
                     try await AgentClient.join(
-                        baseURL: url, identity: identity, token: token, retryConnecting: urls.count == 1)
+                        baseURL: url, identity: identity, token: token, retryConnecting: urls.count == 1,
+                        trust: trust)
                 }
                 return (url, answer)
             } catch let error as AgentClientError where error.isReplicaDown && url != urls.last {

@@ -1,6 +1,7 @@
 import Foundation
 import OverlayCrypto
 import OverlayHTTPClient
+import OverlayModel
 import OverlayPlanner
 import OverlayProtocol
 
@@ -26,26 +27,41 @@ public struct AgentClient: Sendable {
     /// - Parameter retryConnecting: keep retrying a refused connection until the request's
     ///   deadline, so that a poll goes through as soon as the one controller is back; false (a
     ///   controller with other replicas) fails at the first refusal, to move on at once.
-    public init(baseURL: String, identity: Ed25519Identity, node: String, retryConnecting: Bool = true) throws {
+    public init(
+        baseURL: String, identity: Ed25519Identity, node: String, retryConnecting: Bool = true,
+        trust: ControllerTrust = .system
+    ) throws {
         self.baseURL = baseURL
         self.identity = identity
         self.node = node
         // Two connections: the long-poll holds one, status reports use the other.
         http = try ControllerClient(
             baseURL: baseURL, maxConnections: 2, connectTimeout: Self.connectTimeout,
-            retryConnecting: retryConnecting)
+            retryConnecting: retryConnecting, trust: trust)
     }
+
+    /// Adds announced certificate fingerprints to the pinned set; true when any was new.
+    public func pin(_ fingerprints: [CertificateFingerprint]) -> Bool {
+        let before = http.pins
+        http.pin(fingerprints)
+        return http.pins != before
+    }
+
+    /// The certificate fingerprints pinned now (empty unless pinning).
+    public var pins: [CertificateFingerprint] { http.pins }
 
     public func shutdown() async { try? await http.shutdown() }
 
     /// Registers `identity` with a join token; the answer names the node and the controller key.
     public static func join(
-        baseURL: String, identity: Ed25519Identity, token: String, retryConnecting: Bool = true
+        baseURL: String, identity: Ed25519Identity, token: String, retryConnecting: Bool = true,
+        trust: ControllerTrust = .system
     ) async throws -> JoinResponse {
         let body = try JSONEncoder().encode(JoinRequest(token: token, identity: identity.publicKeyBase64))
         // Not yet a node: the request is signed as the identity it registers (proof of possession).
         let client = try AgentClient(
-            baseURL: baseURL, identity: identity, node: identity.publicKeyBase64, retryConnecting: retryConnecting)
+            baseURL: baseURL, identity: identity, node: identity.publicKeyBase64, retryConnecting: retryConnecting,
+            trust: trust)
         let reply: (UInt, [UInt8])
         do { reply = try await client.send("POST", AgentPaths.join, body: Array(body), timeout: .seconds(15)) } catch {
             await client.shutdown()
@@ -66,7 +82,10 @@ public struct AgentClient: Sendable {
         if let after { path += "after=\(after)&" }
         path += "wait=\(wait)"
         // A controller that vanished without a word (no reset) shows as this deadline passing.
-        let (status, answer) = try await send("GET", path, body: [], timeout: .seconds(wait) + Self.pollGrace)
+        let pins = http.pins
+        let (status, answer) = try await send(
+            "GET", path, body: [], timeout: .seconds(wait) + Self.pollGrace,
+            extraHeaders: pins.isEmpty ? [:] : [AgentPaths.pinsHeader: pins.map(\.description).joined(separator: ",")])
         switch status {
         case 204: return nil
         case 200:
@@ -88,11 +107,12 @@ public struct AgentClient: Sendable {
 
     // MARK: - Transport
 
-    func send(_ method: String, _ pathAndQuery: String, body: [UInt8], timeout: Duration) async throws -> (
-        UInt, [UInt8]
-    ) {
-        let headers = AgentSignature.headers(
+    func send(
+        _ method: String, _ pathAndQuery: String, body: [UInt8], timeout: Duration, extraHeaders: [String: String] = [:]
+    ) async throws -> (UInt, [UInt8]) {
+        var headers = AgentSignature.headers(
             identity: identity, node: node, method: method, pathAndQuery: pathAndQuery, body: body)
+        headers.merge(extraHeaders) { a, _ in a }
         do {
             let reply = try await http.send(
                 method: method, pathAndQuery: pathAndQuery, headers: headers, body: body.isEmpty ? nil : body,
@@ -100,6 +120,8 @@ public struct AgentClient: Sendable {
             return (UInt(reply.status), reply.body)
         } catch ControllerClientError.unreachable(_, let why), ControllerClientError.notConnected(_, let why) {
             throw AgentClientError.unreachable(baseURL, why)
+        } catch let e as ControllerClientError {
+            throw AgentClientError.untrusted("\(e)")
         } catch {
             throw AgentClientError.unreachable(baseURL, "\(error)")
         }
@@ -121,9 +143,12 @@ public enum AgentClientError: Error, CustomStringConvertible {
     case unreachable(String, String)
     case refused(String, Int, String)
     case badAnswer(String, String)
+    /// The controller presented a certificate that is not pinned.
+    case untrusted(String)
 
     public var description: String {
         switch self {
+        case .untrusted(let why): why
         case .unreachable(let url, let why): "controller \(url) unreachable: \(why)"
         case .refused(let what, let status, let message): "controller refused \(what) (HTTP \(status)): \(message)"
         case .badAnswer(let what, let why): "controller answered \(what) with something unexpected: \(why)"

@@ -1,4 +1,5 @@
 import Foundation
+import OverlayModel
 import OverlayPlanner
 import OverlayProtocol
 import Synchronization
@@ -20,6 +21,8 @@ public final class ControllerSession: Sendable {
     public let inbox: PlanInbox
     let wait: Int
     let log: @Sendable (String) -> Void
+    /// Called with the whole pinned set after a signed plan announced a new certificate.
+    let pinned: @Sendable ([CertificateFingerprint]) -> Void
     private let statuses: AsyncStream<AgentStatus>
     private let statusSink: AsyncStream<AgentStatus>.Continuation
     private let tasks = Mutex<[Task<Void, Never>]>([])
@@ -30,18 +33,21 @@ public final class ControllerSession: Sendable {
 
     public convenience init(
         client: AgentClient, gate: PlanGate, wait: Int = AgentPaths.defaultWait,
+        pinned: @escaping @Sendable ([CertificateFingerprint]) -> Void = { _ in },
         log: @escaping @Sendable (String) -> Void
     ) throws {
-        try self.init(replicas: [client], gate: gate, wait: wait, log: log)
+        try self.init(replicas: [client], gate: gate, wait: wait, pinned: pinned, log: log)
     }
 
     /// - Parameter replicas: at least one; the first is polled first.
     public init(
         replicas: [AgentClient], gate: PlanGate, wait: Int = AgentPaths.defaultWait,
+        pinned: @escaping @Sendable ([CertificateFingerprint]) -> Void = { _ in },
         log: @escaping @Sendable (String) -> Void
     ) throws {
         precondition(!replicas.isEmpty, "a controller session needs a controller")
         self.replicas = replicas
+        self.pinned = pinned
         self.gate = gate
         self.wait = wait
         self.log = log
@@ -86,10 +92,23 @@ public final class ControllerSession: Sendable {
             let after = received.withLock { $0 }
             let actions: [ControllerPollStateMachine.Action]
             do {
-                if let signed = try await replicas[machine.current].plan(after: after, wait: wait) {
-                    let plan = try gate.open(signed, applied: after)
-                    received.withLock { $0 = plan.revision }
-                    inbox.post(plan)
+                let client = replicas[machine.current]
+                if let signed = try await client.plan(after: after, wait: wait) {
+                    let announced = try gate.announcedCertificates(signed)
+                    // Every replica presents the same certificate, so each client pins what one announced.
+                    let fresh = replicas.map { $0.pin(announced) }.contains(true)
+                    if fresh {
+                        log(
+                            "pinned the controller's announced certificates: \(client.pins.map(\.description).joined(separator: ", "))"
+                        )
+                        pinned(client.pins)
+                    }
+                    // An answer for the announcement alone carries the plan the agent has.
+                    if after == nil || signed.revision > after! {
+                        let plan = try gate.open(signed, applied: after)
+                        received.withLock { $0 = plan.revision }
+                        inbox.post(plan)
+                    }
                 }
                 actions = machine.reachable()
             } catch let error as AgentClientError where error.isReplicaDown {

@@ -1,4 +1,5 @@
 import Foundation
+import OverlayModel
 import OverlayPlanner
 import OverlayProtocol
 
@@ -34,6 +35,15 @@ public struct PlanGate: Sendable {
             case .unsupportedVersion(let v):
                 "plan version \(v); this agent reads version \(NodePlan.currentVersion); plan refused"
             }
+        }
+    }
+
+    /// The certificate fingerprints `signed` announces, once their signature checks out.
+    public func announcedCertificates(_ signed: SignedPlan) throws -> [CertificateFingerprint] {
+        do { return try signed.announcedCertificates(controllerKey: pinnedKey, expectedNode: node) } catch let f
+            as SignedPlanError
+        {
+            throw Refusal.envelope(f)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import OverlayHTTPClient
 import OverlayModel
 
 /// What an agent remembers about its controller after joining: where its replicas are, which
@@ -16,21 +17,37 @@ public struct ControllerLink: Codable, Equatable, Sendable {
     public var node: String
     /// The controller's Ed25519 public key, base64 (32 bytes).
     public var controllerKey: String
+    /// The fingerprints of the HTTPS certificates pinned (from the join token, then announced in
+    /// signed plans); absent when the controller is trusted through certificate authorities or
+    /// spoken to over plain HTTP.
+    public var tlsFingerprints: [CertificateFingerprint]?
 
-    public init(url: String, node: String, controllerKey: String) {
-        self.init(urls: [url], node: node, controllerKey: controllerKey)
+    public init(
+        url: String, node: String, controllerKey: String, tlsFingerprints: [CertificateFingerprint]? = nil
+    ) {
+        self.init(urls: [url], node: node, controllerKey: controllerKey, tlsFingerprints: tlsFingerprints)
     }
 
     /// - Parameter urls: at least one.
-    public init(urls: [String], node: String, controllerKey: String) {
+    public init(
+        urls: [String], node: String, controllerKey: String, tlsFingerprints: [CertificateFingerprint]? = nil
+    ) {
         precondition(!urls.isEmpty, "a controller link needs a URL")
         url = urls[0]
         self.urls = urls
         self.node = node
         self.controllerKey = controllerKey
+        self.tlsFingerprints = tlsFingerprints
     }
 
-    enum CodingKeys: String, CodingKey { case url, urls, node, controllerKey }
+    /// How the controller's certificate is checked: by the pinned fingerprints when there are
+    /// any, else by the system's certificate authorities.
+    public var trust: ControllerTrust {
+        if let f = tlsFingerprints, !f.isEmpty { return .pinned(f) }
+        return .system
+    }
+
+    enum CodingKeys: String, CodingKey { case url, urls, node, controllerKey, tlsFingerprints }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -42,7 +59,8 @@ public struct ControllerLink: Codable, Equatable, Sendable {
         }
         self.init(
             urls: urls, node: try c.decode(String.self, forKey: .node),
-            controllerKey: try c.decode(String.self, forKey: .controllerKey))
+            controllerKey: try c.decode(String.self, forKey: .controllerKey),
+            tlsFingerprints: try c.decodeIfPresent([CertificateFingerprint].self, forKey: .tlsFingerprints))
     }
 
     /// The pinned key's raw bytes; nil when the record holds something else.

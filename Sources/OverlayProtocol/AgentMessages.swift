@@ -5,6 +5,7 @@
 /// - `GET /v1/agent/plan?after=REV&wait=SECONDS` — signed. Answers `SignedPlan` at once when the
 ///   node's plan revision is above `after`, else as soon as this node's plan changes, else `204`
 ///   after `wait` seconds (at most `AgentPaths.maxWait`).
+///   With `Overlay-TLS-Pins` lacking a certificate the controller announces, answers at once.
 /// - `POST /v1/agent/status` — signed, body `AgentStatus`. Answer `204`.
 public enum AgentPaths {
     public static let join = "/v1/agent/join"
@@ -12,6 +13,9 @@ public enum AgentPaths {
     public static let status = "/v1/agent/status"
     public static let maxWait = 60
     public static let defaultWait = 30
+    /// Sent with plan long-polls over HTTPS: the certificate fingerprints the agent pins, comma
+    /// separated. When the controller announces one not among them it answers at once.
+    public static let pinsHeader = "Overlay-TLS-Pins"
 }
 
 public struct JoinRequest: Codable, Equatable, Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import OverlayCrypto
+import OverlayModel
 import OverlayPlanner
 
 /// A node plan as the controller sends it: the exact JSON bytes and the controller's Ed25519
@@ -12,12 +13,41 @@ public struct SignedPlan: Codable, Equatable, Sendable {
     public var plan: String
     /// Base64 Ed25519 signature over `"overlay-plan-v1\n" + node + "\n" + plan JSON bytes`.
     public var signature: String
+    /// The fingerprints of the certificates the controller serves HTTPS with now and will next
+    /// (absent over plain HTTP): the agent adds them to the ones it pins, so a rotated
+    /// certificate needs no new join.
+    public var tls: [CertificateFingerprint]?
+    /// Base64 Ed25519 signature over `"overlay-tls-v1\n" + node + "\n"` and each fingerprint
+    /// (`sha256:HEX`) followed by a newline.
+    public var tlsSignature: String?
 
-    public init(node: String, revision: Int64, plan: String, signature: String) {
+    public init(
+        node: String, revision: Int64, plan: String, signature: String, tls: [CertificateFingerprint]? = nil,
+        tlsSignature: String? = nil
+    ) {
         self.node = node
         self.revision = revision
         self.plan = plan
         self.signature = signature
+        self.tls = tls
+        self.tlsSignature = tlsSignature
+    }
+
+    static func tlsMessage(node: String, fingerprints: [CertificateFingerprint]) -> [UInt8] {
+        Array(("overlay-tls-v1\n\(node)\n" + fingerprints.map { "\($0)\n" }.joined()).utf8)
+    }
+
+    /// The announced certificate fingerprints, once their signature verifies with the pinned
+    /// controller key; empty when none are announced.
+    public func announcedCertificates(controllerKey: [UInt8], expectedNode: String) throws -> [CertificateFingerprint] {
+        guard let tls, !tls.isEmpty else { return [] }
+        guard node == expectedNode else { throw SignedPlanError.wrongNode(node, expected: expectedNode) }
+        guard let text = tlsSignature, let sig = Data(base64Encoded: text),
+            Ed25519Identity.verify(
+                signature: Array(sig), message: Self.tlsMessage(node: node, fingerprints: tls), publicKey: controllerKey
+            )
+        else { throw SignedPlanError.badSignature }
+        return tls
     }
 
     static func message(node: String, planJSON: [UInt8]) -> [UInt8] {
@@ -25,11 +55,18 @@ public struct SignedPlan: Codable, Equatable, Sendable {
     }
 
     /// Signs an encoded plan.
-    public static func sign(planJSON: [UInt8], node: String, revision: Int64, with key: Ed25519Identity) -> SignedPlan {
+    public static func sign(
+        planJSON: [UInt8], node: String, revision: Int64, with key: Ed25519Identity, tls: [CertificateFingerprint] = []
+    ) -> SignedPlan {
         let sig = key.sign(message(node: node, planJSON: planJSON))
-        return SignedPlan(
+        var signed = SignedPlan(
             node: node, revision: revision, plan: Data(planJSON).base64EncodedString(),
             signature: Data(sig).base64EncodedString())
+        if !tls.isEmpty {
+            signed.tls = tls
+            signed.tlsSignature = Data(key.sign(tlsMessage(node: node, fingerprints: tls))).base64EncodedString()
+        }
+        return signed
     }
 
     /// Verifies with the pinned controller key and returns the plan.

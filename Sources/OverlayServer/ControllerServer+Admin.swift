@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import OverlayAPI
 import OverlayController
+import OverlayProtocol
 
 /// The admin endpoints: one per `overlayctl` command, answering the same values (docs/api.yaml).
 extension ControllerServer {
@@ -51,10 +52,13 @@ extension ControllerServer {
         v1.delete("nodes/{name}") { _, x in
             JSONResponse.make(try await op(x, "removing nodes").removeNode(name: try Self.name(x)))
         }
+        let pins = tlsFingerprints
         v1.post("nodes/{name}/join-tokens") { req, x in
             let admin = try op(x, "making join tokens")
-            return JSONResponse.make(
-                try await admin.createJoinToken(node: try Self.name(x), try await Self.decode(req)), status: .created)
+            var view = try await admin.createJoinToken(node: try Self.name(x), try await Self.decode(req))
+            // The token carries the certificates this controller presents, so the agent pins them.
+            view.token = JoinToken(secret: view.token, fingerprints: pins).description
+            return JSONResponse.make(view, status: .created)
         }
         v1.get("nodes/{name}/join-tokens") { _, x in
             JSONResponse.make(try await op(x, "listing join tokens").joinTokens(node: try Self.name(x)))

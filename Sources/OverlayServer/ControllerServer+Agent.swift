@@ -82,6 +82,14 @@ extension ControllerServer {
         let wait = try Self.integer(
             q.get("wait"), name: "wait", range: 0...Int64(AgentPaths.maxWait), default: Int64(AgentPaths.defaultWait))
         let deadline = ContinuousClock.now + .seconds(wait)
+        // An agent that names the certificates it pins and lacks an announced one gets the
+        // current plan at once: the announcement travels with it.
+        let lacksAnnounced =
+            request.headers[HTTPField.Name(AgentPaths.pinsHeader)!].map { header in
+                let pinned = Set(
+                    header.split(separator: ",").compactMap { try? CertificateFingerprint(parsing: String($0)) })
+                return !tlsFingerprints.allSatisfy(pinned.contains)
+            } ?? false
         while true {
             let generation = waiters.generation(node)
             let known: Int64??
@@ -99,8 +107,9 @@ extension ControllerServer {
             guard let revision = found else {
                 throw APIError.forbidden("agent authentication failed: unknown node '\(node)'")
             }
-            if revision > after {
-                let body = try plans.body(node: node, atLeast: revision, controller: controller, key: key)
+            if revision > after || lacksAnnounced {
+                let body = try plans.body(
+                    node: node, atLeast: revision, controller: controller, key: key, tls: tlsFingerprints)
                 metrics.plansDelivered.increment()
                 return JSONResponse.bytesResponse(body)
             }

@@ -1,11 +1,13 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import OverlayAPI
 import OverlayController
 import OverlayCrypto
+import OverlayModel
 import OverlayStore
 import ServiceLifecycle
 
@@ -35,6 +37,9 @@ public final class ControllerServer: Sendable {
     let authLimits: AuthLimits
     /// Other replicas' commits, on a shared PostgreSQL database (nil on SQLite).
     let planChanges: PlanChangeListener?
+    /// The certificates served now and announced next (empty over plain HTTP): join tokens carry
+    /// them and signed plans announce them.
+    let tlsFingerprints: [CertificateFingerprint]
     /// Where handlers run, off the cooperative threads: they block on the store.
     let database = DatabaseExecutor.shared
 
@@ -42,8 +47,9 @@ public final class ControllerServer: Sendable {
     ///   (`burst`) and earns back per second before it gets `429`.
     public init(
         store: Store, signingKey: Ed25519Identity, logger: Logger,
-        authFailures: (burst: Int, refillPerSecond: Double) = (20, 0.2)
+        authFailures: (burst: Int, refillPerSecond: Double) = (20, 0.2), tlsFingerprints: [CertificateFingerprint] = []
     ) {
+        self.tlsFingerprints = tlsFingerprints
         let waiters = PlanWaiters()
         let metrics = ServerMetrics()
         self.waiters = waiters
@@ -103,19 +109,24 @@ public final class ControllerServer: Sendable {
     /// Connections are bounded: `limits.perSource` open per source address and `limits.total` in
     /// all (beyond them a new connection is closed at once), and one that sends no request for
     /// `limits.idleTimeout` — a request head sent half, or nothing between requests — is closed.
-    /// Request heads are at most 16 KiB in 100 fields; bodies at most 1 MiB.
+    /// Request heads are at most 16 KiB in 100 fields; bodies at most 1 MiB. With `tls` it speaks
+    /// HTTPS only (a plain HTTP request on the port fails the handshake).
     public func application(
-        host: String, port: Int, limits: ConnectionLimitConfiguration = .init(),
+        host: String, port: Int, limits: ConnectionLimitConfiguration = .init(), tls: ControllerCertificate? = nil,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let connections = ConnectionLimits(perSource: limits.perSource, total: limits.total, metrics: metrics)
         let http = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionLimitHandler(limits: connections)],
             idleTimeout: TimeAmount(limits.idleTimeout),
             httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: 8 << 10, maxHeaderListSize: 16 << 10, maxHeaderFieldCount: 100))
+        let server: HTTPServerBuilder =
+            if let tls { try .tls(.http1(configuration: http), tlsConfiguration: tls.serverConfiguration()) } else {
+                .http1(configuration: http)
+            }
         return Application(
-            router: router(), server: .http1(configuration: http),
+            router: router(), server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "overlayd"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }

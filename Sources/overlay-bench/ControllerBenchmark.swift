@@ -4,6 +4,7 @@ import OverlayAPI
 import OverlayController
 import OverlayCrypto
 import OverlayHTTPClient
+import OverlayModel
 import OverlayProtocol
 import Synchronization
 
@@ -50,13 +51,14 @@ func runControllerBenchmark() async throws {
         "overlayd"
     ).path
     var results: [ControllerPhase.Result] = []
-    for mode in [ControllerPhase.Mode.longPoll, .periodic] {
+    // Long-poll and periodic over HTTPS (the default), then long-poll over plain HTTP: the cost of TLS.
+    for (mode, tls) in [(ControllerPhase.Mode.longPoll, true), (.periodic, true), (.longPoll, false)] {
         let phase = ControllerPhase(
-            mode: mode, overlayd: overlayd, db: db, token: token, agents: agents, changes: changes,
+            mode: mode, tls: tls, overlayd: overlayd, db: db, token: token, agents: agents, changes: changes,
             networkOf: { "net-\(($0 * 37) % networks)" })
         results.append(try await phase.run(round: results.count))
     }
-    let (lp, pp) = (results[0], results[1])
+    let (lp, pp, plain) = (results[0], results[1], results[2])
     print("")
     print("                          long-poll   periodic 1 s   ratio")
     func row(_ label: String, _ a: Double, _ b: Double, _ unit: String, digits: Int = 1) {
@@ -80,6 +82,20 @@ func runControllerBenchmark() async throws {
             + "(answered per change: \(lp.answeredPerChange.map(String.init).joined(separator: ",")); other networks: \(lp.strayAnswers))"
     )
     print("long-poll slowest delivery per change (ms): \(lp.slowest.map { Bench.fmt($0, 0) }.joined(separator: ","))")
+    print("")
+    print("the cost of TLS (long-poll)   plain HTTP   HTTPS        ratio")
+    func tlsRow(_ label: String, _ http: Double, _ https: Double) {
+        print(
+            label.padding(toLength: 30, withPad: " ", startingAt: 0)
+                + (Bench.fmt(http, 2) + " ms").padding(toLength: 13, withPad: " ", startingAt: 0)
+                + (Bench.fmt(https, 2) + " ms").padding(toLength: 13, withPad: " ", startingAt: 0)
+                + "\(Bench.fmt(http > 0 ? https / http : 0, 2))x")
+    }
+    tlsRow("delivery p50", plain.p50, lp.p50)
+    tlsRow("delivery p99", plain.p99, lp.p99)
+    tlsRow("admin network list p50", plain.adminP50, lp.adminP50)
+    tlsRow("admin network list p99", plain.adminP99, lp.adminP99)
+    tlsRow("controller CPU", plain.cpuSeconds * 1000, lp.cpuSeconds * 1000)
     print(
         "(phases \(Bench.fmt(lp.seconds)) s and \(Bench.fmt(pp.seconds)) s; latency from sending the admin command to the agent holding the new plan;"
             + " bench process peak RSS \(Bench.fmt(Bench.peakRSSMB())) MB)")
@@ -95,6 +111,8 @@ struct SimulatedAgent: Sendable {
 struct ControllerPhase {
     enum Mode { case longPoll, periodic }
     var mode: Mode
+    /// HTTPS (the default) or plain HTTP on loopback.
+    var tls = true
     var overlayd: String
     var db: String
     var token: String
@@ -109,13 +127,19 @@ struct ControllerPhase {
         var strayAnswers: Int
         var isolated: Bool
         var slowest: [Double]
+        /// Admin `network list` round trips, one after another on an open connection (ms).
+        var adminP50: Double, adminP99: Double
     }
 
     func run(round: Int) async throws -> Result {
-        let server = try OverlaydProcess(binary: overlayd, db: db)
+        let server = try OverlaydProcess(binary: overlayd, db: db, tls: tls)
         defer { server.stop() }
-        let client = try ControllerClient(baseURL: server.url, maxConnections: agents.count + 16)
+        let client = try ControllerClient(
+            baseURL: server.url, maxConnections: agents.count + 16,
+            trust: server.fingerprint.map { .pinned([$0]) } ?? .system)
         let admin = RemoteAdmin(client: client, token: token)
+        // One request first: over HTTPS it checks the pinned certificate once, not once per agent.
+        _ = try await client.send(method: "GET", pathAndQuery: "/healthz")
         let log = DeliveryLog()
         let stop = StopFlag()
         let controllerKey = try await pinnedKey(server: server, client: client)
@@ -194,6 +218,13 @@ struct ControllerPhase {
         let seconds = (Bench.now() - t0) / 1000
         let cpu = server.cpuSeconds() - cpu0
         let requests = log.requests - requests0
+        // Admin latency with every agent connected (long-polls held, or polling).
+        var adminLatencies: [Double] = []
+        for _ in 0..<200 {
+            let sent = Bench.now()
+            _ = try await admin.networks()
+            adminLatencies.append(Bench.now() - sent)
+        }
         stop.set()
         for t in tasks { t.cancel() }
         let rss = server.peakRSSMB()
@@ -202,7 +233,7 @@ struct ControllerPhase {
         try? await client.shutdown()
         let members = agents.count / Set(agents.map(\.network)).count
         print(
-            "\(mode == .longPoll ? "long-poll" : "periodic 1 s"): \(changes) changes in \(Bench.fmt(seconds)) s, "
+            "\(mode == .longPoll ? "long-poll" : "periodic 1 s") over \(tls ? "HTTPS" : "plain HTTP"): \(changes) changes in \(Bench.fmt(seconds)) s, "
                 + "\(latencies.count)/\(changes * members) deliveries, p50 \(Bench.fmt(Bench.percentile(latencies, 0.5))) ms, "
                 + "p99 \(Bench.fmt(Bench.percentile(latencies, 0.99))) ms, controller CPU \(Bench.fmt(cpu, 2)) s, peak RSS \(Bench.fmt(rss)) MB"
         )
@@ -210,7 +241,8 @@ struct ControllerPhase {
             p50: Bench.percentile(latencies, 0.5), p99: Bench.percentile(latencies, 0.99), cpuSeconds: cpu,
             peakRSSMB: rss,
             seconds: seconds, requests: requests, answeredPerChange: answered, strayAnswers: stray,
-            isolated: stray == 0 && answered.allSatisfy { $0 == members }, slowest: slowest)
+            isolated: stray == 0 && answered.allSatisfy { $0 == members }, slowest: slowest,
+            adminP50: Bench.percentile(adminLatencies, 0.5), adminP99: Bench.percentile(adminLatencies, 0.99))
     }
 
     /// The controller key, as an agent pins it (read from overlayd's log line).
@@ -259,15 +291,20 @@ final class OverlaydProcess: @unchecked Sendable {
     let process = Process()
     private(set) var url = ""
     private(set) var controllerKey = ""
+    /// The certificate it serves (nil over plain HTTP).
+    private(set) var fingerprint: CertificateFingerprint?
 
-    init(binary: String, db: String) throws {
+    /// - Parameter tls: HTTPS with the self-signed certificate beside the database, else plain
+    ///   HTTP (loopback).
+    init(binary: String, db: String, tls: Bool) throws {
         guard FileManager.default.isExecutableFile(atPath: binary) else { throw BenchError("\(binary) is not built") }
         process.executableURL = URL(fileURLWithPath: binary)
         // Every simulated agent connects from 127.0.0.1: one source, so its budget is the whole.
-        process.arguments = [
-            "serve", "--db", db, "--listen", "127.0.0.1:0", "--log-level", "notice",
-            "--connections-per-source", "100000", "--max-connections", "100000",
-        ]
+        process.arguments =
+            [
+                "serve", "--db", db, "--listen", "127.0.0.1:0", "--log-level", "notice",
+                "--connections-per-source", "100000", "--max-connections", "100000",
+            ] + (tls ? [] : ["--plain-http"])
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
@@ -282,7 +319,10 @@ final class OverlaydProcess: @unchecked Sendable {
             text += String(decoding: chunk, as: UTF8.self)
             if let line = text.split(separator: "\n").first(where: { $0.contains("overlayd listening") }) {
                 for part in line.split(separator: " ") {
-                    if part.hasPrefix("address=") { url = "http://" + part.dropFirst("address=".count) }
+                    if part.hasPrefix("url=") { url = String(part.dropFirst("url=".count)) }
+                    if part.hasPrefix("fingerprint=") {
+                        fingerprint = try? CertificateFingerprint(parsing: String(part.dropFirst("fingerprint=".count)))
+                    }
                     if part.hasPrefix("controllerKey=") {
                         controllerKey = String(part.dropFirst("controllerKey=".count))
                     }
@@ -290,7 +330,7 @@ final class OverlaydProcess: @unchecked Sendable {
                 break
             }
         }
-        guard !url.isEmpty else {
+        guard !url.isEmpty, !tls || fingerprint != nil else {
             stop()
             throw BenchError("overlayd did not start: \(text)")
         }

@@ -22,10 +22,11 @@ enum Main {
             if first == "--json" {
                 leading.append(first)
                 rest = rest.dropFirst()
-            } else if first == "--db" || first == "--controller" || first == "--token", rest.count >= 2 {
+            } else if ["--db", "--controller", "--token", "--fingerprint", "--ca"].contains(first), rest.count >= 2 {
                 leading.append(contentsOf: rest.prefix(2))
                 rest = rest.dropFirst(2)
-            } else if first.hasPrefix("--db=") || first.hasPrefix("--controller=") || first.hasPrefix("--token=") {
+            } else if ["--db=", "--controller=", "--token=", "--fingerprint=", "--ca="].contains(where: first.hasPrefix)
+            {
                 leading.append(first)
                 rest = rest.dropFirst()
             } else {
@@ -56,11 +57,20 @@ struct Global: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "The controller's URL, e.g. http://10.0.0.1:8470 (or OVERLAY_CONTROLLER): work through its API.",
+            "The controller's URL, e.g. https://10.0.0.1:8470 (or OVERLAY_CONTROLLER): work through its API.",
             discussion:
                 "Repeat it, or separate URLs with commas, for a controller running as several replicas: they are tried in turn."
         ))
     var controller: [String] = []
+
+    @Option(
+        help:
+            "Pin the controller's certificate by SHA-256 fingerprint, sha256:HEX (or OVERLAY_FINGERPRINT), as 'overlayd tls fingerprint' prints it."
+    )
+    var fingerprint: String?
+
+    @Option(help: "Trust the controller's certificate through this PEM CA file instead (or OVERLAY_CA).")
+    var ca: String?
 
     @Option(help: "Admin bearer token for --controller (or OVERLAY_TOKEN), from 'overlayd token create'.")
     var token: String?
@@ -82,7 +92,10 @@ struct Global: ParsableArguments {
                 )
             }
             // With several replicas a refused connection moves on at once instead of waiting.
-            let clients = try remote.map { try ControllerClient(baseURL: $0, retryConnecting: remote.count == 1) }
+            let trust = try trust(env)
+            let clients = try remote.map {
+                try ControllerClient(baseURL: $0, retryConnecting: remote.count == 1, trust: trust)
+            }
             return (RemoteAdmin(clients: clients, token: token), clients)
         }
         guard let path = db ?? env["OVERLAY_DB"], !path.isEmpty else {
@@ -110,6 +123,26 @@ struct Global: ParsableArguments {
             urls.append(url)
         }
         return urls
+    }
+}
+
+extension Global {
+    /// How the controller's certificate is checked: a pinned fingerprint, a CA file, or the
+    /// system's authorities (flags first, then environment).
+    func trust(_ env: [String: String]) throws -> ControllerTrust {
+        let pin = (fingerprint ?? env["OVERLAY_FINGERPRINT"]).flatMap { $0.isEmpty ? nil : $0 }
+        let caFile = (ca ?? env["OVERLAY_CA"]).flatMap { $0.isEmpty ? nil : $0 }
+        switch (pin, caFile) {
+        case (nil, nil): return .system
+        case (let p?, nil):
+            do { return .pinned([try CertificateFingerprint(parsing: p)]) } catch { throw ValidationError("\(error)") }
+        case (nil, let f?):
+            guard FileManager.default.isReadableFile(atPath: f) else {
+                throw ValidationError("invalid --ca '\(f)': not a readable PEM file")
+            }
+            return .authority(path: f)
+        case (_?, _?): throw ValidationError("pass either --fingerprint or --ca, not both")
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import OverlayCrypto
+import OverlayModel
 import OverlayPlanner
 import Testing
 
@@ -145,5 +146,69 @@ struct TokenTests {
             !Token.isWellFormed(a + "x", .admin)
                 && !Token.isWellFormed("ovla_" + String(repeating: "/", count: 43), .admin))
         #expect(Token.hash(a).count == 64 && Token.hash(a) != Token.hash(b) && !Token.hash(a).contains(a))
+    }
+}
+
+@Suite("Join tokens with certificate fingerprints")
+struct JoinTokenTests {
+    let secret = Token.generate(.join)
+    let a = CertificateFingerprint(bytes: Array(repeating: 0xAB, count: 32))
+    let b = CertificateFingerprint(bytes: (0..<32).map { UInt8($0) })
+
+    @Test("a token carries its fingerprints and parses back; a bare one carries none")
+    func roundTrip() throws {
+        let t = JoinToken(secret: secret, fingerprints: [a, b])
+        #expect(t.description == secret + "." + a.tokenForm + "." + b.tokenForm)
+        #expect(try JoinToken(parsing: t.description) == t)
+        #expect(try JoinToken(parsing: secret) == JoinToken(secret: secret, fingerprints: []))
+    }
+
+    @Test(
+        "malformed tokens are refused with what is allowed",
+        arguments: [
+            "", "ovlj_short", "ovla_" + String(repeating: "a", count: 43), "SECRET.", "SECRET.abc", "SECRET..x",
+        ])
+    func refused(text: String) {
+        let token = text.replacingOccurrences(of: "SECRET", with: Token.generate(.join))
+        #expect {
+            try JoinToken(parsing: token)
+        } throws: { error in
+            "\(error)".contains("invalid join token") && "\(error)".contains("ovlj_ and 43 characters")
+        }
+    }
+}
+
+@Suite("Certificates announced in signed plans")
+struct AnnouncedCertificateTests {
+    let key = Ed25519Identity.generate()
+    let pins = [
+        CertificateFingerprint(bytes: Array(repeating: 1, count: 32)),
+        CertificateFingerprint(bytes: Array(repeating: 2, count: 32)),
+    ]
+
+    @Test("the announcement verifies with the controller key and survives JSON")
+    func verified() throws {
+        let signed = SignedPlan.sign(planJSON: Array("{}".utf8), node: "n1", revision: 3, with: key, tls: pins)
+        let decoded = try JSONDecoder().decode(SignedPlan.self, from: try JSONEncoder().encode(signed))
+        #expect(try decoded.announcedCertificates(controllerKey: key.publicKey, expectedNode: "n1") == pins)
+        let none = SignedPlan.sign(planJSON: Array("{}".utf8), node: "n1", revision: 3, with: key)
+        #expect(try none.announcedCertificates(controllerKey: key.publicKey, expectedNode: "n1") == [])
+        #expect(!String(decoding: try JSONEncoder().encode(none), as: UTF8.self).contains("tls"))
+    }
+
+    @Test("a changed fingerprint, another key or another node is refused")
+    func tampered() throws {
+        let signed = SignedPlan.sign(planJSON: Array("{}".utf8), node: "n1", revision: 3, with: key, tls: pins)
+        var changed = signed
+        changed.tls = [pins[0], CertificateFingerprint(bytes: Array(repeating: 3, count: 32))]
+        #expect(throws: SignedPlanError.badSignature) {
+            try changed.announcedCertificates(controllerKey: key.publicKey, expectedNode: "n1")
+        }
+        #expect(throws: SignedPlanError.badSignature) {
+            try signed.announcedCertificates(controllerKey: Ed25519Identity.generate().publicKey, expectedNode: "n1")
+        }
+        #expect(throws: SignedPlanError.wrongNode("n1", expected: "n2")) {
+            try signed.announcedCertificates(controllerKey: key.publicKey, expectedNode: "n2")
+        }
     }
 }

@@ -67,7 +67,7 @@ import Testing
         let port = PortBox()
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let app = h.server.application(
+        let app = try h.server.application(
             host: "127.0.0.1", port: 0, limits: .init(perSource: 3, total: 100, idleTimeout: .seconds(3))
         ) { p in port.set(p) }
         let group = ServiceGroup(services: [app, h.server.longPollCloser], logger: logger)

@@ -80,7 +80,7 @@ struct RemoteModeTests {
         let local = try Harness()
         let remote = try Harness()
         let port = PortBox()
-        let app = remote.server.application(host: "127.0.0.1", port: 0) { p in port.set(p) }
+        let app = try remote.server.application(host: "127.0.0.1", port: 0) { p in port.set(p) }
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let group = ServiceGroup(services: [app, remote.server.longPollCloser], logger: logger)

@@ -16,7 +16,7 @@ struct ShutdownTests {
         let port = PortBox()
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let app = h.server.application(host: "127.0.0.1", port: 0) { p in port.set(p) }
+        let app = try h.server.application(host: "127.0.0.1", port: 0) { p in port.set(p) }
         let group = ServiceGroup(services: [app, h.server.longPollCloser], logger: logger)
         let serving = Task { try await group.run() }
         while port.get() == nil { try await Task.sleep(for: .milliseconds(20)) }

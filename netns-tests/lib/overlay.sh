@@ -19,24 +19,32 @@ apply_plan() {
 }
 
 # --- A controller (overlayd) and agents that join it -------------------------------------------
-# controller_start NODE [PORT]: `overlayd serve` on NODE's public address with the scenario's
-# database (an admin token is made the first time). Sets CTL_NODE, CTL_URL, CTL_PID, CTL_TOKEN.
+# controller_start NODE [PORT] [SERVE ARGS...]: `overlayd serve` over HTTPS on NODE's public
+# address with the scenario's database (an admin token is made the first time; the self-signed
+# certificate on the first start). Sets CTL_NODE, CTL_URL, CTL_PID, CTL_TOKEN, CTL_FINGERPRINT
+# and CTL_CA (the certificate, for curl --cacert). Join tokens from rctl carry the fingerprint.
 # Call in the scenario's main shell (not inside $(...)).
 CTL_PORT=7800
 controller_start() {
   CTL_NODE=$1 CTL_PORT=${2:-$CTL_PORT}
-  CTL_URL="http://$(sim_public_addr "$CTL_NODE"):$CTL_PORT"
+  shift $(($# < 2 ? $# : 2))
+  CTL_URL="https://$(sim_public_addr "$CTL_NODE"):$CTL_PORT"
+  CTL_CA="$SIM_DIR/overlay.db.tls-cert"
   [ -n "${CTL_TOKEN:-}" ] || CTL_TOKEN=$("$BIN/overlayd" token create --db "$SIM_DIR/overlay.db" | tail -n1)
   sim_exec_bg "$CTL_NODE" overlayd.log "$BIN/overlayd" serve --db "$SIM_DIR/overlay.db" \
-    --listen "$(sim_public_addr "$CTL_NODE"):$CTL_PORT"
+    --listen "$(sim_public_addr "$CTL_NODE"):$CTL_PORT" "$@"
   CTL_PID=$SIM_LAST_BG
   sim_wait_until 30 sim_tcp "$CTL_NODE" "$(sim_public_addr "$CTL_NODE")" "$CTL_PORT"
+  CTL_FINGERPRINT=$("$BIN/overlayd" tls fingerprint --db "$SIM_DIR/overlay.db")
 }
 # controller_stop: SIGTERM to overlayd (by PID), waits until it is gone.
 controller_stop() { sim_bg_stop "$CTL_PID"; }
 
 # rctl ARGS...: overlayctl against the running controller (from the controller's node).
-rctl() { sim_exec "$CTL_NODE" "$BIN/overlayctl" --controller "$CTL_URL" --token "$CTL_TOKEN" "$@"; }
+rctl() {
+  sim_exec "$CTL_NODE" "$BIN/overlayctl" --controller "$CTL_URL" --token "$CTL_TOKEN" \
+    --fingerprint "$CTL_FINGERPRINT" "$@"
+}
 
 # agent_start NODE [ARGS...]: `overlay-agent run` in NODE in the background (log: agent.log in
 # NODE's log dir); its PID goes to AGENT_PID[NODE]. Main shell only.
