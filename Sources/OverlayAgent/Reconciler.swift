@@ -76,8 +76,11 @@ public enum Reconciler {
         }
 
         // 3. Each network, in plan order.
+        let routed4 = NetworkResourcePlan.hostRoutedIPv4(networks)
         for network in networks where !observed.isUnreadable(.namespace(network.namespace)) {
-            out += networkActions(network, key: keys[network.interface], observed: observed, now: now)
+            out += networkActions(
+                network, key: keys[network.interface], observed: observed, now: now,
+                hostRoutesIPv4: routed4[network.id] != nil)
         }
 
         // 4. Tear-down of the host table last, so the node stays closed while the rest goes; the
@@ -148,7 +151,7 @@ public enum Reconciler {
     }
 
     static func networkActions(
-        _ n: NetworkResourcePlan, key: SecretKey?, observed: ObservedState, now: Date
+        _ n: NetworkResourcePlan, key: SecretKey?, observed: ObservedState, now: Date, hostRoutesIPv4: Bool = true
     ) -> [AgentAction] {
         var out: [AgentAction] = []
         let ns = n.namespace
@@ -168,7 +171,7 @@ public enum Reconciler {
 
         // The table goes in before any workload is attached: conntrack starts tracking in a
         // namespace only once a rule uses it.
-        let table = Firewall.networkTable(n)
+        let table = Firewall.networkTable(n, hostRoutesIPv4: hostRoutesIPv4)
         if state.firewall != Firewall.expectedState(table) { out.append(.replaceFirewall(namespace: ns, table)) }
 
         // Bridge with the router addresses: ::1 of the /64, .1 of the /24.
@@ -189,7 +192,7 @@ public enum Reconciler {
         }
         out += addressActions(ns, n.bridge, have: bridge?.addresses ?? [], want: routerPrefixes)
 
-        out += transferActions(n, state: state, observed: observed)
+        out += transferActions(n, state: state, observed: observed, hostRoutesIPv4: hostRoutesIPv4)
 
         // Workloads that left: their veth (the pair goes with it), before new ones may reuse names.
         let wantedHostLinks = Set(n.workloads.map(\.hostInterface))
@@ -325,11 +328,12 @@ public enum Reconciler {
     }
 
     /// The egress transfer link: the veth pair, its host addresses, the namespace's default routes
-    /// through the host's end and the host's routes back: to the namespace's end, and (NAT66) the
-    /// network's /48 through it. Without egress, the pair goes.
-    static func transferActions(_ n: NetworkResourcePlan, state: NamespaceState, observed: ObservedState)
-        -> [AgentAction]
-    {
+    /// through the host's end and the host's routes back: to the namespace's end, and the
+    /// network's IPv4 prefix (unless it overlaps another's, `hostRoutesIPv4`) and /48 through it.
+    /// Without egress, the pair goes.
+    static func transferActions(
+        _ n: NetworkResourcePlan, state: NamespaceState, observed: ObservedState, hostRoutesIPv4: Bool = true
+    ) -> [AgentAction] {
         var out: [AgentAction] = []
         let ns = n.namespace
         guard let e = n.egress, e.needsTransfer else {
@@ -363,6 +367,10 @@ public enum Reconciler {
                     destination: IPPrefix(address: .v4(IPv4Address(0)), length: 0)!, gateway: .v4(e.gateway),
                     device: e.interface))
             hostWant.insert(RouteState(destination: .host(.v4(e.address)), device: e.hostInterface))
+            if hostRoutesIPv4, let p4 = n.ipv4?.prefix {
+                hostWant.insert(
+                    RouteState(destination: p4.asIPPrefix, gateway: .v4(e.address), device: e.hostInterface))
+            }
         }
         if e.nat66 {
             innerAddresses.insert(.host(.v6(e.address6)))
