@@ -217,11 +217,9 @@ public struct NFTSet: Hashable, Sendable {
         if let first = ranges.first, first.start.contains(where: { $0 != 0 }) {
             out.append(([UInt8](repeating: 0, count: first.start.count), 1))
         }
-        for (i, range) in ranges.enumerated() {
+        for range in ranges {
             out.append((range.start, 0))
-            // Adjacent prefixes (two neighbouring /16s): the next start ends this range, as nft
-            // writes them; an end marker on the same key would clash with it.
-            if let end = range.end, i + 1 == ranges.count || ranges[i + 1].start != end { out.append((end, 1)) }
+            if let end = range.end { out.append((end, 1)) }
         }
         return out
     }
