@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # bench-egress: egress and dual-stack throughput in one run (root; real agents, wireguard-go).
 #   - egress: a workload on node a to an iperf3 server in the internet namespace, through the
-#     overlay's egress (bridge, network namespace with its masquerade, transfer veth, the host's
+#     overlay's egress (bridge, network namespace forwarding, transfer veth, the host's
 #     masquerade, uplink), against the same trip from a namespace NATed by hand with `ip`/`nft`
 #     on node c (veth, one masquerade, uplink); goal: ratio >= 0.9; the breakdown: the same trip
 #     from the network namespace itself (transfer veth, the host's masquerade, uplink: the hand-made
 #     path's shape), so egress/namespace is what the workload's veth, the bridge and the namespace's
-#     forward chain and masquerade cost, and namespace/hand-made what the transfer link and the
+#     forward chain cost, and namespace/hand-made what the transfer link and the
 #     host's table cost;
 #   - dual stack: IPv4 against IPv6 overlay throughput between workloads wa (on a) and wb (on b),
 #     the same pair of nodes and the same tunnel; goal: about 1.
@@ -81,6 +81,6 @@ printf '%-48s %s Mbit/s (runs: %s)\n' "overlay IPv6, wa on a -> wb on b" "$m6" "
 printf '%-48s %s Mbit/s (runs: %s)\n' "overlay IPv4, wa on a -> wb on b" "$m4" "${v4[*]}"
 awk -v e="$me" -v h="$mh" 'BEGIN { printf "ratio egress/hand-made NAT: %.2f (goal >= 0.9)\n", e / h }'
 awk -v e="$me" -v n="$mn" -v h="$mh" 'BEGIN {
-  printf "  breakdown: workload veth + bridge + namespace forward chain and masquerade: egress/namespace %.2f\n", e / n
+  printf "  breakdown: workload veth + bridge + namespace forward chain: egress/namespace %.2f\n", e / n
   printf "             transfer veth + host forward chain and masquerade: namespace/hand-made %.2f\n", n / h }'
 awk -v a="$m4" -v b="$m6" 'BEGIN { printf "ratio IPv4/IPv6 overlay: %.2f (goal about 1)\n", a / b }'

@@ -11,7 +11,10 @@
 # own node, which the server sees as the node's public address (the hidden node's router's); net2
 # (--no-egress) gets nothing out until `network set net2 --egress on`; from the internet, with
 # routes to the overlay's IPv4 prefix and the transfer addresses pointed at a node, no probe gets
-# in; `down` leaves no NAT, no transfer link, and the host's ip_forward as it was.
+# in; `down` leaves no NAT, no transfer link, and the host's ip_forward as it was. IPv4 is
+# masqueraded once, in the host, which routes net1's prefix to its transfer link; a second network
+# with the same IPv4 prefix and egress on a node turns that node back to a masquerade in each
+# network namespace, and both keep getting out.
 # NAT66: a and p register their public IPv6 address too; their net1 workloads fetch from the
 # internet over IPv6, seen from the node's public IPv6 address; b and h (no public IPv6) get
 # nothing out over IPv6; the internet, with a route to net1's /48 through a, gets nothing in;
@@ -122,6 +125,34 @@ expect_eq "wh (hidden) fetches from the internet; the server sees h's router" "$
 expect_fail "xa (net2, --no-egress) gets nothing out" fetch a xa
 expect_fail "xh (net2, --no-egress) gets nothing out" fetch h xh
 expect_fail "va (net3, IPv6 only) gets nothing out over IPv4" fetch a va
+# One masquerade for IPv4, in the host: the network namespace forwards, the host routes the prefix back.
+ns_nat() { sim_netns_exec "$1" "ovl-$NET1_ID" nft list table inet overlay | grep -c masquerade || true; }
+host_route4() { sim_exec "$1" ip -4 route show "$P1" | awk '{print $1, $2, $3, $4, $5}'; }
+for n in a b p h; do
+  expect_eq "$n's net1 namespace does not masquerade (the host does, once)" "0" ns_nat "$n"
+  expect_eq "$n's host routes net1's prefix to the transfer link" \
+    "$P1 via $(ctl plan "$n" --json | jq -r '.networks[] | select(.name == "net1") | .egress.address') dev ovx-$NET1_ID" \
+    host_route4 "$n"
+done
+# A network on a with net1's prefix (--ipv4) and egress: a can route the prefix to one link only,
+# so both namespaces masquerade first and both still get out; once it goes, the route is back.
+ctl network create net4 --ipv4 "$P1" >/dev/null
+ctl workload add ya --network net4 --node a >/dev/null
+apply_plan a >/dev/null
+NET4_ID=$(ctl network list --json | jq -r '.[] | select(.name == "net4") | .id')
+host_routes_p1() { sim_exec a ip -4 route show "$P1"; }
+expect_eq "a no longer routes $P1 (net1 and net4 share it)" "" host_routes_p1
+expect_eq "a's net1 namespace masquerades again" "1" ns_nat a
+expect_eq "wa still fetches from the internet" "$(sim_public_addr a 4)" fetch a wa
+expect_eq "ya (net4, same prefix) fetches from the internet" "$(sim_public_addr a 4)" fetch a ya
+ctl network delete net4 >/dev/null
+apply_plan a >/dev/null
+ns_list_a() { sim_exec a ip netns list | grep -c "ovl-$NET4_ID" || true; }
+expect_eq "net4's namespace is gone from a" "0" ns_list_a
+expect_eq "a routes $P1 to net1's transfer link again" \
+  "$P1 via $(ctl plan a --json | jq -r '.networks[] | select(.name == "net1") | .egress.address') dev ovx-$NET1_ID" host_route4 a
+expect_eq "a's net1 namespace masquerades no more" "0" ns_nat a
+expect_eq "wa fetches from the internet again" "$(sim_public_addr a 4)" fetch a wa
 
 # NAT66: the same server over IPv6, from the nodes with a public IPv6 address.
 sim_exec_bg "$SIM_INET" "$SIM_DIR/web6.log" socat TCP6-LISTEN:8086,fork,reuseaddr,ipv6only=1 'SYSTEM:echo $SOCAT_PEERADDR'

@@ -28,10 +28,14 @@ public enum Firewall {
         let overlay6 = Array(Set(networks.map(\.firewall.prefix))).sorted()
         let nat66 = Array(Set(networks.filter { $0.egress?.nat66 == true }.map(\.firewall.prefix))).sorted()
         let fromTransfer: [NFTMatch] = [.iifname(transfer), .oifname(transfer, negated: true)]
-        // Egress: IPv4 arrives already masqueraded to the namespace's 100.127/16 address, IPv6
-        // from the network's /48; both leave masqueraded to the uplink's address.
+        // Egress: IPv4 arrives from the network's prefix, or from the namespace's 100.127/16
+        // address (the namespace's own connections, and a network whose prefix overlaps another's
+        // on the node, masqueraded there first); IPv6 from the network's /48. Both leave
+        // masqueraded to the uplink's address.
+        let routed4 = Array(Set(NetworkResourcePlan.hostRoutedIPv4(networks).values))
+        let egress4 = plan.egress ? routed4.sorted { $0.description < $1.description } + [AddressPlan.transferIPv4] : []
         var egressSources: [[NFTMatch]] = []
-        if plan.egress { egressSources.append([.ipSaddr(in: AddressPlan.transferIPv4.asIPPrefix)]) }
+        if plan.egress { egressSources.append([.inSet([.ipSaddr], set: "egress4")]) }
         if !nat66.isEmpty { egressSources.append([.ip6Saddr(inSet: "egress6")]) }
         let forward: [NFTRule] =
             egressSources.map { NFTRule(fromTransfer + $0, .accept) }
@@ -93,6 +97,9 @@ public enum Firewall {
                         name: "overlay6", fields: [.ipv6Address], interval: true,
                         elements: overlay6.map { .prefix($0.asIPPrefix) }),
                     NFTSet(
+                        name: "egress4", fields: [.ipv4Address], interval: true,
+                        elements: egress4.map { .prefix($0.asIPPrefix) }),
+                    NFTSet(
                         name: "egress6", fields: [.ipv6Address], interval: true,
                         elements: nat66.map { .prefix($0.asIPPrefix) }),
                 ]))
@@ -101,7 +108,10 @@ public enum Firewall {
     /// A network namespace: forwards only between the bridge and the WireGuard interface (and
     /// WireGuard to WireGuard, which is a hub relaying for hidden members); sources must lie in the
     /// network's /48 or its IPv4 prefix; gateways reach only exposed ports; everything else is dropped and counted.
-    public static func networkTable(_ network: NetworkResourcePlan) -> NFTable {
+    /// `hostRoutesIPv4`: the host routes the network's IPv4 prefix to the transfer link and
+    /// masquerades it (`NetworkResourcePlan.hostRoutedIPv4`); otherwise the namespace masquerades
+    /// its IPv4 egress to the transfer address first.
+    public static func networkTable(_ network: NetworkResourcePlan, hostRoutesIPv4: Bool = true) -> NFTable {
         let fw = network.firewall
         let prefix = fw.prefix.asIPPrefix
         let exposed = Array(Set(fw.exposed)).sorted()
@@ -135,6 +145,8 @@ public enum Firewall {
             ]
             if e.nat44, let p4 {
                 outbound.append(NFTRule([.iifname(network.bridge), .oifname(e.interface), .ipSaddr(in: p4)], .accept))
+            }
+            if e.nat44, let p4, !hostRoutesIPv4 {
                 nat = [
                     .base(
                         "postrouting", hook: .postrouting, priority: 100, policy: .accept, type: "nat",

@@ -82,8 +82,11 @@ public enum Reconciler {
         }
 
         // 3. Each network, in plan order.
+        let routed4 = NetworkResourcePlan.hostRoutedIPv4(networks)
         for network in networks where !observed.isUnreadable(.namespace(network.namespace)) {
-            out += networkActions(network, key: keys[network.interface], observed: observed, now: now)
+            out += networkActions(
+                network, key: keys[network.interface], observed: observed, now: now,
+                hostRoutesIPv4: routed4[network.id] != nil)
         }
 
         // 4. Tear-down of the host table last, so the node stays closed while the rest goes; the
@@ -154,7 +157,7 @@ public enum Reconciler {
     }
 
     static func networkActions(
-        _ n: NetworkResourcePlan, key: SecretKey?, observed: ObservedState, now: Date
+        _ n: NetworkResourcePlan, key: SecretKey?, observed: ObservedState, now: Date, hostRoutesIPv4: Bool = true
     ) -> [AgentAction] {
         var out: [AgentAction] = []
         let ns = n.namespace
@@ -176,7 +179,7 @@ public enum Reconciler {
 
         // The table goes in before any workload is attached: conntrack starts tracking in a
         // namespace only once a rule uses it.
-        let table = Firewall.networkTable(n)
+        let table = Firewall.networkTable(n, hostRoutesIPv4: hostRoutesIPv4)
         if state.firewall != Firewall.expectedState(table) { out.append(.replaceFirewall(namespace: ns, table)) }
 
         // Bridge with the router addresses: ::1 of the /64, .1 of the /24.
@@ -214,7 +217,7 @@ public enum Reconciler {
         }
         // Egress last: the overlay path (tunnel, bridge, workloads) is what a joining member is
         // waited for, and nothing on it needs the transfer link.
-        out += transferActions(n, state: state, observed: observed)
+        out += transferActions(n, state: state, observed: observed, hostRoutesIPv4: hostRoutesIPv4)
         return out
     }
 
@@ -334,11 +337,12 @@ public enum Reconciler {
     }
 
     /// The egress transfer link: the veth pair, its host addresses, the namespace's default routes
-    /// through the host's end and the host's routes back: to the namespace's end, and (NAT66) the
-    /// network's /48 through it. Without egress, the pair goes.
-    static func transferActions(_ n: NetworkResourcePlan, state: NamespaceState, observed: ObservedState)
-        -> [AgentAction]
-    {
+    /// through the host's end and the host's routes back: to the namespace's end, and the
+    /// network's IPv4 prefix (unless it overlaps another's, `hostRoutesIPv4`) and /48 through it.
+    /// Without egress, the pair goes.
+    static func transferActions(
+        _ n: NetworkResourcePlan, state: NamespaceState, observed: ObservedState, hostRoutesIPv4: Bool = true
+    ) -> [AgentAction] {
         var out: [AgentAction] = []
         let ns = n.namespace
         guard let e = n.egress, e.needsTransfer else {
@@ -372,6 +376,10 @@ public enum Reconciler {
                     destination: IPPrefix(address: .v4(IPv4Address(0)), length: 0)!, gateway: .v4(e.gateway),
                     device: e.interface))
             hostWant.insert(RouteState(destination: .host(.v4(e.address)), device: e.hostInterface))
+            if hostRoutesIPv4, let p4 = n.ipv4?.prefix {
+                hostWant.insert(
+                    RouteState(destination: p4.asIPPrefix, gateway: .v4(e.address), device: e.hostInterface))
+            }
         }
         if e.nat66 {
             innerAddresses.insert(.host(.v6(e.address6)))

@@ -147,8 +147,10 @@ public struct NetworkIPv4Plan: Codable, Equatable, Sendable {
 /// Egress through this node: NAT44 of the network's IPv4 prefix out of the node's uplink, and
 /// NAT66 of its /48 where the node has a public IPv6 address. The traffic leaves the network
 /// namespace over a transfer veth (`interface` there, `hostInterface` in the agent's namespace):
-/// IPv4 is masqueraded to `address` in the network namespace, then to the uplink's address in the
-/// host; IPv6 is masqueraded once, in the host, which routes the network's /48 to `address6`.
+/// both are masqueraded once, in the host, which routes the network's IPv4 prefix to `address`
+/// and its /48 to `address6`. A network whose IPv4 prefix overlaps another egress network's on
+/// the node cannot be routed so (the host has one routing table): its IPv4 is masqueraded to
+/// `address` in the network namespace first (`NetworkResourcePlan.hostRoutedIPv4`).
 public struct EgressPlan: Codable, Equatable, Sendable {
     public var nat44: Bool
     public var nat66: Bool
@@ -448,5 +450,24 @@ extension WorkloadPlan {
             0x06, id[0], id[1], UInt8(truncatingIfNeeded: host >> 16), UInt8(truncatingIfNeeded: host >> 8),
             UInt8(truncatingIfNeeded: host),
         ]
+    }
+}
+
+extension NetworkResourcePlan {
+    /// The IPv4 prefixes of `networks` (one node's) that the host routes to their transfer links
+    /// and masquerades once: those of networks with NAT44 whose prefix overlaps no other such
+    /// network's. The others keep a masquerade in their namespace (to the transfer address)
+    /// before the host's, so their prefixes never meet in the host's routing table.
+    public static func hostRoutedIPv4(_ networks: [NetworkResourcePlan]) -> [String: IPv4Prefix] {
+        let nat44 = networks.compactMap { n -> (id: String, prefix: IPv4Prefix)? in
+            guard n.egress?.nat44 == true, let p = n.ipv4?.prefix else { return nil }
+            return (n.id, p)
+        }
+        var out: [String: IPv4Prefix] = [:]
+        for (i, a) in nat44.enumerated()
+        where !nat44.enumerated().contains(where: { $0.offset != i && $0.element.prefix.overlaps(a.prefix) }) {
+            out[a.id] = a.prefix
+        }
+        return out
     }
 }

@@ -85,10 +85,15 @@ import Testing
         // Replies before the spoof check (their source is on the internet), then everything else
         // from outside dropped; out only from the bridge, before the overlay's own accepts.
         #expect(replies < inbound && inbound < spoofed && spoofed < out && out < notLocal && notLocal < accept4)
-        let nat = try #require(t.chains.first { $0.name == "postrouting" })
+        // The host routes the prefix and masquerades it: the namespace only forwards.
+        #expect(!t.chains.contains { $0.name == "postrouting" })
+        // A prefix shared with another network on the node: the namespace masquerades first.
+        let shared = Firewall.networkTable(n, hostRoutesIPv4: false)
+        let nat = try #require(shared.chains.first { $0.name == "postrouting" })
         #expect(nat.base?.type == "nat" && nat.base?.hook == .postrouting && nat.base?.priority == 100)
         #expect(nat.rules == [NFTRule([.oifname("vx-0a0b0c0d"), .ipSaddr(in: p4)], .masquerade)])
         #expect(try nat.rules[0].expressions().last == .masquerade)
+        #expect(shared.chains.first { $0.name == "forward" }?.rules.map(\.matches) == forward.map(\.matches))
         // Without egress: no transfer link in the set, no nat chain.
         let sealed = Firewall.networkTable(Fixtures.dualStack())
         #expect(!sealed.chains.contains { $0.name == "postrouting" })
@@ -109,10 +114,15 @@ import Testing
             ])
         let open = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820], egress: true), networks: [n])
         let forward = try #require(open.chains.first { $0.name == "forward" })
-        let transfer = IPPrefix("100.127.0.0/16")!
+        // The network's own prefix, masqueraded once here, and the namespaces' transfer addresses.
+        #expect(
+            open.sets.first { $0.name == "egress4" }?.elements == [
+                .prefix(IPPrefix("100.64.0.0/16")!), .prefix(IPPrefix("100.127.0.0/16")!),
+            ])
         #expect(
             forward.rules.prefix(2) == [
-                NFTRule([.iifname("ovx-*"), .oifname("ovx-*", negated: true), .ipSaddr(in: transfer)], .accept),
+                NFTRule(
+                    [.iifname("ovx-*"), .oifname("ovx-*", negated: true), .inSet([.ipSaddr], set: "egress4")], .accept),
                 NFTRule([.oifname("ovx-*"), .ctState([.established, .related])], .accept),
             ])
         #expect(
@@ -142,7 +152,7 @@ import Testing
         let nat = try #require(t.chains.first { $0.name == "postrouting" })
         #expect(nat.rules.map(\.verdict) == [.masquerade, .masquerade])
         #expect(nat.rules[1].matches.last == .ip6Saddr(inSet: "egress6"))
-        // The network namespace lets IPv6 out from its /48 and masquerades only IPv4.
+        // The network namespace lets IPv6 out from its /48 and masquerades nothing.
         let ns = Firewall.networkTable(n)
         let nsForward = try #require(ns.chains.first { $0.name == "forward" }?.rules)
         #expect(
@@ -150,7 +160,7 @@ import Testing
                 NFTRule(
                     [.iifname("br-0a0b0c0d"), .oifname("vx-0a0b0c0d"), .ip6Saddr(in: n.firewall.prefix.asIPPrefix)],
                     .accept)))
-        #expect(ns.chains.first { $0.name == "postrouting" }?.rules.count == 1)
+        #expect(!ns.chains.contains { $0.name == "postrouting" })
         // IPv6 only (no IPv4 prefix): the transfer link still carries IPv6, and nothing masquerades there.
         var v6only = n
         v6only.firewall.ipv4Prefix = nil
@@ -159,6 +169,38 @@ import Testing
         let t6 = Firewall.networkTable(v6only)
         #expect(t6.sets.first { $0.name == "links" }?.elements.contains(.values([.interface("vx-0a0b0c0d")])) == true)
         #expect(!t6.chains.contains { $0.name == "postrouting" })
+    }
+
+    @Test func overlappingIPv4PrefixesOnOneNodeKeepTheNamespacesMasquerade() throws {
+        var a = Fixtures.egress()
+        var b = Fixtures.egress()
+        b.id = "0b0c0d0e"
+        b.egress?.hostInterface = "ovx-0b0c0d0e"
+        var c = Fixtures.egress()
+        c.id = "0c0d0e0f"
+        let p65 = IPv4Prefix("100.65.0.0/16")!
+        c.ipv4?.prefix = p65
+        c.firewall.ipv4Prefix = p65
+        var sealed = Fixtures.dualStack()
+        sealed.id = "0d0e0f10"
+        // a and b share 100.64/16: neither is routed by the host; c is, and a network without
+        // egress on the same prefix as c changes nothing.
+        sealed.ipv4?.prefix = p65
+        #expect(NetworkResourcePlan.hostRoutedIPv4([a, b, c, sealed]) == ["0c0d0e0f": p65])
+        #expect(NetworkResourcePlan.hostRoutedIPv4([a, c]).count == 2)
+        let t = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820], egress: true), networks: [a, b, c])
+        // The host forwards c's own prefix and what the namespaces masqueraded (100.127/16).
+        #expect(
+            t.sets.first { $0.name == "egress4" }?.elements == [
+                .prefix(p65.asIPPrefix), .prefix(AddressPlan.transferIPv4.asIPPrefix),
+            ])
+        // Neighbouring prefixes: an end marker and a start on the same key, as nft sends them.
+        let both = Firewall.hostTable(HostFirewallPlan(wireguardPorts: [51820], egress: true), networks: [a, c])
+        let encoded = try #require(both.sets.first { $0.name == "egress4" }).encodedElements()
+        #expect(encoded.map(\.flags) == [1, 0, 1, 0, 1, 0, 1])
+        #expect(encoded[2].key == encoded[3].key)
+        a.egress?.nat44 = false
+        #expect(NetworkResourcePlan.hostRoutedIPv4([a, b]) == ["0b0c0d0e": IPv4Prefix("100.64.0.0/16")!])
     }
 
     @Test func trafficInsideTheNetworkSkipsConntrackButEgressAndTheNamespacesOwnDoNot() throws {

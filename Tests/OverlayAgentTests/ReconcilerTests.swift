@@ -134,6 +134,8 @@ import WireGuard
             "[ovl-0a0b0c0d] add route 169.254.1.1/32 dev vx-0a0b0c0d",
             "[ovl-0a0b0c0d] add route default via 169.254.1.1 dev vx-0a0b0c0d",
             "[host] add route 100.127.202.108/32 dev ovx-0a0b0c0d",
+            // One masquerade, in the host: it routes the network's prefix back to the namespace.
+            "[host] add route 100.64.0.0/16 via 100.127.202.108 dev ovx-0a0b0c0d",
         ]
         let positions = order.map { index(first, $0) }
         #expect(positions == positions.sorted(), "out of order: \(zip(order, positions).map { "\($1) \($0)" })")
@@ -153,6 +155,39 @@ import WireGuard
         let down = try converge(k, nil)
         #expect(down[0].contains("[host] restore sysctl net.ipv4.ip_forward=0"), "\(down[0])")
         #expect(k.state.host.links.isEmpty && k.state.recordedSysctls.isEmpty)
+    }
+
+    @Test func aSecondNetworkOnTheSameIPv4PrefixTurnsBothBackToTheNamespacesMasquerade() throws {
+        let k = FakeKernel()
+        let a = Fixtures.egress()
+        try converge(k, Fixtures.plan([a]))
+        var b = Fixtures.egress()
+        b.name = "other"
+        b.id = "0b0c0d0e"
+        b.namespace = "ovl-0b0c0d0e"
+        b.interface = "wg-0b0c0d0e"
+        b.bridge = "br-0b0c0d0e"
+        b.listenPort = 51821
+        b.workloads = []
+        b.egress = EgressPlan(
+            nat44: true, nat66: false, interface: "vx-0b0c0d0e", hostInterface: "ovx-0b0c0d0e",
+            address: AddressPlan.transferAddress(listenPort: 51821))
+        let both = Fixtures.plan([a, b])
+        let passes = try converge(k, both)
+        #expect(passes.count == 2 && passes[1].isEmpty, "\(passes)")
+        // 100.64.0.0/16 cannot be routed to two links: no prefix route, each namespace masquerades.
+        #expect(passes[0].contains("[host] delete route 100.64.0.0/16 via 100.127.202.108 dev ovx-0a0b0c0d"))
+        #expect(!passes[0].contains { $0.hasPrefix("[host] add route 100.64.0.0/16") }, "\(passes[0])")
+        #expect(
+            k.state.networkNamespaces["ovl-0a0b0c0d"]?.firewall
+                == Firewall.expectedState(Firewall.networkTable(a, hostRoutesIPv4: false)))
+        #expect(
+            k.state.networkNamespaces["ovl-0b0c0d0e"]?.firewall
+                == Firewall.expectedState(Firewall.networkTable(b, hostRoutesIPv4: false)))
+        // The other network gone: back to one masquerade.
+        let alone = try converge(k, Fixtures.plan([a]))
+        #expect(alone[0].contains("[host] add route 100.64.0.0/16 via 100.127.202.108 dev ovx-0a0b0c0d"), "\(alone[0])")
+        #expect(k.state.networkNamespaces["ovl-0a0b0c0d"]?.firewall == Firewall.expectedState(Firewall.networkTable(a)))
     }
 
     @Test func nat66RoutesTheNetworksPrefixToTheTransferLinkAndKeepsTheUplinksRouterAdvertisements() throws {

@@ -158,6 +158,39 @@ struct NFTablesNamespaceTests {
         }
     }
 
+    @Test func adjacentPrefixesInAnIntervalSetLoadAndMatchTheirWholeRange() throws {
+        try withNamespaces(1) { ns in
+            let nft = try NFTablesHandle(namespace: ns[0])
+            // Neighbouring /16s (the default IPv4 prefixes of two networks) and one apart.
+            let prefixes = ["100.64.0.0/16", "100.65.0.0/16", "100.127.0.0/16"].map { IPPrefix($0)! }
+            let table = NFTable(
+                name: "overlay",
+                chains: [
+                    .base(
+                        "forward", hook: .forward, policy: .accept,
+                        rules: [NFTRule([.inSet([.ipSaddr], set: "egress4")], .accept)])
+                ],
+                sets: [
+                    NFTSet(
+                        name: "egress4", fields: [.ipv4Address], interval: true, elements: prefixes.map { .prefix($0) })
+                ])
+            try nft.replace(table)
+            try nft.replace(table)
+            func has(_ address: String) -> Bool {
+                (try? tool(
+                    "ip", "netns", "exec", ns[0], "nft", "get", "element", "inet", "overlay", "egress4",
+                    "{ \(address) }"))
+                    != nil
+            }
+            for inside in ["100.64.0.0", "100.64.255.255", "100.65.0.0", "100.65.255.255", "100.127.1.2"] {
+                #expect(has(inside), "\(inside)")
+            }
+            for outside in ["100.63.255.255", "100.66.0.0", "100.126.255.255", "100.128.0.0"] {
+                #expect(!has(outside), "\(outside)")
+            }
+        }
+    }
+
     @Test func invalidTablesAreRejectedAndChangeNothing() throws {
         try withNamespaces(1) { ns in
             let nft = try NFTablesHandle(namespace: ns[0])

@@ -64,8 +64,8 @@ on a $IP addr add 192.0.2.2/24 dev eth0
 on b $IP addr add 192.0.2.3/24 dev eth0
 check "the nodes reach each other over their internet" on a ping -c1 -W2 192.0.2.3
 # Beyond a, a host of the wider internet (198.51.100.1) that answers with the address it sees:
-# the workloads on a fetch from it through a's egress (NAT44: the network namespace's masquerade,
-# the transfer link, the host's masquerade out of a's eth1).
+# the workloads on a fetch from it through a's egress (NAT44: the network namespace forwards over
+# the transfer link, the host masquerades out of a's eth1 and routes the network's prefix back).
 node_start i
 $IP link add xa type veth peer name xi
 $IP link set xa netns "$PID_a"
