@@ -70,7 +70,8 @@ public struct RemoteAdmin: AdminAPI {
         switch error {
         case .notConnected: true
         case .unreachable: method.uppercased() == "GET"
-        case .badURL: false
+        // Replicas present one certificate: a mismatch is an answer, not an outage.
+        case .badURL, .fingerprintMismatch, .noCertificate: false
         }
     }
 
