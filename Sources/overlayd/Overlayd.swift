@@ -27,6 +27,8 @@ struct Serve: AsyncParsableCommand {
     var connectionsPerSource: Int = ConnectionLimitConfiguration().perSource
     @Option(help: "Connections held open in all (1 to 1000000).")
     var maxConnections: Int = ConnectionLimitConfiguration().total
+    @Option(help: "Failed authentications one source address may make in a row before it gets 429 (1 to 1000000).")
+    var authFailureBurst: Int = 20
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
@@ -36,6 +38,7 @@ struct Serve: AsyncParsableCommand {
         let (host, port) = try ListenAddress.parse(listen)
         for (name, value) in [
             ("--connections-per-source", connectionsPerSource), ("--max-connections", maxConnections),
+            ("--auth-failure-burst", authFailureBurst),
         ]
         where !(1...1_000_000).contains(value) {
             throw ValidationError("invalid \(name) '\(value)': 1 to 1000000")
@@ -53,7 +56,9 @@ struct Serve: AsyncParsableCommand {
         let keyPath = key ?? db + ".controller-key"
         let (signingKey, created) = try ControllerKeyFile.loadOrCreate(path: keyPath)
         if created { logger.notice("created the controller signing key", metadata: ["path": "\(keyPath)"]) }
-        let server = ControllerServer(store: try Store(path: db), signingKey: signingKey, logger: logger)
+        let server = ControllerServer(
+            store: try Store(path: db), signingKey: signingKey, logger: logger,
+            authFailures: (authFailureBurst, 0.2))
         let limits = ConnectionLimitConfiguration(perSource: connectionsPerSource, total: maxConnections)
         let app = server.application(host: host, port: port, limits: limits) { bound in
             logger.notice(
