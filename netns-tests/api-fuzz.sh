@@ -70,9 +70,15 @@ for line in db.iterdump():
 EOF
 }
 
+# One worker, for two reasons. With two, their threads parse Python source at the same time
+# (Hypothesis describing its filters), which CPython before 3.11.8 and 3.12.2 can fail with "AST
+# constructor recursion depth mismatch": an error of the tool, not of the server. And two stateful
+# scenarios share the one database: one lists the nodes and deletes a node the other has just
+# created, and the other's next request gets a 404 it reports as "created resource not found"
+# (ST302), though nothing of the server is at fault. One scenario at a time sees only its own deletes.
 st() {
   "$VENV/bin/schemathesis" --no-color --config-file netns-tests/api-fuzz.toml run docs/api.yaml \
-    --url "http://127.0.0.1:$PORT" --seed 20261201 --workers 2 --request-timeout 10 \
+    --url "http://127.0.0.1:$PORT" --seed 20261201 --workers 1 --request-timeout 10 \
     --suppress-health-check all --warnings off "$@"
 }
 
@@ -91,9 +97,13 @@ else
   echo "api-fuzz: the database is unchanged after the negative phase ($(wc -l <"$WORK/before.sql") lines compared)"
 fi
 
+# Every check runs by default. `--checks all` is not given: it would also switch positive_data_acceptance
+# back on for the few operations api-fuzz.toml exempts from it, whose request bodies carry values
+# only the server can judge (a ULA /48 not yet taken, an Ed25519 point, a YAML topology; the
+# reasons are listed there, operation by operation). Those operations keep every other check.
 echo "api-fuzz: phase 2, valid and invalid requests, every check (${SECONDS_PER_PHASE}s at most)"
 st --mode all --phases examples,coverage,fuzzing,stateful --max-examples 60 --max-time "$SECONDS_PER_PHASE" \
-  --checks all || status=1
+  || status=1
 
 if ! kill -0 "$PID" 2>/dev/null; then
   echo "api-fuzz: FAILED: overlayd is no longer running"
