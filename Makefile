@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DEBS := libmnl-dev libnftnl-dev libsodium-dev libsqlite3-dev libssl-dev pkg-config \
         wireguard-go wireguard-tools nftables iproute2 iputils-ping socat ncat \
-        python3 python3-cryptography hyperfine iperf3 haproxy openssl curl wrk procps util-linux jq \
+        python3 python3-cryptography python3-venv hyperfine iperf3 haproxy openssl curl wrk procps util-linux jq \
         qemu-system-x86 busybox-static cpio xz-utils linux-image-amd64 postgresql \
         systemd binutils
 # Release binaries for the VM (test-kernel, bench-kernel) and the benchmarks: the Swift runtime
@@ -13,7 +13,7 @@ IMPORT_CHECK := --explicit-target-dependency-import-check error
 # Everything swift-format keeps in shape (.swift-format); `make test` fails on any finding.
 FORMAT_PATHS := Package.swift Sources Tests netns-tests/NetnsTests
 
-.PHONY: deps build test lint test-kernel bench-kernel release package test-package demo bench format clean
+.PHONY: deps build test test-api lint test-kernel bench-kernel release package test-package demo bench format clean
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -33,10 +33,18 @@ test: deps lint
 	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	netns-tests/lib/postgres.sh run $(SWIFT) test --skip-build
 	examples/systemd/verify.sh
+	netns-tests/api-fuzz.sh
 	netns-tests/run-all.sh
 	@if reason=$$(netns-tests/vm/run.sh check); then $(MAKE) --no-print-directory test-kernel; \
 	elif [ "$${SKIP_KERNEL_TEST:-0}" = 1 ]; then echo "$$reason (accepted: SKIP_KERNEL_TEST=1)"; \
 	else echo "$$reason"; echo "make test: FAILED: the kernel path was not tested (set SKIP_KERNEL_TEST=1 to accept the skip)"; exit 1; fi
+
+# The API fuzzed from docs/api.yaml by schemathesis (from PyPI, into .build-venv) against a live
+# overlayd on loopback: no 5xx, nothing outside the description, no database change on a refusal.
+test-api: deps
+	$(SWIFT) build --product overlayd $(IMPORT_CHECK)
+	$(SWIFT) build --product overlayctl $(IMPORT_CHECK)
+	netns-tests/api-fuzz.sh
 
 release: deps
 	$(RELEASE) --product overlay-agent

@@ -62,17 +62,19 @@ extension NFTablesHandle {
             return nil
         }
         // Chain dumps are not filtered by table in the kernel: filter here (and for the others too).
-        var chains = try dump(scratch, .getChain, name, "list chains").compactMap(parseChain).filter {
+        var chains = try parsed(dump(scratch, .getChain, name, "list chains"), "chain", name, parseChain).filter {
             $0.table == name
         }
         .map(\.chain)
-        let rules = try dump(scratch, .getRule, name, "list rules").compactMap(parseRule).filter { $0.table == name }
+        let rules = try parsed(dump(scratch, .getRule, name, "list rules"), "rule", name, parseRule).filter {
+            $0.table == name
+        }
         for i in chains.indices {
             chains[i].rules = rules.filter { $0.chain == chains[i].name }.map(\.rule)
         }
         var sets: [NFTInstalledSet] = []
-        for message in try dump(scratch, .getSet, name, "list sets") {
-            guard let (table, parsed) = parseSet(message), table == name else { continue }
+        for (table, parsed) in try parsed(dump(scratch, .getSet, name, "list sets"), "set", name, parseSet)
+        where table == name {
             var set = parsed
             try readElements(scratch, table: name, into: &set)
             sets.append(set)
@@ -85,16 +87,7 @@ extension NFTablesHandle {
         let scratch = MessageScratch()
         let nlh = scratch.header(.getTable, flags: [.request, .dump])
         let replies = try socket.request(NetlinkRequest(bytes: scratch.bytes(nlh), operation: "list tables"))
-        return replies.compactMap { message in
-            withHeader(message) { nlh in
-                let t = nftnl_table_alloc()!
-                defer { nftnl_table_free(t) }
-                guard nftnl_table_nlmsg_parse(nlh, t) >= 0,
-                    nftnl_table_get_u32(t, attr(NFTNL_TABLE_FAMILY)) == UInt32(NFTable.family.rawValue)
-                else { return nil }
-                return string(nftnl_table_get_str(t, attr(NFTNL_TABLE_NAME)))
-            }
-        }
+        return replies.compactMap(parseTable).filter { $0.family == NFTable.family }.map(\.name)
     }
 
     private func dump(_ scratch: MessageScratch, _ type: NFTMessageType, _ table: String, _ operation: String)
@@ -105,6 +98,20 @@ extension NFTablesHandle {
         mnl_attr_put_strz(nlh, 1, table)
         return try socket.request(
             NetlinkRequest(bytes: scratch.bytes(nlh), operation: operation, object: "inet \(table)"))
+    }
+
+    /// Every reply parsed; one refused fails the read (unreadable), rather than being read as absent.
+    private func parsed<T>(
+        _ replies: [NetlinkMessage], _ what: String, _ object: String, _ parse: (NetlinkMessage) -> T?
+    ) throws(NetlinkError) -> [T] {
+        var out: [T] = []
+        for reply in replies {
+            guard let value = parse(reply) else {
+                throw NetlinkError(operation: "parse \(what)", object: "inet \(object)", errno: .EBADMSG)
+            }
+            out.append(value)
+        }
+        return out
     }
 
     private func readElements(_ scratch: MessageScratch, table: String, into set: inout NFTInstalledSet)
@@ -119,33 +126,21 @@ extension NFTablesHandle {
         nftnl_set_elems_nlmsg_build_payload(nlh, s)
         let replies = try socket.request(
             NetlinkRequest(bytes: scratch.bytes(nlh), operation: "list elements", object: "inet \(table) \(set.name)"))
-        for message in replies {
-            let keys: [([UInt8], UInt32)] =
-                withHeader(message) { nlh in
-                    let parsed = nftnl_set_alloc()!
-                    defer { nftnl_set_free(parsed) }
-                    guard nftnl_set_elems_nlmsg_parse(nlh, parsed) >= 0 else { return nil }
-                    var out: [([UInt8], UInt32)] = []
-                    let iter = nftnl_set_elems_iter_create(parsed)!
-                    defer { nftnl_set_elems_iter_destroy(iter) }
-                    while let e = nftnl_set_elems_iter_next(iter) {
-                        var length: UInt32 = 0
-                        guard let key = nftnl_set_elem_get(e, attr(NFTNL_SET_ELEM_KEY), &length) else { continue }
-                        let flags =
-                            nftnl_set_elem_is_set(e, attr(NFTNL_SET_ELEM_FLAGS))
-                            ? nftnl_set_elem_get_u32(e, attr(NFTNL_SET_ELEM_FLAGS)) : 0
-                        out.append((Array(UnsafeRawBufferPointer(start: key, count: Int(length))), flags))
-                    }
-                    return out
-                } ?? []
-            set.keys += keys.map { (key: $0.0, flags: $0.1) }
-        }
-        guard !set.interval, let fields = set.fields else { return }
-        set.elements = set.keys.compactMap { key, _ in
+        set.keys = try parsed(replies, "set elements", "\(table) \(set.name)", parseSetElements).flatMap { $0 }
+        set.decodeElements()
+    }
+}
+
+extension NFTInstalledSet {
+    /// Decodes the keys of a non-interval set of known types into elements.
+    mutating func decodeElements() {
+        guard !interval, let fields else { return }
+        elements = keys.compactMap { key, _ in
             var values: [NFTValue] = []
             var offset = 0
             for field in fields {
-                guard let v = NFTValue.decode(key[offset...], as: field) else { return nil }
+                // A key shorter than its type says is not decoded (and not sliced past its end).
+                guard offset <= key.count, let v = NFTValue.decode(key[offset...], as: field) else { return nil }
                 values.append(v)
                 offset += fields.count > 1 ? field.paddedLength : field.length
             }
@@ -154,13 +149,17 @@ extension NFTablesHandle {
     }
 }
 
-/// Hands libnftnl a `struct nlmsghdr *` rebuilt from a parsed message.
-private func withHeader<T>(_ message: NetlinkMessage, _ body: (UnsafePointer<nlmsghdr>) -> T?) -> T? {
+/// Hands libnftnl a `struct nlmsghdr *` rebuilt from a parsed message, reduced to `shape` first;
+/// nil, without libnftnl seeing it, when the reply does not have that shape.
+private func withHeader<T>(
+    _ message: NetlinkMessage, _ shape: NFTReplyShape, _ body: (UnsafePointer<nlmsghdr>) -> T?
+) -> T? {
+    guard let payload = shape.payload(message.payload) else { return nil }
     var bytes = [UInt8](repeating: 0, count: 16)
-    withUnsafeBytes(of: UInt32(16 + message.payload.count)) { bytes.replaceSubrange(0..<4, with: $0) }
+    withUnsafeBytes(of: UInt32(16 + payload.count)) { bytes.replaceSubrange(0..<4, with: $0) }
     withUnsafeBytes(of: message.type.rawValue) { bytes.replaceSubrange(4..<6, with: $0) }
     withUnsafeBytes(of: message.flags.rawValue) { bytes.replaceSubrange(6..<8, with: $0) }
-    bytes += message.payload
+    bytes += payload
     return bytes.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)) }
 }
 
@@ -168,8 +167,42 @@ private func withHeader<T>(_ message: NetlinkMessage, _ body: (UnsafePointer<nlm
 /// foreign reply must not crash the reader).
 private func string(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
 
+/// A table of a dump: its family and name.
+func parseTable(_ message: NetlinkMessage) -> (family: AddressFamily, name: String)? {
+    withHeader(message, .table) { nlh in
+        let t = nftnl_table_alloc()!
+        defer { nftnl_table_free(t) }
+        guard nftnl_table_nlmsg_parse(nlh, t) >= 0, let name = string(nftnl_table_get_str(t, attr(NFTNL_TABLE_NAME)))
+        else { return nil }
+        let family = AddressFamily(
+            rawValue: UInt8(truncatingIfNeeded: nftnl_table_get_u32(t, attr(NFTNL_TABLE_FAMILY))))
+        return (family, name)
+    }
+}
+
+/// The keys of one reply of a set's element dump, with their element flags.
+func parseSetElements(_ message: NetlinkMessage) -> [(key: [UInt8], flags: UInt32)]? {
+    withHeader(message, .setElements) { nlh in
+        let parsed = nftnl_set_alloc()!
+        defer { nftnl_set_free(parsed) }
+        guard nftnl_set_elems_nlmsg_parse(nlh, parsed) >= 0 else { return nil }
+        var out: [(key: [UInt8], flags: UInt32)] = []
+        let iter = nftnl_set_elems_iter_create(parsed)!
+        defer { nftnl_set_elems_iter_destroy(iter) }
+        while let e = nftnl_set_elems_iter_next(iter) {
+            var length: UInt32 = 0
+            guard let key = nftnl_set_elem_get(e, attr(NFTNL_SET_ELEM_KEY), &length) else { continue }
+            let flags =
+                nftnl_set_elem_is_set(e, attr(NFTNL_SET_ELEM_FLAGS))
+                ? nftnl_set_elem_get_u32(e, attr(NFTNL_SET_ELEM_FLAGS)) : 0
+            out.append((Array(UnsafeRawBufferPointer(start: key, count: Int(length))), flags))
+        }
+        return out
+    }
+}
+
 func parseChain(_ message: NetlinkMessage) -> (table: String, chain: NFTInstalledChain)? {
-    withHeader(message) { nlh in
+    withHeader(message, .chain) { nlh in
         let c = nftnl_chain_alloc()!
         defer { nftnl_chain_free(c) }
         guard nftnl_chain_nlmsg_parse(nlh, c) >= 0 else { return nil }
@@ -191,7 +224,7 @@ func parseChain(_ message: NetlinkMessage) -> (table: String, chain: NFTInstalle
 }
 
 func parseRule(_ message: NetlinkMessage) -> (table: String, chain: String, rule: NFTInstalledRule)? {
-    withHeader(message) { nlh in
+    withHeader(message, .rule) { nlh in
         let r = nftnl_rule_alloc()!
         defer { nftnl_rule_free(r) }
         guard nftnl_rule_nlmsg_parse(nlh, r) >= 0,
@@ -233,7 +266,7 @@ func ruleComment(_ userdata: [UInt8]) -> String? {
 }
 
 func parseSet(_ message: NetlinkMessage) -> (String, NFTInstalledSet)? {
-    withHeader(message) { nlh in
+    withHeader(message, .set) { nlh in
         let s = nftnl_set_alloc()!
         defer { nftnl_set_free(s) }
         guard nftnl_set_nlmsg_parse(nlh, s) >= 0,

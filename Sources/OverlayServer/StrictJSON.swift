@@ -34,7 +34,8 @@ enum StrictJSON {
         let known = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(value), options: [])
         // Elements of one array share a type: one probe answers for all of them.
         var probed: [[Step]: Bool] = [:]
-        let found = unknownKey(raw, known, at: []) { path in
+        var firstNull: [Step]?
+        let found = unknownKey(raw, known, at: [], firstNull: &firstNull) { path in
             let shape = path.map { step -> Step in if case .index = step { .index(0) } else { step } }
             if let answer = probed[shape] { return answer }
             let answer = reads(T.self, raw, at: path)
@@ -43,6 +44,14 @@ enum StrictJSON {
         }
         if let path = found {
             throw StrictJSONError(description: "unknown field '\(Quote.bounded(describe(path)))' in the JSON body")
+        }
+        // No request field is nullable in docs/api.yaml: an optional field is left out, and a null
+        // is more likely a sender's bug than a wish for the default.
+        if let path = firstNull {
+            throw StrictJSONError(
+                description:
+                    "invalid JSON body: field '\(Quote.bounded(describe(path)))' is null: give it a value or leave it out"
+            )
         }
         return value
     }
@@ -102,21 +111,30 @@ enum StrictJSON {
     }
 
     /// The first key path in `input` that `known` lacks. A key with a null value is not written
-    /// back (nil optionals are omitted), so it counts as known when `readsNull` says the type reads it.
-    static func unknownKey(_ input: Any, _ known: Any, at path: [Step], readsNull: ([Step]) -> Bool) -> [Step]? {
+    /// back (nil optionals are omitted), so it counts as known when `readsNull` says the type reads
+    /// it; the first known key with a null value goes to `firstNull`.
+    static func unknownKey(
+        _ input: Any, _ known: Any, at path: [Step], firstNull: inout [Step]?, readsNull: ([Step]) -> Bool
+    ) -> [Step]? {
         if let i = input as? [String: Any] {
             let k = known as? [String: Any] ?? [:]
             for key in i.keys.sorted() {
                 let p = path + [.key(key)]
-                guard let kv = k[key] else {
-                    if i[key] is NSNull, readsNull(p) { continue }
-                    return p
+                // A field decoded with a default is written back with it, where null was sent.
+                if i[key] is NSNull, k[key] != nil || readsNull(p) {
+                    if firstNull == nil { firstNull = p }
+                    continue
                 }
-                if let found = unknownKey(i[key]!, kv, at: p, readsNull: readsNull) { return found }
+                guard let kv = k[key] else { return p }
+                if let found = unknownKey(i[key]!, kv, at: p, firstNull: &firstNull, readsNull: readsNull) {
+                    return found
+                }
             }
         } else if let i = input as? [Any], let k = known as? [Any] {
             for (n, (a, b)) in zip(i, k).enumerated() {
-                if let found = unknownKey(a, b, at: path + [.index(n)], readsNull: readsNull) { return found }
+                if let found = unknownKey(a, b, at: path + [.index(n)], firstNull: &firstNull, readsNull: readsNull) {
+                    return found
+                }
             }
         }
         return nil

@@ -76,6 +76,8 @@ struct Serve: AsyncParsableCommand {
     var tlsNextCert: String?
     @Flag(help: "Serve plain HTTP instead of HTTPS: loopback listen addresses only, for demos and tests.")
     var plainHttp = false
+    @Option(help: "Failed authentications one source address may make in a row before it gets 429 (1 to 1000000).")
+    var authFailureBurst: Int = 20
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
@@ -85,6 +87,7 @@ struct Serve: AsyncParsableCommand {
         let (host, port) = try ListenAddress.parse(listen)
         for (name, value) in [
             ("--connections-per-source", connectionsPerSource), ("--max-connections", maxConnections),
+            ("--auth-failure-burst", authFailureBurst),
         ]
         where !(1...1_000_000).contains(value) {
             throw ValidationError("invalid \(name) '\(value)': 1 to 1000000")
@@ -130,7 +133,8 @@ struct Serve: AsyncParsableCommand {
             }
         }
         let server = ControllerServer(
-            store: try Store(location), signingKey: signingKey, logger: logger, tlsFingerprints: pins)
+            store: try Store(location), signingKey: signingKey, logger: logger,
+            authFailures: (authFailureBurst, 0.2), tlsFingerprints: pins)
         let limits = ConnectionLimitConfiguration(perSource: connectionsPerSource, total: maxConnections)
         let scheme = certificate == nil ? "http" : "https"
         let fingerprint = certificate?.fingerprint

@@ -211,7 +211,7 @@ struct AdminAPITests {
         try await h.test { client in
             let r = try await client.execute(
                 uri: "/v1/networks", method: .post, headers: h.admin,
-                body: buffer(#"{"name": "shop", "prefix": "fd12:3456:789a::/48", "mtu": null}"#))
+                body: buffer(#"{"name": "shop", "prefix": "fd12:3456:789a::/48"}"#))
             #expect(r.status == .created, "\(r.text)")
             let n = try JSONSerialization.jsonObject(with: Data(r.bytes)) as? [String: Any]
             #expect(n?["prefix"] as? String == "fd12:3456:789a::/48")

@@ -255,6 +255,15 @@ struct AgentAPITests {
                     #"{"appliedRevision":"1","networks":[],"errors":[],"wireguard":"kernel"}"#,
                     "field 'appliedRevision' must be an integer"
                 ),
+                // An optional field is left out, never null (as the agent sends it).
+                (
+                    #"{"appliedRevision":null,"networks":[],"errors":[],"wireguard":"kernel"}"#,
+                    "field 'appliedRevision' is null"
+                ),
+                (
+                    #"{"networks":[{"network":"a","interface":"b","peers":[{"publicKey":"k","handshakeAge":null,"rxBytes":1,"txBytes":2}]}],"errors":[],"wireguard":"kernel"}"#,
+                    "field 'networks[0].peers[0].handshakeAge' is null"
+                ),
                 (#"{"appliedRevision":1,"networks":[],"errors":[],"wireguard":"magic"}"#, "invalid wireguard 'magic'"),
                 // What reaches an operator's terminal is checked: names, interfaces, keys.
                 (
