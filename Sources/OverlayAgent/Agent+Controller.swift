@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import OverlayCrypto
+import OverlayHTTPClient
 import OverlayPlanner
 import OverlayProtocol
 import Synchronization

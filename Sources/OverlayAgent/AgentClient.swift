@@ -161,7 +161,8 @@ public enum AgentClientError: Error, CustomStringConvertible {
         switch self {
         case .unreachable: true
         case .refused(_, let s, _): s == 503
-        case .badAnswer: false
+        // Replicas present one certificate: one that is not trusted is not an outage.
+        case .badAnswer, .untrusted: false
         }
     }
 
