@@ -71,7 +71,7 @@ struct AuditLogTests {
                 ["acme-ci", "tenant", "acme", "POST", "/v1/networks", "201"],
                 ["globex-ci", "tenant", "globex", "DELETE", "/v1/networks/acme-net", "404"],
                 ["acme-ci", "tenant", "acme", "DELETE", "/v1/nodes/n3", "403"],
-                ["test", "operator", "-", "DELETE", "/v1/networks/ops", "200"],
+                [f.h.tokenName, "operator", "-", "DELETE", "/v1/networks/ops", "200"],
             ], "\(lines)")
     }
 }

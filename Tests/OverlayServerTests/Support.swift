@@ -19,6 +19,8 @@ final class Harness: @unchecked Sendable {
     let key: Ed25519Identity
     let server: ControllerServer
     let token: String
+    /// The admin token's name: unique, since replicas' harnesses share one database.
+    let tokenName = "test-" + SecureRandom.hex(4)
     var controller: Controller { server.controller }
 
     /// A service on `store` (default: a new SQLite file), signing with `key` (replicas share one).
@@ -31,7 +33,7 @@ final class Harness: @unchecked Sendable {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         server = ControllerServer(store: self.store, signingKey: key, logger: logger)
-        token = try server.controller.createAdminToken(name: "test-" + SecureRandom.hex(4)).token
+        token = try server.controller.createAdminToken(name: tokenName).token
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }

@@ -279,7 +279,7 @@ struct TenantAuthorizationTests {
         #expect(throws: ValidationError.self) { try h.controller.createAdminToken(name: "t", tenant: "Not A Label") }
         let t = try h.controller.createAdminToken(name: "t", tenant: "acme").token
         #expect(try h.controller.adminPrincipal(t) == AdminPrincipal(token: "t", tenant: "acme"))
-        #expect(try h.controller.adminPrincipal(h.token) == AdminPrincipal(token: "test", tenant: nil))
+        #expect(try h.controller.adminPrincipal(h.token) == AdminPrincipal(token: h.tokenName, tenant: nil))
         #expect(try h.controller.adminTokens().map(\.tenant) == ["acme", nil])
         // A scoped controller cannot make tokens, even in process.
         #expect(throws: AccessDenied.self) { try h.controller.scoped(to: "acme").createAdminToken(name: "u") }
