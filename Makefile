@@ -36,7 +36,7 @@ build: deps
 test: deps lint
 	$(SWIFT) build --build-tests $(IMPORT_CHECK)
 	OVERLAY_SKIP_POSTGRES=1 $(SWIFT) test --skip-build --no-parallel
-	netns-tests/lib/postgres.sh run $(SWIFT) test --skip-build --filter 'OverlayControllerTests|ReplicaTests'
+	netns-tests/lib/postgres.sh run $(SWIFT) test --skip-build --no-parallel --filter 'OverlayControllerTests|ReplicaTests'
 	examples/systemd/verify.sh
 	netns-tests/api-fuzz.sh
 	netns-tests/run-all.sh
