@@ -29,17 +29,23 @@ PORT=7800
 declare -A URL PID
 TOKEN=$("$BIN/overlayd" token create --db "$DB" | tail -n1)
 for r in r1 r2; do
-  URL[$r]="http://$(sim_public_addr "$r"):$PORT"
-  # One after the other: the first creates the key, the second reads the same one.
-  sim_exec_bg "$r" overlayd.log "$BIN/overlayd" serve --db "$DB" --key "$KEY" --listen "$(sim_public_addr "$r"):$PORT"
+  URL[$r]="https://$(sim_public_addr "$r"):$PORT"
+  # One after the other: the first creates the key and the certificate (covering both replicas'
+  # addresses), the second reads the same ones: replicas present one certificate.
+  sim_exec_bg "$r" overlayd.log "$BIN/overlayd" serve --db "$DB" --key "$KEY" --listen "$(sim_public_addr "$r"):$PORT" \
+    --tls-name "$(sim_public_addr r1)" --tls-name "$(sim_public_addr r2)"
   PID[$r]=$SIM_LAST_BG
   expect_ok "replica $r serves on ${URL[$r]}" sim_wait_until 30 sim_tcp "$r" "$(sim_public_addr "$r")" "$PORT"
 done
 expect_eq "both replicas sign with the one controller key" 1 \
   sh -c "grep -ho 'controllerKey=[^ ]*' '$(sim_log_dir r1)/overlayd.log' '$(sim_log_dir r2)/overlayd.log' | sort -u | wc -l"
 
-# The CLI from node b with both replicas named, r1 first.
-rctl() { sim_exec b "$BIN/overlayctl" --controller "${URL[r1]}" --controller "${URL[r2]}" --token "$TOKEN" "$@"; }
+# The CLI from node b with both replicas named, r1 first, pinning their one certificate.
+FP=$("$BIN/overlayd" tls fingerprint --db "$DB")
+rctl() {
+  sim_exec b "$BIN/overlayctl" --controller "${URL[r1]}" --controller "${URL[r2]}" --token "$TOKEN" \
+    --fingerprint "$FP" "$@"
+}
 rctl network create net1 >/dev/null
 rctl node add a --public-address "$(sim_public_addr a)" --hub >/dev/null
 rctl node add b --public-address "$(sim_public_addr b)" --hub >/dev/null
@@ -110,7 +116,7 @@ expect_eq "a's join record is unchanged (pinned key, replicas)" "$before" \
 # The CLI with both URLs carries on through r2, given as flags or in OVERLAY_CONTROLLER.
 expect_output "overlayctl with both replicas lists the network through r2" '^net1 ' rctl network list
 expect_output "OVERLAY_CONTROLLER=r1,r2 works the same" '^net1 ' \
-  sim_exec b env OVERLAY_CONTROLLER="${URL[r1]},${URL[r2]}" OVERLAY_TOKEN="$TOKEN" "$BIN/overlayctl" network list
+  sim_exec b env OVERLAY_CONTROLLER="${URL[r1]},${URL[r2]}" OVERLAY_TOKEN="$TOKEN" OVERLAY_FINGERPRINT="$FP" "$BIN/overlayctl" network list
 # A change after the kill reaches traffic.
 expect_ok "workload wa2 is added through the surviving replica" rctl workload add wa2 --network net1 --node a
 ADDR[wa2]=$(wl_addr a wa2)

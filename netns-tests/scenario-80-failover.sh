@@ -118,7 +118,7 @@ expect_ok "network status --json: c reports $P out of service" sim_wait_until 30
 expect_output "network status (table) shows $P out of service on h" "^h +hidden .*without $P +$S .*$P out of service" \
   rctl network status net1
 expect_output "network status shows handshake ages per peer" "^c +- .*$S [0-9]+s" rctl network status net1
-metric_failovers() { sim_exec ctl curl -s "$CTL_URL/metrics" | awk '/^overlay_relay_failovers_total / { print $2 }'; }
+metric_failovers() { sim_exec ctl curl -s --cacert "$CTL_CA" "$CTL_URL/metrics" | awk '/^overlay_relay_failovers_total / { print $2 }'; }
 expect_output "/metrics counts the failovers of c and h" '^([2-9]|[1-9][0-9]+)(\.0)?$' metric_failovers
 uplink "$P" up
 expect_ok "on c, h's /64 returns to $P under the controller" sim_wait_until 25 wait_back

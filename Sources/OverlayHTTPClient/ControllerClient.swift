@@ -170,14 +170,16 @@ public final class ControllerClient: Sendable {
             }
         }
         let channel: Channel
+        // This connection carries no request, so whatever goes wrong here, nothing was sent:
+        // another replica may take the request.
         do { channel = try await bootstrap.connect(host: host, port: port).get() } catch {
             seen.fail(error)
-            throw ControllerClientError.unreachable(url, "\(error)")
+            throw ControllerClientError.notConnected(url, "\(error)")
         }
         channel.closeFuture.whenComplete { _ in seen.fail(ControllerClientError.noCertificate(url)) }
         // A peer that never answers the handshake must not hold the caller.
         let timer = loop.scheduleTask(in: .seconds(10)) {
-            seen.fail(ControllerClientError.unreachable(url, "no TLS handshake within 10 s"))
+            seen.fail(ControllerClientError.notConnected(url, "no TLS handshake within 10 s"))
         }
         seen.futureResult.whenComplete { _ in timer.cancel() }
         defer { channel.close(promise: nil) }
