@@ -68,9 +68,12 @@ test-package: package
 	packaging/test-deb.sh "$$(ls -t .build/package/overlay_*.deb | head -n1)"
 
 # Debian's kernel under qemu (TCG): two nodes' agents with --wireguard kernel and auto.
-# The console is kept in .build-vm/console-test.log.
-test-kernel: release
-	netns-tests/vm/run.sh test
+# The console is kept in .build-vm/console-test.log. Only the agent goes into the VM, so only it
+# is built for release; the plans are written on the host by the debug overlayctl.
+test-kernel: deps
+	$(RELEASE) --product overlay-agent
+	$(SWIFT) build --product overlayctl $(IMPORT_CHECK)
+	CTL=.build/debug/overlayctl netns-tests/vm/run.sh test
 
 # overlay-bench wg in kernel mode inside the VM (software emulation: only the ratios count).
 bench-kernel: release

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# base-image.sh KVER BIN CACHE: prints the path of the VM's base archive (cpio.gz), assembling it
+# base-image.sh KVER BIN CACHE MODE: prints the path of the VM's base archive (cpio.gz), assembling it
 # only when its inputs changed. The inputs are every file that goes in (binaries, the libraries
 # `ldd` names for them, the kernel modules) and this script; their SHA-256 names the archive.
 set -euo pipefail
-KVER=$1 BIN=$2 CACHE=$3
+KVER=$1 BIN=$2 CACHE=$3 MODE=${4:-test}
 MODDIR=/lib/modules/$KVER
 # What the guest needs from the kernel: WireGuard, nftables with conntrack (`ct state`) and NAT
 # (the agent's egress masquerade chains), fib (`fib daddr type local`, the host table's notrack rule), veth
@@ -11,7 +11,9 @@ MODDIR=/lib/modules/$KVER
 MODULES=(crc32c_generic wireguard nf_tables nft_ct nf_conntrack nft_chain_nat nft_masq nft_nat nf_nat nft_fib_inet veth bridge)
 # Tools for the checks (the product uses none of them) and the product's own binaries.
 TOOLS=("$(command -v wg)" "$(command -v ip)" "$(command -v nft)" "$(command -v socat)")
-PRODUCT=("$BIN/overlay-agent" "$BIN/overlay-bench")
+# The benchmark binary only goes in for `bench`: the test does not run it, and so needs no release build of it.
+PRODUCT=("$BIN/overlay-agent")
+[ "$MODE" = bench ] && PRODUCT+=("$BIN/overlay-bench")
 
 # module paths (relative to MODDIR) with their dependencies, dependencies first.
 module_closure() {
@@ -61,7 +63,7 @@ trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,lib,lib64,etc,proc,sys,dev,run,tmp,var/run,vm}
 cp /bin/busybox "$STAGE/bin/busybox"
 for f in "${PRODUCT[@]}" "${TOOLS[@]}"; do cp "$f" "$STAGE/usr/local/bin/"; done
-strip --strip-unneeded "$STAGE/usr/local/bin/overlay-agent" "$STAGE/usr/local/bin/overlay-bench" 2>/dev/null || true
+for f in "${PRODUCT[@]}"; do strip --strip-unneeded "$STAGE/usr/local/bin/$(basename "$f")" 2>/dev/null || true; done
 for l in "${LIBS[@]}"; do
   mkdir -p "$STAGE$(dirname "$l")"
   cp -L "$l" "$STAGE$l"

@@ -8,7 +8,9 @@
 # endpoint, sorted AllowedIPs, keepalive) and OUT/env (names and addresses for the guest).
 set -euo pipefail
 BIN=$1 DB=$2 OUT=$3
-ctl() { "$BIN/overlayctl" --db "$DB" "$@"; }
+# overlayctl runs here on the host, so any build of it does (CTL; default: the one beside the agent).
+CTL=${CTL:-$BIN/overlayctl}
+ctl() { "$CTL" --db "$DB" "$@"; }
 mkdir -p "$OUT/state" "$OUT/plans"
 chmod 0700 "$OUT/state"
 

@@ -14,7 +14,8 @@
 #
 # `check` only tells whether the VM can run here: silent and 0, or "test-kernel SKIPPED: why"
 # and 1 (`make test` runs test-kernel only then).
-# Environment: BIN (release binaries, default .build/release), VM_KERNEL (a /boot/vmlinuz-*),
+# Environment: BIN (release binaries, default .build/release), CTL (the host's overlayctl, default
+# BIN/overlayctl; any build does, it only writes plans on the host), VM_KERNEL (a /boot/vmlinuz-*),
 # VM_TIMEOUT (seconds).
 set -euo pipefail
 MODE=${1:-test}
@@ -49,9 +50,13 @@ KERNEL=$(kernel_image)
 [ -n "$KERNEL" ] && [ -r "$KERNEL" ] || skip "no readable /boot/vmlinuz-* with a WireGuard module in /lib/modules (make deps installs linux-image-amd64)"
 KVER=${KERNEL#/boot/vmlinuz-}
 [ "$MODE" = check ] && exit 0
-for b in overlay-agent overlay-bench overlayctl; do
-  [ -x "$BIN/$b" ] || { echo "missing $BIN/$b: run 'make test-kernel' (it builds the release binaries)" >&2; exit 1; }
+CTL=${CTL:-$BIN/overlayctl}
+NEEDED=("$BIN/overlay-agent" "$CTL")
+[ "$MODE" = bench ] && NEEDED+=("$BIN/overlay-bench")
+for b in "${NEEDED[@]}"; do
+  [ -x "$b" ] || { echo "missing $b: run 'make test-kernel' or 'make bench-kernel' (they build what the VM needs)" >&2; exit 1; }
 done
+export CTL
 for t in wg ip nft socat jq cpio gzip xz sha256sum; do
   command -v "$t" >/dev/null || { echo "missing $t: run 'make deps'" >&2; exit 1; }
 done
@@ -67,7 +72,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # --- the base archive (cached) -------------------------------------------------------------------
-BASE=$("$VMDIR/base-image.sh" "$KVER" "$BIN" "$CACHE")
+BASE=$("$VMDIR/base-image.sh" "$KVER" "$BIN" "$CACHE" "$MODE")
 
 # --- the run's archive: identities, plans, scripts ------------------------------------------------
 RUN=$WORK/run
