@@ -115,11 +115,11 @@ mark
 sim_bg_stop "$SQLITE_PID"
 out=$(sim_exec r2 "$BIN/overlayd" token list --db "$PGURL" 2>&1) && rc=0 || rc=$?
 expect_ok "overlayd without the database password fails" test "$rc" != 0
-expect_output "naming the database and the missing password" "$PGURL.*password" echo "$out"
+expect_output "saying the server asks for a password and where it goes" 'password.*PGPASSWORD or --db-password-file' echo "$out"
 cp "$PWFILE" "$PWFILE.open" && chmod 644 "$PWFILE.open"
 out=$(sim_exec r2 "$BIN/overlayd" token list --db "$PGURL" --db-password-file "$PWFILE.open" 2>&1) && rc=0 || rc=$?
 expect_ok "a password file others may read is refused" test "$rc" != 0
-expect_output "naming the file and the mode it needs" "$PWFILE.open.*0600" echo "$out"
+expect_output "naming the file and its mode" "$PWFILE.open.*mode is 644.*chmod 600" echo "$out"
 expect_output "overlayd migrate copies the SQLite controller into PostgreSQL" "^copied $DB " \
   sim_exec r1 "$BIN/overlayd" migrate --from "$DB" --to "$PGURL" --db-password-file "$PWFILE"
 for r in r1 r2; do
