@@ -174,7 +174,7 @@ for k in $(seq 1 "$KILLS"); do
 done
 
 echo "# admin writes (overlay-bench writes, on r1)"
-OVERLAY_BENCH_POSTGRES=$PGURL PGPASSWORD=$PW sim_exec r1 "$BIN/overlay-bench" writes | tee "$SIM_DIR/writes"
+OVERLAY_BENCH_POSTGRES=$PGURL PGPASSWORD=$PW sim_exec r1 "$BIN/overlay-bench" writes >"$SIM_DIR/writes"
 
 read -r sm sx <<<"$(stats "${SQ_MS[@]}")"
 read -r pm px <<<"$(stats "${PG_MS[@]}")"
@@ -184,17 +184,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 echo
 echo "replicas, side by side (one run, same hosts and agents):"
 echo "  convergence, $N changes each (workload add -> first reply from the other node):"
-printf '    %-30s %-34s %s\n' "" "from before the command" "from the command's return"
-printf '    %-30s median %5d ms  max %5d ms   median %5d ms  max %5d ms\n' "SQLite, one overlayd" "$sm" "$sx" "$sam" "$sax"
-printf '    %-30s median %5d ms  max %5d ms   median %5d ms  max %5d ms\n' "PostgreSQL, two replicas" "$pm" "$px" "$pam" "$pax"
+printf '    %-32s %-34s %s\n' "" "from before the command" "from the command's return"
+printf '    %-32s median %5d ms  max %5d ms   median %5d ms  max %5d ms\n' "SQLite, one overlayd" "$sm" "$sx" "$sam" "$sax"
+printf '    %-32s median %5d ms  max %5d ms   median %5d ms  max %5d ms\n' "PostgreSQL, two replicas" "$pm" "$px" "$pam" "$pax"
 echo "    ratio PostgreSQL/SQLite: median $(ratio "$pm" "$sm"), max $(ratio "$px" "$sx"); after the return: median $(ratio "$pam" "$sam"), max $(ratio "$pax" "$sax")"
 echo "    goal: both medians < 1000 ms after the return: $([ "$sam" -lt 1000 ] && [ "$pam" -lt 1000 ] && echo met || echo NOT met)"
 if [ "$KILLS" -gt 0 ]; then
   read -r mm mx <<<"$(stats "${MOVE_MS[@]}")"
   read -r qm qx <<<"$(stats "${POLL_MS[@]}")"
   echo "  replica failover, $KILLS SIGKILLs of the replica holding a's long-poll:"
-  printf '    %-30s median %5d ms   max %5d ms\n' "kill -> agent logs the move" "$mm" "$mx"
-  printf '    %-30s median %5d ms   max %5d ms\n' "kill -> survivor holds its poll" "$qm" "$qx"
+  printf '    %-32s median %5d ms   max %5d ms\n' "kill -> agent logs the move" "$mm" "$mx"
+  printf '    %-32s median %5d ms   max %5d ms\n' "kill -> survivor holds its poll" "$qm" "$qx"
   echo "    goal: within 5000 ms: $([ "$qx" -le 5000 ] && echo met || echo NOT met)"
 fi
 sed 's/^/  /' "$SIM_DIR/writes"
