@@ -119,6 +119,9 @@ sim_wait_until 30 held || { echo "bench: the agents did not come back to the rep
 sleep 1
 
 echo "# convergence on PostgreSQL (two replicas, changes through r1 and r2 in turn)"
+for n in a b; do
+  for r in r1 r2; do if holds "$r" "$n"; then echo "# $n polls $r"; fi; done
+done
 r1ctl() { cli --controller "${URL[r1]}" "$@"; }
 r2ctl() { cli --controller "${URL[r2]}" "$@"; }
 PG_MS=() PG_AFTER=()
