@@ -24,6 +24,7 @@ cd "$(dirname "$0")"
 # shellcheck source=lib/postgres.sh
 . lib/postgres.sh
 unset PGPASSWORD
+if [ "${OVERLAY_SKIP_POSTGRES:-0}" = 1 ]; then echo "scenario-75: skipped (OVERLAY_SKIP_POSTGRES=1)"; exit 0; fi
 
 sim_init postgres
 NODES=(a b h)
