@@ -98,14 +98,13 @@ loops_done() { local p; for p in "${LOOPS[@]}"; do wait "$p" || true; done; LOOP
 # serve_replica R: `overlayd serve` on PostgreSQL on host R, with the SQLite controller's key and
 # certificate; r1 has the password in PGPASSWORD, r2 in the 0600 file.
 serve_replica() {
-  local r=$1 pw=()
+  local r=$1
+  local serve=("$BIN/overlayd" serve --db "$PGURL" --key "$KEY" --tls-cert "$CERT" --tls-key "$DB.tls-key"
+    --listen "$(sim_public_addr "$r"):$PORT")
   if [ "$r" = r1 ]; then
-    PGPASSWORD=$PW sim_exec_bg r1 overlayd.log "$BIN/overlayd" serve --db "$PGURL" --key "$KEY" \
-      --tls-cert "$CERT" --tls-key "$DB.tls-key" --listen "$(sim_public_addr r1):$PORT"
+    PGPASSWORD=$PW sim_exec_bg r1 overlayd.log "${serve[@]}"
   else
-    pw=(--db-password-file "$PWFILE")
-    sim_exec_bg r2 overlayd.log "$BIN/overlayd" serve --db "$PGURL" "${pw[@]}" --key "$KEY" \
-      --tls-cert "$CERT" --tls-key "$DB.tls-key" --listen "$(sim_public_addr r2):$PORT"
+    sim_exec_bg "$r" overlayd.log "${serve[@]}" --db-password-file "$PWFILE"
   fi
   PID[$r]=$SIM_LAST_BG
 }
