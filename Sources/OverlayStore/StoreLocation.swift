@@ -83,34 +83,43 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public static func password(file path: String) throws(StoreLocationError) -> String {
         var st = stat()
         do throws(SystemCallError) { try systemCall("stat", path) { stat(path, &st) } } catch {
-            throw .init(path, "a readable password file (\(error))")
+            throw .init(path, "a readable password file (\(error))", subject: .passwordFile)
         }
         guard st.st_mode & 0o077 == 0 else {
             throw .init(
                 path,
                 "a password file only its owner may read (mode is \(String(st.st_mode & 0o7777, radix: 8))): "
-                    + "chmod 600 \(path)")
+                    + "chmod 600 \(path)",
+                subject: .passwordFile)
         }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw .init(path, "a readable UTF-8 password file")
+            throw .init(path, "a readable UTF-8 password file", subject: .passwordFile)
         }
         let line = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        guard !line.isEmpty else { throw .init(path, "a password file holding the password on its first line") }
+        guard !line.isEmpty else {
+            throw .init(path, "a password file holding the password on its first line", subject: .passwordFile)
+        }
         return line
     }
 }
 
 /// A `--db` value or password file the store cannot use.
 public struct StoreLocationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What was wrong: the `--db` value itself, or the password file it names.
+    public enum Subject: Equatable, Sendable { case database, passwordFile }
     public var value: String
     public var expected: String
+    public var subject: Subject
 
-    init(_ value: String, _ expected: String) {
+    init(_ value: String, _ expected: String, subject: Subject = .database) {
         self.value = value
         self.expected = expected
+        self.subject = subject
     }
 
-    public var description: String { "invalid database '\(value)': expected \(expected)" }
+    public var description: String {
+        "invalid \(subject == .database ? "database" : "password file") '\(value)': expected \(expected)"
+    }
 }
 
 extension StringProtocol {
