@@ -8,6 +8,7 @@ import OverlayAPI
 import OverlayController
 import OverlayCrypto
 import OverlayModel
+import OverlayProtocol
 import OverlayStore
 import ServiceLifecycle
 
@@ -17,7 +18,13 @@ public struct ConnectionLimitConfiguration: Sendable {
     public var total: Int
     public var idleTimeout: Duration
 
-    public init(perSource: Int = 256, total: Int = 16_384, idleTimeout: Duration = .seconds(30)) {
+    /// The idle clock counts from the last byte read, and a long-poll reads nothing while it waits.
+    /// A timeout equal to a poll's wait fired just as the answer went out and closed the agent's
+    /// connection under it, so every poll paid a new TLS handshake: the default outlasts the
+    /// longest wait an agent may ask for, with room for its next request to arrive.
+    public static let defaultIdleTimeout: Duration = .seconds(AgentPaths.maxWait + 15)
+
+    public init(perSource: Int = 256, total: Int = 16_384, idleTimeout: Duration = Self.defaultIdleTimeout) {
         self.perSource = perSource
         self.total = total
         self.idleTimeout = idleTimeout
