@@ -19,32 +19,40 @@ func runControllerBenchmark(agentCount: Int) async throws {
     defer { setup.remove() }
     let agents = setup.agents
     let sqlite = OverlaydLaunch(arguments: ["--db", setup.db])
-    var results: [ControllerPhase.Result] = []
     // Long-poll and periodic over HTTPS (the default), then long-poll over plain HTTP: the cost of TLS.
-    for (mode, tls) in [(ControllerPhase.Mode.longPoll, true), (.periodic, true), (.longPoll, false)] {
-        let phase = ControllerPhase(
+    func phase(_ mode: ControllerPhase.Mode, tls: Bool, round: Int) async throws -> ControllerPhase.Result {
+        try await ControllerPhase(
             label: "\(mode == .longPoll ? "long-poll" : "periodic 1 s") over \(tls ? "HTTPS" : "plain HTTP")",
             mode: mode, tls: tls, replicas: [sqlite], token: setup.token, agents: agents, changes: changes,
-            networkOf: setup.networkOf)
-        results.append(try await phase.run(round: results.count))
+            networkOf: setup.networkOf
+        ).run(round: round)
     }
-    let (lp, pp, plain) = (results[0], results[1], results[2])
+    let lp = try await phase(.longPoll, tls: true, round: 0)
+    // The baseline may be more than the machine can serve (every agent polls every second): then
+    // it is reported as such, and the long-poll figures still stand.
+    var periodic: ControllerPhase.Result?
+    do { periodic = try await phase(.periodic, tls: true, round: 1) } catch {
+        print("periodic 1 s over HTTPS: not measured, the controller could not keep up: \(error)")
+    }
+    let plain = try await phase(.longPoll, tls: false, round: 2)
     print("")
-    print("                          long-poll   periodic 1 s   ratio")
-    func row(_ label: String, _ a: Double, _ b: Double, _ unit: String, digits: Int = 1) {
-        let ratio = a > 0 ? b / a : 0
-        print(
-            label.padding(toLength: 26, withPad: " ", startingAt: 0)
-                + (Bench.fmt(a, digits) + unit).padding(toLength: 12, withPad: " ", startingAt: 0)
-                + (Bench.fmt(b, digits) + unit).padding(toLength: 15, withPad: " ", startingAt: 0)
-                + "\(Bench.fmt(ratio, 1))x")
+    if let pp = periodic {
+        print("                          long-poll   periodic 1 s   ratio")
+        func row(_ label: String, _ a: Double, _ b: Double, _ unit: String, digits: Int = 1) {
+            let ratio = a > 0 ? b / a : 0
+            print(
+                label.padding(toLength: 26, withPad: " ", startingAt: 0)
+                    + (Bench.fmt(a, digits) + unit).padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + (Bench.fmt(b, digits) + unit).padding(toLength: 15, withPad: " ", startingAt: 0)
+                    + "\(Bench.fmt(ratio, 1))x")
+        }
+        row("delivery p50", lp.p50, pp.p50, " ms")
+        row("delivery p99", lp.p99, pp.p99, " ms")
+        row("controller CPU", lp.cpuSeconds, pp.cpuSeconds, " s", digits: 2)
+        row("controller CPU per second", lp.cpuPerSecondMs, pp.cpuPerSecondMs, " ms", digits: 0)
+        row("controller peak RSS", lp.peakRSSMB, pp.peakRSSMB, " MB")
+        row("requests served", Double(lp.requests), Double(pp.requests), "", digits: 0)
     }
-    row("delivery p50", lp.p50, pp.p50, " ms")
-    row("delivery p99", lp.p99, pp.p99, " ms")
-    row("controller CPU", lp.cpuSeconds, pp.cpuSeconds, " s", digits: 2)
-    row("controller CPU per second", lp.cpuPerSecondMs, pp.cpuPerSecondMs, " ms", digits: 0)
-    row("controller peak RSS", lp.peakRSSMB, pp.peakRSSMB, " MB")
-    row("requests served", Double(lp.requests), Double(pp.requests), "", digits: 0)
     print(
         "long-poll: every change answered only its network's \(setup.perNetwork) agents: \(lp.isolated ? "yes" : "NO") "
             + "(answered per change: \(lp.answeredPerChange.map(String.init).joined(separator: ",")); other networks: \(lp.strayAnswers))"
@@ -67,7 +75,7 @@ func runControllerBenchmark(agentCount: Int) async throws {
     tlsRow("controller peak RSS", plain.peakRSSMB, lp.peakRSSMB, " MB")
     tlsRow("all agents connected in", plain.connectSeconds, lp.connectSeconds, " s")
     print(
-        "(phases \(Bench.fmt(lp.seconds)) s, \(Bench.fmt(pp.seconds)) s and \(Bench.fmt(plain.seconds)) s; latency from sending the admin command to the agent holding the new plan;"
+        "(phases \(Bench.fmt(lp.seconds)) s, \(Bench.fmt(periodic?.seconds ?? 0)) s and \(Bench.fmt(plain.seconds)) s; latency from sending the admin command to the agent holding the new plan;"
             + " bench process peak RSS \(Bench.fmt(Bench.peakRSSMB())) MB)")
 }
 
@@ -196,6 +204,9 @@ struct ControllerPhase {
     func run(round: Int) async throws -> Result {
         var servers: [OverlaydProcess] = []
         var clients: [ControllerClient] = []
+        // The operator's own connection, apart from the agents' pool: an admin request never
+        // waits for a new TLS handshake behind a thousand agents' polls.
+        var adminClients: [ControllerClient] = []
         let log = DeliveryLog()
         let stop = StopFlag()
         var tasks: [Task<Void, Never>] = []
@@ -205,7 +216,7 @@ struct ControllerPhase {
             stop.set()
             for t in tasks { t.cancel() }
             for s in servers { s.stop() }
-            for c in clients { try? await c.shutdown() }
+            for c in clients + adminClients { try? await c.shutdown() }
             for t in tasks { _ = await t.value }
         }
         do {
@@ -217,13 +228,18 @@ struct ControllerPhase {
                 clients.append(client)
                 // One request first: over HTTPS it checks the pinned certificate once, not once per agent.
                 _ = try await client.send(method: "GET", pathAndQuery: "/healthz")
+                adminClients.append(
+                    try ControllerClient(
+                        baseURL: server.url, maxConnections: 1,
+                        trust: server.fingerprint.map { .pinned([$0]) } ?? .system))
             }
             guard let key = Data(base64Encoded: servers[0].controllerKey) else {
                 throw BenchError("no controller key in overlayd's log")
             }
             let result = try await measure(
-                round: round, servers: servers, clients: clients, controllerKey: Array(key), log: log, stop: stop,
-                tasks: &tasks)
+                round: round, servers: servers, clients: clients,
+                admins: adminClients.map { RemoteAdmin(client: $0, token: token) },
+                controllerKey: Array(key), log: log, stop: stop, tasks: &tasks)
             await cleanup()
             return result
         } catch {
@@ -233,10 +249,9 @@ struct ControllerPhase {
     }
 
     private func measure(
-        round: Int, servers: [OverlaydProcess], clients: [ControllerClient], controllerKey: [UInt8], log: DeliveryLog,
-        stop: StopFlag, tasks: inout [Task<Void, Never>]
+        round: Int, servers: [OverlaydProcess], clients: [ControllerClient], admins: [RemoteAdmin],
+        controllerKey: [UInt8], log: DeliveryLog, stop: StopFlag, tasks: inout [Task<Void, Never>]
     ) async throws -> Result {
-        let admins = clients.map { RemoteAdmin(client: $0, token: token) }
         let home = agents.indices.map { $0 % servers.count }
         let homeOf = Dictionary(uniqueKeysWithValues: agents.indices.map { (agents[$0].node, home[$0]) })
 
@@ -269,7 +284,7 @@ struct ControllerPhase {
         )
         try await Task.sleep(for: .milliseconds(mode == .periodic ? 1200 : 300))
         // The admin connections are open before the clock starts (as an operator's would be).
-        for admin in admins { _ = try await admin.networks() }
+        for admin in admins { _ = try await Self.connecting { try await admin.networks() } }
         let cpu0 = servers.map { $0.cpuSeconds() }
         let requests0 = log.requests
         let t0 = Bench.now()
@@ -287,7 +302,7 @@ struct ControllerPhase {
             let via = c % servers.count
             let sent = Bench.now()
             // attach spare to this network (detaching it from the last one would wake that one too)
-            let change = try await admins[via].attach(network: network, node: "spare")
+            let change = try await Self.connecting { try await admins[via].attach(network: network, node: "spare") }
             var got: [String: Double] = [:]
             let deadline = Bench.now() + 5000
             while got.count < members.count && Bench.now() < deadline {
@@ -313,7 +328,7 @@ struct ControllerPhase {
         var adminLatencies: [Double] = []
         for _ in 0..<200 {
             let sent = Bench.now()
-            _ = try await admins[0].networks()
+            _ = try await Self.connecting { try await admins[0].networks() }
             adminLatencies.append(Bench.now() - sent)
         }
         let rss = servers.map { $0.peakRSSMB() }
@@ -333,6 +348,18 @@ struct ControllerPhase {
             connectSeconds: connectSeconds, requests: requests, answeredPerChange: answered, strayAnswers: stray,
             isolated: stray == 0 && answered.allSatisfy { $0 == members }, slowest: slowest,
             adminP50: Bench.percentile(adminLatencies, 0.5), adminP99: Bench.percentile(adminLatencies, 0.99))
+    }
+
+    /// An admin request, tried again while no connection could be made (it never left, so it
+    /// cannot have been carried out), for up to 30 s.
+    static func connecting<T>(_ body: () async throws -> T) async throws -> T {
+        let deadline = Bench.now() + 30_000
+        while true {
+            do { return try await body() } catch ControllerClientError.notConnected(let url, let why) {
+                guard Bench.now() < deadline else { throw ControllerClientError.notConnected(url, why) }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
     }
 
     /// One simulated agent: signed plan requests, the plan's signature checked, until `stop`.
