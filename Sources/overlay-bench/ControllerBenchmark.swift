@@ -176,6 +176,11 @@ struct ControllerPhase {
     var rampBatch = max(1, Int(ProcessInfo.processInfo.environment["OVERLAY_BENCH_RAMP"] ?? "") ?? 100)
     /// How long one batch may take to hold its plans before the run is given up.
     var rampTimeout = 90.0
+    /// Seconds a long-poll waits. Below overlayd's 30 s idle timeout: a poll of exactly 30 s ends
+    /// as the server's read-idle timer fires, which then closes the connection as the answer goes
+    /// out (or as the next request comes in), and thousands of agents come back through new TLS
+    /// handshakes. OVERLAY_BENCH_WAIT sets another (30 is what agents send by default).
+    var longPollWait = Int(ProcessInfo.processInfo.environment["OVERLAY_BENCH_WAIT"] ?? "") ?? 25
 
     struct Result {
         var p50: Double, p99: Double
@@ -260,11 +265,11 @@ struct ControllerPhase {
         for batch in stride(from: 0, to: agents.count, by: rampBatch) {
             let end = min(batch + rampBatch, agents.count)
             for i in batch..<end {
-                let (agent, client, longPoll) = (agents[i], clients[home[i]], mode == .longPoll)
+                let (agent, client, wait) = (agents[i], clients[home[i]], mode == .longPoll ? longPollWait : 0)
                 tasks.append(
                     Task {
                         await Self.agentLoop(
-                            agent, client: client, longPoll: longPoll, controllerKey: controllerKey, log: log,
+                            agent, client: client, wait: wait, controllerKey: controllerKey, log: log,
                             stop: stop)
                     })
             }
@@ -364,13 +369,13 @@ struct ControllerPhase {
 
     /// One simulated agent: signed plan requests, the plan's signature checked, until `stop`.
     static func agentLoop(
-        _ agent: SimulatedAgent, client: ControllerClient, longPoll: Bool, controllerKey: [UInt8], log: DeliveryLog,
+        _ agent: SimulatedAgent, client: ControllerClient, wait: Int, controllerKey: [UInt8], log: DeliveryLog,
         stop: StopFlag
     ) async {
+        let longPoll = wait > 0
         var after: Int64 = 0
         if !longPoll { try? await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000))) }
         while !stop.isSet && !Task.isCancelled {
-            let wait = longPoll ? 30 : 0
             let path = "\(AgentPaths.plan)?after=\(after)&wait=\(wait)"
             let started = Bench.now()
             let headers = AgentSignature.headers(
