@@ -241,9 +241,14 @@ struct ControllerPhase {
             guard let key = Data(base64Encoded: servers[0].controllerKey) else {
                 throw BenchError("no controller key in overlayd's log")
             }
+            // The operator's connections open before the agents come, and are kept busy while
+            // they do: a new TLS connection beside thousands of held ones can take longer than
+            // the client's connect timeout on a loaded machine.
+            let admins = adminClients.map { RemoteAdmin(client: $0, token: token) }
+            for admin in admins { _ = try await Self.connecting { try await admin.networks() } }
             let result = try await measure(
                 round: round, servers: servers, clients: clients,
-                admins: adminClients.map { RemoteAdmin(client: $0, token: token) },
+                admins: admins,
                 controllerKey: Array(key), log: log, stop: stop, tasks: &tasks)
             await cleanup()
             return result
@@ -274,7 +279,12 @@ struct ControllerPhase {
                     })
             }
             let deadline = Bench.now() + rampTimeout * 1000
+            var keepAlive = Bench.now()
             while log.nodesWithPlans < end {
+                if Bench.now() - keepAlive > 10_000 {
+                    keepAlive = Bench.now()
+                    for admin in admins { _ = try await Self.connecting { try await admin.networks() } }
+                }
                 guard Bench.now() < deadline else {
                     throw BenchError(
                         "\(label): only \(log.nodesWithPlans) of \(end) agents hold a plan after \(Bench.fmt(rampTimeout, 0)) s (\(log.failures) failed requests)"
@@ -356,9 +366,9 @@ struct ControllerPhase {
     }
 
     /// An admin request, tried again while no connection could be made (it never left, so it
-    /// cannot have been carried out), for up to 30 s.
+    /// cannot have been carried out), for up to 60 s.
     static func connecting<T>(_ body: () async throws -> T) async throws -> T {
-        let deadline = Bench.now() + 30_000
+        let deadline = Bench.now() + 60_000
         while true {
             do { return try await body() } catch ControllerClientError.notConnected(let url, let why) {
                 guard Bench.now() < deadline else { throw ControllerClientError.notConnected(url, why) }
