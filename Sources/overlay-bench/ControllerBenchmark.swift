@@ -285,9 +285,10 @@ struct ControllerPhase {
                     keepAlive = Bench.now()
                     for admin in admins { _ = try await Self.connecting { try await admin.networks() } }
                 }
-                guard Bench.now() < deadline else {
+                let holding = log.nodesWithPlans
+                guard Bench.now() < deadline || holding >= end else {
                     throw BenchError(
-                        "\(label): only \(log.nodesWithPlans) of \(end) agents hold a plan after \(Bench.fmt(rampTimeout, 0)) s (\(log.failures) failed requests)"
+                        "\(label): only \(holding) of \(end) agents hold a plan after \(Bench.fmt(rampTimeout, 0)) s (\(log.failures) failed requests)"
                     )
                 }
                 try await Task.sleep(for: .milliseconds(20))
