@@ -90,6 +90,8 @@ bench: deps
 	$(RELEASE) --product overlay-bench
 	$(RELEASE) --product overlayd
 	.build/release/overlay-bench all
+	@if [ "$$(id -u)" = 0 ]; then netns-tests/lib/postgres.sh run .build/release/overlay-bench replicas; \
+	else echo "overlay-bench replicas: skipped (needs root for a throwaway PostgreSQL)"; fi
 	$(SWIFT) build
 	@if [ "$$(id -u)" = 0 ]; then netns-tests/bench-convergence.sh && netns-tests/bench-gateway.sh; \
 	else echo "bench-convergence, bench-gateway: skipped (need root)"; fi

@@ -8,97 +8,145 @@ import OverlayModel
 import OverlayProtocol
 import Synchronization
 
-/// 1,000 simulated agents, each with its own node identity, against a real `overlayd` (a child
-/// process on loopback) while networks change. Phase 1: agents long-poll (the product). Phase 2,
-/// the baseline: the same agents poll every second (periodic polling, innernet-style). Each phase
-/// runs its own overlayd on the same database, so CPU time and peak memory are the controller's.
-func runControllerBenchmark() async throws {
-    let networks = 100
-    let perNetwork = 10
+/// Simulated agents (1,000 by default), each with its own node identity, against a real
+/// `overlayd` (a child process on loopback) while networks change. Phase 1: agents long-poll (the
+/// product). Phase 2, the baseline: the same agents poll every second (periodic polling,
+/// innernet-style). Phase 3: long-poll again over plain HTTP, for the cost of TLS. Each phase runs
+/// its own overlayd on the same database, so CPU time and peak memory are the controller's.
+func runControllerBenchmark(agentCount: Int) async throws {
     let changes = 20
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("overlay-bench-controller-\(getpid())").path
-    try? FileManager.default.removeItem(atPath: dir)
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    let db = dir + "/controller.db"
-
-    // The desired state, written directly: 100 networks of 10 public nodes, one workload each,
-    // and one spare node that each change attaches to one network (a new peer for every member).
-    let setup = Bench.now()
-    let controller = try Controller(databasePath: db)
-    var agents: [SimulatedAgent] = []
-    for n in 0..<networks {
-        let net = "net-\(n)"
-        try controller.createNetwork(name: net)
-        for m in 0..<perNetwork {
-            let i = n * perNetwork + m
-            let id = Ed25519Identity.generate()
-            let name = "node-\(i)"
-            try controller.addNode(
-                .init(name: name, identity: id.publicKeyBase64, publicAddresses: ["198.18.\(i / 250).\(i % 250 + 1)"]))
-            try controller.addWorkload(name: "w-\(i)", network: net, node: name)
-            agents.append(SimulatedAgent(node: name, network: net, identity: id))
-        }
-    }
-    try controller.addNode(
-        .init(name: "spare", identity: Ed25519Identity.generate().publicKeyBase64, publicAddresses: ["198.18.200.1"]))
-    let token = try controller.createAdminToken(name: "bench").token
-    print(
-        "controller: \(agents.count) agents (\(networks) networks x \(perNetwork) nodes), setup \(Bench.fmt((Bench.now() - setup) / 1000)) s"
-    )
-
-    let overlayd = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
-        "overlayd"
-    ).path
-    var results: [ControllerPhase.Result] = []
+    let setup = try ControllerBenchSetup(agentCount: agentCount)
+    defer { setup.remove() }
+    let agents = setup.agents
+    let sqlite = OverlaydLaunch(arguments: ["--db", setup.db])
     // Long-poll and periodic over HTTPS (the default), then long-poll over plain HTTP: the cost of TLS.
-    for (mode, tls) in [(ControllerPhase.Mode.longPoll, true), (.periodic, true), (.longPoll, false)] {
-        let phase = ControllerPhase(
-            mode: mode, tls: tls, overlayd: overlayd, db: db, token: token, agents: agents, changes: changes,
-            networkOf: { "net-\(($0 * 37) % networks)" })
-        results.append(try await phase.run(round: results.count))
+    func phase(_ mode: ControllerPhase.Mode, tls: Bool, round: Int) async throws -> ControllerPhase.Result {
+        try await ControllerPhase(
+            label: "\(mode == .longPoll ? "long-poll" : "periodic 1 s") over \(tls ? "HTTPS" : "plain HTTP")",
+            mode: mode, tls: tls, replicas: [sqlite], token: setup.token, agents: agents, changes: changes,
+            networkOf: setup.networkOf
+        ).run(round: round)
     }
-    let (lp, pp, plain) = (results[0], results[1], results[2])
+    let lp = try await phase(.longPoll, tls: true, round: 0)
+    // The baseline may be more than the machine can serve (every agent polls every second): then
+    // it is reported as such, and the long-poll figures still stand.
+    var periodic: ControllerPhase.Result?
+    do { periodic = try await phase(.periodic, tls: true, round: 1) } catch {
+        print("periodic 1 s over HTTPS: not measured, the controller could not keep up: \(error)")
+    }
+    let plain = try await phase(.longPoll, tls: false, round: 2)
     print("")
-    print("                          long-poll   periodic 1 s   ratio")
-    func row(_ label: String, _ a: Double, _ b: Double, _ unit: String, digits: Int = 1) {
-        let ratio = a > 0 ? b / a : 0
-        print(
-            label.padding(toLength: 26, withPad: " ", startingAt: 0)
-                + (Bench.fmt(a, digits) + unit).padding(toLength: 12, withPad: " ", startingAt: 0)
-                + (Bench.fmt(b, digits) + unit).padding(toLength: 15, withPad: " ", startingAt: 0)
-                + "\(Bench.fmt(ratio, 1))x")
+    if let pp = periodic {
+        print("                          long-poll   periodic 1 s   ratio")
+        func row(_ label: String, _ a: Double, _ b: Double, _ unit: String, digits: Int = 1) {
+            let ratio = a > 0 ? b / a : 0
+            print(
+                label.padding(toLength: 26, withPad: " ", startingAt: 0)
+                    + (Bench.fmt(a, digits) + unit).padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + (Bench.fmt(b, digits) + unit).padding(toLength: 15, withPad: " ", startingAt: 0)
+                    + "\(Bench.fmt(ratio, 1))x")
+        }
+        row("delivery p50", lp.p50, pp.p50, " ms")
+        row("delivery p99", lp.p99, pp.p99, " ms")
+        row("controller CPU", lp.cpuSeconds, pp.cpuSeconds, " s", digits: 2)
+        row("controller CPU per second", lp.cpuPerSecondMs, pp.cpuPerSecondMs, " ms", digits: 0)
+        row("controller peak RSS", lp.peakRSSMB, pp.peakRSSMB, " MB")
+        row("requests served", Double(lp.requests), Double(pp.requests), "", digits: 0)
     }
-    row("delivery p50", lp.p50, pp.p50, " ms")
-    row("delivery p99", lp.p99, pp.p99, " ms")
-    row("controller CPU", lp.cpuSeconds, pp.cpuSeconds, " s", digits: 2)
-    row(
-        "controller CPU per second", lp.cpuSeconds / lp.seconds * 1000, pp.cpuSeconds / pp.seconds * 1000, " ms",
-        digits: 0)
-    row("controller peak RSS", lp.peakRSSMB, pp.peakRSSMB, " MB")
-    row("requests served", Double(lp.requests), Double(pp.requests), "", digits: 0)
     print(
-        "long-poll: every change answered only its network's \(perNetwork) agents: \(lp.isolated ? "yes" : "NO") "
+        "long-poll: every change answered only its network's \(setup.perNetwork) agents: \(lp.isolated ? "yes" : "NO") "
             + "(answered per change: \(lp.answeredPerChange.map(String.init).joined(separator: ",")); other networks: \(lp.strayAnswers))"
     )
     print("long-poll slowest delivery per change (ms): \(lp.slowest.map { Bench.fmt($0, 0) }.joined(separator: ","))")
     print("")
-    print("the cost of TLS (long-poll)   plain HTTP   HTTPS        ratio")
-    func tlsRow(_ label: String, _ http: Double, _ https: Double) {
+    print("the cost of TLS (long-poll)   plain HTTP   HTTPS        ratio HTTPS/HTTP")
+    func tlsRow(_ label: String, _ http: Double, _ https: Double, _ unit: String) {
         print(
             label.padding(toLength: 30, withPad: " ", startingAt: 0)
-                + (Bench.fmt(http, 2) + " ms").padding(toLength: 13, withPad: " ", startingAt: 0)
-                + (Bench.fmt(https, 2) + " ms").padding(toLength: 13, withPad: " ", startingAt: 0)
+                + (Bench.fmt(http, 2) + unit).padding(toLength: 13, withPad: " ", startingAt: 0)
+                + (Bench.fmt(https, 2) + unit).padding(toLength: 13, withPad: " ", startingAt: 0)
                 + "\(Bench.fmt(http > 0 ? https / http : 0, 2))x")
     }
-    tlsRow("delivery p50", plain.p50, lp.p50)
-    tlsRow("delivery p99", plain.p99, lp.p99)
-    tlsRow("admin network list p50", plain.adminP50, lp.adminP50)
-    tlsRow("admin network list p99", plain.adminP99, lp.adminP99)
-    tlsRow("controller CPU", plain.cpuSeconds * 1000, lp.cpuSeconds * 1000)
+    tlsRow("delivery p50", plain.p50, lp.p50, " ms")
+    tlsRow("delivery p99", plain.p99, lp.p99, " ms")
+    tlsRow("admin network list p50", plain.adminP50, lp.adminP50, " ms")
+    tlsRow("admin network list p99", plain.adminP99, lp.adminP99, " ms")
+    tlsRow("controller CPU per second", plain.cpuPerSecondMs, lp.cpuPerSecondMs, " ms")
+    tlsRow("controller peak RSS", plain.peakRSSMB, lp.peakRSSMB, " MB")
+    tlsRow("all agents connected in", plain.connectSeconds, lp.connectSeconds, " s")
     print(
-        "(phases \(Bench.fmt(lp.seconds)) s and \(Bench.fmt(pp.seconds)) s; latency from sending the admin command to the agent holding the new plan;"
+        "(phases \(Bench.fmt(lp.seconds)) s, \(Bench.fmt(periodic?.seconds ?? 0)) s and \(Bench.fmt(plain.seconds)) s; latency from sending the admin command to the agent holding the new plan;"
             + " bench process peak RSS \(Bench.fmt(Bench.peakRSSMB())) MB)")
+}
+
+/// The desired state, written directly into a SQLite file: networks of 10 public nodes, one
+/// workload each, and one spare node that each change attaches to one network (a new peer for
+/// every member).
+struct ControllerBenchSetup {
+    let perNetwork = 10
+    let networks: Int
+    let dir: String
+    let db: String
+    let token: String
+    let agents: [SimulatedAgent]
+
+    init(agentCount: Int) throws {
+        guard agentCount >= 10, agentCount % 10 == 0, agentCount <= 20_000 else {
+            throw BenchError("invalid agent count '\(agentCount)': a multiple of 10 from 10 to 20000")
+        }
+        raiseOpenFileLimit()
+        networks = agentCount / perNetwork
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("overlay-bench-controller-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        db = dir + "/controller.db"
+        let started = Bench.now()
+        let controller = try Controller(databasePath: db)
+        var agents: [SimulatedAgent] = []
+        for n in 0..<networks {
+            let net = "net-\(n)"
+            try controller.createNetwork(name: net)
+            for m in 0..<perNetwork {
+                let i = n * perNetwork + m
+                let id = Ed25519Identity.generate()
+                let name = "node-\(i)"
+                try controller.addNode(
+                    .init(
+                        name: name, identity: id.publicKeyBase64,
+                        publicAddresses: ["198.18.\(i / 250).\(i % 250 + 1)"]))
+                try controller.addWorkload(name: "w-\(i)", network: net, node: name)
+                agents.append(SimulatedAgent(node: name, network: net, identity: id))
+            }
+        }
+        try controller.addNode(
+            .init(
+                name: "spare", identity: Ed25519Identity.generate().publicKeyBase64,
+                publicAddresses: ["198.18.200.1"]))
+        token = try controller.createAdminToken(name: "bench").token
+        self.agents = agents
+        print(
+            "controller: \(agents.count) agents (\(networks) networks x \(perNetwork) nodes), setup \(Bench.fmt((Bench.now() - started) / 1000)) s"
+        )
+    }
+
+    /// Which network change number `c` touches: spread over all of them.
+    var networkOf: @Sendable (Int) -> String {
+        let networks = networks
+        return { "net-\(($0 * 37) % networks)" }
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: dir) }
+}
+
+/// Thousands of simulated agents hold a socket each, in this process and in overlayd (which
+/// inherits the limit): the soft limit goes up to the hard one.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else {
+        return
+    }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
 }
 
 struct SimulatedAgent: Sendable {
@@ -107,21 +155,43 @@ struct SimulatedAgent: Sendable {
     var identity: Ed25519Identity
 }
 
-/// One run of overlayd with all agents connected, `changes` changes made one after another.
+/// One run of overlayd (one replica, or several on one database) with all agents connected,
+/// `changes` changes made one after another. Agent `i` talks to replica `i % replicas.count`, and
+/// change `c` is sent to replica `c % replicas.count`: with several replicas, each change reaches
+/// half of its network's agents through another replica.
 struct ControllerPhase {
     enum Mode { case longPoll, periodic }
+    var label: String
     var mode: Mode
     /// HTTPS (the default) or plain HTTP on loopback.
     var tls = true
-    var overlayd: String
-    var db: String
+    var replicas: [OverlaydLaunch]
     var token: String
     var agents: [SimulatedAgent]
     var changes: Int
-    var networkOf: (Int) -> String
+    var networkOf: @Sendable (Int) -> String
+    /// Agents start this many at a time, each batch once the last holds its plans: thousands of
+    /// TLS handshakes at once on a small machine outlast connect timeouts, and every retry adds
+    /// more handshakes. OVERLAY_BENCH_RAMP sets another batch size.
+    var rampBatch = max(1, Int(ProcessInfo.processInfo.environment["OVERLAY_BENCH_RAMP"] ?? "") ?? 100)
+    /// How long one batch may take to hold its plans before the run is given up.
+    var rampTimeout = 90.0
+    /// Seconds a long-poll waits. Below overlayd's 30 s idle timeout: a poll of exactly 30 s ends
+    /// as the server's read-idle timer fires, which then closes the connection as the answer goes
+    /// out (or as the next request comes in), and thousands of agents come back through new TLS
+    /// handshakes. OVERLAY_BENCH_WAIT sets another (30 is what agents send by default).
+    var longPollWait = Int(ProcessInfo.processInfo.environment["OVERLAY_BENCH_WAIT"] ?? "") ?? 25
 
     struct Result {
-        var p50: Double, p99: Double, cpuSeconds: Double, peakRSSMB: Double, seconds: Double
+        var p50: Double, p99: Double
+        /// Deliveries to agents on the replica that took the change, and on the others.
+        var localP50: Double, localP99: Double, remoteP50: Double, remoteP99: Double
+        var delivered: Int, expected: Int
+        /// Per replica: CPU time during the changes, and peak RSS.
+        var replicaCPUSeconds: [Double], replicaRSSMB: [Double]
+        var seconds: Double
+        /// From the first agent starting to every agent holding its plan.
+        var connectSeconds: Double
         var requests: Int
         var answeredPerChange: [Int]
         var strayAnswers: Int
@@ -129,76 +199,126 @@ struct ControllerPhase {
         var slowest: [Double]
         /// Admin `network list` round trips, one after another on an open connection (ms).
         var adminP50: Double, adminP99: Double
+
+        var cpuSeconds: Double { replicaCPUSeconds.reduce(0, +) }
+        var cpuPerSecondMs: Double { seconds > 0 ? cpuSeconds / seconds * 1000 : 0 }
+        var peakRSSMB: Double { replicaRSSMB.reduce(0, +) }
+        func replicaCPUPerSecondMs(_ r: Int) -> Double { seconds > 0 ? replicaCPUSeconds[r] / seconds * 1000 : 0 }
     }
 
     func run(round: Int) async throws -> Result {
-        let server = try OverlaydProcess(binary: overlayd, db: db, tls: tls)
-        defer { server.stop() }
-        let client = try ControllerClient(
-            baseURL: server.url, maxConnections: agents.count + 16,
-            trust: server.fingerprint.map { .pinned([$0]) } ?? .system)
-        let admin = RemoteAdmin(client: client, token: token)
-        // One request first: over HTTPS it checks the pinned certificate once, not once per agent.
-        _ = try await client.send(method: "GET", pathAndQuery: "/healthz")
+        var servers: [OverlaydProcess] = []
+        var clients: [ControllerClient] = []
+        // The operator's own connection, apart from the agents' pool: an admin request never
+        // waits for a new TLS handshake behind a thousand agents' polls.
+        var adminClients: [ControllerClient] = []
         let log = DeliveryLog()
         let stop = StopFlag()
-        let controllerKey = try await pinnedKey(server: server, client: client)
+        var tasks: [Task<Void, Never>] = []
+        // Whatever happens, the agents stop, the servers die and the clients close: a failed
+        // run must not leave thousands of tasks retrying.
+        func cleanup() async {
+            stop.set()
+            for t in tasks { t.cancel() }
+            for s in servers { s.stop() }
+            for c in clients + adminClients { try? await c.shutdown() }
+            for t in tasks { _ = await t.value }
+        }
+        do {
+            for launch in replicas { servers.append(try OverlaydProcess(launch: launch, tls: tls)) }
+            for server in servers {
+                let client = try ControllerClient(
+                    baseURL: server.url, maxConnections: agents.count + 16,
+                    trust: server.fingerprint.map { .pinned([$0]) } ?? .system)
+                clients.append(client)
+                // One request first: over HTTPS it checks the pinned certificate once, not once per agent.
+                _ = try await client.send(method: "GET", pathAndQuery: "/healthz")
+                adminClients.append(
+                    try ControllerClient(
+                        baseURL: server.url, maxConnections: 1,
+                        trust: server.fingerprint.map { .pinned([$0]) } ?? .system))
+            }
+            guard let key = Data(base64Encoded: servers[0].controllerKey) else {
+                throw BenchError("no controller key in overlayd's log")
+            }
+            // The operator's connections open before the agents come, and are kept busy while
+            // they do: a new TLS connection beside thousands of held ones can take longer than
+            // the client's connect timeout on a loaded machine.
+            let admins = adminClients.map { RemoteAdmin(client: $0, token: token) }
+            for admin in admins { _ = try await Self.connecting { try await admin.networks() } }
+            let result = try await measure(
+                round: round, servers: servers, clients: clients,
+                admins: admins,
+                controllerKey: Array(key), log: log, stop: stop, tasks: &tasks)
+            await cleanup()
+            return result
+        } catch {
+            await cleanup()
+            throw error
+        }
+    }
 
-        // Agents start, take their current plan, then wait (long-poll) or poll every second.
-        let longPoll = mode == .longPoll
-        let tasks = agents.map { agent in
-            Task { [client, log, stop, controllerKey] in
-                var after: Int64 = 0
-                if !longPoll { try? await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000))) }
-                while !stop.isSet {
-                    let wait = longPoll ? 30 : 0
-                    let path = "\(AgentPaths.plan)?after=\(after)&wait=\(wait)"
-                    let started = Bench.now()
-                    let headers = AgentSignature.headers(
-                        identity: agent.identity, node: agent.node, method: "GET", pathAndQuery: path, body: [])
-                    guard
-                        let reply = try? await client.send(
-                            method: "GET", pathAndQuery: path, headers: headers, timeout: .seconds(40))
-                    else {
-                        if stop.isSet { return }
-                        try? await Task.sleep(for: .milliseconds(200))
-                        continue
-                    }
-                    log.request()
-                    if reply.status == 200,
-                        let signed = try? JSONDecoder().decode(SignedPlan.self, from: Data(reply.body)),
-                        (try? signed.open(controllerKey: controllerKey, expectedNode: agent.node)) != nil
-                    {
-                        after = signed.revision
-                        log.delivered(
-                            node: agent.node, network: agent.network, revision: signed.revision, at: Bench.now())
-                    }
-                    if !longPoll {
-                        let left = 1000 - (Bench.now() - started)
-                        if left > 0 { try? await Task.sleep(for: .milliseconds(Int(left))) }
-                    }
+    private func measure(
+        round: Int, servers: [OverlaydProcess], clients: [ControllerClient], admins: [RemoteAdmin],
+        controllerKey: [UInt8], log: DeliveryLog, stop: StopFlag, tasks: inout [Task<Void, Never>]
+    ) async throws -> Result {
+        let home = agents.indices.map { $0 % servers.count }
+        let homeOf = Dictionary(uniqueKeysWithValues: agents.indices.map { (agents[$0].node, home[$0]) })
+
+        // Agents start in batches, take their current plan, then wait (long-poll) or poll every second.
+        let connectStart = Bench.now()
+        for batch in stride(from: 0, to: agents.count, by: rampBatch) {
+            let end = min(batch + rampBatch, agents.count)
+            for i in batch..<end {
+                let (agent, client, wait) = (agents[i], clients[home[i]], mode == .longPoll ? longPollWait : 0)
+                tasks.append(
+                    Task {
+                        await Self.agentLoop(
+                            agent, client: client, wait: wait, controllerKey: controllerKey, log: log,
+                            stop: stop)
+                    })
+            }
+            let deadline = Bench.now() + rampTimeout * 1000
+            var keepAlive = Bench.now()
+            while log.nodesWithPlans < end {
+                if Bench.now() - keepAlive > 10_000 {
+                    keepAlive = Bench.now()
+                    for admin in admins { _ = try await Self.connecting { try await admin.networks() } }
                 }
+                let holding = log.nodesWithPlans
+                guard Bench.now() < deadline || holding >= end else {
+                    throw BenchError(
+                        "\(label): only \(holding) of \(end) agents hold a plan after \(Bench.fmt(rampTimeout, 0)) s (\(log.failures) failed requests)"
+                    )
+                }
+                try await Task.sleep(for: .milliseconds(20))
             }
         }
-        // Everyone holds a plan before the clock starts.
-        while log.nodesWithPlans < agents.count { try await Task.sleep(for: .milliseconds(50)) }
+        let connectSeconds = (Bench.now() - connectStart) / 1000
+        print(
+            "\(label): \(agents.count) agents hold their plans after \(Bench.fmt(connectSeconds)) s (\(log.failures) failed requests, retried)"
+        )
         try await Task.sleep(for: .milliseconds(mode == .periodic ? 1200 : 300))
-        // The admin's connection is open before the clock starts (as an operator's would be).
-        _ = try await admin.networks()
-        let cpu0 = server.cpuSeconds()
+        // The admin connections are open before the clock starts (as an operator's would be).
+        for admin in admins { _ = try await Self.connecting { try await admin.networks() } }
+        let cpu0 = servers.map { $0.cpuSeconds() }
         let requests0 = log.requests
         let t0 = Bench.now()
-        var latencies: [Double] = []
+        var local: [Double] = []
+        var remote: [Double] = []
         var answered: [Int] = []
         var stray = 0
         var slowest: [Double] = []
+        var expected = 0
         for c in 0..<changes {
             let network = networkOf(c + round * changes)
             let members = agents.filter { $0.network == network }.map(\.node)
+            expected += members.count
             let before = log.count
+            let via = c % servers.count
             let sent = Bench.now()
             // attach spare to this network (detaching it from the last one would wake that one too)
-            let change = try await admin.attach(network: network, node: "spare")
+            let change = try await Self.connecting { try await admins[via].attach(network: network, node: "spare") }
             var got: [String: Double] = [:]
             let deadline = Bench.now() + 5000
             while got.count < members.count && Bench.now() < deadline {
@@ -207,7 +327,9 @@ struct ControllerPhase {
                 }
                 if got.count < members.count { try await Task.sleep(for: .milliseconds(2)) }
             }
-            latencies += got.values.map { $0 - sent }
+            for (node, t) in got {
+                if homeOf[node] == via { local.append(t - sent) } else { remote.append(t - sent) }
+            }
             slowest.append(got.values.map { $0 - sent }.max() ?? 0)
             // Let any wrongly woken agent show up before counting.
             try await Task.sleep(for: .milliseconds(mode == .longPoll ? 150 : 500))
@@ -216,41 +338,82 @@ struct ControllerPhase {
             stray += new.filter { $0.network != network }.count
         }
         let seconds = (Bench.now() - t0) / 1000
-        let cpu = server.cpuSeconds() - cpu0
+        let cpu = servers.indices.map { servers[$0].cpuSeconds() - cpu0[$0] }
         let requests = log.requests - requests0
         // Admin latency with every agent connected (long-polls held, or polling).
         var adminLatencies: [Double] = []
         for _ in 0..<200 {
             let sent = Bench.now()
-            _ = try await admin.networks()
+            _ = try await Self.connecting { try await admins[0].networks() }
             adminLatencies.append(Bench.now() - sent)
         }
-        stop.set()
-        for t in tasks { t.cancel() }
-        let rss = server.peakRSSMB()
-        server.stop()
-        for t in tasks { _ = await t.value }
-        try? await client.shutdown()
+        let rss = servers.map { $0.peakRSSMB() }
+        let all = local + remote
         let members = agents.count / Set(agents.map(\.network)).count
         print(
-            "\(mode == .longPoll ? "long-poll" : "periodic 1 s") over \(tls ? "HTTPS" : "plain HTTP"): \(changes) changes in \(Bench.fmt(seconds)) s, "
-                + "\(latencies.count)/\(changes * members) deliveries, p50 \(Bench.fmt(Bench.percentile(latencies, 0.5))) ms, "
-                + "p99 \(Bench.fmt(Bench.percentile(latencies, 0.99))) ms, controller CPU \(Bench.fmt(cpu, 2)) s, peak RSS \(Bench.fmt(rss)) MB"
+            "\(label): \(changes) changes in \(Bench.fmt(seconds)) s, \(all.count)/\(expected) deliveries, "
+                + "p50 \(Bench.fmt(Bench.percentile(all, 0.5))) ms, p99 \(Bench.fmt(Bench.percentile(all, 0.99))) ms, "
+                + "controller CPU \(cpu.map { Bench.fmt($0, 2) + " s" }.joined(separator: " + ")), "
+                + "peak RSS \(rss.map { Bench.fmt($0) + " MB" }.joined(separator: " + "))"
         )
         return Result(
-            p50: Bench.percentile(latencies, 0.5), p99: Bench.percentile(latencies, 0.99), cpuSeconds: cpu,
-            peakRSSMB: rss,
-            seconds: seconds, requests: requests, answeredPerChange: answered, strayAnswers: stray,
+            p50: Bench.percentile(all, 0.5), p99: Bench.percentile(all, 0.99),
+            localP50: Bench.percentile(local, 0.5), localP99: Bench.percentile(local, 0.99),
+            remoteP50: Bench.percentile(remote, 0.5), remoteP99: Bench.percentile(remote, 0.99),
+            delivered: all.count, expected: expected, replicaCPUSeconds: cpu, replicaRSSMB: rss, seconds: seconds,
+            connectSeconds: connectSeconds, requests: requests, answeredPerChange: answered, strayAnswers: stray,
             isolated: stray == 0 && answered.allSatisfy { $0 == members }, slowest: slowest,
             adminP50: Bench.percentile(adminLatencies, 0.5), adminP99: Bench.percentile(adminLatencies, 0.99))
     }
 
-    /// The controller key, as an agent pins it (read from overlayd's log line).
-    func pinnedKey(server: OverlaydProcess, client: ControllerClient) async throws -> [UInt8] {
-        guard let k = Data(base64Encoded: server.controllerKey) else {
-            throw BenchError("no controller key in overlayd's log")
+    /// An admin request, tried again while no connection could be made (it never left, so it
+    /// cannot have been carried out), for up to 60 s.
+    static func connecting<T>(_ body: () async throws -> T) async throws -> T {
+        let deadline = Bench.now() + 60_000
+        while true {
+            do { return try await body() } catch ControllerClientError.notConnected(let url, let why) {
+                guard Bench.now() < deadline else { throw ControllerClientError.notConnected(url, why) }
+                try await Task.sleep(for: .milliseconds(500))
+            }
         }
-        return Array(k)
+    }
+
+    /// One simulated agent: signed plan requests, the plan's signature checked, until `stop`.
+    static func agentLoop(
+        _ agent: SimulatedAgent, client: ControllerClient, wait: Int, controllerKey: [UInt8], log: DeliveryLog,
+        stop: StopFlag
+    ) async {
+        let longPoll = wait > 0
+        var after: Int64 = 0
+        if !longPoll { try? await Task.sleep(for: .milliseconds(Int.random(in: 0..<1000))) }
+        while !stop.isSet && !Task.isCancelled {
+            let path = "\(AgentPaths.plan)?after=\(after)&wait=\(wait)"
+            let started = Bench.now()
+            let headers = AgentSignature.headers(
+                identity: agent.identity, node: agent.node, method: "GET", pathAndQuery: path, body: [])
+            guard
+                let reply = try? await client.send(
+                    method: "GET", pathAndQuery: path, headers: headers, timeout: .seconds(40))
+            else {
+                if stop.isSet { return }
+                log.failed()
+                // Spread the retries: a burst of failures must not come back as one burst.
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 200..<1200)))
+                continue
+            }
+            log.request()
+            if reply.status == 200,
+                let signed = try? JSONDecoder().decode(SignedPlan.self, from: Data(reply.body)),
+                (try? signed.open(controllerKey: controllerKey, expectedNode: agent.node)) != nil
+            {
+                after = signed.revision
+                log.delivered(node: agent.node, network: agent.network, revision: signed.revision, at: Bench.now())
+            }
+            if !longPoll {
+                let left = 1000 - (Bench.now() - started)
+                if left > 0 { try? await Task.sleep(for: .milliseconds(Int(left))) }
+            }
+        }
     }
 }
 
@@ -261,6 +424,7 @@ final class DeliveryLog: Sendable {
         var entries: [Entry] = []
         var first: [String: [(Int64, Double)]] = [:]
         var served = 0
+        var failed = 0
     }
     private let state = Mutex(State())
 
@@ -271,6 +435,8 @@ final class DeliveryLog: Sendable {
         }
     }
     func request() { state.withLock { $0.served += 1 } }
+    func failed() { state.withLock { $0.failed += 1 } }
+    var failures: Int { state.withLock { $0.failed } }
     var requests: Int { state.withLock { $0.served } }
     var count: Int { state.withLock { $0.entries.count } }
     var nodesWithPlans: Int { state.withLock { $0.first.count } }
@@ -286,6 +452,17 @@ final class StopFlag: Sendable {
     var isSet: Bool { value.withLock { $0 } }
 }
 
+/// How to start one `overlayd serve`: its database and any further options (key, certificate).
+struct OverlaydLaunch: Sendable {
+    var arguments: [String]
+
+    /// `overlayd` beside this benchmark's binary.
+    static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("overlayd")
+            .path
+    }
+}
+
 /// `overlayd serve` as a child process on a free loopback port.
 final class OverlaydProcess: @unchecked Sendable {
     let process = Process()
@@ -294,15 +471,16 @@ final class OverlaydProcess: @unchecked Sendable {
     /// The certificate it serves (nil over plain HTTP).
     private(set) var fingerprint: CertificateFingerprint?
 
-    /// - Parameter tls: HTTPS with the self-signed certificate beside the database, else plain
-    ///   HTTP (loopback).
-    init(binary: String, db: String, tls: Bool) throws {
+    /// - Parameter tls: HTTPS (the launch's certificate, or the self-signed one beside a SQLite
+    ///   database), else plain HTTP (loopback).
+    init(launch: OverlaydLaunch, tls: Bool) throws {
+        let binary = OverlaydLaunch.binary
         guard FileManager.default.isExecutableFile(atPath: binary) else { throw BenchError("\(binary) is not built") }
         process.executableURL = URL(fileURLWithPath: binary)
         // Every simulated agent connects from 127.0.0.1: one source, so its budget is the whole.
         process.arguments =
-            [
-                "serve", "--db", db, "--listen", "127.0.0.1:0", "--log-level", "notice",
+            ["serve"] + launch.arguments + [
+                "--listen", "127.0.0.1:0", "--log-level", "notice",
                 "--connections-per-source", "100000", "--max-connections", "100000",
             ] + (tls ? [] : ["--plain-http"])
         let err = Pipe()
@@ -312,7 +490,7 @@ final class OverlaydProcess: @unchecked Sendable {
         // Read the log until the listening line names the port and the key.
         var text = ""
         let handle = err.fileHandleForReading
-        let deadline = Date().addingTimeInterval(15)
+        let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let chunk = handle.availableData
             if chunk.isEmpty { break }
