@@ -135,6 +135,17 @@ final class PostgresEngine: Sendable {
         try withConnection { session in _ = try session.execute(sql, []) }
     }
 
+    /// `body`'s statements each committed on their own, without the writers' lock: for what
+    /// one statement decides alone. Started over once on a new connection when an idle one
+    /// turns out to be closed, as a transaction is.
+    func autocommit<T>(_ body: (PostgresSession) throws -> T) throws -> T {
+        do {
+            return try withConnection(body)
+        } catch is StoreUnavailableError {
+            return try withConnection(body)
+        }
+    }
+
     /// Applies the migrations not yet applied, in order, in one transaction (PostgreSQL's DDL is
     /// transactional). Replicas starting together take turns through an advisory lock.
     func migrate(_ migrations: [Schema.Migration]) throws {
@@ -220,7 +231,7 @@ struct PostgresSession: SQLConnection {
         try fetchAll(
             """
             SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()
-            AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'
+            AND table_type = 'BASE TABLE' AND table_name NOT IN ('schema_migrations', 'agent_nonces')
             """, []
         ).map { try $0.string(0) }.sorted()
     }
