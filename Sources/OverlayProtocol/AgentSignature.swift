@@ -66,7 +66,7 @@ public enum AgentSignature {
             signature = Array(sig)
         }
 
-        /// Checks time and signature (not replay: see `NonceCache`).
+        /// Checks time and signature (not replay: the controller remembers the nonces it accepted).
         /// The part of `verify` that needs no key: the server checks it before it looks the node
         /// up, so an unknown node and a bad signature cannot be told apart by their answers.
         public func checkTime(now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
@@ -84,25 +84,6 @@ public enum AgentSignature {
                 throw AgentSignatureError.badSignature
             }
         }
-    }
-}
-
-/// Remembers nonces for twice the skew window, so each signed request is accepted once.
-public struct NonceCache: Sendable {
-    private var seen: [String: Int64] = [:]
-    private var lastPurge: Int64 = 0
-
-    public init() {}
-
-    /// Records `nonce` of `node`; throws `.replay` when it was seen within the window.
-    public mutating func record(node: String, nonce: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
-        if now - lastPurge > AgentSignature.maxSkew {
-            seen = seen.filter { now - $0.value <= 2 * AgentSignature.maxSkew }
-            lastPurge = now
-        }
-        let key = node + "\n" + nonce
-        if let t = seen[key], now - t <= 2 * AgentSignature.maxSkew { throw AgentSignatureError.replay }
-        seen[key] = now
     }
 }
 

@@ -67,7 +67,7 @@ public final class ControllerServer: Sendable {
         }
         key = signingKey
         plans = SignedPlanCache()
-        nonces = NonceStore()
+        nonces = NonceStore(store: store)
         self.logger = logger
         authLimits = AuthLimits(.init(burst: authFailures.burst, refillPerSecond: authFailures.refillPerSecond))
         planChanges = store.listenForPlanChanges(

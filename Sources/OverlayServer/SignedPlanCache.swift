@@ -27,12 +27,3 @@ final class SignedPlanCache: Sendable {
         return body
     }
 }
-
-/// Nonces of accepted agent requests (replays are refused).
-final class NonceStore: Sendable {
-    private let cache = Mutex(NonceCache())
-
-    func record(node: String, nonce: String) throws {
-        try cache.withLock { try $0.record(node: node, nonce: nonce) }
-    }
-}

@@ -81,18 +81,22 @@ final class PostgresEngine: Sendable {
         while true {
             do {
                 return try withConnection { session in
+                    // The lock and BEGIN go out together: one wait instead of two.
+                    let first = session.send(exclusive ? "SELECT pg_advisory_lock(\(Self.writersLock))" : begin, [])
+                    let second = exclusive ? session.send(begin, []) : nil
                     do {
-                        try session.execute(exclusive ? "SELECT pg_advisory_lock(\(Self.writersLock))" : begin, [])
+                        _ = try session.wait(first)
                     } catch let e as StoreUnavailableError {
+                        _ = try? second?.wait()
                         throw StaleConnection(underlying: e)
                     }
-                    defer {
-                        if exclusive { _ = try? session.execute("SELECT pg_advisory_unlock(\(Self.writersLock))", []) }
-                    }
-                    if exclusive { try session.execute(begin, []) }
+                    // Not waited for: the connection runs it before anything sent after it, and
+                    // a connection lost meanwhile releases the lock with it.
+                    defer { if exclusive { _ = session.send("SELECT pg_advisory_unlock(\(Self.writersLock))", []) } }
+                    if let second { _ = try session.wait(second) }
                     do {
                         let result = try body(Transaction(conn: session))
-                        try session.execute("COMMIT", [])
+                        try session.commit()
                         return result
                     } catch {
                         _ = try? session.execute("ROLLBACK", [])
@@ -135,6 +139,17 @@ final class PostgresEngine: Sendable {
         try withConnection { session in _ = try session.execute(sql, []) }
     }
 
+    /// `body`'s statements each committed on their own, without the writers' lock: for what
+    /// one statement decides alone. Started over once on a new connection when an idle one
+    /// turns out to be closed, as a transaction is.
+    func autocommit<T>(_ body: (PostgresSession) throws -> T) throws -> T {
+        do {
+            return try withConnection(body)
+        } catch is StoreUnavailableError {
+            return try withConnection(body)
+        }
+    }
+
     /// Applies the migrations not yet applied, in order, in one transaction (PostgreSQL's DDL is
     /// transactional). Replicas starting together take turns through an advisory lock.
     func migrate(_ migrations: [Schema.Migration]) throws {
@@ -157,16 +172,54 @@ final class PostgresEngine: Sendable {
     }
 }
 
+/// Statements of a transaction sent without waiting for their answers.
+final class PendingStatements {
+    var futures: [EventLoopFuture<PostgresQueryResult>] = []
+}
+
 /// A connection inside one transaction.
 struct PostgresSession: SQLConnection {
     let connection: PostgresConnection
     let logger: Logger
     let location: PostgresLocation
     let origin: String
+    let pending = PendingStatements()
 
     var dialect: SQLDialect { .postgres }
 
     private func run(_ sql: String, _ arguments: [any SQLBindable]) throws -> PostgresQueryResult {
+        try wait(send(sql, arguments))
+    }
+
+    /// The statement's answer, as the store's errors.
+    func wait(_ answer: EventLoopFuture<PostgresQueryResult>) throws -> PostgresQueryResult {
+        do {
+            return try answer.wait()
+        } catch {
+            throw Self.translate(error, location: location)
+        }
+    }
+
+    /// Sends `sql` now and checks its answer at commit: for a statement whose result nothing in
+    /// the transaction reads. Its failure aborts the transaction, so the commit fails with it.
+    func executeBeforeCommit(_ sql: String, _ arguments: [any SQLBindable]) {
+        pending.futures.append(send(sql, arguments))
+    }
+
+    /// Commits, sent behind the statements still unanswered: one wait for all of them. A failed
+    /// one has aborted the transaction (PostgreSQL then answers COMMIT with a rollback), and
+    /// its error is the one thrown.
+    func commit() throws {
+        let futures = pending.futures
+        pending.futures = []
+        let commit = send("COMMIT", [])
+        for f in futures { _ = try wait(f) }
+        _ = try wait(commit)
+    }
+
+    /// Sends one statement; the answer comes in the future (the connection runs its statements
+    /// in the order they were sent).
+    func send(_ sql: String, _ arguments: [any SQLBindable]) -> EventLoopFuture<PostgresQueryResult> {
         var binds = PostgresBindings(capacity: arguments.count)
         for a in arguments {
             switch a.sqlValue {
@@ -177,13 +230,8 @@ struct PostgresSession: SQLConnection {
             case .blob(let b): binds.append(ByteBuffer(bytes: b))
             }
         }
-        do {
-            return try connection.query(
-                PostgresQuery(unsafeSQL: SQLDialect.postgres.placeholders(sql), binds: binds), logger: logger
-            ).wait()
-        } catch {
-            throw Self.translate(error, location: location)
-        }
+        return connection.query(
+            PostgresQuery(unsafeSQL: SQLDialect.postgres.placeholders(sql), binds: binds), logger: logger)
     }
 
     func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
@@ -220,7 +268,7 @@ struct PostgresSession: SQLConnection {
         try fetchAll(
             """
             SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()
-            AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'
+            AND table_type = 'BASE TABLE' AND table_name NOT IN ('schema_migrations', 'agent_nonces')
             """, []
         ).map { try $0.string(0) }.sorted()
     }

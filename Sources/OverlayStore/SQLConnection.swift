@@ -128,7 +128,7 @@ protocol SQLConnection {
     @discardableResult
     func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int
     func fetchAll(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow]
-    /// The tables holding state (not the migrations' bookkeeping).
+    /// The tables holding state (not the migrations' bookkeeping, nor the nonces of agent requests).
     func tableNames() throws -> [String]
 }
 

@@ -52,7 +52,7 @@ struct SQLiteConnection: SQLConnection {
             db,
             sql: """
                 SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
-                AND name <> 'grdb_migrations'
+                AND name NOT IN ('grdb_migrations', 'agent_nonces')
                 """
         ).sorted()
     }

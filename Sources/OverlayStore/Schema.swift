@@ -278,6 +278,29 @@ enum Schema {
                     ALTER TABLE networks ADD COLUMN owner TEXT COLLATE "C";
                     CREATE INDEX networks_owner ON networks(owner);
                 """),
+        // Nonces of accepted agent requests, shared by every replica on the database and kept
+        // across restarts, so a captured request is accepted once whichever replica it reaches.
+        // Not state: the dump and the copy leave them out.
+        .init(
+            "v5-agent-nonces",
+            sqlite: """
+                CREATE TABLE agent_nonces (
+                    scope TEXT NOT NULL,
+                    nonce TEXT NOT NULL,
+                    seen_at INTEGER NOT NULL,
+                    PRIMARY KEY (scope, nonce)
+                ) WITHOUT ROWID;
+                CREATE INDEX agent_nonces_seen_at ON agent_nonces(seen_at);
+                """,
+            postgres: """
+                    CREATE TABLE agent_nonces (
+                        scope TEXT COLLATE "C" NOT NULL,
+                        nonce TEXT COLLATE "C" NOT NULL,
+                        seen_at BIGINT NOT NULL,
+                        PRIMARY KEY (scope, nonce)
+                    );
+                    CREATE INDEX agent_nonces_seen_at ON agent_nonces(seen_at);
+                """),
     ]
 
     static var migrator: DatabaseMigrator {

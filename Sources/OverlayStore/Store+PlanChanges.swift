@@ -16,7 +16,8 @@ extension Transaction {
         guard let session = conn as? PostgresSession, !nodes.isEmpty else { return }
         var payload = session.origin + "\n" + nodes.joined(separator: " ")
         if payload.utf8.count > Self.maxPayload { payload = session.origin + "\n*" }
-        try execute("SELECT pg_notify(?, ?)", Self.planChannel, payload)
+        // Nothing reads its answer: it goes out with the commit.
+        session.executeBeforeCommit("SELECT pg_notify(?, ?)", [Self.planChannel, payload])
     }
 }
 

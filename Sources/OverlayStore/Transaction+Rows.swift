@@ -85,8 +85,7 @@ extension Transaction {
 
     /// Increments and returns the store revision; every committed command takes one.
     public func bumpRevision() throws -> Int64 {
-        try execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'")
-        return try revision()
+        try row("UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value")?.int64(0) ?? 0
     }
 
     // MARK: networks

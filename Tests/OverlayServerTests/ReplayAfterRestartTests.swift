@@ -5,10 +5,11 @@ import HummingbirdTesting
 import Logging
 import OverlayProtocol
 import OverlayServer
+import OverlayStore
 import Testing
 
-/// A signed status report replayed after the controller restarted (its in-memory nonce cache
-/// empty) is refused: the kept report's signed time and nonce bound it.
+/// A signed status report replayed after the controller restarted is refused: the nonces are
+/// kept in the store, and should they be gone, the kept report's signed time and nonce bound it.
 @Suite struct ReplayAfterRestartTests {
     @Test func anOldReportReplayedAfterARestartDoesNotOverwriteTheCurrentOne() async throws {
         let h = try Harness()
@@ -38,11 +39,19 @@ import Testing
         }
         #expect(try h.controller.node(named: "n1").status?.status.appliedRevision == 2)
 
-        // The same database, a new controller process: no nonce is remembered.
+        // The same database, a new controller process: the nonces are still known.
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
         let restarted = ControllerServer(store: h.store, signingKey: h.key, logger: quiet)
         try await Application(router: restarted.router(), logger: quiet).test(.router) { client in
+            for r in [old, current] {
+                let answer = try await client.execute(
+                    uri: AgentPaths.status, method: .post, headers: r.headers, body: buffer(r.body))
+                #expect(answer.status == .unauthorized, "\(answer.text)")
+                #expect(answer.error?.contains("already seen (replay)") == true, "\(answer.text)")
+            }
+            // Nonces forgotten (as if expired): the kept report still refuses them.
+            try h.store.pruneNonces(before: .max)
             for r in [old, current] {
                 let answer = try await client.execute(
                     uri: AgentPaths.status, method: .post, headers: r.headers, body: buffer(r.body))

@@ -81,4 +81,38 @@ struct ReplicaTests {
             #expect(ra.status == .noContent && ta >= .milliseconds(2900), "a1 answered \(ra.status) after \(ta)")
         }
     }
+
+    @Test("a signed agent request accepted by one replica is refused as a replay by the other")
+    func replayAcrossReplicas() async throws {
+        let db = try ReplicaDatabase()
+        let key = Ed25519Identity.generate()
+        let a = try Harness(store: try Store(postgres: db.location), key: key)
+        let b = try Harness(store: try Store(postgres: db.location), key: key)
+        let id = try a.joinedNode("n1")
+        let body = Array(
+            try JSONEncoder().encode(AgentStatus(appliedRevision: 1, networks: [], errors: [], wireguard: "kernel")))
+        let headers = signed(id, node: "n1", method: "POST", uri: AgentPaths.status, body: body)
+        let first = try await a.test { client in
+            try await client.execute(uri: AgentPaths.status, method: .post, headers: headers, body: buffer(body))
+        }
+        #expect(first.status == .noContent, "\(first.text)")
+        let before = try b.store.dump()
+        let replayed = try await b.test { client in
+            try await client.execute(uri: AgentPaths.status, method: .post, headers: headers, body: buffer(body))
+        }
+        #expect(replayed.status == .unauthorized, "\(replayed.text)")
+        #expect(replayed.error?.contains("already seen (replay)") == true, "\(replayed.text)")
+        #expect(try b.store.dump() == before)
+        // The agent's next report, with a fresh nonce, is taken by either replica.
+        let nextBody = Array(
+            try JSONEncoder().encode(AgentStatus(appliedRevision: 2, networks: [], errors: [], wireguard: "kernel")))
+        let next = try await b.test { client in
+            try await client.execute(
+                uri: AgentPaths.status, method: .post,
+                headers: signed(id, node: "n1", method: "POST", uri: AgentPaths.status, body: nextBody),
+                body: buffer(nextBody))
+        }
+        #expect(next.status == .noContent, "\(next.text)")
+        #expect(try a.controller.node(named: "n1").status?.status.appliedRevision == 2)
+    }
 }
