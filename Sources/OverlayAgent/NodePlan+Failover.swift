@@ -4,15 +4,41 @@ import WireGuard
 
 extension NodePlan {
     /// The plan as the kernel should have it now: in each network with a failover entry, the
-    /// relayed prefixes of the hubs `outOfService(network)` names sit on the other hub's peer.
-    func withRelaysOutOfService(_ outOfService: (String) -> Set<WireGuardKey>) -> NodePlan {
+    /// relayed prefixes of the hubs `outOfService(network)` names sit on the other hub's peer, and
+    /// the hubs `detoured(network)` names have their detour as endpoint.
+    func withRelaysOutOfService(
+        _ outOfService: (String) -> Set<WireGuardKey>, detoured: (String) -> Set<WireGuardKey> = { _ in [] }
+    ) -> NodePlan {
         var plan = self
         for i in plan.networks.indices {
             guard let f = plan.networks[i].failover else { continue }
             let out = outOfService(plan.networks[i].name)
             if !out.isEmpty { plan.networks[i].peers = f.peers(plan.networks[i].peers, outOfService: out) }
+            let viaDetour = detoured(plan.networks[i].name)
+            for hub in f.hubs where viaDetour.contains(hub.publicKey) {
+                guard let detour = hub.detour,
+                    let p = plan.networks[i].peers.firstIndex(where: { $0.publicKey == hub.publicKey })
+                else { continue }
+                plan.networks[i].peers[p].endpoint = detour
+            }
         }
         return plan
+    }
+
+    /// The relay forwarders this node runs: one per network it is a relay hub of, in the host.
+    var relayForwarders: [UDPRelay.Mapping] {
+        networks.compactMap { n in
+            n.relayForwarder.map { f in
+                let address: IPv6Address =
+                    switch f.target.address {
+                    case .v6(let a): a
+                    // The relay's sockets are IPv6 and dual-stack: an IPv4 target is v4-mapped.
+                    case .v4(let a): IPv6Address(bytes: [UInt8](repeating: 0, count: 10) + [0xff, 0xff] + a.bytes)!
+                    }
+                return UDPRelay.Mapping(
+                    port: f.port, namespace: nil, backends: [.init(address: address, port: f.target.port)])
+            }
+        }
     }
 
     /// Where to send one packet for each node peer that `actions` added: the peer's router

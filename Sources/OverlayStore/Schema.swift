@@ -278,6 +278,16 @@ enum Schema {
                     ALTER TABLE networks ADD COLUMN owner TEXT COLLATE "C";
                     CREATE INDEX networks_owner ON networks(owner);
                 """),
+        // A hub's relay forwarder port per network, from the node's listen port range (NULL on
+        // other members). Hub memberships made before it get theirs when the store opens.
+        .init(
+            "v5-relay-port",
+            sqlite: """
+                ALTER TABLE memberships ADD COLUMN relay_port INTEGER;
+                """,
+            postgres: """
+                    ALTER TABLE memberships ADD COLUMN relay_port BIGINT;
+                """),
     ]
 
     static var migrator: DatabaseMigrator {
