@@ -156,10 +156,13 @@ public final class Agent {
         }
         if let prober {
             // A connected peer keeps the endpoint it roamed to through a reconcile: a path that
-            // changed is set here, on the hub's peer alone.
+            // changed is set here, on the hub's peer alone. The path is read after the change is
+            // taken, so a flip published during this pass is applied now or on the next one.
             for change in prober.takePathChanges() {
-                guard let n = plan.networks.first(where: { $0.name == change.network }),
-                    let endpoint = n.peers.first(where: { $0.publicKey == change.hub })?.endpoint
+                guard let n = loaded.plan.networks.first(where: { $0.name == change.network }),
+                    let hub = n.failover?.hubs.first(where: { $0.publicKey == change.hub }),
+                    let endpoint = prober.detoured(n.name).contains(change.hub)
+                        ? hub.detour : n.peers.first(where: { $0.publicKey == change.hub })?.endpoint
                 else { continue }
                 do {
                     try kernel.wireguard.updatePeer(

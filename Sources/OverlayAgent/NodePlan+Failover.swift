@@ -15,11 +15,20 @@ extension NodePlan {
             let out = outOfService(plan.networks[i].name)
             if !out.isEmpty { plan.networks[i].peers = f.peers(plan.networks[i].peers, outOfService: out) }
             let viaDetour = detoured(plan.networks[i].name)
-            for hub in f.hubs where viaDetour.contains(hub.publicKey) {
+            // Datagrams from a hub come in only on the path this member sends on: WireGuard follows
+            // the last one it heard, and the other path may carry the hub's direction only.
+            for hub in f.hubs {
                 guard let detour = hub.detour,
                     let p = plan.networks[i].peers.firstIndex(where: { $0.publicKey == hub.publicKey })
                 else { continue }
-                plan.networks[i].peers[p].endpoint = detour
+                if viaDetour.contains(hub.publicKey) {
+                    if let direct = plan.networks[i].peers[p].endpoint {
+                        plan.hostFirewall.ignoredEndpoints.append(direct)
+                    }
+                    plan.networks[i].peers[p].endpoint = detour
+                } else {
+                    plan.hostFirewall.ignoredEndpoints.append(detour)
+                }
             }
         }
         return plan

@@ -47,6 +47,10 @@ public struct HostFirewallPlan: Codable, Equatable, Sendable {
     public var gatewayTCPPorts: [UInt16]
     /// Every `--udp` mapping. Sorted.
     public var gatewayUDPPorts: [UInt16]
+    /// WireGuard datagrams from these endpoints are dropped: the relay hubs a hidden member
+    /// reaches through a detour, so that WireGuard does not roam back onto a path that carries
+    /// only the hub's direction. Set by the agent from its failover state, never in a plan.
+    public var ignoredEndpoints: [Endpoint] = []
 
     public init(
         wireguardPorts: [UInt16], gatewayTCPPorts: [UInt16] = [], gatewayUDPPorts: [UInt16] = [], egress: Bool = false
