@@ -167,6 +167,8 @@ public final class Agent {
                 do {
                     try kernel.wireguard.updatePeer(
                         PeerUpdate(publicKey: change.hub, endpoint: endpoint), on: n.interface)
+                    // One packet through the tunnel now: the hub follows it to the new path at once.
+                    prober.kick(namespace: n.namespace, address: hub.routerAddress)
                 } catch {
                     log("network \(n.name): could not point a relay hub's peer at \(endpoint): \(error)")
                 }
