@@ -3,6 +3,9 @@
 # controller anywhere), then under a controller. Hubs a and b, public node c and hidden node h (behind NAT) run one network
 # with a workload each; h's primary relay is one hub (P), its standby the other (S).
 # Proves, with real pings between c's and h's workloads:
+# - only h's path to P broken (its home router drops UDP to P's port; P serves everyone else): h
+#   points its P peer at S's relay forwarder, nobody moves a prefix, wc and wh keep reaching each
+#   other and P keeps serving c; the rule removed, h returns to P's own endpoint without an outage;
 # - P silent (its uplink cut, so nobody reaches it): c, h and S move h's relayed prefixes to S by
 #   themselves, and wc reaches wh again within 10 s; the agents logged the failover;
 # - P back: everyone returns to P after the hold, and wc keeps reaching wh meanwhile;
@@ -54,6 +57,55 @@ carrier_on_c() {
   true
 }
 expect_eq "on c, h's /64 is on the primary ($P)" "$P" carrier_on_c
+
+# --- Only h's path to its primary breaks; P keeps serving everyone else ------------------------
+# h's home router drops UDP to P's WireGuard port (a rule this test puts in the router's own
+# namespace). h points its P peer at S's relay forwarder; no AllowedIPs move anywhere.
+p_endpoint=$(jq -r --arg k "$(key_of "$P")" '.networks[0].peers[] | select(.publicKey == $k) | .endpoint' \
+  "$(sim_state_dir h)/plan.json")
+detour=$(jq -r '.networks[0].failover.hubs[] | select(.isPrimary) | .detour' "$(sim_state_dir h)/plan.json")
+s_forwarder=$(jq -r '.networks[0].relayForwarder | "\(.port) \(.target)"' "$(sim_state_dir "$S")/plan.json")
+expect_eq "h's plan detours $P through $S's forwarder" "$(sim_public_addr "$S"):${s_forwarder%% *}" echo "$detour"
+expect_eq "$S forwards to $P's endpoint" "$p_endpoint" echo "${s_forwarder#* }"
+WP=$(jq -r '.networks[0].workloads[0].address' "$(sim_state_dir "$P")/plan.json")
+c_to_p() { sim_netns_exec c wl-wc ping -6 -c1 -W1 "$WP"; }
+h_endpoint_of_p() { sim_exec h wg show "$WG" endpoints | awk -v k="$(key_of "$P")" '$1 == k { print $2 }'; }
+expect_eq "h sends to $P directly" "$p_endpoint" h_endpoint_of_p
+sim_exec_bg c ping-cut.log ip netns exec wl-wc ping -6 -n -i 0.2 -w 90 "$WH"
+PING=$SIM_LAST_BG
+sleep 2
+sim_router_exec h nft -f - <<RULES
+table ip s80cut {
+  chain forward {
+    type filter hook forward priority -10; policy accept;
+    ip daddr ${p_endpoint%:*} udp dport ${p_endpoint##*:} counter drop
+  }
+}
+RULES
+detoured() { [ "$(h_endpoint_of_p)" = "$detour" ]; }
+expect_ok "h points its $P peer at $S's forwarder" sim_wait_until 10 detoured
+expect_ok "wc reaches wh through $P while h's path to it is cut" sim_wait_until 10 c_to_h
+expect_ok "wh reaches wc" sim_wait_until 5 h_to_c
+expect_ok "$P keeps serving c" c_to_p
+expect_eq "on c, h's /64 stays on $P" "$P" carrier_on_c
+dropped() { sim_router_exec h nft list table ip s80cut | grep -o 'packets [0-9]*' | awk '{ print $2 }'; }
+expect_output "h's router dropped datagrams to $P" '^[1-9][0-9]*$' dropped
+expect_output "h's agent logged the detour" "relay hub $P silent on its own path" agent_log h
+expect_fail "nobody took $P out of service" grep -q "out of service: $P" \
+  "$(sim_log_dir c)/agent.log" "$(sim_log_dir h)/agent.log"
+sleep 3
+sim_router_exec h nft delete table ip s80cut
+direct() { [ "$(h_endpoint_of_p)" = "$p_endpoint" ]; }
+# The direct path is tried again 10 s after the detour (then after 20 s, 40 s while it fails).
+expect_ok "the rule gone, h returns to $P's own endpoint" sim_wait_until 40 direct
+sleep 3
+expect_ok "wc reaches wh directly through $P again" c_to_h
+sim_bg_stop "$PING" INT
+# Losses only at the cut (up to 1.5 s of h's datagrams to P, then its agent's pass), none at the return.
+cut_lost() { awk '/packets transmitted/ { print $1 - $4 }' "$(sim_log_dir c)/ping-cut.log"; }
+expect_ok "at most 3 s of pings (15) lost over the cut and the return: $(cut_lost) lost" test "$(cut_lost)" -le 15
+expect_fail "still nobody took $P out of service" grep -q "out of service: $P" \
+  "$(sim_log_dir c)/agent.log" "$(sim_log_dir h)/agent.log"
 
 # uplink NODE up|down: the node's only link to the internet.
 uplink() { sim_internet_exec ip link set "${SIM_PREFIX}-$1" "$2"; }

@@ -4,6 +4,7 @@ import Netlink
 import OverlayCrypto
 import OverlayModel
 import OverlayPlanner
+import Synchronization
 import SystemCalls
 import WireGuard
 
@@ -44,6 +45,9 @@ public final class Agent {
     let gateway: Gateway
     /// Relay hub probes and failover decisions; none in `once` mode (docs/failover.md).
     let prober: RelayProber?
+    /// A relay hub's forwarders to the other relay hub (docs/failover.md); none in `once` mode.
+    let forwarders: UDPRelay?
+    private let forwarderProblems = Mutex<[UInt16: String]>([:])
 
     public init(options: Options) throws {
         self.options = options
@@ -57,6 +61,7 @@ public final class Agent {
         kernel = try LinuxKernel(wireguard: try Self.backend(options, state: state) { _ in }, state: state)
         gateway = Gateway(stateDirectory: options.stateDirectory, identity: identity, relayUDP: !options.once)
         prober = options.once ? nil : try RelayProber(log: { Agent.log($0) })
+        forwarders = options.once ? nil : UDPRelay()
     }
 
     static func backend(
@@ -134,11 +139,40 @@ public final class Agent {
     func pass(_ loaded: Loaded) throws -> [AgentAction] {
         let writes = kernel.writesSent
         prober?.update(loaded.plan)
-        let plan = loaded.plan.withRelaysOutOfService { prober?.outOfService($0) ?? [] }
+        let plan = loaded.plan.withRelaysOutOfService(
+            { prober?.outOfService($0) ?? [] }, detoured: { prober?.detoured($0) ?? [] })
         let actions = try kernel.reconcile(plan: plan, keys: loaded.keys) { [options] action in
             if options.verbose { print("action: \(action)") }
         }
+        if let forwarders {
+            forwarders.update(plan.relayForwarders)
+            let problems = forwarders.currentProblems()
+            if forwarderProblems.withLock({ p in
+                defer { p = problems }
+                return p != problems
+            }) {
+                for (_, text) in problems.sorted(by: { $0.key < $1.key }) { log("relay forwarder: \(text)") }
+            }
+        }
         if let prober {
+            // A connected peer keeps the endpoint it roamed to through a reconcile: a path that
+            // changed is set here, on the hub's peer alone. The path is read after the change is
+            // taken, so a flip published during this pass is applied now or on the next one.
+            for change in prober.takePathChanges() {
+                guard let n = loaded.plan.networks.first(where: { $0.name == change.network }),
+                    let hub = n.failover?.hubs.first(where: { $0.publicKey == change.hub }),
+                    let endpoint = prober.detoured(n.name).contains(change.hub)
+                        ? hub.detour : n.peers.first(where: { $0.publicKey == change.hub })?.endpoint
+                else { continue }
+                do {
+                    try kernel.wireguard.updatePeer(
+                        PeerUpdate(publicKey: change.hub, endpoint: endpoint), on: n.interface)
+                    // One packet through the tunnel now: the hub follows it to the new path at once.
+                    prober.kick(namespace: n.namespace, address: hub.routerAddress)
+                } catch {
+                    log("network \(n.name): could not point a relay hub's peer at \(endpoint): \(error)")
+                }
+            }
             for (namespace, address) in plan.probeTargets(newPeersIn: actions) {
                 prober.kick(namespace: namespace, address: address)
             }

@@ -79,13 +79,22 @@ public enum Firewall {
                         rules: [
                             NFTRule([.ctState([.established, .related])], .accept),
                             NFTRule([.iifname("lo")], .accept),
-                            NFTRule([.inSet([.udpDport], set: "wireguard_ports")], .accept),
-                            // A gateway's public ports (HTTP, TLS, mapped TCP and UDP); empty elsewhere.
-                            NFTRule([.inSet([.tcpDport], set: "gateway_tcp")], .accept),
-                            NFTRule([.inSet([.udpDport], set: "gateway_udp")], .accept),
-                            NFTRule([.inSet([.icmpv6Type], set: "icmpv6_needed")], .accept),
-                            NFTRule(counter: true, .drop, comment: "input-dropped"),
-                        ]),
+                        ]
+                            + plan.ignoredEndpoints.map { e in
+                                let source: NFTMatch =
+                                    switch e.address {
+                                    case .v4: .ipSaddr(in: .host(e.address))
+                                    case .v6: .ip6Saddr(in: .host(e.address))
+                                    }
+                                return NFTRule([source, .equal(.udpSport, .port(e.port))], .drop)
+                            } + [
+                                NFTRule([.inSet([.udpDport], set: "wireguard_ports")], .accept),
+                                // A gateway's public ports (HTTP, TLS, mapped TCP and UDP); empty elsewhere.
+                                NFTRule([.inSet([.tcpDport], set: "gateway_tcp")], .accept),
+                                NFTRule([.inSet([.udpDport], set: "gateway_udp")], .accept),
+                                NFTRule([.inSet([.icmpv6Type], set: "icmpv6_needed")], .accept),
+                                NFTRule(counter: true, .drop, comment: "input-dropped"),
+                            ]),
                     .base("forward", hook: .forward, policy: .accept, rules: forward),
                 ] + raw + nat,
                 sets: [

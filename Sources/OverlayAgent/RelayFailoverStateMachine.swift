@@ -13,12 +13,20 @@ import OverlayPlanner
 ///   stays, and the first hub that is up again comes back into service at once.
 /// - Otherwise a hub comes back into service only after `returnAfter` up without a single loss, so
 ///   a flapping hub never pulls the routes back and forth.
+/// - A hub with a detour (another hub's forwarder, on a hidden member) that shows no sign of life
+///   for `suspectAfter` since its path was last set is *suspected*: its path flips (direct to
+///   detour or back) and nothing else moves. A path that answers before `downAfter` keeps the
+///   hub in service; one that does not is down as before. While detoured, the direct path is
+///   tried again after `returnAfter`, then after twice as long at each failed try (up to 32 times).
 struct RelayFailoverStateMachine {
     struct Thresholds: Equatable {
         var probeInterval: Duration
         var downAfter: Duration
         var upAfter: Duration
         var returnAfter: Duration
+
+        /// One interval and a half: one probe lost, and the next one not sent yet.
+        var suspectAfter: Duration { probeInterval * 3 / 2 }
 
         init(probeInterval: Duration, downAfter: Duration, upAfter: Duration, returnAfter: Duration) {
             self.probeInterval = probeInterval
@@ -59,6 +67,20 @@ struct RelayFailoverStateMachine {
         var losses = 0
         /// Whether it showed any sign of life since the machine started.
         var seen = false
+        /// Whether there is another path to it (the other hub's forwarder).
+        var canDetour = false
+        /// Whether it is reached through the detour now.
+        var detoured = false
+        /// When the path was last set (the start, or a flip).
+        var pathSince: Instant
+        /// How long a detour lasts before the direct path is tried again.
+        var retryDirectAfter: Duration = .zero
+        /// When the direct path was last tried again, until the next flip: the down timer counts
+        /// from there, so a failed try (back to a detour that works) never takes the hub down.
+        var retriedAt: Instant?
+
+        /// Since when the hub has been silent, as far as being down goes.
+        var silentSince: Instant { retriedAt.map { max($0, lastAlive) } ?? lastAlive }
     }
 
     enum Status: Equatable {
@@ -75,6 +97,8 @@ struct RelayFailoverStateMachine {
         case probe(hub: Int)
         /// Program the peers as they are with these hubs (indexes, sorted) out of service.
         case reroute(outOfService: [Int])
+        /// Point this hub's peer at its detour (the other hub's forwarder) or back at the hub itself.
+        case path(hub: Int, detour: Bool)
     }
 
     let thresholds: Thresholds
@@ -84,12 +108,36 @@ struct RelayFailoverStateMachine {
     /// Times a hub came back into service.
     private(set) var returns = 0
 
-    /// Starts trusting every hub: a member that just joined routes as planned until a hub fails.
-    /// Probes go at `firstProbe` and every interval after it (at once by default).
-    init(hubs count: Int, thresholds: Thresholds, now: Instant, firstProbe: Instant? = nil) {
+    /// Times a path flipped.
+    private(set) var pathChanges = 0
+
+    /// Starts trusting every hub, each on its direct path: a member that just joined routes as
+    /// planned until a hub fails. Probes go at `firstProbe` and every interval after it (at once by
+    /// default). `detours` says which hubs have a detour (none by default); `detoured` which start
+    /// on it (a machine started again for a new plan keeps the paths that worked: such a hub
+    /// counts as seen).
+    init(
+        hubs count: Int, thresholds: Thresholds, now: Instant, firstProbe: Instant? = nil, detours: [Bool] = [],
+        detoured: [Bool] = []
+    ) {
         self.thresholds = thresholds
-        hubs = Array(repeating: Hub(lastAlive: now, aliveSince: now, nextProbe: firstProbe ?? now), count: count)
+        hubs = (0..<count).map { h in
+            var hub = Hub(lastAlive: now, aliveSince: now, nextProbe: firstProbe ?? now, pathSince: now)
+            hub.canDetour = h < detours.count && detours[h]
+            hub.detoured = hub.canDetour && h < detoured.count && detoured[h]
+            hub.seen = hub.detoured
+            hub.retryDirectAfter = thresholds.returnAfter
+            return hub
+        }
     }
+
+    /// Whether the path to hub `h` is open to a flip: it was seen once (a member that has just
+    /// started waits for its first handshake on the planned path), or it is down.
+    private func mayFlip(_ h: Int) -> Bool {
+        hubs[h].canDetour && (hubs[h].seen || !hubs[h].up)
+    }
+
+    private var maxRetryDirect: Duration { thresholds.returnAfter * 32 }
 
     /// The next moment `tick` has something to do without new evidence: a probe is due, or a
     /// hub crosses a threshold. The caller sleeps until then (or until evidence arrives).
@@ -98,11 +146,15 @@ struct RelayFailoverStateMachine {
         for h in hubs {
             if h.up {
                 deadlines.append(
-                    h.lastAlive + (h.seen ? thresholds.downAfter : max(thresholds.downAfter, thresholds.returnAfter)))
+                    h.silentSince + (h.seen ? thresholds.downAfter : max(thresholds.downAfter, thresholds.returnAfter)))
             } else if let since = h.aliveSince {
                 deadlines.append(since + thresholds.upAfter)
             }
             if !h.inService, let since = h.aliveSince { deadlines.append(since + thresholds.returnAfter) }
+        }
+        for h in hubs.indices where mayFlip(h) {
+            deadlines.append(max(hubs[h].lastAlive, hubs[h].pathSince) + thresholds.suspectAfter)
+            if hubs[h].detoured { deadlines.append(hubs[h].pathSince + hubs[h].retryDirectAfter) }
         }
         return deadlines.min()
     }
@@ -164,11 +216,25 @@ struct RelayFailoverStateMachine {
             hubs[h].nextProbe = next > now ? next : now + thresholds.probeInterval
         }
         for h in hubs.indices {
-            if now - hubs[h].lastAlive >= downAfter(h) {
+            if now - hubs[h].silentSince >= downAfter(h) {
                 hubs[h].up = false
                 hubs[h].aliveSince = nil
             } else if !hubs[h].up, let since = hubs[h].aliveSince, now - since >= thresholds.upAfter {
                 hubs[h].up = true
+            }
+        }
+        for h in hubs.indices where mayFlip(h) {
+            if now - max(hubs[h].lastAlive, hubs[h].pathSince) >= thresholds.suspectAfter {
+                // Suspected: no sign of life on this path. A direct path that had worked for a
+                // while starts the retries afresh; a failed retry keeps the longer wait.
+                if !hubs[h].detoured && now - hubs[h].pathSince >= thresholds.returnAfter {
+                    hubs[h].retryDirectAfter = thresholds.returnAfter
+                }
+                actions.append(flip(h, at: now))
+            } else if hubs[h].detoured && now - hubs[h].pathSince >= hubs[h].retryDirectAfter {
+                actions.append(flip(h, at: now))
+                hubs[h].retryDirectAfter = min(hubs[h].retryDirectAfter * 2, maxRetryDirect)
+                if hubs[h].up { hubs[h].retriedAt = now }
             }
         }
         let before = outOfService
@@ -188,5 +254,13 @@ struct RelayFailoverStateMachine {
             actions.append(.reroute(outOfService: after))
         }
         return actions
+    }
+
+    private mutating func flip(_ h: Int, at now: Instant) -> Action {
+        hubs[h].detoured.toggle()
+        hubs[h].pathSince = now
+        hubs[h].retriedAt = nil
+        pathChanges += 1
+        return .path(hub: h, detour: hubs[h].detoured)
     }
 }

@@ -44,6 +44,10 @@ final class RelayProber: Sendable {
         var handshakes: [String: [WireGuardKey: ContinuousClock.Instant]] = [:]
         var kicks: [(namespace: String, address: IPv6Address)] = []
         var outOfService: [String: Set<WireGuardKey>] = [:]
+        /// Per network, the hubs reached through their detour now.
+        var detoured: [String: Set<WireGuardKey>] = [:]
+        /// Hubs whose path changed since the agent last took them: (network, hub).
+        var pathChanges: [(network: String, hub: WireGuardKey)] = []
         var reports: [String: Report] = [:]
         var running = false
         var stopping = false
@@ -97,6 +101,7 @@ final class RelayProber: Sendable {
             s.desired = targets
             let names = Set(targets.map(\.network))
             s.outOfService = s.outOfService.filter { names.contains($0.key) }
+            s.detoured = s.detoured.filter { names.contains($0.key) }
             s.reports = s.reports.filter { names.contains($0.key) }
             guard !s.running, !s.stopping else { return (true, false) }
             s.running = true
@@ -128,6 +133,19 @@ final class RelayProber: Sendable {
 
     func outOfService(_ network: String) -> Set<WireGuardKey> {
         shared.withLock { $0.outOfService[network] ?? [] }
+    }
+
+    func detoured(_ network: String) -> Set<WireGuardKey> {
+        shared.withLock { $0.detoured[network] ?? [] }
+    }
+
+    /// The hubs whose path changed since the last call: their peers' endpoints must be set now,
+    /// since the reconciler leaves the endpoint of a connected peer alone (it may have roamed).
+    func takePathChanges() -> [(network: String, hub: WireGuardKey)] {
+        shared.withLock { s in
+            defer { s.pathChanges = [] }
+            return s.pathChanges
+        }
     }
 
     func reports() -> [String: Report] {
@@ -167,10 +185,15 @@ final class RelayProber: Sendable {
         }
     }
 
-    fileprivate func publish(network: String, outOfService: Set<WireGuardKey>?, report: Report) {
+    fileprivate func publish(
+        network: String, outOfService: Set<WireGuardKey>?, detoured: Set<WireGuardKey>, report: Report
+    ) {
         let changed = shared.withLock { s -> Bool in
             s.reports[network] = report
-            guard let outOfService, s.outOfService[network] ?? [] != outOfService else { return false }
+            let flipped = (s.detoured[network] ?? []).symmetricDifference(detoured)
+            s.detoured[network] = detoured
+            s.pathChanges += flipped.map { (network, $0) }
+            guard let outOfService, s.outOfService[network] ?? [] != outOfService else { return !flipped.isEmpty }
             s.outOfService[network] = outOfService
             return true
         }
@@ -203,14 +226,19 @@ private struct ProbeWorker: ~Copyable {
         var pending: [UInt16: (hub: Int, sent: ContinuousClock.Instant)] = [:]
         /// The last failure to send a probe to each hub, logged once.
         var sendError: [Int: String] = [:]
-        init(target: RelayProber.Target, fd: Int32, now: ContinuousClock.Instant) {
+        /// `detoured`: the hubs (by key) reached through their detour under the previous plan.
+        init(
+            target: RelayProber.Target, fd: Int32, now: ContinuousClock.Instant, detoured: Set<WireGuardKey> = []
+        ) {
             self.target = target
             self.fd = fd
             inode = NetworkNamespace.inode(target.namespace)
             let thresholds = Machine.Thresholds(target.failover.thresholds)
             machine = Machine(
                 hubs: target.failover.hubs.count, thresholds: thresholds, now: now,
-                firstProbe: now + Self.untilWallClockGrid(thresholds.probeInterval))
+                firstProbe: now + Self.untilWallClockGrid(thresholds.probeInterval),
+                detours: target.failover.hubs.map { $0.detour != nil },
+                detoured: target.failover.hubs.map { $0.detour != nil && detoured.contains($0.publicKey) })
             identifier = UInt16.random(in: 1...UInt16.max)
         }
         deinit { close(fd) }
@@ -258,12 +286,23 @@ private struct ProbeWorker: ~Copyable {
                                 + (names.isEmpty
                                     ? "every relay hub in service" : "out of service: \(names.joined(separator: ", "))")
                                 + " (\(Self.describe(n.machine.status, n.target.failover)))")
+                    case .path(let hub, let detour):
+                        let plan = n.target.failover.hubs[hub]
+                        prober.note(
+                            "network \(n.target.network): relay hub \(plan.name) "
+                                + (detour
+                                    ? "silent on its own path, now through \(plan.detour.map { "\($0)" } ?? "?")"
+                                    : "silent through the detour or due for a retry, now direct"))
                     }
                 }
                 prober.publish(
                     network: n.target.network,
                     outOfService: rerouted
                         ? Set(n.machine.outOfService.map { n.target.failover.hubs[$0].publicKey }) : nil,
+                    detoured: Set(
+                        n.machine.hubs.indices.filter { n.machine.hubs[$0].detoured }.map {
+                            n.target.failover.hubs[$0].publicKey
+                        }),
                     report: Self.report(n))
             }
             // Asleep until a reply, a request (`update`, `kick`, `stop`) or the next deadline: a
@@ -295,6 +334,15 @@ private struct ProbeWorker: ~Copyable {
     /// thresholds changed starts over (trusting the plan again).
     mutating func sync(_ targets: [RelayProber.Target], _ prober: RelayProber) {
         let wanted = Dictionary(targets.map { ($0.network, $0) }, uniquingKeysWith: { a, _ in a })
+        // A plan change restarts a network's machine; a hub it reached through its detour stays
+        // there (its direct path is likely still broken), so the change costs no outage.
+        var detoured: [String: Set<WireGuardKey>] = [:]
+        for (name, n) in networks where wanted[name] != n.target {
+            detoured[name] = Set(
+                n.machine.hubs.indices.filter { n.machine.hubs[$0].detoured }.map {
+                    n.target.failover.hubs[$0].publicKey
+                })
+        }
         networks = networks.filter { wanted[$0.key] == $0.value.target }
         for n in networks.values {
             let inode = NetworkNamespace.inode(n.target.namespace)
@@ -307,7 +355,7 @@ private struct ProbeWorker: ~Copyable {
         for (name, t) in wanted where networks[name] == nil {
             do {
                 let fd = try Self.openICMPv6(in: t.namespace)
-                networks[name] = Network(target: t, fd: fd, now: .now)
+                networks[name] = Network(target: t, fd: fd, now: .now, detoured: detoured[name] ?? [])
                 problems[name] = nil
             } catch {
                 // The namespace may not exist yet: the next round tries again.

@@ -28,7 +28,9 @@ final class UDPRelay: Sendable {
 
     struct Mapping: Equatable, Sendable {
         var port: UInt16
-        var namespace: String
+        /// Where the flows' sockets are opened; nil: the agent's own namespace (a relay hub's
+        /// forwarder, whose target is another node's public endpoint).
+        var namespace: String?
         var backends: [Backend]
     }
 
@@ -325,11 +327,14 @@ private struct RelayWorker: ~Copyable {
             }
         }
         l.next += 1
-        guard
-            let fd = try? NetworkNamespace.openSocket(
-                in: l.mapping.namespace, domain: AF_INET6,
-                type: Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
-        else { return nil }
+        let type = Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        let opened: Int32?
+        if let namespace = l.mapping.namespace {
+            opened = try? NetworkNamespace.openSocket(in: namespace, domain: AF_INET6, type: type)
+        } else {
+            opened = try? systemCall("socket", "udp relay flow") { socket(AF_INET6, type, 0) }
+        }
+        guard let fd = opened else { return nil }
         var to = sockaddr_in6()
         to.sin6_family = sa_family_t(AF_INET6)
         to.sin6_port = choice.port.bigEndian

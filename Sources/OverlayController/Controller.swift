@@ -165,12 +165,25 @@ final class Mutation {
                 "node '\(node.name)' has no free listen port left in \(node.listenPorts.lowerBound)-\(node.listenPorts.upperBound) for network '\(network.name)'"
             )
         }
+        // A hub may become a relay hub of the network at any change: its forwarder port is there already.
+        var relayPort: UInt16?
+        if node.hub && !node.isHidden {
+            guard
+                let p = AddressPlan.lowestFree(
+                    in: node.listenPorts, used: try tx.usedListenPorts(node: node.name).union([port]))
+            else {
+                throw ConflictError(
+                    "hub node '\(node.name)' has no free port left in \(node.listenPorts.lowerBound)-\(node.listenPorts.upperBound) for its relay forwarder in network '\(network.name)' (a hub takes two ports per network)"
+                )
+            }
+            relayPort = p
+        }
         let (privateKey, publicKey) = X25519.generateKeyPair()
         let sealed = try SealedBox.seal(privateKey, toIdentity: node.identity)
         try tx.insert(
             Membership(
                 network: network.name, node: node.name, subnetID: subnetID, publicKey: publicKey,
-                sealedPrivateKey: sealed, listenPort: port), pinned: pinned)
+                sealedPrivateKey: sealed, listenPort: port, relayPort: relayPort), pinned: pinned)
     }
 
     /// Hidden members need relays: a network with hidden members and no hub member gets up to two

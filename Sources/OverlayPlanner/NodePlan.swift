@@ -7,7 +7,10 @@ public struct NodePlan: Codable, Equatable, Sendable {
     /// AllowedIPs and routes) and egress; relay failover (`failover` names both relay hubs and
     /// what each relays, decided on the data path). A version-1 agent would build IPv6 only and
     /// leave the IPv4 prefixes unrouted, and would read no failover, so it must refuse these plans.
-    public static let currentVersion = 2
+    /// 3: a relay hub's forwarder (`relayForwarder`, its port among the host's WireGuard ports) and
+    /// a hidden member's detour to each hub (`RelayHubPlan.detour`). A version-2 relay hub would
+    /// not forward, and its hidden members would detour into a closed port.
+    public static let currentVersion = 3
 
     public var version: Int
     public var node: String
@@ -32,9 +35,10 @@ public struct NodePlan: Codable, Equatable, Sendable {
     }
 }
 
-/// The host namespace's table: policy drop, except these UDP ports (one per network resource)
-/// and, on a gateway, the public ports its routes serve.
+/// The host namespace's table: policy drop, except these UDP ports (one per network resource, and
+/// a relay hub's forwarder ports) and, on a gateway, the public ports its routes serve.
 public struct HostFirewallPlan: Codable, Equatable, Sendable {
+    /// Where WireGuard datagrams arrive: the listen ports and the relay forwarders' ports. Sorted.
     public var wireguardPorts: [UInt16]
     /// Whether a network on this node has egress: the host forwards the transfer links' traffic
     /// out and masquerades it.
@@ -43,6 +47,10 @@ public struct HostFirewallPlan: Codable, Equatable, Sendable {
     public var gatewayTCPPorts: [UInt16]
     /// Every `--udp` mapping. Sorted.
     public var gatewayUDPPorts: [UInt16]
+    /// WireGuard datagrams from these endpoints are dropped: the relay hubs a hidden member
+    /// reaches through a detour, so that WireGuard does not roam back onto a path that carries
+    /// only the hub's direction. Set by the agent from its failover state, never in a plan.
+    public var ignoredEndpoints: [Endpoint] = []
 
     public init(
         wireguardPorts: [UInt16], gatewayTCPPorts: [UInt16] = [], gatewayUDPPorts: [UInt16] = [], egress: Bool = false
@@ -101,13 +109,15 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
     public var ipv4: NetworkIPv4Plan?
     /// The way out to the internet through this node; nil for a sealed network.
     public var egress: EgressPlan?
+    /// On a relay hub of a network with hidden members: its forwarder to the other relay hub.
+    public var relayForwarder: RelayForwarderPlan?
 
     public init(
         name: String, id: String, prefix: IPv6Prefix, subnet: IPv6Prefix, routerAddress: IPv6Address,
         mtu: Int, namespace: String, interface: String, bridge: String, listenPort: UInt16,
         publicKey: WireGuardKey, sealedPrivateKey: String, peers: [PeerPlan], routes: [IPPrefix],
         workloads: [WorkloadPlan], firewall: NetworkFirewallPlan, failover: FailoverPlan?,
-        ipv4: NetworkIPv4Plan? = nil, egress: EgressPlan? = nil
+        ipv4: NetworkIPv4Plan? = nil, egress: EgressPlan? = nil, relayForwarder: RelayForwarderPlan? = nil
     ) {
         self.name = name
         self.id = id
@@ -128,6 +138,21 @@ public struct NetworkResourcePlan: Codable, Equatable, Sendable {
         self.failover = failover
         self.ipv4 = ipv4
         self.egress = egress
+        self.relayForwarder = relayForwarder
+    }
+}
+
+/// A relay hub's forwarder: what arrives on `port` (in the host, from anywhere) is passed on to
+/// `target`, the other relay hub's WireGuard endpoint, from one socket per sender, and the
+/// answers back. A hidden member whose own path to that hub broke sends through it; WireGuard
+/// sessions, keys and AllowedIPs stay as they are (docs/failover.md).
+public struct RelayForwarderPlan: Codable, Equatable, Sendable {
+    public var port: UInt16
+    public var target: Endpoint
+
+    public init(port: UInt16, target: Endpoint) {
+        self.port = port
+        self.target = target
     }
 }
 
@@ -304,10 +329,13 @@ public struct RelayHubPlan: Codable, Equatable, Sendable {
     public var relayed: [IPPrefix]
     /// Whether this hub is this (hidden) member's primary relay.
     public var isPrimary: Bool
+    /// On a hidden member: the other hub's forwarder, the endpoint to give this hub's peer while
+    /// the direct path to it does not answer.
+    public var detour: Endpoint?
 
     public init(
         name: String, publicKey: WireGuardKey, subnet: IPv6Prefix, access: [IPPrefix], relayed: [IPPrefix],
-        isPrimary: Bool
+        isPrimary: Bool, detour: Endpoint? = nil
     ) {
         self.name = name
         self.publicKey = publicKey
@@ -315,6 +343,7 @@ public struct RelayHubPlan: Codable, Equatable, Sendable {
         self.access = access
         self.relayed = relayed
         self.isPrimary = isPrimary
+        self.detour = detour
     }
 
     public var routerAddress: IPv6Address { AddressPlan.routerAddress(subnet) }

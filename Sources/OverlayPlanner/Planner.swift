@@ -68,7 +68,8 @@ public struct PlannedNetwork: Sendable {
                 ? EgressPlan(
                     nat44: ipv4 != nil, nat66: me.hasPublicIPv6, interface: network.transferInterfaceName,
                     hostInterface: network.transferHostInterfaceName,
-                    address: AddressPlan.transferAddress(listenPort: membership.listenPort)) : nil)
+                    address: AddressPlan.transferAddress(listenPort: membership.listenPort)) : nil,
+            relayForwarder: topology.relayForwarder(of: i))
     }
 }
 
@@ -115,7 +116,7 @@ public enum Planner {
         return NodePlan(
             node: node.name, revision: revision,
             hostFirewall: HostFirewallPlan(
-                wireguardPorts: resources.map(\.listenPort).sorted(),
+                wireguardPorts: (resources.map(\.listenPort) + resources.compactMap(\.relayForwarder?.port)).sorted(),
                 gatewayTCPPorts: tcp.sorted(), gatewayUDPPorts: udp.sorted(),
                 egress: resources.contains { $0.egress?.nat44 == true }),
             networks: resources, gateway: gateway)

@@ -23,6 +23,8 @@ public struct Topology: Sendable {
         public var isGateway: Bool
         /// Whether the node has a public IPv6 address (egress there is NAT66 as well).
         public var hasPublicIPv6: Bool = false
+        /// A hub's relay forwarder: its public address (the endpoint's) and its relay port.
+        public var relayEndpoint: Endpoint? = nil
 
         /// What it owns in both families: its /64, then its /24.
         public var prefixes: [IPPrefix] { [subnet.asIPPrefix] + (subnet4.map { [$0.asIPPrefix] } ?? []) }
@@ -66,7 +68,10 @@ public struct Topology: Sendable {
                 Entry(
                     index: i, name: m.node.name, publicKey: m.membership.publicKey, endpoint: endpoint,
                     subnet: subnet, subnet4: subnet4, isHub: m.node.hub && !m.node.isHidden, isHidden: m.node.isHidden,
-                    isGateway: m.node.gateway, hasPublicIPv6: m.node.publicAddresses.contains { $0.isIPv6 }))
+                    isGateway: m.node.gateway, hasPublicIPv6: m.node.publicAddresses.contains { $0.isIPv6 },
+                    relayEndpoint: m.node.publicAddresses.first.flatMap { a in
+                        m.membership.relayPort.map { Endpoint(address: a, port: $0) }
+                    }))
             byName[m.node.name] = i
         }
         members = entries
@@ -224,12 +229,23 @@ public struct Topology: Sendable {
             } else {
                 relayed = relays.filter { $0.value.primary == h }.keys.sorted().flatMap { members[$0].prefixes }
             }
+            // A hidden member whose path to this hub breaks reaches it through the other hub's forwarder.
+            let other = relayHubs.first { $0 != h }!
             return RelayHubPlan(
                 name: members[h].name, publicKey: members[h].publicKey, subnet: members[h].subnet,
                 access: (accessByHub[h] ?? []).flatMap(accessPrefixes), relayed: relayed,
-                isPrimary: isPrimary)
+                isPrimary: isPrimary, detour: members[i].isHidden ? members[other].relayEndpoint : nil)
         }
         guard hubs.contains(where: { !$0.relayed.isEmpty }) else { return nil }
         return FailoverPlan(hubs: hubs)
+    }
+
+    /// Relay hub `i`'s forwarder: on its relay port, to the other relay hub's endpoint; nil on
+    /// other members, without hidden members, or without a relay port.
+    public func relayForwarder(of i: Int) -> RelayForwarderPlan? {
+        guard relayHubs.count == 2, !relays.isEmpty, relayHubs.contains(i), let port = members[i].relayEndpoint?.port,
+            let target = members[relayHubs.first { $0 != i }!].endpoint
+        else { return nil }
+        return RelayForwarderPlan(port: port, target: target)
     }
 }

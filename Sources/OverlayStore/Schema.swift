@@ -301,6 +301,16 @@ enum Schema {
                     );
                     CREATE INDEX agent_nonces_seen_at ON agent_nonces(seen_at);
                 """),
+        // A hub's relay forwarder port per network, from the node's listen port range (NULL on
+        // other members). Hub memberships made before it get theirs when the store opens.
+        .init(
+            "v6-relay-port",
+            sqlite: """
+                ALTER TABLE memberships ADD COLUMN relay_port INTEGER;
+                """,
+            postgres: """
+                    ALTER TABLE memberships ADD COLUMN relay_port BIGINT;
+                """),
     ]
 
     static var migrator: DatabaseMigrator {

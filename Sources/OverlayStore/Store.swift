@@ -27,6 +27,7 @@ public final class Store: Sendable {
         let pg = PostgresEngine(location)
         try pg.migrate(Schema.migrations)
         engine = .postgres(pg)
+        try write { tx in try tx.assignMissingRelayPorts() }
     }
 
     /// Creates an empty database `name` on the server of `server` (its own database is only
@@ -59,6 +60,7 @@ public final class Store: Sendable {
         let pool = try DatabasePool(path: path, configuration: config)
         try Schema.migrator.migrate(pool)
         engine = .sqlite(pool)
+        try write { tx in try tx.assignMissingRelayPorts() }
     }
 
     /// The database holds sealed keys and token hashes. Missing parent directories are made

@@ -245,7 +245,8 @@ extension Transaction {
 
     // MARK: memberships
 
-    static let membershipColumns = "n.name, m.subnet_id, m.public_key, m.sealed_private_key, m.listen_port"
+    static let membershipColumns =
+        "n.name, m.subnet_id, m.public_key, m.sealed_private_key, m.listen_port, m.relay_port"
 
     func membership(_ row: SQLRow, network: String, offset o: Int = 0) throws -> Membership {
         Membership(
@@ -253,7 +254,9 @@ extension Transaction {
             subnetID: try Columns.uint16(row, o + 1, table: "memberships", column: "subnet_id"),
             publicKey: try Columns.key(row, o + 2, table: "memberships", column: "public_key"),
             sealedPrivateKey: try row.bytes(o + 3),
-            listenPort: try Columns.uint16(row, o + 4, table: "memberships", column: "listen_port"))
+            listenPort: try Columns.uint16(row, o + 4, table: "memberships", column: "listen_port"),
+            relayPort: try row.optionalInt64(o + 5) == nil
+                ? nil : Columns.uint16(row, o + 5, table: "memberships", column: "relay_port"))
     }
 
     public func memberships(network: String) throws -> [Membership] {
@@ -283,7 +286,7 @@ extension Transaction {
             JOIN nodes n ON n.id = m.node_id JOIN networks w ON w.id = m.network_id
             WHERE n.name = ? ORDER BY w.name
             """, node
-        ).map { (try membership($0, network: try $0.string(0), offset: 1), try $0.bool(6)) }
+        ).map { (try membership($0, network: try $0.string(0), offset: 1), try $0.bool(7)) }
     }
 
     /// The members of `network` kept there explicitly (attached).
@@ -300,11 +303,12 @@ extension Transaction {
     public func insert(_ m: Membership, pinned: Bool) throws {
         try execute(
             """
-            INSERT INTO memberships (network_id, node_id, subnet_id, public_key, sealed_private_key, listen_port, pinned)
-            VALUES ((SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?, ?, ?)
+            INSERT INTO memberships (network_id, node_id, subnet_id, public_key, sealed_private_key, listen_port,
+                relay_port, pinned)
+            VALUES ((SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?, ?, ?, ?)
             """,
             m.network, m.node, Int(m.subnetID), Data(m.publicKey.bytes), Data(m.sealedPrivateKey), Int(m.listenPort),
-            pinned)
+            m.relayPort.map(Int.init), pinned)
     }
 
     public func setPinned(_ pinned: Bool, network: String, node: String) throws {
@@ -350,10 +354,27 @@ extension Transaction {
         return (try counts?.int(0) ?? 0, try counts?.int(1) ?? 0)
     }
 
+    /// The node's listen ports and relay forwarder ports: both come from its listen port range.
     public func usedListenPorts(node: String) throws -> Set<UInt16> {
-        Set(
-            try rows("SELECT listen_port FROM memberships WHERE node_id = (SELECT id FROM nodes WHERE name = ?)", node)
-                .map { try Columns.uint16($0, 0, table: "memberships", column: "listen_port") })
+        var used: Set<UInt16> = []
+        for row in try rows(
+            "SELECT listen_port, relay_port FROM memberships WHERE node_id = (SELECT id FROM nodes WHERE name = ?)",
+            node)
+        {
+            used.insert(try Columns.uint16(row, 0, table: "memberships", column: "listen_port"))
+            if try row.optionalInt64(1) != nil {
+                used.insert(try Columns.uint16(row, 1, table: "memberships", column: "relay_port"))
+            }
+        }
+        return used
+    }
+
+    public func setRelayPort(_ port: UInt16, network: String, node: String) throws {
+        try execute(
+            """
+            UPDATE memberships SET relay_port = ? WHERE network_id = (SELECT id FROM networks WHERE name = ?)
+            AND node_id = (SELECT id FROM nodes WHERE name = ?)
+            """, Int(port), network, node)
     }
 
     // MARK: workloads

@@ -11,7 +11,7 @@ extension Transaction {
             WHERE m.network_id = (SELECT id FROM networks WHERE name = ?) ORDER BY m.subnet_id
             """, name
         ).map { row in
-            NetworkSnapshot.Member(node: try node(row, offset: 5), membership: try membership(row, network: name))
+            NetworkSnapshot.Member(node: try node(row, offset: 6), membership: try membership(row, network: name))
         }
         let workloads = try workloads(network: name)
         let names = Set(workloads.map(\.name))

@@ -85,7 +85,7 @@ import WireGuard
         var plan = Fixtures.plan(revision: 7)
         plan.version = 1
         let e = #expect(throws: PlanGate.Refusal.unsupportedVersion(1)) { try gate.open(try signed(plan), applied: 6) }
-        #expect("\(e!)" == "plan version 1; this agent reads version 2; plan refused")
+        #expect("\(e!)" == "plan version 1; this agent reads version 3; plan refused")
     }
 
     @Test func refusesAnUnknownPlanVersion() throws {

@@ -63,4 +63,27 @@ import WireGuard
         let update = DeviceChange(peers: [.update(PeerUpdate(publicKey: Self.key(2), allowedIPs: []))])
         #expect(plan.probeTargets(newPeersIn: [.configureWireGuard(n.interface, update)]).isEmpty)
     }
+
+    @Test func aDetouredHubGetsItsDetourAsEndpointAndItsOwnEndpointIsIgnored() throws {
+        var plan = Self.hiddenPlan()
+        plan.networks[0].failover!.hubs[0].detour = Endpoint("192.0.2.2:51821")
+        plan.networks[0].failover!.hubs[1].detour = Endpoint("192.0.2.1:51821")
+        // On the direct paths: the detours are ignored, nothing else changes.
+        let direct = plan.withRelaysOutOfService({ _ in [] })
+        #expect(direct.networks == plan.networks)
+        #expect(direct.hostFirewall.ignoredEndpoints == [Endpoint("192.0.2.2:51821")!, Endpoint("192.0.2.1:51821")!])
+        // Hub a through b's forwarder: its peer's endpoint is the detour, its own endpoint ignored.
+        let detoured = plan.withRelaysOutOfService({ _ in [] }, detoured: { _ in [Self.key(1)] })
+        let a = try #require(detoured.networks[0].peers.first { $0.name == "a" })
+        #expect(a.endpoint == Endpoint("192.0.2.2:51821"))
+        #expect(a.allowedIPs == [Self.prefix.asIPPrefix])
+        #expect(detoured.networks[0].peers.first { $0.name == "b" }?.endpoint == Endpoint("192.0.2.2:51820"))
+        #expect(detoured.hostFirewall.ignoredEndpoints == [Endpoint("192.0.2.1:51820")!, Endpoint("192.0.2.1:51821")!])
+        // The ignored endpoints reach the host table as drops before WireGuard's ports are accepted.
+        let table = Firewall.hostTable(detoured.hostFirewall)
+        let input = try #require(table.chains.first { $0.name == "input" })
+        #expect(
+            input.rules.count == Firewall.hostTable(plan.hostFirewall).chains.first { $0.name == "input" }!.rules.count
+                + 2)
+    }
 }

@@ -19,6 +19,8 @@ import Testing
         var pendingLosses: [(at: ContinuousClock.Instant, hub: Int)] = []
         /// Each reroute: seconds since t0 and the hubs out of service.
         var reroutes: [(at: Double, out: [Int])] = []
+        /// Each path flip: seconds since t0, the hub, and whether it is now through the detour.
+        var paths: [(at: Double, hub: Int, detour: Bool)] = []
         var probesSent = [0, 0]
 
         var seconds: Double { Self.seconds(now - t0) }
@@ -27,6 +29,11 @@ import Testing
         }
 
         mutating func run(until end: Double, reachable: (Int, Double) -> Bool) {
+            run(until: end) { h, t, _ in reachable(h, t) }
+        }
+
+        /// `reachable(hub, seconds, through the detour)`.
+        mutating func run(until end: Double, reachable: (Int, Double, Bool) -> Bool) {
             while seconds < end {
                 now += step
                 let due = pendingLosses.filter { $0.at <= now }
@@ -36,13 +43,15 @@ import Testing
                     switch a {
                     case .probe(let h):
                         probesSent[h] += 1
-                        if reachable(h, seconds) {
+                        if reachable(h, seconds, machine.hubs[h].detoured) {
                             machine.observe(hub: h, .reply(rtt: .milliseconds(2)), at: now)
                         } else {
                             pendingLosses.append((now + machine.thresholds.probeInterval, h))
                         }
                     case .reroute(let out):
                         reroutes.append((seconds, out))
+                    case .path(let h, let detour):
+                        paths.append((seconds, h, detour))
                     }
                 }
             }
@@ -178,5 +187,103 @@ import Testing
         let first = try #require(n.reroutes.first)
         #expect(first.out == [0])
         #expect(first.at >= 10 && first.at < 10.1, "\(first.at)")
+    }
+
+    // A broken path to one hub: the member detours through the other hub's forwarder.
+
+    static func detouring() -> Network {
+        var n = Network()
+        n.machine = Machine(hubs: 2, thresholds: thresholds, now: t0, detours: [true, true])
+        return n
+    }
+
+    @Test func aBrokenPathToThePrimaryIsDetouredAndNothingMoves() throws {
+        var n = Self.detouring()
+        // The member's router drops UDP to the primary from 10 s; the forwarder path works.
+        n.run(until: 60) { h, t, detour in h == 1 || detour || t < 10 }
+        #expect(n.reroutes.isEmpty, "\(n.reroutes)")
+        #expect(n.machine.status == .normal)
+        let first = try #require(n.paths.first)
+        #expect(first.hub == 0 && first.detour)
+        // The last reply came at 10 s at the latest: suspected 1.5 s later, before `downAfter`.
+        #expect(first.at > 10 && first.at <= 10 + 1.5 + 0.1, "detoured at \(first.at)")
+        // The direct path is tried again after 10 s, then 20 s, 40 s: each try fails and comes back.
+        #expect(n.paths.map(\.detour) == [true, false, true, false, true], "\(n.paths)")
+        #expect(n.paths[1].at - n.paths[0].at >= 10 && n.paths[1].at - n.paths[0].at < 10.1, "\(n.paths)")
+        #expect(n.paths[3].at - n.paths[2].at >= 20 && n.paths[3].at - n.paths[2].at < 20.1, "\(n.paths)")
+        #expect(n.machine.hubs[0].detoured)
+        #expect(n.machine.hubs[1].detoured == false)
+    }
+
+    @Test func aPathThatHealsIsTakenBackAtTheNextTryAndKept() {
+        var n = Self.detouring()
+        // Broken from 10 s to 25 s: detour at ~10.5 s, a failed try at ~20.5 s, back to the detour at
+        // ~22 s, the next try at ~42 s finds it healed and stays.
+        n.run(until: 120) { h, t, detour in h == 1 || detour || t < 10 || t >= 25 }
+        #expect(n.reroutes.isEmpty, "\(n.reroutes)")
+        #expect(n.paths.map(\.detour) == [true, false, true, false], "\(n.paths)")
+        #expect(n.paths.last.map { $0.at > 41 && $0.at < 45 } == true, "\(n.paths)")
+        #expect(!n.machine.hubs[0].detoured)
+        // A later break starts again with the short wait.
+        n.run(until: 200) { h, t, detour in h == 1 || detour || t < 150 || t >= 155 }
+        let later = n.paths.filter { $0.at > 150 }
+        #expect(later.map(\.detour) == [true, false], "\(n.paths)")
+        #expect(later.count == 2 && later[1].at - later[0].at < 10.1, "\(later)")
+    }
+
+    @Test func aDeadPrimaryWithADetourStillFailsOverInTime() throws {
+        var n = Self.detouring()
+        n.run(until: 30) { h, t, _ in h == 1 || t < 10 }
+        let first = try #require(n.reroutes.first)
+        #expect(first.out == [0])
+        #expect(first.at > 10 && first.at <= 10 + 3.5 + 0.1, "failed over at \(first.at)")
+        #expect(n.paths.first.map { $0.hub == 0 && $0.detour } == true)
+        // The primary returns on either path: found within one flip, back in service after the hold.
+        n.run(until: 60) { h, t, detour in h == 1 || (t >= 40 && !detour) }
+        #expect(n.reroutes.map(\.out) == [[0], []], "\(n.reroutes)")
+        #expect(n.reroutes[1].at >= 50 && n.reroutes[1].at <= 54, "\(n.reroutes)")
+    }
+
+    @Test func aForwarderThatStopsSendsTheMemberBackToTheDirectPath() {
+        var n = Self.detouring()
+        // Direct broken 10-30 s; the forwarder (the standby) dies at 30 s when the direct path heals.
+        n.run(until: 60) { h, t, detour in
+            if h == 1 { return t < 30 }
+            return detour ? t < 30 : (t < 10 || t >= 30)
+        }
+        // The primary is never taken out of service; the standby is.
+        #expect(n.reroutes.map(\.out) == [[1]], "\(n.reroutes)")
+        #expect(!n.machine.hubs[0].detoured)
+        #expect(n.machine.hubs[0].inService)
+        #expect(
+            n.paths.filter { $0.hub == 0 }.last.map { !$0.detour && $0.at > 30 && $0.at < 32 } == true, "\(n.paths)")
+    }
+
+    @Test func aMemberThatJustStartedWaitsForTheHubBeforeDetouring() {
+        var n = Self.detouring()
+        // Hub 0 silent from the start, as if its tunnel needed a WireGuard retry: no flip in the grace.
+        n.run(until: 9) { h, t, _ in h == 1 || t > 8 }
+        #expect(n.paths.isEmpty, "\(n.paths)")
+        #expect(n.reroutes.isEmpty)
+    }
+
+    @Test func withoutADetourNothingFlips() {
+        var n = Network()
+        n.run(until: 30) { h, t in h == 1 || t < 10 }
+        #expect(n.paths.isEmpty)
+        #expect(n.reroutes.map(\.out) == [[0]])
+    }
+
+    @Test func aMachineStartedAgainOnTheDetourStaysThereWhileItAnswers() {
+        var n = Network()
+        n.machine = Machine(
+            hubs: 2, thresholds: Self.thresholds, now: Self.t0, detours: [true, true], detoured: [true, false])
+        #expect(n.machine.hubs[0].detoured && n.machine.hubs[0].seen)
+        #expect(!n.machine.hubs[1].detoured)
+        // The direct path still broken: the try after `returnAfter` fails, and back it goes.
+        n.run(until: 30) { h, _, detour in h == 1 || detour }
+        #expect(n.reroutes.isEmpty)
+        #expect(n.paths.map(\.detour) == [false, true], "\(n.paths)")
+        #expect(n.paths.first.map { $0.at >= 10 && $0.at < 10.1 } == true, "\(n.paths)")
     }
 }

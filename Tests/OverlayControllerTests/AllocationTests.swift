@@ -54,9 +54,17 @@ struct AllocationTests {
                 #expect(n.prefix.contains(subnet), "\(step): \(subnet) outside \(n.prefix)")
                 subnetOf[n.name, default: [:]][m.node.name] = subnet
                 portsOf[m.node.name, default: []].append(m.membership.listenPort)
+                // A hub has a relay forwarder port in each of its networks, from the same range.
+                #expect(
+                    (m.membership.relayPort != nil) == (m.node.hub && !m.node.isHidden),
+                    "\(step): \(m.node.name) in \(n.name) has relay port \(String(describing: m.membership.relayPort))")
+                if let r = m.membership.relayPort {
+                    #expect(m.node.listenPorts.contains(r), "\(step): relay port \(r) outside \(m.node.listenPorts)")
+                    portsOf[m.node.name, default: []].append(r)
+                }
             }
         }
-        // Listen ports are unique per node.
+        // Listen ports and relay ports are unique per node.
         for (node, ports) in portsOf {
             #expect(Set(ports).count == ports.count, "\(step): \(node) uses a listen port twice: \(ports)")
         }

@@ -39,7 +39,7 @@ struct DualStackTests {
         #expect(open.firewall.ipv4Prefix == IPv4Prefix("100.64.0.0/16")!)
         let hidden = try #require(plans["hidden"]?.networks.first)
         #expect(hidden.workloads.map(\.ipv4Address) == [Self.v4("100.64.4.7")])
-        #expect(plans.values.allSatisfy { $0.version == 2 })
+        #expect(plans.values.allSatisfy { $0.version == 3 })
     }
 
     @Test("AllowedIPs: the hidden member sends both whole prefixes to its primary; hubs carry /24s and access /32s")

@@ -155,6 +155,13 @@ struct RoutingSimulator {
     var byKey: [WireGuardKey: Who] = [:]
     /// Nodes that are gone: a packet sent to one is lost there.
     var dead: Set<Who> = []
+    /// The underlay: pairs between which UDP does not pass (a router's drop rule).
+    var brokenLegs: Set<Set<Who>> = []
+    /// Relay forwarders by endpoint: a datagram sent there goes on to the other relay hub.
+    var forwarders: [Endpoint: Who] = [:]
+    /// Receiver -> sender -> the forwarder the receiver last heard the sender through (WireGuard
+    /// roaming), for a peer the receiver has no planned endpoint for. Absent: heard directly.
+    var learnedVia: [Who: [Who: Who]] = [:]
 
     /// IPv4 prefixes as IPv4-mapped IPv6 ones (::ffff:a.b.c.d/96+n): one integer domain for
     /// both families, where no IPv4 prefix overlaps the overlay's ULA.
@@ -264,6 +271,19 @@ struct RoutingSimulator {
             if forward.endpoint == nil && back.endpoint == nil {
                 return .failure(.init("neither \(here.who) nor \(nextWho) knows the other's endpoint"))
             }
+            // The datagram's way: to the endpoint the sender has for the peer (a forwarder's, or
+            // the peer's own), or where it last heard the peer from.
+            let via = forward.endpoint.map { forwarders[$0] } ?? learnedVia[here.who]?[nextWho]
+            if let via, dead.contains(via) {
+                return .failure(.init("\(here.who) sends to \(nextWho) through \(via), which is gone", lostAt: via))
+            }
+            for leg in via.map({ [[here.who, $0], [$0, nextWho]] }) ?? [[here.who, nextWho]]
+            where brokenLegs.contains(Set(leg)) {
+                return .failure(
+                    .init(
+                        "\(here.who) sends to \(nextWho) over \(leg[0]) -> \(leg[1]), which drops UDP",
+                        brokenLeg: Set(leg)))
+            }
             // WireGuard's source check: the source's longest match at the receiver must be the sender.
             guard let srcMatch = Self.longestMatch(next.peers, src.address), srcMatch.key == here.publicKey,
                 srcMatch.ties == 1
@@ -286,10 +306,13 @@ struct RoutingSimulator {
         var sourceCheckAt: Who?
         /// The gone node the packet was sent to, if that is what happened.
         var lostAt: Who?
-        init(_ d: String, sourceCheckAt: Who? = nil, lostAt: Who? = nil) {
+        /// The underlay leg that dropped the datagram, if that is what happened.
+        var brokenLeg: Set<Who>?
+        init(_ d: String, sourceCheckAt: Who? = nil, lostAt: Who? = nil, brokenLeg: Set<Who>? = nil) {
             description = d
             self.sourceCheckAt = sourceCheckAt
             self.lostAt = lostAt
+            self.brokenLeg = brokenLeg
         }
     }
 }
