@@ -98,6 +98,14 @@ final class RelayProber: Sendable {
         let (changed, start) = shared.withLock { s -> (Bool, Bool) in
             // Every pass hands the plan over; only a change is news.
             if s.desired == targets { return (false, false) }
+            // A network new to this process takes each detour-capable hub's direct path, and the
+            // agent sets it on the peer: a previous run may have left the peer on a detour (the
+            // data plane outlives the agent), and the host table about to drop what comes from
+            // the detour would then cut the hub off.
+            let known = Set(s.desired.map(\.network))
+            for t in targets where !known.contains(t.network) {
+                s.pathChanges += t.failover.hubs.filter { $0.detour != nil }.map { (t.network, $0.publicKey) }
+            }
             s.desired = targets
             let names = Set(targets.map(\.network))
             s.outOfService = s.outOfService.filter { names.contains($0.key) }
