@@ -59,7 +59,10 @@ extension Controller {
         let hubNode: Node
         if let hub {
             guard let h = try m.tx.node(named: hub) else { throw NotFoundError("node", hub) }
-            guard h.hub else { throw ValidationError("hub", hub, allowed: "a node added with --hub") }
+            // Well formed, but the node's current state forbids it: a conflict, not bad input.
+            guard h.hub else {
+                throw ConflictError("node '\(hub)' is not a hub: an access peer's hub is a node added with --hub")
+            }
             hubNode = h
         } else {
             // The network's first hub member, else the first hub of all.
