@@ -26,6 +26,18 @@ enum Bench {
         return s.isEmpty ? 0 : s[min(s.count - 1, Int((Double(s.count - 1) * p).rounded()))]
     }
 
+    /// One row of a side-by-side table: the label and both figures, each padded to its column of
+    /// `widths`, then B/A (`-` when A is 0).
+    static func comparisonRow(
+        _ label: String, _ a: Double, _ b: Double, unit: String, digits: Int = 1, ratioDigits: Int = 2,
+        widths: (label: Int, a: Int, b: Int)
+    ) -> String {
+        label.padding(toLength: widths.label, withPad: " ", startingAt: 0)
+            + (fmt(a, digits) + unit).padding(toLength: widths.a, withPad: " ", startingAt: 0)
+            + (fmt(b, digits) + unit).padding(toLength: widths.b, withPad: " ", startingAt: 0)
+            + (a > 0 ? "\(fmt(b / a, ratioDigits))x" : "-")
+    }
+
     /// Peak resident set of this process so far, in MB.
     static func peakRSSMB() -> Double {
         var u = rusage()

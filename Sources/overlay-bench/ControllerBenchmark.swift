@@ -39,12 +39,7 @@ func runControllerBenchmark(agentCount: Int) async throws {
     if let pp = periodic {
         print("                          long-poll   periodic 1 s   ratio")
         func row(_ label: String, _ a: Double, _ b: Double, _ unit: String, digits: Int = 1) {
-            let ratio = a > 0 ? b / a : 0
-            print(
-                label.padding(toLength: 26, withPad: " ", startingAt: 0)
-                    + (Bench.fmt(a, digits) + unit).padding(toLength: 12, withPad: " ", startingAt: 0)
-                    + (Bench.fmt(b, digits) + unit).padding(toLength: 15, withPad: " ", startingAt: 0)
-                    + "\(Bench.fmt(ratio, 1))x")
+            print(Bench.comparisonRow(label, a, b, unit: unit, digits: digits, ratioDigits: 1, widths: (26, 12, 15)))
         }
         row("delivery p50", lp.p50, pp.p50, " ms")
         row("delivery p99", lp.p99, pp.p99, " ms")
@@ -61,11 +56,7 @@ func runControllerBenchmark(agentCount: Int) async throws {
     print("")
     print("the cost of TLS (long-poll)   plain HTTP   HTTPS        ratio HTTPS/HTTP")
     func tlsRow(_ label: String, _ http: Double, _ https: Double, _ unit: String) {
-        print(
-            label.padding(toLength: 30, withPad: " ", startingAt: 0)
-                + (Bench.fmt(http, 2) + unit).padding(toLength: 13, withPad: " ", startingAt: 0)
-                + (Bench.fmt(https, 2) + unit).padding(toLength: 13, withPad: " ", startingAt: 0)
-                + "\(Bench.fmt(http > 0 ? https / http : 0, 2))x")
+        print(Bench.comparisonRow(label, http, https, unit: unit, digits: 2, widths: (30, 13, 13)))
     }
     tlsRow("delivery p50", plain.p50, lp.p50, " ms")
     tlsRow("delivery p99", plain.p99, lp.p99, " ms")

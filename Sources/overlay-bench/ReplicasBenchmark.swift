@@ -46,11 +46,7 @@ func runReplicasBenchmark(agentCount: Int) async throws {
     print("")
     print("\(agentCount) agents, long-poll over HTTPS      SQLite, 1 replica   PostgreSQL, 2 replicas   ratio")
     func row(_ label: String, _ a: Double, _ b: Double, _ unit: String, digits: Int = 1) {
-        print(
-            label.padding(toLength: 40, withPad: " ", startingAt: 0)
-                + (Bench.fmt(a, digits) + unit).padding(toLength: 20, withPad: " ", startingAt: 0)
-                + (Bench.fmt(b, digits) + unit).padding(toLength: 25, withPad: " ", startingAt: 0)
-                + (a > 0 ? "\(Bench.fmt(b / a, 2))x" : "-"))
+        print(Bench.comparisonRow(label, a, b, unit: unit, digits: digits, widths: (40, 20, 25)))
     }
     row("delivery p50", single.p50, split.p50, " ms")
     row("delivery p99", single.p99, split.p99, " ms")
