@@ -27,7 +27,7 @@ public final class Store: Sendable {
         let pg = PostgresEngine(location)
         try pg.migrate(Schema.migrations)
         engine = .postgres(pg)
-        try write { tx in try tx.assignMissingRelayPorts() }
+        try assignMissingRelayPorts()
     }
 
     /// Creates an empty database `name` on the server of `server` (its own database is only
@@ -60,7 +60,7 @@ public final class Store: Sendable {
         let pool = try DatabasePool(path: path, configuration: config)
         try Schema.migrator.migrate(pool)
         engine = .sqlite(pool)
-        try write { tx in try tx.assignMissingRelayPorts() }
+        try assignMissingRelayPorts()
     }
 
     /// The database holds sealed keys and token hashes. Missing parent directories are made
@@ -94,6 +94,14 @@ public final class Store: Sendable {
     /// Runs `body` in one write transaction. On PostgreSQL it is serializable, and `body` runs
     /// again when a concurrent transaction (another replica's) forced it to abort: it must do
     /// nothing outside the transaction that cannot be done twice.
+    /// Opening the store gives old hub memberships their relay ports: a read finds there are none
+    /// to give on every later open, so no open takes the writers' turn (and PostgreSQL's lock) for
+    /// nothing.
+    private func assignMissingRelayPorts() throws {
+        guard try read({ try !$0.membershipsMissingRelayPorts().isEmpty }) else { return }
+        try write { tx in try tx.assignMissingRelayPorts() }
+    }
+
     public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
         switch engine {
         case .sqlite(let pool): try pool.write { db in try body(Transaction(conn: SQLiteConnection(db: db))) }

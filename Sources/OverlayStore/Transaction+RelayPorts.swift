@@ -8,8 +8,7 @@ extension Transaction {
     @discardableResult
     public func assignMissingRelayPorts() throws -> Set<String> {
         var changed: Set<String> = []
-        for (m, _) in try nodes().filter({ $0.hub && !$0.isHidden }).flatMap({ try memberships(node: $0.name) })
-        where m.relayPort == nil {
+        for m in try membershipsMissingRelayPorts() {
             guard let node = try node(named: m.node),
                 let port = AddressPlan.lowestFree(in: node.listenPorts, used: try usedListenPorts(node: m.node))
             else { continue }
@@ -21,5 +20,11 @@ extension Transaction {
             for network in changed { try setPlanRevision(revision, network: network) }
         }
         return changed
+    }
+
+    /// Hub memberships made before relay ports existed (none once they were all given one).
+    func membershipsMissingRelayPorts() throws -> [Membership] {
+        try nodes().filter { $0.hub && !$0.isHidden }.flatMap { try memberships(node: $0.name) }.map(\.membership)
+            .filter { $0.relayPort == nil }
     }
 }
