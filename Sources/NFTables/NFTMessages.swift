@@ -33,17 +33,26 @@ final class MessageScratch {
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
     deinit { buffer.deallocate() }
 
+    /// How much of the buffer the previous message used. libnftnl leaves some padding bytes
+    /// unwritten, so each message starts on zeroed memory: what goes to the kernel, and
+    /// `NFTable.contentBytes`, is then the same for the same table.
+    /// At first the whole buffer: fresh memory is not zeroed.
+    private var used = MessageScratch.size
+
     var chars: UnsafeMutablePointer<CChar> { buffer.assumingMemoryBound(to: CChar.self) }
 
     func header(_ type: NFTMessageType, flags: MessageFlags, family: AddressFamily = NFTable.family)
         -> UnsafeMutablePointer<nlmsghdr>
     {
-        memset(buffer, 0, 64)
+        memset(buffer, 0, used)
+        used = 64
         return nftnl_nlmsg_build_hdr(chars, type.rawValue, UInt16(family.rawValue), flags.rawValue, 0)
     }
 
     func bytes(_ nlh: UnsafeMutablePointer<nlmsghdr>) -> [UInt8] {
-        Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(nlh), count: Int(nlh.pointee.nlmsg_len)))
+        let length = Int(nlh.pointee.nlmsg_len)
+        used = max(used, min(Self.size, (length + 7) & ~7))
+        return Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(nlh), count: length))
     }
 }
 
@@ -72,6 +81,13 @@ extension NFTable {
             empty.tableMessage(scratch, .deleteTable, "delete table"),
             empty.framing(scratch, begin: false),
         ]
+    }
+
+    /// The table's content as the kernel receives it (chains, sets, elements and rules, without
+    /// the batch framing), concatenated: equal tables give the same bytes, in any process, so a
+    /// digest of them identifies a table's content across runs.
+    public func contentBytes() throws(NFTError) -> [UInt8] {
+        try contentMessages(MessageScratch()).flatMap(\.bytes)
     }
 
     func framing(_ scratch: MessageScratch, begin: Bool) -> NetlinkRequest {

@@ -132,6 +132,10 @@ public final class Agent {
         FileHandle.standardError.write(Data("overlay-agent: \(line)\n".utf8))
     }
 
+    static func milliseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    }
+
     static var stopping: Bool { stopRequested != 0 }
 
     /// One pass; returns the actions applied.
@@ -269,11 +273,14 @@ public final class Agent {
                         takePlan(controller, stamp: &planStamp, into: &loaded)
                     }
                     do {
+                        let started = ContinuousClock.now
                         let applied = try pass(loaded)
                         if !applied.isEmpty, !options.once {
                             log(
-                                "applied \(applied.count) actions: "
+                                "applied \(applied.count) actions in \(Self.milliseconds(ContinuousClock.now - started)) ms: "
                                     + applied.map(\.description).joined(separator: " | "))
+                        } else if options.verbose {
+                            print("no-op pass in \(Self.milliseconds(ContinuousClock.now - started)) ms")
                         }
                         next += machine.passSucceeded(revision: loaded.plan.revision, actions: applied.count, now: .now)
                     } catch {

@@ -254,7 +254,7 @@ public enum Firewall {
                 ]))
     }
 
-    /// A stable digest of the table's content (FNV-1a over its description, comments excluded).
+    /// A stable digest of the table's content (FNV-1a over its encoded messages, the fingerprint comment excluded).
     public static func fingerprint(_ table: NFTable) -> String {
         var unsealed = table
         for c in unsealed.chains.indices {
@@ -263,8 +263,12 @@ public enum Firewall {
                 unsealed.chains[c].rules[r].comment = nil
             }
         }
+        // The messages that install it: deterministic and cheap, where describing the value
+        // walks it by reflection. A table that cannot be encoded is never installed; its
+        // description still tells it apart.
+        let content = (try? unsealed.contentBytes()) ?? Array(String(describing: unsealed).utf8)
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in String(describing: unsealed).utf8 {
+        for byte in content {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
         }
         let hex = String(hash, radix: 16)
@@ -274,7 +278,9 @@ public enum Firewall {
     /// What reading `table` back must show once it is installed.
     public static func expectedState(_ table: NFTable) -> FirewallState {
         FirewallState(
-            fingerprint: fingerprint(table),
+            // A sealed table carries its fingerprint; only an unsealed one is hashed here.
+            fingerprint: fingerprint(fromComments: table.chains.flatMap { $0.rules.map(\.comment) })
+                ?? fingerprint(table),
             rulesPerChain: Dictionary(uniqueKeysWithValues: table.chains.map { ($0.name, $0.rules.count) }),
             elementsPerSet: Dictionary(
                 uniqueKeysWithValues: table.sets.map {
