@@ -13,7 +13,7 @@ import OverlayPlanner
 ///   stays, and the first hub that is up again comes back into service at once.
 /// - Otherwise a hub comes back into service only after `returnAfter` up without a single loss, so
 ///   a flapping hub never pulls the routes back and forth.
-/// - A hub with a detour (another hub's forwarder, on a hidden member) that shows no sign of life
+/// - A hub with a detour (the other hub's forwarder) that shows no sign of life
 ///   for `suspectAfter` since its path was last set is *suspected*: its path flips (direct to
 ///   detour or back) and nothing else moves. A path that answers before `downAfter` keeps the
 ///   hub in service; one that does not is down as before. While detoured, the direct path is

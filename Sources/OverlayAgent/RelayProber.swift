@@ -29,6 +29,8 @@ final class RelayProber: Sendable {
         var rtt: Duration?
         var probes: Int
         var losses: Int
+        /// Whether the hub is reached through its detour now; nil when it has none.
+        var detoured: Bool? = nil
     }
 
     struct Report: Equatable, Sendable {
@@ -476,7 +478,7 @@ private struct ProbeWorker: ~Copyable {
             let plan = n.target.failover.hubs[i]
             return RelayProber.HubReport(
                 name: plan.name, publicKey: plan.publicKey, inService: h.inService, up: h.up, rtt: h.rtt,
-                probes: h.probes, losses: h.losses)
+                probes: h.probes, losses: h.losses, detoured: h.canDetour ? h.detoured : nil)
         }
         return .init(
             status: describe(n.machine.status, n.target.failover), hubs: hubs, failovers: n.machine.failovers)

@@ -42,7 +42,7 @@ extension AgentStatus.Relays {
                     rttMilliseconds: $0.rtt.map {
                         Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000
                     },
-                    probes: $0.probes, lostProbes: $0.losses)
+                    probes: $0.probes, lostProbes: $0.losses, path: $0.detoured.map { $0 ? "detour" : "direct" })
             })
     }
 }

@@ -8,8 +8,8 @@ public struct NodePlan: Codable, Equatable, Sendable {
     /// what each relays, decided on the data path). A version-1 agent would build IPv6 only and
     /// leave the IPv4 prefixes unrouted, and would read no failover, so it must refuse these plans.
     /// 3: a relay hub's forwarder (`relayForwarder`, its port among the host's WireGuard ports) and
-    /// a hidden member's detour to each hub (`RelayHubPlan.detour`). A version-2 relay hub would
-    /// not forward, and its hidden members would detour into a closed port.
+    /// a member's detour to each hub (`RelayHubPlan.detour`). A version-2 relay hub would not
+    /// forward, and its members would detour into a closed port.
     public static let currentVersion = 3
 
     public var version: Int
@@ -47,8 +47,8 @@ public struct HostFirewallPlan: Codable, Equatable, Sendable {
     public var gatewayTCPPorts: [UInt16]
     /// Every `--udp` mapping. Sorted.
     public var gatewayUDPPorts: [UInt16]
-    /// WireGuard datagrams from these endpoints are dropped: the relay hubs a hidden member
-    /// reaches through a detour, so that WireGuard does not roam back onto a path that carries
+    /// WireGuard datagrams from these endpoints are dropped: the relay hubs a member reaches
+    /// through a detour, so that WireGuard does not roam back onto a path that carries
     /// only the hub's direction. Set by the agent from its failover state, never in a plan.
     public var ignoredEndpoints: [Endpoint] = []
 
@@ -329,8 +329,8 @@ public struct RelayHubPlan: Codable, Equatable, Sendable {
     public var relayed: [IPPrefix]
     /// Whether this hub is this (hidden) member's primary relay.
     public var isPrimary: Bool
-    /// On a hidden member: the other hub's forwarder, the endpoint to give this hub's peer while
-    /// the direct path to it does not answer.
+    /// The other hub's forwarder: the endpoint to give this hub's peer while the direct path to it
+    /// does not answer (nil when the other hub has no relay port).
     public var detour: Endpoint?
 
     public init(

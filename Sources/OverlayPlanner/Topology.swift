@@ -229,12 +229,13 @@ public struct Topology: Sendable {
             } else {
                 relayed = relays.filter { $0.value.primary == h }.keys.sorted().flatMap { members[$0].prefixes }
             }
-            // A hidden member whose path to this hub breaks reaches it through the other hub's forwarder.
+            // A member whose own path to this hub breaks (its router, or its provider's firewall)
+            // reaches it through the other hub's forwarder, hidden or not.
             let other = relayHubs.first { $0 != h }!
             return RelayHubPlan(
                 name: members[h].name, publicKey: members[h].publicKey, subnet: members[h].subnet,
                 access: (accessByHub[h] ?? []).flatMap(accessPrefixes), relayed: relayed,
-                isPrimary: isPrimary, detour: members[i].isHidden ? members[other].relayEndpoint : nil)
+                isPrimary: isPrimary, detour: members[other].relayEndpoint)
         }
         guard hubs.contains(where: { !$0.relayed.isEmpty }) else { return nil }
         return FailoverPlan(hubs: hubs)

@@ -73,11 +73,14 @@ public struct AgentStatus: Codable, Equatable, Sendable {
         public var rttMilliseconds: Double?
         public var probes: Int
         public var lostProbes: Int
+        /// `direct` or `detour` (through the other hub's forwarder); nil with no detour to it.
+        public var path: String?
 
         public init(
             name: String, publicKey: String, inService: Bool, up: Bool, rttMilliseconds: Double?, probes: Int,
-            lostProbes: Int
+            lostProbes: Int, path: String? = nil
         ) {
+            self.path = path
             self.name = name
             self.publicKey = publicKey
             self.inService = inService

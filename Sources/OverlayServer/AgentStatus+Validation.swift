@@ -74,6 +74,9 @@ extension AgentStatus {
                     "\(h.probes) probes, \(h.lostProbes) lost, rtt \(h.rttMilliseconds ?? 0)",
                     allowed: "probes 0 or more, lost at most the probes, rtt 0 or more")
             }
+            if let path = h.path, !["direct", "detour"].contains(path) {
+                throw ValidationError("networks[].relays.hubs[].path", path, allowed: "direct, detour or null")
+            }
         }
     }
 

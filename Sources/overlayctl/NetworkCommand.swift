@@ -153,11 +153,11 @@ struct NetworkCommand: AsyncParsableCommand {
             }
         }
 
-        /// `a in service, up, 0.4 ms, 0/120 lost`.
+        /// `a in service, up, direct, 0.4 ms, 0/120 lost`.
         static func hub(_ h: AgentStatus.RelayHub) -> String {
             let rtt = h.rttMilliseconds.map { String(format: "%.1f ms", $0) } ?? "no rtt"
             return
-                "\(h.name) \(h.inService ? "in service" : "out of service"), \(h.up ? "up" : "down"), \(rtt), \(h.lostProbes)/\(h.probes) lost"
+                "\(h.name) \(h.inService ? "in service" : "out of service"), \(h.up ? "up" : "down"), \(h.path.map { "\($0), " } ?? "")\(rtt), \(h.lostProbes)/\(h.probes) lost"
         }
     }
 

@@ -21,7 +21,7 @@ struct RelayDetourTests {
         return s
     }
 
-    @Test("relay hubs get a forwarder to each other, hidden members a detour to each hub; ports in the host table")
+    @Test("relay hubs get a forwarder to each other, every other member a detour to each hub; ports in the host table")
     func plans() throws {
         let s = Self.snapshot(FailoverSimulationTests.shapes[1])
         let planned = try PlannedNetwork(s)
@@ -35,9 +35,10 @@ struct RelayDetourTests {
         // Each hub is reached through the other one's forwarder, on the other one's address.
         #expect(detours["hub-a"] == Endpoint(address: endpoint("hub-b").address, port: 53002))
         #expect(detours["hub-b"] == Endpoint(address: endpoint("hub-a").address, port: 53001))
-        // A public member has a path of its own to every hub: no detour.
+        // A public member's own path to a hub can break too (its provider's firewall): the same
+        // detours; it runs no forwarder.
         let publicMember = try #require(planned.resource(for: "public")?.failover)
-        #expect(publicMember.hubs.allSatisfy { $0.detour == nil })
+        #expect(Dictionary(uniqueKeysWithValues: publicMember.hubs.map { ($0.name, $0.detour) }) == detours)
         #expect(try #require(planned.resource(for: "public")).relayForwarder == nil)
         let node = s.members.first { $0.node.name == "hub-a" }!.node
         let plan = Planner.nodePlan(node: node, revision: 1, networks: [planned])
@@ -71,67 +72,70 @@ struct RelayDetourTests {
         #expect(back.relayForwarder == nil)
     }
 
-    /// Every state of one hidden member's path to its primary: the path broken or not, the member
-    /// detoured or not, the primary answering it directly or through the forwarder (it follows
-    /// the member's last datagram, WireGuard's roaming). Every pair of members and access peers,
-    /// both ways.
+    /// Every state of one member's path to one relay hub, for every member with a failover entry
+    /// (hidden or public) and each of its two hubs: the path broken or not, the member detoured or
+    /// not, the hub answering it directly or through the other hub's forwarder (it follows the
+    /// member's last datagram, WireGuard's roaming). Every pair of members and access peers, both
+    /// ways.
     @Test(
         "a broken path, every state: no source check ever drops; with the detour taken and followed, everyone reaches everyone"
     )
     func everyPathState() throws {
         var states = 0
+        var publicStates = 0
         for (i, specs) in FailoverSimulationTests.shapes.enumerated() {
             let s = Self.snapshot(specs, access: i == 0 ? [("l1", "r1"), ("l2", "r2"), ("l3", "hub3")] : [])
             let planned = try PlannedNetwork(s)
-            for m in s.members where m.node.isHidden {
+            for m in s.members {
                 let r = try #require(planned.resource(for: m.node.name))
-                let hubs = try #require(r.failover).hubs
-                let primary = try #require(hubs.first { $0.isPrimary })
-                let standby = try #require(hubs.first { !$0.isPrimary })
-                let detour = try #require(primary.detour)
-                let (me, p, sb) = (Who.member(m.node.name), Who.member(primary.name), Who.member(standby.name))
-                for broken in [false, true] {
-                    for detoured in [false, true] {
-                        for followed in [false, true] {
-                            var sim = try RoutingSimulator(s) { plan in
-                                guard detoured, plan.publicKey == r.publicKey else { return plan.peers }
-                                return plan.peers.map { peer in
-                                    var peer = peer
-                                    if peer.publicKey == primary.publicKey { peer.endpoint = detour }
-                                    return peer
-                                }
-                            }
-                            sim.forwarders = [detour: sb]
-                            if followed { sim.learnedVia = [p: [me: sb]] }
-                            if broken { sim.brokenLegs = [[me, p]] }
-                            let label =
-                                "shape \(i), \(m.node.name): broken \(broken), detoured \(detoured), followed \(followed)"
-                            var lost = 0
-                            for a in sim.interfaces.keys {
-                                for b in sim.interfaces.keys where a != b {
-                                    guard case .failure(let why) = sim.route(from: a, to: b, maxHops: 4) else {
-                                        continue
+                guard let hubs = r.failover?.hubs else { continue }
+                for (primary, standby) in [(hubs[0], hubs[1]), (hubs[1], hubs[0])] {
+                    if !m.node.isHidden { publicStates += 8 }
+                    let detour = try #require(primary.detour)
+                    let (me, p, sb) = (Who.member(m.node.name), Who.member(primary.name), Who.member(standby.name))
+                    for broken in [false, true] {
+                        for detoured in [false, true] {
+                            for followed in [false, true] {
+                                var sim = try RoutingSimulator(s) { plan in
+                                    guard detoured, plan.publicKey == r.publicKey else { return plan.peers }
+                                    return plan.peers.map { peer in
+                                        var peer = peer
+                                        if peer.publicKey == primary.publicKey { peer.endpoint = detour }
+                                        return peer
                                     }
-                                    lost += 1
-                                    // Only the broken leg itself loses anything: no AllowedIPs changed.
-                                    #expect(why.brokenLeg == [me, p], "\(label): \(a) -> \(b): \(why)")
                                 }
+                                sim.forwarders = [detour: sb]
+                                if followed { sim.learnedVia = [p: [me: sb]] }
+                                if broken { sim.brokenLegs = [[me, p]] }
+                                let label =
+                                    "shape \(i), \(m.node.name): broken \(broken), detoured \(detoured), followed \(followed)"
+                                var lost = 0
+                                for a in sim.interfaces.keys {
+                                    for b in sim.interfaces.keys where a != b {
+                                        guard case .failure(let why) = sim.route(from: a, to: b, maxHops: 4) else {
+                                            continue
+                                        }
+                                        lost += 1
+                                        // Only the broken leg itself loses anything: no AllowedIPs changed.
+                                        #expect(why.brokenLeg == [me, p], "\(label): \(a) -> \(b): \(why)")
+                                    }
+                                }
+                                // Lost only while the member still sends directly (before its suspicion)
+                                // or the primary still answers directly (before the member's first
+                                // datagram through the forwarder reaches it).
+                                if !broken || (detoured && followed) {
+                                    #expect(lost == 0, "\(label): \(lost) pairs lost")
+                                } else {
+                                    #expect(lost > 0, "\(label): the broken leg carries nothing")
+                                }
+                                states += 1
                             }
-                            // Lost only while the member still sends directly (before its suspicion)
-                            // or the primary still answers directly (before the member's first
-                            // datagram through the forwarder reaches it).
-                            if !broken || (detoured && followed) {
-                                #expect(lost == 0, "\(label): \(lost) pairs lost")
-                            } else {
-                                #expect(lost > 0, "\(label): the broken leg carries nothing")
-                            }
-                            states += 1
                         }
                     }
                 }
             }
         }
-        #expect(states >= 32, "\(states) states")
+        #expect(states >= 64 && publicStates >= 16, "\(states) states, \(publicStates) of public members")
     }
 
     @Test("the standby gone while it forwards: the member's packets through it are lost there, nowhere else")

@@ -160,7 +160,7 @@ struct RoutingSimulator {
     /// Relay forwarders by endpoint: a datagram sent there goes on to the other relay hub.
     var forwarders: [Endpoint: Who] = [:]
     /// Receiver -> sender -> the forwarder the receiver last heard the sender through (WireGuard
-    /// roaming), for a peer the receiver has no planned endpoint for. Absent: heard directly.
+    /// roaming: it replaces a planned endpoint too). Absent: heard directly.
     var learnedVia: [Who: [Who: Who]] = [:]
 
     /// IPv4 prefixes as IPv4-mapped IPv6 ones (::ffff:a.b.c.d/96+n): one integer domain for
@@ -271,9 +271,9 @@ struct RoutingSimulator {
             if forward.endpoint == nil && back.endpoint == nil {
                 return .failure(.init("neither \(here.who) nor \(nextWho) knows the other's endpoint"))
             }
-            // The datagram's way: to the endpoint the sender has for the peer (a forwarder's, or
-            // the peer's own), or where it last heard the peer from.
-            let via = forward.endpoint.map { forwarders[$0] } ?? learnedVia[here.who]?[nextWho]
+            // The datagram's way: where the sender last heard the peer from, else the endpoint it
+            // has for the peer (a forwarder's, or the peer's own).
+            let via = learnedVia[here.who]?[nextWho] ?? forward.endpoint.flatMap { forwarders[$0] }
             if let via, dead.contains(via) {
                 return .failure(.init("\(here.who) sends to \(nextWho) through \(via), which is gone", lostAt: via))
             }

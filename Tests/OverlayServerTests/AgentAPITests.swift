@@ -306,11 +306,13 @@ struct AgentAPITests {
         #expect(shown?.status == report)
     }
 
-    @Test("relay failovers in status reports are counted in /metrics across agent restarts; negative counts refused")
+    @Test(
+        "relay failovers in status reports are counted in /metrics across agent restarts; negative counts and unknown paths refused"
+    )
     func relayFailovers() async throws {
         let h = try Harness()
         let id = try h.joinedNode("n1")
-        @Sendable func report(failovers: Int, lost: Int = 0) -> [UInt8] {
+        @Sendable func report(failovers: Int, lost: Int = 0, path: String = "detour") -> [UInt8] {
             let relays = AgentStatus.Relays(
                 status: "without a", active: "b", failovers: failovers,
                 hubs: [
@@ -321,7 +323,7 @@ struct AgentAPITests {
                     .init(
                         name: "b", publicKey: "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", inService: true, up: true,
                         rttMilliseconds: 0.4, probes: 9,
-                        lostProbes: 0),
+                        lostProbes: 0, path: path),
                 ])
             let status = AgentStatus(
                 appliedRevision: 1, networks: [.init(network: "shop", interface: "wg-1", peers: [], relays: relays)],
@@ -343,12 +345,16 @@ struct AgentAPITests {
             let bad = try await post(report(failovers: 1, lost: -1))
             #expect(bad.status == .badRequest && bad.error?.contains("-1 lost") == true, "\(bad.text)")
             #expect(try h.store.dump() == before)
+            let badPath = try await post(report(failovers: 1, path: "sideways"))
+            #expect(badPath.status == .badRequest && badPath.error?.contains("sideways") == true, "\(badPath.text)")
+            #expect(try h.store.dump() == before)
             for (failovers, total) in [(2, 2), (2, 2), (3, 3), (1, 4)] {
                 #expect(try await post(report(failovers: failovers)).status == .noContent)
                 // The last one: the agent restarted and counts from 0 again.
                 #expect(try await counted() == "overlay_relay_failovers_total \(total)")
             }
         }
-        #expect(try h.controller.node(named: "n1").status?.status.networks.first?.relays?.active == "b")
+        let relays = try h.controller.node(named: "n1").status?.status.networks.first?.relays
+        #expect(relays?.active == "b" && relays?.hubs.map(\.path) == [nil, "detour"])
     }
 }
