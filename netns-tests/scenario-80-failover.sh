@@ -11,6 +11,9 @@
 # - P back: everyone returns to P after the hold, and wc keeps reaching wh meanwhile;
 # - both hubs silent: the agents report "no relay"; when S comes back alone, wc reaches wh again
 #   without anyone intervening;
+# - under the controller, only c's own path to P broken (the internet drops UDP between them): c
+#   detours through S's forwarder like h, keeps h's prefixes on P, and network status shows the
+#   detour; the rule removed, c returns to the direct path;
 # - under a controller that is down while P is cut off: failover all the same; once the controller is
 #   back, `overlayctl network status` (table and --json) shows P out of service and S active on h,
 #   and /metrics counts the failovers;
@@ -161,11 +164,62 @@ done
 # h's agent stopped while its peer for a was on the detour; the new one starts on the direct path
 # and must say so to WireGuard, or its host table drops a's answers through the detour.
 expect_ok "wc reaches wh with the agents under the controller" sim_wait_until 20 c_to_h
+status_json() { rctl --json network status net1; }
+path_on() { status_json | jq -r --arg n "$1" --arg h "$2" '.members[] | select(.node == $n) | .relays.hubs[] | select(.name == $h) | "\(.path) \(.inService)"'; }
+c_path_is() { [ "$(path_on c "$P")" = "$1" ]; }
+expect_ok "network status --json: c reaches $P directly" sim_wait_until 30 c_path_is "direct true"
+
+# --- Only c's own path to the primary breaks (its provider drops UDP between c and P) ----------
+# c is public: no router of its own, the rule sits in the simulated internet. c points its P peer
+# at S's forwarder as h did; c keeps routing h's prefixes through P and nobody moves anything.
+c_detour=$(jq -r --arg p "$P" '.networks[0].failover.hubs[] | select(.name == $p) | .detour' "$(sim_state_dir c)/plan.json")
+expect_eq "c's plan detours $P through $S's forwarder too" "$detour" echo "$c_detour"
+# The earlier cases logged failovers: count from here.
+out_of_service_lines() { cat "$(sim_log_dir c)/agent.log" "$(sim_log_dir h)/agent.log" | grep -c "out of service: $P" || true; }
+OOS=$(out_of_service_lines)
+c_endpoint_of_p() { sim_exec c wg show "$WG" endpoints | awk -v k="$(key_of "$P")" '$1 == k { print $2 }'; }
+expect_eq "c sends to $P directly" "$p_endpoint" c_endpoint_of_p
+sim_exec_bg c ping-cpath.log ip netns exec wl-wc ping -6 -n -i 0.2 -w 90 "$WH"
+PING=$SIM_LAST_BG
+sleep 2
+C_ADDR=$(sim_public_addr c)
+sim_internet_exec nft -f - <<RULES
+table ip s80cpath {
+  chain forward {
+    type filter hook forward priority -10; policy accept;
+    ip saddr $C_ADDR ip daddr ${p_endpoint%:*} udp dport ${p_endpoint##*:} counter drop
+    ip saddr ${p_endpoint%:*} udp sport ${p_endpoint##*:} ip daddr $C_ADDR counter drop
+  }
+}
+RULES
+c_detoured() { [ "$(c_endpoint_of_p)" = "$detour" ]; }
+expect_ok "c points its $P peer at $S's forwarder" sim_wait_until 10 c_detoured
+expect_ok "wc reaches wh through $P while c's path to it is cut" sim_wait_until 10 c_to_h
+expect_ok "wh reaches wc" sim_wait_until 5 h_to_c
+expect_ok "c reaches $P's workload through the detour" c_to_p
+expect_eq "on c, h's /64 stays on $P" "$P" carrier_on_c
+expect_ok "network status --json: c reaches $P through the detour, $P in service" \
+  sim_wait_until 30 c_path_is "detour true"
+expect_output "network status (table) shows c's detour" "^c +- .*$P in service, up, detour" rctl network status net1
+cpath_dropped() { sim_internet_exec nft list table ip s80cpath | grep -o 'packets [0-9]*' | awk '{ s += $2 } END { print s }'; }
+expect_output "the internet dropped datagrams between c and $P" '^[1-9][0-9]*$' cpath_dropped
+expect_output "c's agent logged the detour" "relay hub $P silent on its own path" agent_log c
+expect_eq "nobody took $P out of service" "$OOS" out_of_service_lines
+sleep 3
+sim_internet_exec nft delete table ip s80cpath
+c_direct() { [ "$(c_endpoint_of_p)" = "$p_endpoint" ]; }
+expect_ok "the rule gone, c returns to $P's own endpoint" sim_wait_until 40 c_direct
+sleep 3
+expect_ok "wc reaches wh through $P again" c_to_h
+sim_bg_stop "$PING" INT
+cpath_lost() { awk '/packets transmitted/ { print $1 - $4 }' "$(sim_log_dir c)/ping-cpath.log"; }
+expect_ok "at most 3 s of pings (15) lost over c's cut and return: $(cpath_lost) lost" test "$(cpath_lost)" -le 15
+expect_eq "still nobody took $P out of service" "$OOS" out_of_service_lines
+
 controller_stop
 uplink "$P" down
 expect_ok "controller down: wc reaches wh again through $S" sim_wait_until 15 c_to_h
 controller_start ctl
-status_json() { rctl --json network status net1; }
 relays_of() { status_json | jq -r --arg n "$1" '.members[] | select(.node == $n) | .relays | "\(.status) active=\(.active)"'; }
 h_active() { [ "$(relays_of h)" = "without $P active=$S" ]; }
 expect_ok "network status --json: h reports $P out of service and $S active" sim_wait_until 30 h_active
