@@ -19,6 +19,8 @@ enum NFTMessageType: UInt16 {
     case getSet = 10
     case newSetElement = 12
     case getSetElement = 13
+    case newGeneration = 15
+    case getGeneration = 16
 }
 
 @inline(__always) func attr<T: BinaryInteger>(_ x: T) -> UInt16 { UInt16(x) }

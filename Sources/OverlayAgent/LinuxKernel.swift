@@ -18,6 +18,11 @@ public final class LinuxKernel: AgentKernel {
     private var handles: [String: (inode: UInt64, rt: NetlinkHandle, nft: NFTablesHandle?)] = [:]
     /// Writes sent on sockets since closed (their namespace went).
     private var retiredWrites = 0
+    /// Per namespace ("" for the host), the firewall as last read and the ruleset generation it
+    /// was read at, on that handle: reading the table back costs four dumps and parsing every
+    /// rule, the generation one small message, and a pass over many networks would otherwise
+    /// spend most of its time re-reading tables nobody touched.
+    private var firewallReads: [String: (nft: NFTablesHandle, generation: UInt32, state: FirewallState?)] = [:]
 
     public init(wireguard: any WireGuardBackend, state: StateDirectory) throws {
         self.wireguard = wireguard
@@ -35,6 +40,7 @@ public final class LinuxKernel: AgentKernel {
     }
 
     private func retire(_ ns: String) {
+        firewallReads[ns] = nil
         guard let e = handles.removeValue(forKey: ns) else { return }
         retiredWrites += e.rt.socket.writesSent + (e.nft?.socket.writesSent ?? 0)
     }
@@ -177,15 +183,27 @@ public final class LinuxKernel: AgentKernel {
                 (try? Sysctl.read($0, namespace: ns)) == "1"
             }
         }
-        if firewall, let table = try nft(ns).read(Firewall.tableName) {
-            s.firewall = FirewallState(
+        if firewall { s.firewall = try firewallState(ns) }
+        return s
+    }
+
+    /// Our table in `ns` as the kernel holds it, read again only when the namespace's ruleset
+    /// generation moved. The generation is read first: a change between the two reads leaves a
+    /// newer table under an older number, which the next pass reads again.
+    private func firewallState(_ ns: String?) throws -> FirewallState? {
+        let nft = try nft(ns)
+        let generation = try nft.generation()
+        if let last = firewallReads[ns ?? ""], last.nft === nft, last.generation == generation { return last.state }
+        let state = try nft.read(Firewall.tableName).map { table in
+            FirewallState(
                 fingerprint: Firewall.fingerprint(fromComments: table.chains.flatMap { $0.rules.map(\.comment) }),
                 rulesPerChain: Dictionary(
                     table.chains.map { ($0.name, $0.rules.count) }, uniquingKeysWith: { a, _ in a }),
                 elementsPerSet: Dictionary(table.sets.map { ($0.name, $0.keys.count) }, uniquingKeysWith: { a, _ in a })
             )
         }
-        return s
+        firewallReads[ns ?? ""] = (nft, generation, state)
+        return state
     }
 
     static func bridgeSpec(_ name: String, mtu: UInt32, mac: [UInt8]) -> LinkSpec {

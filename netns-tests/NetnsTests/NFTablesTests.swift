@@ -191,6 +191,33 @@ struct NFTablesNamespaceTests {
         }
     }
 
+    @Test func theRulesetGenerationMovesWithEveryChangeAndOnlyThen() throws {
+        try withNamespaces(1) { ns in
+            let nft = try NFTablesHandle(namespace: ns[0])
+            let empty = try nft.generation()
+            #expect(try nft.generation() == empty)
+            try nft.replace(overlayTable(allowed: [(client, 9000)]))
+            let ours = try nft.generation()
+            #expect(ours != empty)
+            // Reads change nothing.
+            _ = try nft.read("overlay")
+            #expect(try nft.generation() == ours)
+            // Someone else's change anywhere in the namespace moves it too: an element added to
+            // our set, a table of theirs.
+            try tool("ip", "netns", "exec", ns[0], "nft", "add element inet overlay ports { 8080 }")
+            let element = try nft.generation()
+            #expect(element != ours)
+            try tool("ip", "netns", "exec", ns[0], "nft", "add table inet other")
+            #expect(try nft.generation() != element)
+            // A refused transaction commits nothing.
+            let before = try nft.generation()
+            var refused = overlayTable(allowed: [])
+            refused.chains[1].rules = [NFTRule([], .jump("input"))]
+            #expect(throws: NetlinkError.self) { try nft.replace(refused) }
+            #expect(try nft.generation() == before)
+        }
+    }
+
     @Test func invalidTablesAreRejectedAndChangeNothing() throws {
         try withNamespaces(1) { ns in
             let nft = try NFTablesHandle(namespace: ns[0])
