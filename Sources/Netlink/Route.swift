@@ -179,6 +179,18 @@ extension NetlinkHandle {
     public func routeList(family: AddressFamily = .inet6) throws(NetlinkError) -> [Route] {
         try dump(RouteMessage.dump(family: family)).compactMap(RouteMessage.parse)
     }
+
+    /// The routes of one table. The dump holds every table (the local one has a route per
+    /// address); the others are skipped on their header's table byte, before their attributes
+    /// are parsed. A table numbered from 256 is in an attribute only, so those are parsed.
+    public func routeList(family: AddressFamily = .inet6, table: RouteTable) throws(NetlinkError) -> [Route] {
+        let headerTable = table.rawValue < 256 ? UInt8(table.rawValue) : nil
+        return try dump(RouteMessage.dump(family: family)).compactMap { message in
+            let p = message.payload
+            if let headerTable, p.count > 4, p[p.startIndex + 4] != headerTable { return nil }
+            return RouteMessage.parse(message).flatMap { $0.table == table ? $0 : nil }
+        }
+    }
 }
 
 extension NetlinkBatch {

@@ -1,6 +1,7 @@
 import NFTables
 import OverlayModel
 import OverlayPlanner
+import Synchronization
 
 /// The agent's nftables tables (docs/architecture.md, "The agent"), built as values from the plan: pure, no I/O.
 /// Per-item matches live in sets, so a table has the same handful of rules whatever its size.
@@ -292,6 +293,21 @@ public enum Firewall {
                 }))
     }
 
+    /// The fingerprints of the tables sealed lately: every pass builds each network's table
+    /// again, almost always the same one, and comparing it with the last ones costs far less
+    /// than encoding it. Bounded: a node's tables change only with its plan.
+    private static let recentFingerprints = Mutex<[NFTable: String]>([:])
+
+    static func memoizedFingerprint(_ table: NFTable) -> String {
+        if let known = recentFingerprints.withLock({ $0[table] }) { return known }
+        let fp = fingerprint(table)
+        recentFingerprints.withLock { recent in
+            if recent.count >= 256 { recent.removeAll() }
+            recent[table] = fp
+        }
+        return fp
+    }
+
     /// Reads a fingerprint back from the first rule comment that carries one.
     public static func fingerprint(fromComments comments: [String?]) -> String? {
         for case let c? in comments where c.hasPrefix(fingerprintPrefix) {
@@ -304,7 +320,7 @@ public enum Firewall {
     /// one comment per rule).
     static func sealed(_ table: NFTable) -> NFTable {
         var t = table
-        let fp = fingerprint(table)
+        let fp = memoizedFingerprint(table)
         if !t.chains.isEmpty && !t.chains[0].rules.isEmpty {
             t.chains[0].rules[0].comment = fingerprintPrefix + fp
         }

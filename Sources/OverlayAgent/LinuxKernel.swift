@@ -170,8 +170,8 @@ public final class LinuxKernel: AgentKernel {
             guard let name = byIndex[a.linkIndex] else { continue }
             s.links[name]?.addresses.insert(a.prefix)
         }
-        for r in try h.routeList(family: .inet6) + h.routeList(family: .inet)
-        where r.table == .main && r.protocol == .static && r.type == .unicast {
+        for r in try h.routeList(family: .inet6, table: .main) + h.routeList(family: .inet, table: .main)
+        where r.protocol == .static && r.type == .unicast {
             guard let dev = r.outputIndex.flatMap({ byIndex[$0] }) else { continue }
             s.routes.insert(RouteState(destination: r.destination.masked, gateway: r.gateway, device: dev))
         }

@@ -154,6 +154,14 @@ struct NetlinkNamespaceTests {
             #expect(Set(mine.map(\.destination.description)) == ["::/0", "fd12:3456:789a:99::/64"])
             #expect(mine.first { $0.destination.length == 0 }?.gateway == gw)
             #expect(try h.routeList(family: .inet).contains { $0.destination == IPPrefix("10.50.0.0/16")! })
+            // One table's routes, filtered before parsing: the same as filtering them all.
+            for family in [AddressFamily.inet6, .inet] {
+                for table in [RouteTable.main, .local] {
+                    let all = try h.routeList(family: family).filter { $0.table == table }
+                    let filtered = try h.routeList(family: family, table: table)
+                    #expect(!all.isEmpty && filtered == all)
+                }
+            }
 
             // Adding the same route again is EEXIST; replace is idempotent.
             #expect(throws: NetlinkError.self) { try h.routeAdd(.defaultRoute(via: gw)) }
