@@ -187,6 +187,12 @@ struct RelayFailoverStateMachine {
             hubs[h].aliveSince = nil
         case .handshake(let age):
             hubs[h].handshakeAge = age
+            // A hub that is down comes back on probe replies alone. Every member probes on the same
+            // wall-clock tick, so all of them see it back on the same one and return together;
+            // handshakes complete at each member's own WireGuard retry, up to 5 s apart, and two
+            // members that return apart lose the packets between them (each one's source check
+            // expects the other's prefixes from a different hub).
+            guard hubs[h].up else { break }
             // A completed handshake proves both directions worked at that moment.
             let at = now - age
             if at > hubs[h].lastAlive && hubs[h].lastLoss.map({ at > $0 }) ?? true { alive(h, at: at) }

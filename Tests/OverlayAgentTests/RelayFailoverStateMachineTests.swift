@@ -146,6 +146,42 @@ import Testing
         #expect(m.hubs[0].lastAlive == t + .milliseconds(900))
     }
 
+    @Test func aDownHubReturnsOnTheSameProbeTickForEveryMemberWhateverTheirHandshakes() {
+        // Two members, the primary down for both; it comes back at 40.05 s. Member a's WireGuard
+        // retry completes a handshake at 40.1 s, b's at 44.2 s; both probe on whole seconds, and
+        // the first replies come at 41 s.
+        var members = [
+            Machine(hubs: 2, thresholds: Self.thresholds, now: Self.t0),
+            Machine(hubs: 2, thresholds: Self.thresholds, now: Self.t0),
+        ]
+        for s in 1...40 {
+            let t = Self.t0 + .seconds(s)
+            for i in members.indices {
+                members[i].observe(hub: 0, .lost, at: t)
+                members[i].observe(hub: 1, .reply(rtt: .milliseconds(1)), at: t)
+                _ = members[i].tick(at: t)
+            }
+        }
+        #expect(members.allSatisfy { $0.outOfService == [0] })
+        members[0].observe(hub: 0, .handshake(age: .zero), at: Self.t0 + .milliseconds(40_100))
+        // Down: a handshake alone does not start the return.
+        #expect(members[0].hubs[0].aliveSince == nil && members[0].hubs[0].handshakeAge == .zero)
+        // Ticks every 100 ms, as deadlines may fall between probes.
+        var returned: [Int?] = [nil, nil]
+        for step in 401...700 {
+            let t = Self.t0 + .milliseconds(step * 100)
+            if step == 442 { members[1].observe(hub: 0, .handshake(age: .zero), at: t) }
+            for i in members.indices {
+                if step % 10 == 0 {
+                    members[i].observe(hub: 0, .reply(rtt: .milliseconds(2 + i)), at: t)
+                    members[i].observe(hub: 1, .reply(rtt: .milliseconds(1)), at: t)
+                }
+                if members[i].tick(at: t).contains(.reroute(outOfService: [])) { returned[i] = step }
+            }
+        }
+        #expect(returned[0] != nil && returned[0] == returned[1], "\(returned)")
+    }
+
     @Test func aJoiningMemberTrustsThePlanUntilAHubFails() {
         let m = Machine(hubs: 2, thresholds: Self.thresholds, now: Self.t0)
         #expect(m.status == .normal)
