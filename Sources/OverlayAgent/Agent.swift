@@ -279,7 +279,8 @@ public final class Agent {
                             log(
                                 "applied \(applied.count) actions in \(Self.milliseconds(ContinuousClock.now - started)) ms: "
                                     + applied.map(\.description).joined(separator: " | "))
-                        } else if options.verbose {
+                        } else if options.verbose && !options.once {
+                            // `--once --verbose` prints its actions only: scripts compare it.
                             print("no-op pass in \(Self.milliseconds(ContinuousClock.now - started)) ms")
                         }
                         next += machine.passSucceeded(revision: loaded.plan.revision, actions: applied.count, now: .now)
