@@ -46,7 +46,7 @@ udp_answers() {
 }
 for n in a b h; do
   expect_ok "control: $n's TCP 22 answers locally" sim_wait_until 5 tcp_answers "$n" 127.0.0.1 22
-  expect_ok "control: $n's UDP 5353 answers locally" udp_answers "$n" 127.0.0.1 5353
+  expect_ok "control: $n's UDP 5353 answers locally" sim_wait_until 5 udp_answers "$n" 127.0.0.1 5353
 done
 expect_ok "control: before the agent, the internet reaches a:22" tcp_answers "$SIM_INET" "$(sim_public_addr a)" 22
 expect_ok "control: before the agent, the internet pings a over IPv6" sim_internet_exec ping -6 -c1 -W1 "$(sim_public_addr a 6)"
