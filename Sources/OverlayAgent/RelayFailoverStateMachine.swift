@@ -47,8 +47,8 @@ struct RelayFailoverStateMachine {
     enum Evidence: Equatable {
         /// A probe came back after `rtt`.
         case reply(rtt: Duration)
-        /// A probe got no reply within one probe interval.
-        case lost
+        /// The probe sent at `sent` got no reply within one probe interval.
+        case lost(sent: Instant)
         /// The device's last handshake with the hub, `age` ago.
         case handshake(age: Duration)
     }
@@ -60,6 +60,8 @@ struct RelayFailoverStateMachine {
         /// Start of the current run of signs of life with no loss; nil after a loss or silence.
         var aliveSince: Instant?
         var lastLoss: Instant?
+        /// When the latest probe that came back was sent.
+        var lastAnswered: Instant?
         var nextProbe: Instant
         var rtt: Duration?
         var handshakeAge: Duration?
@@ -179,10 +181,17 @@ struct RelayFailoverStateMachine {
         case .reply(let rtt):
             hubs[h].probes += 1
             hubs[h].rtt = rtt
+            hubs[h].lastAnswered = max(hubs[h].lastAnswered ?? now - rtt, now - rtt)
             alive(h, at: now)
-        case .lost:
+        case .lost(let sent):
             hubs[h].probes += 1
             hubs[h].losses += 1
+            // A probe sent before one that came back says nothing about now. The prober takes
+            // replies and expiries in either order within one wake-up; a reply to the new tick's
+            // probe taken before the expiry of the previous one would otherwise restart this
+            // member's hold a tick after everyone else's, and members that return apart lose
+            // the packets between them.
+            if let answered = hubs[h].lastAnswered, sent < answered { break }
             hubs[h].lastLoss = now
             hubs[h].aliveSince = nil
         case .handshake(let age):

@@ -461,7 +461,7 @@ private struct ProbeWorker: ~Copyable {
         let limit = n.machine.thresholds.probeInterval
         for (sequence, p) in n.pending where now - p.sent >= limit {
             n.pending[sequence] = nil
-            n.machine.observe(hub: p.hub, .lost, at: now)
+            n.machine.observe(hub: p.hub, .lost(sent: p.sent), at: now)
         }
     }
 

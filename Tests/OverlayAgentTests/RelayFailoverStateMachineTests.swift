@@ -38,7 +38,9 @@ import Testing
                 now += step
                 let due = pendingLosses.filter { $0.at <= now }
                 pendingLosses.removeAll { $0.at <= now }
-                for l in due { machine.observe(hub: l.hub, .lost, at: now) }
+                for l in due {
+                    machine.observe(hub: l.hub, .lost(sent: l.at - machine.thresholds.probeInterval), at: now)
+                }
                 for a in machine.tick(at: now) {
                     switch a {
                     case .probe(let h):
@@ -135,7 +137,7 @@ import Testing
     @Test func aFreshHandshakeIsASignOfLifeAndAnOldOneIsNot() {
         var m = Machine(hubs: 2, thresholds: Self.thresholds, now: Self.t0)
         let t = Self.t0 + .seconds(5)
-        m.observe(hub: 0, .lost, at: t)
+        m.observe(hub: 0, .lost(sent: t - .seconds(1)), at: t)
         // A handshake from before the loss says nothing about now.
         m.observe(hub: 0, .handshake(age: .seconds(2)), at: t)
         #expect(m.hubs[0].aliveSince == nil)
@@ -157,7 +159,7 @@ import Testing
         for s in 1...40 {
             let t = Self.t0 + .seconds(s)
             for i in members.indices {
-                members[i].observe(hub: 0, .lost, at: t)
+                members[i].observe(hub: 0, .lost(sent: t - .seconds(1)), at: t)
                 members[i].observe(hub: 1, .reply(rtt: .milliseconds(1)), at: t)
                 _ = members[i].tick(at: t)
             }
@@ -180,6 +182,22 @@ import Testing
             }
         }
         #expect(returned[0] != nil && returned[0] == returned[1], "\(returned)")
+    }
+
+    @Test func aLossOfAnEarlierProbeTakenAfterALaterReplyDoesNotRestartTheHold() {
+        var m = Machine(hubs: 2, thresholds: Self.thresholds, now: Self.t0)
+        let t = Self.t0 + .seconds(30)
+        // The hub was silent; the probe sent at t - 1 s gets no answer, the one sent at t does.
+        m.observe(hub: 0, .lost(sent: t - .seconds(2)), at: t - .seconds(1))
+        m.observe(hub: 0, .reply(rtt: .milliseconds(2)), at: t + .milliseconds(2))
+        // The earlier probe's expiry is taken after that reply, within the same wake-up.
+        m.observe(hub: 0, .lost(sent: t - .seconds(1) + .milliseconds(1)), at: t + .milliseconds(3))
+        #expect(m.hubs[0].aliveSince == t + .milliseconds(2))
+        #expect(m.hubs[0].lastLoss == t - .seconds(1))
+        #expect(m.hubs[0].losses == 2 && m.hubs[0].probes == 3)
+        // A probe sent after the reply's that is lost does count.
+        m.observe(hub: 0, .lost(sent: t + .seconds(1)), at: t + .seconds(2))
+        #expect(m.hubs[0].aliveSince == nil)
     }
 
     @Test func aJoiningMemberTrustsThePlanUntilAHubFails() {
