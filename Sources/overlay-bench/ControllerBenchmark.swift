@@ -14,6 +14,9 @@ import Synchronization
 /// innernet-style). Phase 3: long-poll again over plain HTTP, for the cost of TLS. Each phase runs
 /// its own overlayd on the same database, so CPU time and peak memory are the controller's.
 func runControllerBenchmark(agentCount: Int) async throws {
+    if let baseline = ProcessInfo.processInfo.environment["OVERLAY_BENCH_BASELINE"] {
+        return try await runControllerComparison(agentCount: agentCount, baseline: baseline)
+    }
     let changes = 20
     let setup = try ControllerBenchSetup(agentCount: agentCount)
     defer { setup.remove() }
@@ -68,6 +71,63 @@ func runControllerBenchmark(agentCount: Int) async throws {
     print(
         "(phases \(Bench.fmt(lp.seconds)) s, \(Bench.fmt(periodic?.seconds ?? 0)) s and \(Bench.fmt(plain.seconds)) s; latency from sending the admin command to the agent holding the new plan;"
             + " bench process peak RSS \(Bench.fmt(Bench.peakRSSMB())) MB)")
+}
+
+/// This overlayd against another build of it (OVERLAY_BENCH_BASELINE names its binary, e.g. one
+/// built from an older commit) in one run: the same agents long-poll over plain HTTP (a baseline
+/// may predate HTTPS) on the same database, the two binaries in turn, OVERLAY_BENCH_ROUNDS times
+/// each (2 by default), so that load from elsewhere on the machine falls on both alike. Prints the
+/// median of each figure side by side.
+func runControllerComparison(agentCount: Int, baseline: String) async throws {
+    let env = ProcessInfo.processInfo.environment
+    let rounds = Int(env["OVERLAY_BENCH_ROUNDS"] ?? "") ?? 2
+    guard (1...20).contains(rounds) else {
+        throw BenchError("invalid OVERLAY_BENCH_ROUNDS '\(env["OVERLAY_BENCH_ROUNDS"] ?? "")': 1 to 20")
+    }
+    let current = OverlaydLaunch.besideBenchmark
+    for binary in [baseline, current] where !FileManager.default.isExecutableFile(atPath: binary) {
+        throw BenchError("\(binary) is not an executable overlayd")
+    }
+    let setup = try ControllerBenchSetup(agentCount: agentCount)
+    defer { setup.remove() }
+    var results: [String: [ControllerPhase.Result]] = [:]
+    for round in 0..<(2 * rounds) {
+        let binary = round % 2 == 0 ? baseline : current
+        let phase = ControllerPhase(
+            label: "\(binary == baseline ? "baseline" : "this overlayd"), long-poll over plain HTTP", mode: .longPoll,
+            tls: false, replicas: [OverlaydLaunch(arguments: ["--db", setup.db], binary: binary)], token: setup.token,
+            agents: setup.agents, changes: 20, networkOf: setup.networkOf)
+        results[binary, default: []].append(try await phase.run(round: round))
+    }
+    let before = results[baseline] ?? []
+    let after = results[current] ?? []
+    func median(_ figure: (ControllerPhase.Result) -> Double, _ of: [ControllerPhase.Result]) -> Double {
+        Bench.median(of.map(figure))
+    }
+    print("")
+    print("baseline: \(baseline)")
+    print("this:     \(current)")
+    print("\(agentCount) agents, medians of \(rounds)     baseline     this         this/baseline")
+    func row(_ label: String, _ figure: (ControllerPhase.Result) -> Double, _ unit: String, digits: Int = 1) {
+        print(
+            Bench.comparisonRow(
+                label, median(figure, before), median(figure, after), unit: unit, digits: digits,
+                widths: (30, 13, 13)))
+    }
+    row("controller RSS at start", \.idleRSSMB, " MB")
+    row("controller peak RSS", \.peakRSSMB, " MB")
+    row("controller threads", { Double($0.threads) }, "", digits: 0)
+    row("delivery p50", \.p50, " ms")
+    row("delivery p99", \.p99, " ms")
+    row("controller CPU per second", \.cpuPerSecondMs, " ms", digits: 0)
+    row("admin network list p50", \.adminP50, " ms", digits: 2)
+    row("all agents connected in", \.connectSeconds, " s")
+    print(
+        "peak RSS per round (MB): baseline \(before.map { Bench.fmt($0.peakRSSMB) }.joined(separator: ", ")); this \(after.map { Bench.fmt($0.peakRSSMB) }.joined(separator: ", "))"
+    )
+    for (label, r) in [("baseline", before), ("this", after)] where !r.allSatisfy(\.isolated) {
+        print("\(label): a change answered other networks' agents or missed its own (see the rounds above)")
+    }
 }
 
 /// The desired state, written directly into a SQLite file: networks of 10 public nodes, one
@@ -190,10 +250,15 @@ struct ControllerPhase {
         var slowest: [Double]
         /// Admin `network list` round trips, one after another on an open connection (ms).
         var adminP50: Double, adminP99: Double
+        /// Resident set of the replicas once started, before any agent connects (MB), and their
+        /// threads after the changes.
+        var replicaIdleRSSMB: [Double] = []
+        var threads = 0
 
         var cpuSeconds: Double { replicaCPUSeconds.reduce(0, +) }
         var cpuPerSecondMs: Double { seconds > 0 ? cpuSeconds / seconds * 1000 : 0 }
         var peakRSSMB: Double { replicaRSSMB.reduce(0, +) }
+        var idleRSSMB: Double { replicaIdleRSSMB.reduce(0, +) }
         func replicaCPUPerSecondMs(_ r: Int) -> Double { seconds > 0 ? replicaCPUSeconds[r] / seconds * 1000 : 0 }
     }
 
@@ -237,10 +302,12 @@ struct ControllerPhase {
             // the client's connect timeout on a loaded machine.
             let admins = adminClients.map { RemoteAdmin(client: $0, token: token) }
             for admin in admins { _ = try await Self.connecting { try await admin.networks() } }
-            let result = try await measure(
+            let idle = servers.map { $0.residentMB() }
+            var result = try await measure(
                 round: round, servers: servers, clients: clients,
                 admins: admins,
                 controllerKey: Array(key), log: log, stop: stop, tasks: &tasks)
+            result.replicaIdleRSSMB = idle
             await cleanup()
             return result
         } catch {
@@ -339,6 +406,7 @@ struct ControllerPhase {
             adminLatencies.append(Bench.now() - sent)
         }
         let rss = servers.map { $0.peakRSSMB() }
+        let threads = servers.reduce(0) { $0 + $1.threads() }
         let all = local + remote
         let members = agents.count / Set(agents.map(\.network)).count
         print(
@@ -354,7 +422,8 @@ struct ControllerPhase {
             delivered: all.count, expected: expected, replicaCPUSeconds: cpu, replicaRSSMB: rss, seconds: seconds,
             connectSeconds: connectSeconds, requests: requests, answeredPerChange: answered, strayAnswers: stray,
             isolated: stray == 0 && answered.allSatisfy { $0 == members }, slowest: slowest,
-            adminP50: Bench.percentile(adminLatencies, 0.5), adminP99: Bench.percentile(adminLatencies, 0.99))
+            adminP50: Bench.percentile(adminLatencies, 0.5), adminP99: Bench.percentile(adminLatencies, 0.99),
+            threads: threads)
     }
 
     /// An admin request, tried again while no connection could be made (it never left, so it
@@ -443,14 +512,25 @@ final class StopFlag: Sendable {
     var isSet: Bool { value.withLock { $0 } }
 }
 
-/// How to start one `overlayd serve`: its database and any further options (key, certificate).
+/// How to start one `overlayd serve`: its database and any further options (key, certificate),
+/// and which binary (the one beside this benchmark unless told).
 struct OverlaydLaunch: Sendable {
     var arguments: [String]
+    var binary = Self.besideBenchmark
 
     /// `overlayd` beside this benchmark's binary.
-    static var binary: String {
+    static var besideBenchmark: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("overlayd")
             .path
+    }
+
+    /// The `serve` options that `binary` knows: an older build (a baseline) may lack the
+    /// connection limits, and predate HTTPS and so `--plain-http`.
+    func serveOptions() throws -> Set<String> {
+        let help = try Bench.run([binary, "serve", "--help"]).output
+        return Set(
+            help.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "," }).filter { $0.hasPrefix("--") }.map(
+                String.init))
     }
 }
 
@@ -465,15 +545,23 @@ final class OverlaydProcess: @unchecked Sendable {
     /// - Parameter tls: HTTPS (the launch's certificate, or the self-signed one beside a SQLite
     ///   database), else plain HTTP (loopback).
     init(launch: OverlaydLaunch, tls: Bool) throws {
-        let binary = OverlaydLaunch.binary
+        let binary = launch.binary
         guard FileManager.default.isExecutableFile(atPath: binary) else { throw BenchError("\(binary) is not built") }
         process.executableURL = URL(fileURLWithPath: binary)
+        let known = try launch.serveOptions()
+        var arguments = ["serve"] + launch.arguments + ["--listen", "127.0.0.1:0", "--log-level", "notice"]
         // Every simulated agent connects from 127.0.0.1: one source, so its budget is the whole.
-        process.arguments =
-            ["serve"] + launch.arguments + [
-                "--listen", "127.0.0.1:0", "--log-level", "notice",
-                "--connections-per-source", "100000", "--max-connections", "100000",
-            ] + (tls ? [] : ["--plain-http"])
+        // A build without these limits has none.
+        if known.contains("--connections-per-source") {
+            arguments += ["--connections-per-source", "100000", "--max-connections", "100000"]
+        }
+        // A build without --plain-http serves nothing but plain HTTP.
+        if !tls && known.contains("--plain-http") {
+            arguments.append("--plain-http")
+        } else if tls && !known.contains("--plain-http") {
+            throw BenchError("\(binary) serves plain HTTP only: it cannot run an HTTPS phase")
+        }
+        process.arguments = arguments
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
@@ -489,6 +577,10 @@ final class OverlaydProcess: @unchecked Sendable {
             if let line = text.split(separator: "\n").first(where: { $0.contains("overlayd listening") }) {
                 for part in line.split(separator: " ") {
                     if part.hasPrefix("url=") { url = String(part.dropFirst("url=".count)) }
+                    // A build before HTTPS names the address only.
+                    if part.hasPrefix("address="), url.isEmpty, !tls {
+                        url = "http://" + part.dropFirst("address=".count)
+                    }
                     if part.hasPrefix("fingerprint=") {
                         fingerprint = try? CertificateFingerprint(parsing: String(part.dropFirst("fingerprint=".count)))
                     }
@@ -526,11 +618,20 @@ final class OverlaydProcess: @unchecked Sendable {
     }
 
     /// Peak resident set of overlayd (VmHWM), in MB.
-    func peakRSSMB() -> Double {
+    func peakRSSMB() -> Double { statusField("VmHWM:") / 1024 }
+
+    /// Resident set of overlayd now (VmRSS), in MB.
+    func residentMB() -> Double { statusField("VmRSS:") / 1024 }
+
+    /// Threads of overlayd now.
+    func threads() -> Int { Int(statusField("Threads:")) }
+
+    /// A number from /proc/PID/status (0 when it cannot be read).
+    private func statusField(_ name: String) -> Double {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-            let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
+            let value = Double(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
         else { return 0 }
-        return kb / 1024
+        return value
     }
 }
