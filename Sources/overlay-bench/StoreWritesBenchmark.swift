@@ -20,6 +20,7 @@ func runStoreWritesBenchmark() throws {
     defer { try? FileManager.default.removeItem(at: dir) }
 
     var results: [String: (sequential: Double, concurrent: Double)] = [:]
+    var perWrite: (statements: Double, waits: Double)?
     for engine in ["sqlite", "postgres"] {
         var pg = server
         pg.database = "overlay_bench_" + SecureRandom.hex(6)
@@ -39,8 +40,14 @@ func runStoreWritesBenchmark() throws {
                     name: "h\(i)", identity: Ed25519Identity.generate().publicKeyBase64,
                     publicAddresses: ["192.0.2.\(i)"]))
         }
+        let before = store.statementCounts
         let sequential = try Bench.time {
             for i in 0..<writes { try c.addWorkload(name: "s\(i)", network: "bench", node: "h\(i % 8 + 1)") }
+        }
+        if let before, let after = store.statementCounts {
+            perWrite = (
+                Double(after.sent - before.sent) / Double(writes), Double(after.waits - before.waits) / Double(writes)
+            )
         }
         let failures = Mutex<[String]>([])
         let done = DispatchGroup()
@@ -66,6 +73,12 @@ func runStoreWritesBenchmark() throws {
     print("admin writes per second (workload add, \(writes) each):")
     print(String(format: "  sequential:   SQLite %7.1f   PostgreSQL %7.1f   ratio PG/SQLite %.2f", s.0, p.0, p.0 / s.0))
     print(String(format: "  8 concurrent: SQLite %7.1f   PostgreSQL %7.1f   ratio PG/SQLite %.2f", s.1, p.1, p.1 / s.1))
+    if let perWrite {
+        print(
+            String(
+                format: "  PostgreSQL, sequential: %.1f statements and %.1f waits for an answer per write",
+                perWrite.statements, perWrite.waits))
+    }
 }
 
 struct BenchSetupError: Error, CustomStringConvertible {
