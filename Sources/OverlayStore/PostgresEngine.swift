@@ -258,7 +258,11 @@ struct PostgresSession: SQLConnection {
     func fetchDeferred(_ sql: String, _ arguments: [any SQLBindable]) throws -> () throws -> [SQLRow] {
         let answer = send(sql, arguments)
         pending.futures.append(answer)
-        return { try Self.rows(try wait(answer)) }
+        return {
+            // Answered already when a later statement was waited for.
+            if pending.futures.contains(where: { $0 === answer }) { return try Self.rows(try wait(answer)) }
+            do { return try Self.rows(try answer.wait()) } catch { throw Self.translate(error, location: location) }
+        }
     }
 
     static func rows(_ result: PostgresQueryResult) throws -> [SQLRow] {
