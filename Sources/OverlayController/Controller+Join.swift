@@ -165,15 +165,13 @@ extension Controller {
     }
 
     public func agentKey(node: String) throws -> AgentKey {
-        try store.read { tx in
-            guard let n = try tx.node(named: node) else { return .unknownNode }
-            return n.hasJoined ? .key(n.identity) : .notJoined
-        }
+        guard let n = try store.fetch({ $0.nodeQuery(named: node) }) else { return .unknownNode }
+        return n.hasJoined ? .key(n.identity) : .notJoined
     }
 
     /// The revision of `node`'s plan (nil when the node does not exist).
     public func planRevision(node: String) throws -> Int64? {
-        try store.read { tx in try tx.node(named: node) == nil ? nil : tx.planRevision(node: node) }
+        try store.fetch { $0.planRevisionQuery(node: node) }
     }
 
     // MARK: status

@@ -8,10 +8,12 @@ extension Controller {
         try requireOperator("reading node plans")
         return try store.read { tx in
             // Members of one network share its planned form: plan it once per revision, not per member.
-            let revision = try tx.revision()
-            guard let node = try tx.node(named: name) else { throw NotFoundError("node", name) }
+            let (revision, found, memberships, planRevision, routes) = try tx.fetch(
+                tx.revisionQuery(), tx.nodeQuery(named: name), tx.membershipsQuery(node: name),
+                tx.planRevisionQuery(node: name), tx.gatewayRoutesQuery(node: name))
+            guard let node = found else { throw NotFoundError("node", name) }
             var networks: [PlannedNetwork] = []
-            for m in try tx.memberships(node: name) {
+            for m in memberships {
                 let network = m.membership.network
                 if let p = planned.get(network, revision: revision) {
                     networks.append(p)
@@ -22,8 +24,7 @@ extension Controller {
                 }
             }
             return Planner.nodePlan(
-                node: node, revision: try tx.planRevision(node: name), networks: networks,
-                gatewayRoutes: try tx.gatewayRoutes(node: name))
+                node: node, revision: planRevision ?? 0, networks: networks, gatewayRoutes: routes)
         }
     }
 

@@ -26,16 +26,18 @@ extension Controller {
         _ m: Mutation, name: String, network: String, node: String, namespace: String,
         ports: [PortSpec]
     ) throws -> (Workload, IPv6Address) {
-        guard let net = try visibleNetwork(named: network, m.tx) else { throw NotFoundError("network", network) }
-        guard let host = try m.tx.node(named: node) else { throw NotFoundError("node", node) }
-        if try m.tx.workload(named: name) != nil { throw ConflictError("workload '\(name)' already exists") }
-        let onNode = try m.tx.workloads(node: node)
+        let (found, host, existing, onNode, membership) = try m.tx.fetch(
+            m.tx.networkQuery(named: network), m.tx.nodeQuery(named: node), m.tx.workloadQuery(named: name),
+            m.tx.workloadsQuery(node: node), m.tx.membershipQuery(network: network, node: node))
+        guard let net = found, try sees(network: network, m.tx) else { throw NotFoundError("network", network) }
+        guard let host else { throw NotFoundError("node", node) }
+        if existing != nil { throw ConflictError("workload '\(name)' already exists") }
         if let other = onNode.first(where: { $0.namespace == namespace }) {
             // Another tenant's workload is not named.
             let by = try sees(network: other.network, m.tx) ? " by workload '\(other.name)'" : ""
             throw ConflictError("namespace '\(namespace)' on node '\(node)' is already used\(by)")
         }
-        try m.ensureMember(network: net, node: host)
+        let member = try m.ensureMember(network: net, node: host, current: .some(membership))
         let used = Set(onNode.filter { $0.network == network }.map(\.hostNumber))
         var number = AddressPlan.firstHostNumber
         while used.contains(number) { number += 1 }
@@ -48,7 +50,7 @@ extension Controller {
             name: name, network: network, node: node, hostNumber: number, namespace: namespace,
             exposed: ports.sorted())
         try m.tx.insert(w)
-        return (w, try Controller.address(of: w, in: net, memberships: try m.tx.memberships(network: network)))
+        return (w, try Controller.address(of: w, in: net, memberships: [member]))
     }
 
     public func workloads() throws -> [Workload] {

@@ -64,14 +64,16 @@ public final class Controller: Sendable {
             let mutation = Mutation(tx: tx, planned: planned, revision: startRevision)
             for name in networks { try mutation.include(network: name) }
             let result = try body(mutation)
-            try mutation.ensureRelays()
-            let revision = try tx.bumpRevision()
+            // Sent before the snapshots are read, answered with them.
+            let bumped = try tx.bumpRevisionDeferred()
+            let snapshots = try mutation.ensureRelays()
+            let revision = try bumped()
             var touched: [String] = []
             var nodeWide = Array(mutation.touchedNodes)
             var afterPlans: [String: PlannedNetwork?] = [:]
             for name in mutation.networks {
                 let old = mutation.before[name]
-                let new = try tx.snapshot(network: name).map { try PlannedNetwork($0) }
+                let new = try snapshots[name].flatMap { $0 }.map { try PlannedNetwork($0) }
                 afterPlans[name] = new
                 let impact = PlanImpact(before: old, after: new)
                 touched += impact.all
@@ -139,17 +141,22 @@ final class Mutation {
     /// Makes `node` a member of `network` when it is not: a /64 (lowest free subnet ID) and the /24
     /// of the same number when the network has IPv4, a listen
     /// port (lowest free in the node's range) and a fresh WireGuard key sealed to the node.
-    func ensureMember(network: Network, node: Node, pinned: Bool = false) throws {
-        if try tx.isMember(network: network.name, node: node.name) {
+    /// Returns its membership. `current` is its membership read in this transaction already,
+    /// when the caller has it (`.some(nil)`: not a member).
+    @discardableResult
+    func ensureMember(network: Network, node: Node, pinned: Bool = false, current: Membership?? = .none) throws
+        -> Membership
+    {
+        let existing = try current ?? tx.fetch(tx.membershipQuery(network: network.name, node: node.name))
+        if let existing {
             if pinned { try tx.setPinned(true, network: network.name, node: node.name) }
-            return
+            return existing
         }
         // Its WireGuard key is sealed to its identity, which a pending node does not have yet.
         guard node.hasJoined else { throw ConflictError(Controller.notJoined(node.name)) }
-        guard
-            let subnetID = AddressPlan.lowestFree(
-                in: AddressPlan.nodeSubnetIDs, used: try tx.usedSubnetIDs(network: network.name))
-        else {
+        let (usedSubnetIDs, usedPorts) = try tx.fetch(
+            tx.usedSubnetIDsQuery(network: network.name), tx.usedListenPortsQuery(node: node.name))
+        guard let subnetID = AddressPlan.lowestFree(in: AddressPlan.nodeSubnetIDs, used: usedSubnetIDs) else {
             throw ConflictError("network '\(network.name)' has no free /64 left for node '\(node.name)'")
         }
         // The node's /24 is /24 number subnetID: the lowest free number is past the last /24 only
@@ -159,8 +166,7 @@ final class Mutation {
                 "network '\(network.name)' has no free IPv4 /24 left for node '\(node.name)': its IPv4 prefix \(p4) holds \(AddressPlan.ipv4NodeCapacity(p4)) member nodes (a /24 each, the first unused, the last for access peers)"
             )
         }
-        guard let port = AddressPlan.lowestFree(in: node.listenPorts, used: try tx.usedListenPorts(node: node.name))
-        else {
+        guard let port = AddressPlan.lowestFree(in: node.listenPorts, used: usedPorts) else {
             throw ConflictError(
                 "node '\(node.name)' has no free listen port left in \(node.listenPorts.lowerBound)-\(node.listenPorts.upperBound) for network '\(network.name)'"
             )
@@ -168,10 +174,7 @@ final class Mutation {
         // A hub may become a relay hub of the network at any change: its forwarder port is there already.
         var relayPort: UInt16?
         if node.hub && !node.isHidden {
-            guard
-                let p = AddressPlan.lowestFree(
-                    in: node.listenPorts, used: try tx.usedListenPorts(node: node.name).union([port]))
-            else {
+            guard let p = AddressPlan.lowestFree(in: node.listenPorts, used: usedPorts.union([port])) else {
                 throw ConflictError(
                     "hub node '\(node.name)' has no free port left in \(node.listenPorts.lowerBound)-\(node.listenPorts.upperBound) for its relay forwarder in network '\(network.name)' (a hub takes two ports per network)"
                 )
@@ -180,26 +183,33 @@ final class Mutation {
         }
         let (privateKey, publicKey) = X25519.generateKeyPair()
         let sealed = try SealedBox.seal(privateKey, toIdentity: node.identity)
-        try tx.insert(
-            Membership(
-                network: network.name, node: node.name, subnetID: subnetID, publicKey: publicKey,
-                sealedPrivateKey: sealed, listenPort: port, relayPort: relayPort), pinned: pinned)
+        let membership = Membership(
+            network: network.name, node: node.name, subnetID: subnetID, publicKey: publicKey,
+            sealedPrivateKey: sealed, listenPort: port, relayPort: relayPort)
+        try tx.insert(membership, pinned: pinned)
+        return membership
     }
 
     /// Hidden members need relays: a network with hidden members and no hub member gets up to two
     /// hubs attached (same region as its first hidden member first, then by name). When no hub
-    /// exists the planner refuses the network, which aborts the command.
-    func ensureRelays() throws {
+    /// exists the planner refuses the network, which aborts the command. Returns the included
+    /// networks' snapshots as they are then (nil: a network deleted).
+    @discardableResult
+    func ensureRelays() throws -> [String: NetworkSnapshot?] {
+        var snapshots: [String: NetworkSnapshot?] = [:]
         for name in networks {
-            let needs = try tx.relayNeeds(network: name)
-            guard needs.hidden > 0, needs.hubs == 0, let network = try tx.network(named: name),
-                let snapshot = try tx.snapshot(network: name)
+            let snapshot = try tx.snapshot(network: name)
+            snapshots[name] = snapshot
+            guard let snapshot, snapshot.members.contains(where: \.node.isHidden),
+                !snapshot.members.contains(where: \.node.hub)
             else { continue }
             let region = snapshot.members.first { $0.node.isHidden }?.node.region
             let candidates = try tx.nodes().filter { $0.hub && !$0.isHidden && $0.hasJoined }
                 .sorted { ($0.region == region ? 0 : 1, $0.name) < ($1.region == region ? 0 : 1, $1.name) }
-            for hub in candidates.prefix(2) { try ensureMember(network: network, node: hub) }
+            for hub in candidates.prefix(2) { try ensureMember(network: snapshot.network, node: hub) }
+            snapshots[name] = try tx.snapshot(network: name)
         }
+        return snapshots
     }
 
     /// Removes memberships nothing needs any more (not pinned, no workloads, not relaying, not a

@@ -15,6 +15,7 @@ final class PostgresEngine: Sendable {
     let origin = UUID().uuidString
     private let idle = Mutex<[PostgresConnection]>([])
     private let nextID = Atomic<Int>(0)
+    let counter = StatementCounter()
     /// How many times a write is tried when PostgreSQL aborts it for a concurrent one.
     static let writeAttempts = 10
     /// The advisory lock writers take turns through (any number of this store's own).
@@ -57,7 +58,8 @@ final class PostgresEngine: Sendable {
         repeat {
             connection = try idle.withLock { $0.popLast() } ?? connect()
         } while connection.isClosed
-        let session = PostgresSession(connection: connection, logger: logger, location: location, origin: origin)
+        let session = PostgresSession(
+            connection: connection, logger: logger, location: location, origin: origin, counter: counter)
         defer {
             if connection.isClosed {
                 _ = connection.close() as EventLoopFuture<Void>
@@ -74,32 +76,29 @@ final class PostgresEngine: Sendable {
     ///
     /// Writers take turns through a session advisory lock taken before the transaction starts, so
     /// each one's snapshot already holds the previous one's commit: every command moves the one
-    /// store revision, and writers that all ran at once would abort each other over it.
+    /// store revision, and writers that all ran at once would abort each other over it. The lock
+    /// and BEGIN are not waited for: they go out with the transaction's first statement, whose
+    /// answer comes after theirs.
     private func transaction<T>(_ begin: String, exclusive: Bool = false, _ body: (Transaction) throws -> T) throws -> T
     {
         var fresh = false
         while true {
             do {
                 return try withConnection { session in
-                    // The lock and BEGIN go out together: one wait instead of two.
-                    let first = session.send(exclusive ? "SELECT pg_advisory_lock(\(Self.writersLock))" : begin, [])
-                    let second = exclusive ? session.send(begin, []) : nil
-                    do {
-                        _ = try session.wait(first)
-                    } catch let e as StoreUnavailableError {
-                        _ = try? second?.wait()
-                        throw StaleConnection(underlying: e)
-                    }
+                    if exclusive { try session.executeDeferred("SELECT pg_advisory_lock(\(Self.writersLock))", []) }
+                    try session.executeDeferred(begin, [])
                     // Not waited for: the connection runs it before anything sent after it, and
                     // a connection lost meanwhile releases the lock with it.
                     defer { if exclusive { _ = session.send("SELECT pg_advisory_unlock(\(Self.writersLock))", []) } }
-                    if let second { _ = try session.wait(second) }
                     do {
                         let result = try body(Transaction(conn: session))
                         try session.commit()
                         return result
                     } catch {
                         _ = try? session.execute("ROLLBACK", [])
+                        if let e = error as? StoreUnavailableError, !session.pending.answered {
+                            throw StaleConnection(underlying: e)
+                        }
                         throw error
                     }
                 }
@@ -175,6 +174,16 @@ final class PostgresEngine: Sendable {
 /// Statements of a transaction sent without waiting for their answers.
 final class PendingStatements {
     var futures: [EventLoopFuture<PostgresQueryResult>] = []
+    /// Whether any statement was answered: until then, a lost connection may be one that was
+    /// closed while idle, and nothing ran.
+    var answered = false
+}
+
+/// How many statements this process sent, and how many times it waited for an answer (for the
+/// benchmarks: each is a cost a command pays one by one).
+final class StatementCounter: Sendable {
+    let sent = Atomic<Int>(0)
+    let waits = Atomic<Int>(0)
 }
 
 /// A connection inside one transaction.
@@ -183,6 +192,7 @@ struct PostgresSession: SQLConnection {
     let logger: Logger
     let location: PostgresLocation
     let origin: String
+    let counter: StatementCounter
     let pending = PendingStatements()
 
     var dialect: SQLDialect { .postgres }
@@ -191,35 +201,38 @@ struct PostgresSession: SQLConnection {
         try wait(send(sql, arguments))
     }
 
-    /// The statement's answer, as the store's errors.
+    /// The statement's answer, as the store's errors. The deferred statements sent before it are
+    /// answered first: a failed one has aborted the transaction, and its error is the one thrown.
     func wait(_ answer: EventLoopFuture<PostgresQueryResult>) throws -> PostgresQueryResult {
+        counter.waits.add(1, ordering: .relaxed)
         do {
-            return try answer.wait()
+            let deferred = pending.futures
+            pending.futures = []
+            for f in deferred { _ = try f.wait() }
+            let result = try answer.wait()
+            pending.answered = true
+            return result
         } catch {
             throw Self.translate(error, location: location)
         }
     }
 
-    /// Sends `sql` now and checks its answer at commit: for a statement whose result nothing in
-    /// the transaction reads. Its failure aborts the transaction, so the commit fails with it.
-    func executeBeforeCommit(_ sql: String, _ arguments: [any SQLBindable]) {
+    /// Sends `sql` now and checks its answer with the next statement's or at commit: for a
+    /// statement whose result nothing in the transaction reads. Its failure aborts the
+    /// transaction, so whatever comes after it fails with it.
+    func executeDeferred(_ sql: String, _ arguments: [any SQLBindable]) throws {
         pending.futures.append(send(sql, arguments))
     }
 
-    /// Commits, sent behind the statements still unanswered: one wait for all of them. A failed
-    /// one has aborted the transaction (PostgreSQL then answers COMMIT with a rollback), and
-    /// its error is the one thrown.
+    /// Commits, sent behind the statements still unanswered: one wait for all of them.
     func commit() throws {
-        let futures = pending.futures
-        pending.futures = []
-        let commit = send("COMMIT", [])
-        for f in futures { _ = try wait(f) }
-        _ = try wait(commit)
+        _ = try wait(send("COMMIT", []))
     }
 
     /// Sends one statement; the answer comes in the future (the connection runs its statements
     /// in the order they were sent).
     func send(_ sql: String, _ arguments: [any SQLBindable]) -> EventLoopFuture<PostgresQueryResult> {
+        counter.sent.add(1, ordering: .relaxed)
         var binds = PostgresBindings(capacity: arguments.count)
         for a in arguments {
             switch a.sqlValue {
@@ -239,7 +252,20 @@ struct PostgresSession: SQLConnection {
     }
 
     func fetchAll(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow] {
-        let result = try run(sql, arguments)
+        try Self.rows(try run(sql, arguments))
+    }
+
+    func fetchDeferred(_ sql: String, _ arguments: [any SQLBindable]) throws -> () throws -> [SQLRow] {
+        let answer = send(sql, arguments)
+        pending.futures.append(answer)
+        return {
+            // Answered already when a later statement was waited for.
+            if pending.futures.contains(where: { $0 === answer }) { return try Self.rows(try wait(answer)) }
+            do { return try Self.rows(try answer.wait()) } catch { throw Self.translate(error, location: location) }
+        }
+    }
+
+    static func rows(_ result: PostgresQueryResult) throws -> [SQLRow] {
         var columns: [String]?
         return try result.rows.map { row in
             var values: [SQLValue] = []
@@ -250,6 +276,42 @@ struct PostgresSession: SQLConnection {
             }
             if columns == nil { columns = names }
             return SQLRow(columns: columns ?? names, values: values)
+        }
+    }
+
+    /// The reads in one statement, their rows folded into one JSON document by the server:
+    /// decoding a row cell by cell costs the client far more than the server's JSON does.
+    func fetchBatch(_ statements: [SQLStatement]) throws -> [[SQLRow]] {
+        let parts = statements.map { s in
+            let columns = (0..<s.columns).map { "c\($0)" }
+            return "(SELECT coalesce(json_agg(json_build_array("
+                + columns.map { "q." + $0 }.joined(separator: ", ") + ")), CAST('[]' AS json)) FROM ("
+                + s.sql + ") AS q(" + columns.joined(separator: ", ") + "))"
+        }
+        let sql = "SELECT CAST(json_build_array(" + parts.joined(separator: ", ") + ") AS text)"
+        guard let text = try fetchAll(sql, statements.flatMap(\.arguments)).first?.string(0),
+            let results = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[[Any]]],
+            results.count == statements.count
+        else { throw StoredDataError(inconsistent: "the server's batch answer is not a list per query") }
+        return try zip(statements, results).map { statement, rows in
+            try rows.map { row in
+                guard row.count == statement.columns else {
+                    throw StoredDataError(
+                        inconsistent: "a batch row holds \(row.count) columns, not \(statement.columns)")
+                }
+                return SQLRow(columns: [], values: try row.map(Self.value(json:)))
+            }
+        }
+    }
+
+    /// A value of a JSON row: bytea arrives as its hex text (`SQLRow.bytes` reads it).
+    static func value(json: Any) throws -> SQLValue {
+        switch json {
+        case is NSNull: return .null
+        case let s as String: return .text(s)
+        case let i as Int64: return .integer(i)
+        case let d as Double: return .real(d)
+        default: throw StoredDataError(inconsistent: "a batch row holds \(json), not a column value")
         }
     }
 

@@ -65,13 +65,37 @@ struct SQLRow: Sendable {
 
     func bool(_ i: Int) throws -> Bool { try int64(i) != 0 }
 
-    /// A blob's bytes; NULL reads as empty (a node that has not joined has no identity).
+    /// A blob's bytes; NULL reads as empty (a node that has not joined has no identity). Rows
+    /// that PostgreSQL sent as JSON (`fetchBatch`) hold them as its hex text, `\x` and two digits
+    /// a byte.
     func bytes(_ i: Int) throws -> [UInt8] {
         switch values[i] {
         case .null: return []
         case .blob(let b): return b
-        default: throw mismatch(i, "bytes")
+        case .text(let t): if let b = Self.postgresHex(t) { return b }
+        default: break
         }
+        throw mismatch(i, "bytes")
+    }
+
+    /// The bytes of PostgreSQL's hex form of a bytea (`\x0a1b...`), nil for any other text.
+    static func postgresHex(_ text: String) -> [UInt8]? {
+        var utf8 = text.utf8.makeIterator()
+        guard utf8.next() == UInt8(ascii: "\\"), utf8.next() == UInt8(ascii: "x") else { return nil }
+        func digit(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count / 2)
+        while let high = utf8.next() {
+            guard let h = digit(high), let low = utf8.next(), let l = digit(low) else { return nil }
+            out.append(h << 4 | l)
+        }
+        return out
     }
 
     func optionalBytes(_ i: Int) throws -> [UInt8]? {
@@ -121,6 +145,13 @@ enum SQLDialect: Sendable {
     }
 }
 
+/// One query of a batch: its text, arguments and how many columns it selects.
+struct SQLStatement {
+    var sql: String
+    var arguments: [any SQLBindable]
+    var columns: Int
+}
+
 /// One engine's connection inside a transaction: statements with positional arguments.
 protocol SQLConnection {
     var dialect: SQLDialect { get }
@@ -130,9 +161,31 @@ protocol SQLConnection {
     func fetchAll(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow]
     /// The tables holding state (not the migrations' bookkeeping, nor the nonces of agent requests).
     func tableNames() throws -> [String]
+    /// The rows of several independent reads. A local engine runs them one by one; a server
+    /// answers them all at once.
+    func fetchBatch(_ statements: [SQLStatement]) throws -> [[SQLRow]]
+    /// Runs a write whose answer nothing reads. A server may answer it later: its failure is
+    /// thrown by the transaction's next statement, or by the commit.
+    func executeDeferred(_ sql: String, _ arguments: [any SQLBindable]) throws
+    /// Sends a statement whose rows are read later (by calling the result): a server answers it
+    /// together with the statements sent after it.
+    func fetchDeferred(_ sql: String, _ arguments: [any SQLBindable]) throws -> () throws -> [SQLRow]
 }
 
 extension SQLConnection {
+    func fetchBatch(_ statements: [SQLStatement]) throws -> [[SQLRow]] {
+        try statements.map { try fetchAll($0.sql, $0.arguments) }
+    }
+
+    func executeDeferred(_ sql: String, _ arguments: [any SQLBindable]) throws {
+        try execute(sql, arguments)
+    }
+
+    func fetchDeferred(_ sql: String, _ arguments: [any SQLBindable]) throws -> () throws -> [SQLRow] {
+        let rows = try fetchAll(sql, arguments)
+        return { rows }
+    }
+
     func fetchOne(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> SQLRow? {
         try fetchAll(sql, arguments).first
     }

@@ -17,7 +17,7 @@ extension Transaction {
         var payload = session.origin + "\n" + nodes.joined(separator: " ")
         if payload.utf8.count > Self.maxPayload { payload = session.origin + "\n*" }
         // Nothing reads its answer: it goes out with the commit.
-        session.executeBeforeCommit("SELECT pg_notify(?, ?)", [Self.planChannel, payload])
+        try session.executeDeferred("SELECT pg_notify(?, ?)", [Self.planChannel, payload])
     }
 }
 

@@ -109,12 +109,36 @@ public final class Store: Sendable {
         }
     }
 
+    /// The answer of one query, which PostgreSQL gives in one statement: consistent without a
+    /// transaction around it (one round trip, where a transaction takes three statements).
+    public func fetch<T>(_ query: (Transaction) -> Transaction.Query<T>) throws -> T {
+        switch engine {
+        case .sqlite(let pool):
+            try pool.read { db in
+                let tx = Transaction(conn: SQLiteConnection(db: db))
+                return try tx.fetch(query(tx))
+            }
+        case .postgres(let pg):
+            try pg.autocommit { session in
+                let tx = Transaction(conn: session)
+                return try tx.fetch(query(tx))
+            }
+        }
+    }
+
     /// Runs `body` on one consistent snapshot.
     public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
         switch engine {
         case .sqlite(let pool): try pool.read { db in try body(Transaction(conn: SQLiteConnection(db: db))) }
         case .postgres(let pg): try pg.read(body)
         }
+    }
+
+    /// How many statements this store sent to PostgreSQL, and how many times it waited for an
+    /// answer, since it was opened (nil on SQLite). For the benchmarks.
+    public var statementCounts: (sent: Int, waits: Int)? {
+        guard case .postgres(let pg) = engine else { return nil }
+        return (pg.counter.sent.load(ordering: .relaxed), pg.counter.waits.load(ordering: .relaxed))
     }
 
     /// Which engine holds the store.
@@ -155,5 +179,11 @@ public struct Transaction {
     @discardableResult
     func execute(_ sql: String, _ arguments: any SQLBindable...) throws -> Int {
         try conn.execute(sql, arguments)
+    }
+
+    /// A write whose answer nothing reads: PostgreSQL's goes out with the next statement (its
+    /// failure is thrown there, or by the commit).
+    func executeDeferred(_ sql: String, _ arguments: any SQLBindable...) throws {
+        try conn.executeDeferred(sql, arguments)
     }
 }

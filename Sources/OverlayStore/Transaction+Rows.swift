@@ -80,12 +80,24 @@ extension Transaction {
     // MARK: revision
 
     public func revision() throws -> Int64 {
-        try row("SELECT value FROM meta WHERE key = 'revision'")?.int64(0) ?? 0
+        try fetch(revisionQuery())
+    }
+
+    public func revisionQuery() -> Query<Int64> {
+        Query("SELECT value FROM meta WHERE key = 'revision'", columns: 1) { try $0.first?.int64(0) ?? 0 }
     }
 
     /// Increments and returns the store revision; every committed command takes one.
     public func bumpRevision() throws -> Int64 {
-        try row("UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value")?.int64(0) ?? 0
+        try bumpRevisionDeferred()()
+    }
+
+    /// Increments the store revision now; the new one is read by calling the result (on
+    /// PostgreSQL, answered with the statements that follow).
+    public func bumpRevisionDeferred() throws -> () throws -> Int64 {
+        let rows = try conn.fetchDeferred(
+            "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value", [])
+        return { try rows().first?.int64(0) ?? 0 }
     }
 
     // MARK: networks
@@ -125,7 +137,13 @@ extension Transaction {
     }
 
     public func network(named name: String) throws -> Network? {
-        try row("SELECT \(Self.networkColumns) FROM networks WHERE name = ?", name).map(network)
+        try fetch(networkQuery(named: name))
+    }
+
+    public func networkQuery(named name: String) -> Query<Network?> {
+        Query("SELECT \(Self.networkColumns) FROM networks WHERE name = ?", [name], columns: 6) {
+            try $0.first.map(network)
+        }
     }
 
     public func networkExists(prefix: IPv6Prefix) throws -> Bool {
@@ -181,7 +199,13 @@ extension Transaction {
     }
 
     public func node(named name: String) throws -> Node? {
-        try row("SELECT \(Self.nodeColumns) FROM nodes WHERE name = ?", name).map { try node($0) }
+        try fetch(nodeQuery(named: name))
+    }
+
+    public func nodeQuery(named name: String) -> Query<Node?> {
+        Query("SELECT \(Self.nodeColumns) FROM nodes WHERE name = ?", [name], columns: 9) {
+            try $0.first.map { try node($0) }
+        }
     }
 
     public func nodeName(identity: [UInt8]) throws -> String? {
@@ -212,23 +236,30 @@ extension Transaction {
     /// and its networks' revisions. Plans change far more often for a whole network at once than
     /// for one member, so a change that reaches every member writes one row, not one per member.
     public func planRevision(node: String) throws -> Int64 {
-        try row(
+        let revision: Int64? = try fetch(planRevisionQuery(node: node))
+        return revision ?? 0
+    }
+
+    /// The revision of `node`'s plan, nil when there is no such node.
+    public func planRevisionQuery(node: String) -> Query<Int64?> {
+        Query(
             """
             SELECT \(conn.dialect.greatest)(n.local_revision, coalesce(max(m.local_revision), 0),
             coalesce(max(w.plan_revision), 0))
             FROM nodes n LEFT JOIN memberships m ON m.node_id = n.id LEFT JOIN networks w ON w.id = m.network_id
             WHERE n.name = ? GROUP BY n.id, n.local_revision
-            """, node)?.int64(0) ?? 0
+            """, [node], columns: 1
+        ) { try $0.first?.int64(0) }
     }
 
     /// Marks every member's plan of `network` as changed at `revision`.
     public func setPlanRevision(_ revision: Int64, network: String) throws {
-        try execute("UPDATE networks SET plan_revision = ? WHERE name = ?", revision, network)
+        try executeDeferred("UPDATE networks SET plan_revision = ? WHERE name = ?", revision, network)
     }
 
     /// Marks the plan of `node` as changed at `revision` through its part of `network`.
     public func setPlanRevision(_ revision: Int64, network: String, node: String) throws {
-        try execute(
+        try executeDeferred(
             """
             UPDATE memberships SET local_revision = ? WHERE network_id = (SELECT id FROM networks WHERE name = ?)
             AND node_id = (SELECT id FROM nodes WHERE name = ?)
@@ -238,9 +269,9 @@ extension Transaction {
     /// Marks the plans of these nodes as changed at `revision`, whatever the network.
     public func setPlanRevision(_ revision: Int64, nodes: some Collection<String>) throws {
         guard !nodes.isEmpty else { return }
-        try execute(
-            "UPDATE nodes SET local_revision = ? WHERE name IN (\(conn.dialect.jsonStrings))", revision,
-            Columns.jsonNames(nodes))
+        try executeDeferred(
+            "UPDATE nodes SET local_revision = ? WHERE name IN (\(conn.dialect.jsonStrings))",
+            revision, Columns.jsonNames(nodes))
     }
 
     // MARK: memberships
@@ -268,6 +299,16 @@ extension Transaction {
         ).map { try membership($0, network: network) }
     }
 
+    /// `node`'s membership of `network`, nil when it is not a member.
+    public func membershipQuery(network: String, node: String) -> Query<Membership?> {
+        Query(
+            """
+            SELECT \(Self.membershipColumns) FROM memberships m JOIN nodes n ON n.id = m.node_id
+            WHERE m.network_id = (SELECT id FROM networks WHERE name = ?) AND n.name = ?
+            """, [network, node], columns: 6
+        ) { try $0.first.map { try membership($0, network: network) } }
+    }
+
     /// Every membership of every network.
     public func memberships() throws -> [Membership] {
         try rows(
@@ -280,13 +321,17 @@ extension Transaction {
 
     /// (network name, membership, pinned) for every network the node is in.
     public func memberships(node: String) throws -> [(membership: Membership, pinned: Bool)] {
-        try rows(
+        try fetch(membershipsQuery(node: node))
+    }
+
+    public func membershipsQuery(node: String) -> Query<[(membership: Membership, pinned: Bool)]> {
+        Query(
             """
             SELECT w.name, \(Self.membershipColumns), m.pinned FROM memberships m
             JOIN nodes n ON n.id = m.node_id JOIN networks w ON w.id = m.network_id
             WHERE n.name = ? ORDER BY w.name
-            """, node
-        ).map { (try membership($0, network: try $0.string(0), offset: 1), try $0.bool(7)) }
+            """, [node], columns: 8
+        ) { rows in try rows.map { (try membership($0, network: try $0.string(0), offset: 1), try $0.bool(7)) } }
     }
 
     /// The members of `network` kept there explicitly (attached).
@@ -336,11 +381,16 @@ extension Transaction {
     }
 
     public func usedSubnetIDs(network: String) throws -> Set<UInt16> {
-        Set(
-            try rows(
-                "SELECT subnet_id FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)",
-                network
-            ).map { try Columns.uint16($0, 0, table: "memberships", column: "subnet_id") })
+        try fetch(usedSubnetIDsQuery(network: network))
+    }
+
+    public func usedSubnetIDsQuery(network: String) -> Query<Set<UInt16>> {
+        Query(
+            "SELECT subnet_id FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)",
+            [network], columns: 1
+        ) { rows in
+            Set(try rows.map { try Columns.uint16($0, 0, table: "memberships", column: "subnet_id") })
+        }
     }
 
     /// (hidden members, hub members) of a network.
@@ -356,17 +406,23 @@ extension Transaction {
 
     /// The node's listen ports and relay forwarder ports: both come from its listen port range.
     public func usedListenPorts(node: String) throws -> Set<UInt16> {
-        var used: Set<UInt16> = []
-        for row in try rows(
+        try fetch(usedListenPortsQuery(node: node))
+    }
+
+    public func usedListenPortsQuery(node: String) -> Query<Set<UInt16>> {
+        Query(
             "SELECT listen_port, relay_port FROM memberships WHERE node_id = (SELECT id FROM nodes WHERE name = ?)",
-            node)
-        {
-            used.insert(try Columns.uint16(row, 0, table: "memberships", column: "listen_port"))
-            if try row.optionalInt64(1) != nil {
-                used.insert(try Columns.uint16(row, 1, table: "memberships", column: "relay_port"))
+            [node], columns: 2
+        ) { rows in
+            var used: Set<UInt16> = []
+            for row in rows {
+                used.insert(try Columns.uint16(row, 0, table: "memberships", column: "listen_port"))
+                if try row.optionalInt64(1) != nil {
+                    used.insert(try Columns.uint16(row, 1, table: "memberships", column: "relay_port"))
+                }
             }
+            return used
         }
-        return used
     }
 
     public func setRelayPort(_ port: UInt16, network: String, node: String) throws {
@@ -395,8 +451,12 @@ extension Transaction {
     }
 
     public func workloads(network: String? = nil, node: String? = nil) throws -> [Workload] {
+        try fetch(workloadsQuery(network: network, node: node))
+    }
+
+    public func workloadsQuery(network: String? = nil, node: String? = nil) -> Query<[Workload]> {
         var sql = "SELECT \(Self.workloadColumns) FROM \(Self.workloadJoin) WHERE 1 = 1"
-        var args: [String] = []
+        var args: [any SQLBindable] = []
         if let network {
             sql += " AND net.name = ?"
             args.append(network)
@@ -405,15 +465,21 @@ extension Transaction {
             sql += " AND n.name = ?"
             args.append(node)
         }
-        return try conn.fetchAll(sql + " ORDER BY w.name", args).map(workload)
+        return Query(sql + " ORDER BY w.name", args, columns: 6) { try $0.map(workload) }
     }
 
     public func workload(named name: String) throws -> Workload? {
-        try row("SELECT \(Self.workloadColumns) FROM \(Self.workloadJoin) WHERE w.name = ?", name).map(workload)
+        try fetch(workloadQuery(named: name))
+    }
+
+    public func workloadQuery(named name: String) -> Query<Workload?> {
+        Query("SELECT \(Self.workloadColumns) FROM \(Self.workloadJoin) WHERE w.name = ?", [name], columns: 6) {
+            try $0.first.map(workload)
+        }
     }
 
     public func insert(_ w: Workload) throws {
-        try execute(
+        try executeDeferred(
             """
             INSERT INTO workloads (name, network_id, node_id, host_number, namespace, exposed)
             VALUES (?, (SELECT id FROM networks WHERE name = ?), (SELECT id FROM nodes WHERE name = ?), ?, ?, ?)
@@ -440,13 +506,17 @@ extension Transaction {
     }
 
     public func accessPeers(network: String? = nil) throws -> [AccessPeer] {
+        try fetch(accessPeersQuery(network: network))
+    }
+
+    public func accessPeersQuery(network: String? = nil) -> Query<[AccessPeer]> {
         var sql = "SELECT \(Self.accessColumns) FROM \(Self.accessJoin)"
-        var args: [String] = []
+        var args: [any SQLBindable] = []
         if let network {
             sql += " WHERE net.name = ?"
             args.append(network)
         }
-        return try conn.fetchAll(sql + " ORDER BY a.name", args).map(accessPeer)
+        return Query(sql + " ORDER BY a.name", args, columns: 5) { try $0.map(accessPeer) }
     }
 
     public func accessPeer(named name: String) throws -> AccessPeer? {
@@ -499,14 +569,18 @@ extension Transaction {
     }
 
     public func gatewayRoutes(node: String? = nil) throws -> [GatewayRoute] {
+        try fetch(gatewayRoutesQuery(node: node))
+    }
+
+    public func gatewayRoutesQuery(node: String? = nil) -> Query<[GatewayRoute]> {
         var sql =
             "SELECT r.name, n.name, r.match, r.tls_passthrough, r.backends, r.balance, r.tls_certificate, r.tls_sealed_key FROM gateway_routes r JOIN nodes n ON n.id = r.node_id"
-        var args: [String] = []
+        var args: [any SQLBindable] = []
         if let node {
             sql += " WHERE n.name = ?"
             args.append(node)
         }
-        return try conn.fetchAll(sql + " ORDER BY r.name", args).map(gatewayRoute)
+        return Query(sql + " ORDER BY r.name", args, columns: 8) { try $0.map(gatewayRoute) }
     }
 
     public func insert(_ r: GatewayRoute) throws {

@@ -38,6 +38,13 @@ enum Bench {
             + (a > 0 ? "\(fmt(b / a, ratioDigits))x" : "-")
     }
 
+    /// CPU time (user and system, every thread) of this process so far, in ms.
+    static func processCPUms() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1_000_000
+    }
+
     /// Peak resident set of this process so far, in MB.
     static func peakRSSMB() -> Double {
         var u = rusage()

@@ -19,7 +19,8 @@ func runStoreWritesBenchmark() throws {
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
 
-    var results: [String: (sequential: Double, concurrent: Double)] = [:]
+    var results: [String: (sequential: Double, concurrent: Double, cpu: Double)] = [:]
+    var perWrite: (statements: Double, waits: Double)?
     for engine in ["sqlite", "postgres"] {
         var pg = server
         pg.database = "overlay_bench_" + SecureRandom.hex(6)
@@ -39,8 +40,16 @@ func runStoreWritesBenchmark() throws {
                     name: "h\(i)", identity: Ed25519Identity.generate().publicKeyBase64,
                     publicAddresses: ["192.0.2.\(i)"]))
         }
+        let before = store.statementCounts
+        let cpuBefore = Bench.processCPUms()
         let sequential = try Bench.time {
             for i in 0..<writes { try c.addWorkload(name: "s\(i)", network: "bench", node: "h\(i % 8 + 1)") }
+        }
+        let cpu = (Bench.processCPUms() - cpuBefore) / Double(writes)
+        if let before, let after = store.statementCounts {
+            perWrite = (
+                Double(after.sent - before.sent) / Double(writes), Double(after.waits - before.waits) / Double(writes)
+            )
         }
         let failures = Mutex<[String]>([])
         let done = DispatchGroup()
@@ -59,13 +68,23 @@ func runStoreWritesBenchmark() throws {
             done.wait()
         }
         if let first = failures.withLock({ $0.first }) { throw BenchSetupError("\(engine): a write failed: \(first)") }
-        results[engine] = (Double(writes) / sequential * 1000, Double(writes) / concurrent * 1000)
+        results[engine] = (Double(writes) / sequential * 1000, Double(writes) / concurrent * 1000, cpu)
     }
     let s = results["sqlite"]!
     let p = results["postgres"]!
     print("admin writes per second (workload add, \(writes) each):")
     print(String(format: "  sequential:   SQLite %7.1f   PostgreSQL %7.1f   ratio PG/SQLite %.2f", s.0, p.0, p.0 / s.0))
     print(String(format: "  8 concurrent: SQLite %7.1f   PostgreSQL %7.1f   ratio PG/SQLite %.2f", s.1, p.1, p.1 / s.1))
+    print(
+        String(
+            format: "  this process's CPU per sequential write: SQLite %.2f ms   PostgreSQL %.2f ms   ratio %.2f", s.2,
+            p.2, p.2 / s.2))
+    if let perWrite {
+        print(
+            String(
+                format: "  PostgreSQL, sequential: %.1f statements and %.1f waits for an answer per write",
+                perWrite.statements, perWrite.waits))
+    }
 }
 
 struct BenchSetupError: Error, CustomStringConvertible {
