@@ -72,8 +72,12 @@ expect_eq "h's plan detours $P through $S's forwarder" "$(sim_public_addr "$S"):
 expect_eq "$S forwards to $P's endpoint" "$p_endpoint" echo "${s_forwarder#* }"
 WP=$(jq -r '.networks[0].workloads[0].address' "$(sim_state_dir "$P")/plan.json")
 c_to_p() { sim_netns_exec c wl-wc ping -6 -c1 -W1 "$WP"; }
-h_endpoint_of_p() { sim_exec h wg show "$WG" endpoints | awk -v k="$(key_of "$P")" '$1 == k { print $2 }'; }
-expect_eq "h sends to $P directly" "$p_endpoint" h_endpoint_of_p
+# endpoint_of_p NODE: where NODE's peer for P sends now; sends_to NODE ENDPOINT: it is ENDPOINT.
+endpoint_of_p() { sim_exec "$1" wg show "$WG" endpoints | awk -v k="$(key_of "$P")" '$1 == k { print $2 }'; }
+sends_to() { [ "$(endpoint_of_p "$1")" = "$2" ]; }
+# pings_lost LOG: what the ping in c's LOG did not get back.
+pings_lost() { awk '/packets transmitted/ { print $1 - $4 }' "$(sim_log_dir c)/$1"; }
+expect_eq "h sends to $P directly" "$p_endpoint" endpoint_of_p h
 sim_exec_bg c ping-cut.log ip netns exec wl-wc ping -6 -n -i 0.2 -w 90 "$WH"
 PING=$SIM_LAST_BG
 sleep 2
@@ -85,8 +89,7 @@ table ip s80cut {
   }
 }
 RULES
-detoured() { [ "$(h_endpoint_of_p)" = "$detour" ]; }
-expect_ok "h points its $P peer at $S's forwarder" sim_wait_until 10 detoured
+expect_ok "h points its $P peer at $S's forwarder" sim_wait_until 10 sends_to h "$detour"
 expect_ok "wc reaches wh through $P while h's path to it is cut" sim_wait_until 10 c_to_h
 expect_ok "wh reaches wc" sim_wait_until 5 h_to_c
 expect_ok "$P keeps serving c" c_to_p
@@ -98,15 +101,14 @@ expect_fail "nobody took $P out of service" grep -q "out of service: $P" \
   "$(sim_log_dir c)/agent.log" "$(sim_log_dir h)/agent.log"
 sleep 3
 sim_router_exec h nft delete table ip s80cut
-direct() { [ "$(h_endpoint_of_p)" = "$p_endpoint" ]; }
 # The direct path is tried again 10 s after the detour (then after 20 s, 40 s while it fails).
-expect_ok "the rule gone, h returns to $P's own endpoint" sim_wait_until 40 direct
+expect_ok "the rule gone, h returns to $P's own endpoint" sim_wait_until 40 sends_to h "$p_endpoint"
 sleep 3
 expect_ok "wc reaches wh directly through $P again" c_to_h
 sim_bg_stop "$PING" INT
 # Losses only at the cut (up to 1.5 s of h's datagrams to P, then its agent's pass), none at the return.
-cut_lost() { awk '/packets transmitted/ { print $1 - $4 }' "$(sim_log_dir c)/ping-cut.log"; }
-expect_ok "at most 3 s of pings (15) lost over the cut and the return: $(cut_lost) lost" test "$(cut_lost)" -le 15
+lost=$(pings_lost ping-cut.log)
+expect_ok "at most 3 s of pings (15) lost over the cut and the return: $lost lost" test "$lost" -le 15
 expect_fail "still nobody took $P out of service" grep -q "out of service: $P" \
   "$(sim_log_dir c)/agent.log" "$(sim_log_dir h)/agent.log"
 
@@ -134,10 +136,10 @@ PING=$SIM_LAST_BG
 wait_back() { [ "$(carrier_on_c)" = "$P" ]; }
 expect_ok "on c, h's /64 returns to $P" sim_wait_until 20 wait_back
 wait "$PING" 2>/dev/null || true
-lost() { awk '/packets transmitted/ { print $1 - $4 }' "$(sim_log_dir c)/ping-return.log"; }
-# Members return within a few seconds of each other: each sees P again at its own next WireGuard
-# handshake (retried every 5 s), and a pair whose views differ loses packets meanwhile.
-expect_ok "at most 5 s of pings (25) lost while returning to $P: $(lost) lost" test "$(lost)" -le 25
+# Members return on the same probe tick (bench-failover.sh measures it); the bound is loose for a
+# loaded machine, where an agent's pass can lag its prober's decision.
+lost=$(pings_lost ping-return.log)
+expect_ok "at most 5 s of pings (25) lost while returning to $P: $lost lost" test "$lost" -le 25
 for n in c h; do
   expect_output "$n's agent logged the return" "every relay hub in service" agent_log "$n"
 done
@@ -177,8 +179,7 @@ expect_eq "c's plan detours $P through $S's forwarder too" "$detour" echo "$c_de
 # The earlier cases logged failovers: count from here.
 out_of_service_lines() { cat "$(sim_log_dir c)/agent.log" "$(sim_log_dir h)/agent.log" | grep -c "out of service: $P" || true; }
 OOS=$(out_of_service_lines)
-c_endpoint_of_p() { sim_exec c wg show "$WG" endpoints | awk -v k="$(key_of "$P")" '$1 == k { print $2 }'; }
-expect_eq "c sends to $P directly" "$p_endpoint" c_endpoint_of_p
+expect_eq "c sends to $P directly" "$p_endpoint" endpoint_of_p c
 sim_exec_bg c ping-cpath.log ip netns exec wl-wc ping -6 -n -i 0.2 -w 90 "$WH"
 PING=$SIM_LAST_BG
 sleep 2
@@ -192,8 +193,7 @@ table ip s80cpath {
   }
 }
 RULES
-c_detoured() { [ "$(c_endpoint_of_p)" = "$detour" ]; }
-expect_ok "c points its $P peer at $S's forwarder" sim_wait_until 10 c_detoured
+expect_ok "c points its $P peer at $S's forwarder" sim_wait_until 10 sends_to c "$detour"
 expect_ok "wc reaches wh through $P while c's path to it is cut" sim_wait_until 10 c_to_h
 expect_ok "wh reaches wc" sim_wait_until 5 h_to_c
 expect_ok "c reaches $P's workload through the detour" c_to_p
@@ -207,13 +207,12 @@ expect_output "c's agent logged the detour" "relay hub $P silent on its own path
 expect_eq "nobody took $P out of service" "$OOS" out_of_service_lines
 sleep 3
 sim_internet_exec nft delete table ip s80cpath
-c_direct() { [ "$(c_endpoint_of_p)" = "$p_endpoint" ]; }
-expect_ok "the rule gone, c returns to $P's own endpoint" sim_wait_until 40 c_direct
+expect_ok "the rule gone, c returns to $P's own endpoint" sim_wait_until 40 sends_to c "$p_endpoint"
 sleep 3
 expect_ok "wc reaches wh through $P again" c_to_h
 sim_bg_stop "$PING" INT
-cpath_lost() { awk '/packets transmitted/ { print $1 - $4 }' "$(sim_log_dir c)/ping-cpath.log"; }
-expect_ok "at most 3 s of pings (15) lost over c's cut and return: $(cpath_lost) lost" test "$(cpath_lost)" -le 15
+lost=$(pings_lost ping-cpath.log)
+expect_ok "at most 3 s of pings (15) lost over c's cut and return: $lost lost" test "$lost" -le 15
 expect_eq "still nobody took $P out of service" "$OOS" out_of_service_lines
 
 controller_stop

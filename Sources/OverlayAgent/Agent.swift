@@ -132,10 +132,6 @@ public final class Agent {
         FileHandle.standardError.write(Data("overlay-agent: \(line)\n".utf8))
     }
 
-    static func milliseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-    }
-
     static var stopping: Bool { stopRequested != 0 }
 
     /// One pass; returns the actions applied.
@@ -277,11 +273,11 @@ public final class Agent {
                         let applied = try pass(loaded)
                         if !applied.isEmpty, !options.once {
                             log(
-                                "applied \(applied.count) actions in \(Self.milliseconds(ContinuousClock.now - started)) ms: "
+                                "applied \(applied.count) actions in \((ContinuousClock.now - started).wholeMilliseconds) ms: "
                                     + applied.map(\.description).joined(separator: " | "))
                         } else if options.verbose && !options.once {
                             // `--once --verbose` prints its actions only: scripts compare it.
-                            print("no-op pass in \(Self.milliseconds(ContinuousClock.now - started)) ms")
+                            print("no-op pass in \((ContinuousClock.now - started).wholeMilliseconds) ms")
                         }
                         next += machine.passSucceeded(revision: loaded.plan.revision, actions: applied.count, now: .now)
                     } catch {
@@ -365,7 +361,7 @@ public final class Agent {
             let monitors = all
             var fds = monitors.map { pollfd(fd: $0.fileDescriptor, events: Int16(POLLIN), revents: 0) }
             fds += wakers.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+            let ms = Int32(timeout.wholeMilliseconds)
             // Not retried on EINTR: a stop signal ends the wait at once.
             let ready =
                 (try? systemCall("poll", "kernel events", retryingInterrupts: false) {

@@ -137,8 +137,8 @@ public final class LinuxKernel: AgentKernel {
     func observeUplink6() throws -> Uplink? {
         let h = try rt(nil)
         guard
-            let r = try h.routeList(family: .inet6).first(where: {
-                $0.table == .main && $0.type == .unicast && $0.destination.length == 0
+            let r = try h.routeList(family: .inet6, table: .main).first(where: {
+                $0.type == .unicast && $0.destination.length == 0
             }),
             let index = r.outputIndex, let name = try h.linkList().first(where: { $0.index == index })?.name
         else { return nil }

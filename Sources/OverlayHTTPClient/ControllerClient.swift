@@ -77,7 +77,7 @@ public final class ControllerClient: Sendable {
         config.connectionPool = .init(
             idleTimeout: .seconds(20), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections)
         config.connectionPool.retryConnectionEstablishment = retryConnecting
-        config.timeout = .init(connect: .milliseconds(Self.milliseconds(connectTimeout)))
+        config.timeout = .init(connect: .milliseconds(connectTimeout.wholeMilliseconds))
         config.redirectConfiguration = .disallow
         var pins: [CertificateFingerprint] = []
         pinning = scheme == "https" && { if case .pinned = trust { true } else { false } }()
@@ -201,7 +201,7 @@ public final class ControllerClient: Sendable {
                 request.headers.add(name: "Content-Type", value: "application/json")
             }
         }
-        let ms = Self.milliseconds(timeout)
+        let ms = timeout.wholeMilliseconds
         let client = try await currentClient()
         do {
             return try await execute(
@@ -250,10 +250,6 @@ public final class ControllerClient: Sendable {
 
     /// Errors of `connect` itself: the request never left.
     static let connectErrnos: Set<Int32> = [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EADDRNOTAVAIL]
-
-    static func milliseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-    }
 
     /// Closes the connections; call once when done.
     public func shutdown() async throws {

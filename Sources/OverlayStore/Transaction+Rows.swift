@@ -380,10 +380,6 @@ extension Transaction {
             """, network, node) != nil
     }
 
-    public func usedSubnetIDs(network: String) throws -> Set<UInt16> {
-        try fetch(usedSubnetIDsQuery(network: network))
-    }
-
     public func usedSubnetIDsQuery(network: String) -> Query<Set<UInt16>> {
         Query(
             "SELECT subnet_id FROM memberships WHERE network_id = (SELECT id FROM networks WHERE name = ?)",
@@ -391,17 +387,6 @@ extension Transaction {
         ) { rows in
             Set(try rows.map { try Columns.uint16($0, 0, table: "memberships", column: "subnet_id") })
         }
-    }
-
-    /// (hidden members, hub members) of a network.
-    public func relayNeeds(network: String) throws -> (hidden: Int, hubs: Int) {
-        let counts = try row(
-            """
-            SELECT CAST(coalesce(sum(CASE WHEN n.public_addresses = '' THEN 1 ELSE 0 END), 0) AS BIGINT),
-            CAST(coalesce(sum(n.hub), 0) AS BIGINT) FROM memberships m
-            JOIN nodes n ON n.id = m.node_id WHERE m.network_id = (SELECT id FROM networks WHERE name = ?)
-            """, network)
-        return (try counts?.int(0) ?? 0, try counts?.int(1) ?? 0)
     }
 
     /// The node's listen ports and relay forwarder ports: both come from its listen port range.

@@ -1,0 +1,6 @@
+extension Duration {
+    /// Whole milliseconds, rounded down (a timeout handed to poll(2) or an HTTP client).
+    public var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
