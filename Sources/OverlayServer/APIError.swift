@@ -21,16 +21,12 @@ struct APIError: Error, CustomStringConvertible {
 /// Turns every error into `{"error": "..."}` with its status: bad input 400, unknown names 404,
 /// conflicts and refused topologies 409, authentication 401/403, wrong method 405 (with `Allow`),
 /// too large 413, not JSON 415, the database unreachable 503. The message is what `overlayctl` prints for the same command in
-/// local mode.
-struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+/// local mode. `RequestPipeline` answers with it for every request.
+struct ErrorAnswers: Sendable {
     let endpoints: EndpointMethods
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        do {
-            return try await next(request, context)
-        } catch let e as HTTPError where e.status == .notFound {
+    func response(for error: any Error, _ request: Request, _ context: ServerContext) -> Response {
+        if let e = error as? HTTPError, e.status == .notFound {
             let allow = endpoints.allowed(path: request.uri.path)
             guard !allow.isEmpty else {
                 return JSONResponse.make(ErrorBody(error: Self.classify(e).1), status: .notFound)
@@ -43,13 +39,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 ), status: .methodNotAllowed)
             response.headers[.allow] = names.joined(separator: ", ")
             return response
-        } catch {
-            let (status, message) = Self.classify(error)
-            if status == .internalServerError {
-                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            }
-            return JSONResponse.make(ErrorBody(error: message), status: status)
         }
+        let (status, message) = Self.classify(error)
+        if status == .internalServerError {
+            context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+        }
+        return JSONResponse.make(ErrorBody(error: message), status: status)
     }
 
     static func classify(_ error: any Error) -> (HTTPResponse.Status, String) {

@@ -11,9 +11,9 @@ import OverlayStore
 /// The agent endpoints: join (token + proof of possession), plan long-poll, status.
 extension ControllerServer {
     func addAgentRoutes(_ router: some RouterMethods<ServerContext>) {
-        router.post(.init(AgentPaths.join)) { [self] request, context in try await join(request, context) }
-        router.get(.init(AgentPaths.plan)) { [self] request, context in try await plan(request, context) }
-        router.post(.init(AgentPaths.status)) { [self] request, context in try await status(request, context) }
+        router.on(.init(AgentPaths.join), method: .post, responder: AgentEndpoint(server: self, kind: .join))
+        router.on(.init(AgentPaths.plan), method: .get, responder: AgentEndpoint(server: self, kind: .plan))
+        router.on(.init(AgentPaths.status), method: .post, responder: AgentEndpoint(server: self, kind: .status))
     }
 
     /// Checks the signature headers of `request` against `publicKey` and uses the nonce up.
@@ -151,5 +151,24 @@ extension ControllerServer {
             throw ValidationError(name, text, allowed: "an integer from \(range.lowerBound) to \(range.upperBound)")
         }
         return n
+    }
+}
+
+/// An agent route. A responder of its own rather than a closure: a closure route puts three async
+/// frames between the router and the handler (the closure, its thunk and the wrapper that makes
+/// a response of its result), and a connection keeps the memory of its deepest frames while it
+/// stays open (see `RequestPipeline`); agents keep theirs open, waiting in long-polls.
+struct AgentEndpoint: HTTPResponder {
+    typealias Context = ServerContext
+    enum Kind { case join, plan, status }
+    let server: ControllerServer
+    let kind: Kind
+
+    func respond(to request: Request, context: ServerContext) async throws -> Response {
+        switch kind {
+        case .join: try await server.join(request, context)
+        case .plan: try await server.plan(request, context)
+        case .status: try await server.status(request, context)
+        }
     }
 }

@@ -94,11 +94,10 @@ public final class ControllerServer: Sendable {
 
     public func router() -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
-        router.add(middleware: DatabaseExecutorMiddleware(executor: database))
         let endpoints = EndpointMethods()
-        router.add(middleware: MetricsMiddleware(metrics: metrics))
-        router.add(middleware: AuthLimitMiddleware(limits: authLimits, metrics: metrics))
-        router.add(middleware: ErrorMiddleware(endpoints: endpoints))
+        router.add(
+            middleware: RequestPipeline(
+                executor: database, limits: authLimits, errors: ErrorAnswers(endpoints: endpoints), metrics: metrics))
         let routes = RecordingRouter(base: router, table: endpoints)
         routes.get("/healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         routes.get("/metrics") { [self] _, _ in
@@ -180,7 +179,7 @@ struct AdminAuthMiddleware: RouterMiddleware {
             audit(request, context, principal, status: response.status)
             return response
         } catch {
-            audit(request, context, principal, status: ErrorMiddleware<ServerContext>.classify(error).0)
+            audit(request, context, principal, status: ErrorAnswers.classify(error).0)
             throw error
         }
     }

@@ -53,14 +53,3 @@ final class DatabaseExecutor: TaskExecutor {
         try await withTaskExecutorPreference(self, isolation: isolation, operation: body)
     }
 }
-
-/// Puts every request's handling on the `DatabaseExecutor` (admin and agent routes alike).
-struct DatabaseExecutorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let executor: DatabaseExecutor
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        try await executor.run { try await next(request, context) }
-    }
-}

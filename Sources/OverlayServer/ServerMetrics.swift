@@ -119,17 +119,3 @@ final class ServerMetrics: Sendable {
         return registry.emitToBuffer()
     }
 }
-
-/// Counts every request by its route pattern (not its path: names stay out of label values).
-struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    let metrics: ServerMetrics
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
-        -> Response
-    {
-        let response = try await next(request, context)
-        metrics.request(
-            route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code)
-        return response
-    }
-}
