@@ -55,8 +55,7 @@ public struct LocalAdmin: AdminAPI {
         return NetworkView(n, owner: controller.tenant)
     }
     public func networks() async throws -> [NetworkView] {
-        let owners = try controller.networkOwners()
-        return try controller.networks().map { NetworkView($0, owner: owners[$0.name]) }
+        try controller.networksWithOwners().map { NetworkView($0.network, owner: $0.owner) }
     }
     public func network(named name: String) async throws -> NetworkDetailView {
         NetworkDetailView(try controller.network(named: name))

@@ -80,6 +80,16 @@ extension Controller {
         }
     }
 
+    /// The networks this controller may see, each with its owner (nil: the operator's), in one
+    /// read.
+    public func networksWithOwners() throws -> [(network: Network, owner: String?)] {
+        try store.read { tx in
+            let visible = try visibleNetworks(tx)
+            let owners = try tx.networkOwners()
+            return try tx.networks().filter { visible?.contains($0.name) ?? true }.map { ($0, owners[$0.name]) }
+        }
+    }
+
     public struct NetworkDetail: Sendable {
         public var network: Network
         /// The tenant that owns it; nil for the operator's.

@@ -12,15 +12,22 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses `ADDR/LEN`; a bare address means a host prefix (/32 or /128).
-    public init?(_ text: some StringProtocol) {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 1 || parts.count == 2, let address = IPAddress(parts[0]) else { return nil }
-        var length = address.bitWidth
-        if parts.count == 2 {
-            guard let n = UInt8(parts[1]), String(n) == parts[1] else { return nil }
-            length = n
+    /// The same, of a slice of a larger text.
+    public init?(_ text: Substring) { self.init(String(text)) }
+
+    public init?(_ text: String) {
+        // By UTF-8 bytes: stored rows are parsed by the thousand, and `split` over a generic
+        // `StringProtocol` walks characters.
+        guard let slash = text.utf8.firstIndex(of: UInt8(ascii: "/")) else {
+            guard let address = IPAddress(text) else { return nil }
+            self.init(address: address, length: address.bitWidth)
+            return
         }
-        self.init(address: address, length: length)
+        let lengthText = text[text.utf8.index(after: slash)...]
+        guard let address = IPAddress(text[..<slash]), let n = UInt8(lengthText), String(n) == lengthText else {
+            return nil
+        }
+        self.init(address: address, length: n)
     }
 
     public static func host(_ address: IPAddress) -> IPPrefix {

@@ -12,9 +12,12 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
     }
 
     /// Dotted-quad only (inet_pton's strict form: no octal, no shorthand).
-    public init?(_ text: some StringProtocol) {
+    /// The same, of a slice of a larger text.
+    public init?(_ text: Substring) { self.init(String(text)) }
+
+    public init?(_ text: String) {
         var raw = in_addr()
-        guard String(text).withCString({ inet_pton(AF_INET, $0, &raw) }) == 1 else { return nil }
+        guard text.withCString({ inet_pton(AF_INET, $0, &raw) }) == 1 else { return nil }
         self.value = UInt32(bigEndian: raw.s_addr)
     }
 

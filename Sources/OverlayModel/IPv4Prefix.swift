@@ -12,8 +12,13 @@ public struct IPv4Prefix: Hashable, Comparable, Sendable, CustomStringConvertibl
     }
 
     /// Parses `A.B.C.D/LEN` with host bits zero.
-    public init?(_ text: some StringProtocol) {
-        guard text.contains("/"), let p = IPPrefix(text), case .v4(let a) = p.address else { return nil }
+    /// The same, of a slice of a larger text.
+    public init?(_ text: Substring) { self.init(String(text)) }
+
+    public init?(_ text: String) {
+        guard text.utf8.contains(UInt8(ascii: "/")), let p = IPPrefix(text), case .v4(let a) = p.address else {
+            return nil
+        }
         self.init(network: a, length: p.length)
     }
 

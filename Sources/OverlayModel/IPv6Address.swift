@@ -23,12 +23,17 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
     }
 
     /// Parses the textual forms of RFC 4291 (no zone, no brackets).
-    public init?(_ text: some StringProtocol) {
+    /// The same, of a slice of a larger text.
+    public init?(_ text: Substring) { self.init(String(text)) }
+
+    public init?(_ text: String) {
         var raw = in6_addr()
-        let ok = String(text).withCString { inet_pton(AF_INET6, $0, &raw) } == 1
+        let ok = text.withCString { inet_pton(AF_INET6, $0, &raw) } == 1
         guard ok else { return nil }
-        let bytes = withUnsafeBytes(of: &raw) { Array($0) }
-        self.init(bytes: bytes)
+        let (h, l) = withUnsafeBytes(of: &raw) { b in
+            (0..<8).reduce((UInt64(0), UInt64(0))) { ($0.0 << 8 | UInt64(b[$1]), $0.1 << 8 | UInt64(b[8 + $1])) }
+        }
+        self.init(high: h, low: l)
     }
 
     /// The 16 bytes in network order.
@@ -44,13 +49,16 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
     /// RFC 5952 canonical text.
     public var description: String {
         var raw = in6_addr()
-        let b = bytes
         withUnsafeMutableBytes(of: &raw) { dst in
-            for i in 0..<16 { dst[i] = b[i] }
+            for i in 0..<8 {
+                dst[i] = UInt8(truncatingIfNeeded: high >> (56 - 8 * i))
+                dst[8 + i] = UInt8(truncatingIfNeeded: low >> (56 - 8 * i))
+            }
         }
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        _ = inet_ntop(AF_INET6, &raw, &buffer, socklen_t(buffer.count))
-        return String(cString: buffer)
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { buffer in
+            _ = inet_ntop(AF_INET6, &raw, buffer.baseAddress, socklen_t(buffer.count))
+            return String(cString: buffer.baseAddress!)
+        }
     }
 
     public static func < (a: Self, b: Self) -> Bool {
