@@ -139,6 +139,12 @@ public final class Agent {
     func pass(_ loaded: Loaded) throws -> [AgentAction] {
         let writes = kernel.writesSent
         prober?.update(loaded.plan)
+        // A relay switch due and not applied on its own yet is applied by this pass.
+        for change in prober?.takeDueSwitches(now: .now) ?? [] {
+            log(
+                "network \(change.network): relay hubs out of service now \(Self.hubNames(change, in: loaded.plan)): with the whole pass"
+            )
+        }
         let plan = loaded.plan.withRelaysOutOfService(
             { prober?.outOfService($0) ?? [] }, detoured: { prober?.detoured($0) ?? [] })
         let actions = try kernel.reconcile(plan: plan, keys: loaded.keys) { [options] action in
@@ -197,6 +203,55 @@ public final class Agent {
             log("gateway: \(line)")
         }
         return actions
+    }
+
+    /// Applies the relay switches due now (docs/failover.md, In the agent): the AllowedIPs of each
+    /// network's two hub peers, in one WireGuard set, exactly as the next pass computes them, so
+    /// every member moves at the same instant instead of at the end of its own pass. False when
+    /// one failed: the caller runs a whole pass, which applies it.
+    func applyRelaySwitches(_ loaded: Loaded) -> Bool {
+        guard let prober else { return true }
+        var succeeded = true
+        for change in prober.takeDueSwitches(now: .now) {
+            guard let n = loaded.plan.networks.first(where: { $0.name == change.network }), let f = n.failover else {
+                continue
+            }
+            let started = ContinuousClock.now
+            let before = f.peers(n.peers, outOfService: change.before)
+            let after = f.peers(n.peers, outOfService: change.outOfService)
+            var updates: [PeerChange] = []
+            for hub in f.hubs {
+                guard let old = before.first(where: { $0.publicKey == hub.publicKey }),
+                    let new = after.first(where: { $0.publicKey == hub.publicKey })
+                else { continue }
+                let update = PeerChange.update(PeerUpdate(publicKey: hub.publicKey, allowedIPs: new.allowedIPs))
+                // The hub that takes prefixes goes first: each moves from one peer to the other
+                // and is never without one.
+                if Set(new.allowedIPs).isSubset(of: old.allowedIPs) {
+                    updates.append(update)
+                } else {
+                    updates.insert(update, at: 0)
+                }
+            }
+            do {
+                try kernel.wireguard.apply(DeviceChange(peers: updates), to: n.interface)
+                log(
+                    "network \(n.name): relay hubs out of service now \(Self.hubNames(change, in: loaded.plan)): applied in "
+                        + "\((ContinuousClock.now - started).wholeMilliseconds) ms, "
+                        + "\((started - change.at).wholeMilliseconds) ms after the instant")
+            } catch {
+                log("network \(n.name): could not move the relayed prefixes at once (\(error)); a whole pass does it")
+                succeeded = false
+            }
+        }
+        return succeeded
+    }
+
+    /// The names of the hubs a switch leaves out of service, for the log.
+    static func hubNames(_ change: RelayProber.Switch, in plan: NodePlan) -> String {
+        let hubs = plan.networks.first { $0.name == change.network }?.failover?.hubs ?? []
+        return "[" + hubs.filter { change.outOfService.contains($0.publicKey) }.map(\.name).joined(separator: ", ")
+            + "]"
     }
 
     /// See `Reconciler.hostTableBeforeConnecting`. A failure is reported and the run goes on:
@@ -279,11 +334,17 @@ public final class Agent {
                             // `--once --verbose` prints its actions only: scripts compare it.
                             print("no-op pass in \((ContinuousClock.now - started).wholeMilliseconds) ms")
                         }
+                        machine.relaySwitch(at: prober?.nextSwitch)
                         next += machine.passSucceeded(revision: loaded.plan.revision, actions: applied.count, now: .now)
                     } catch {
                         if options.once { throw error }
+                        machine.relaySwitch(at: prober?.nextSwitch)
                         next += machine.passFailed(error: "\(error)", now: .now)
                     }
+                case .applyRelaySwitch(let at):
+                    let wait = at - .now
+                    if wait > .zero { Thread.sleep(forTimeInterval: Self.seconds(wait)) }
+                    next += machine.relaySwitchApplied(applyRelaySwitches(loaded))
                 case .logFailure(let text):
                     log("pass failed, retrying: \(text)")
                 case .sendStatus(let applied, let error):
@@ -292,7 +353,8 @@ public final class Agent {
                     watch?.follow(kernel.watchedNamespaces(plan: loaded.plan))
                     let wakers = [controller?.inbox.fileDescriptor, prober?.fileDescriptor].compactMap { $0 }
                     let wakeup = watch?.wait(timeout: timeout, wakers: wakers) ?? .timer
-                    next += stopRequested != 0 ? machine.stopRequested() : machine.woke(wakeup)
+                    machine.relaySwitch(at: prober?.nextSwitch)
+                    next += stopRequested != 0 ? machine.stopRequested() : machine.woke(wakeup, now: .now)
                 case .settle(let pause):
                     Thread.sleep(forTimeInterval: Self.seconds(pause))
                 case .reportOnce(let revision, let count):

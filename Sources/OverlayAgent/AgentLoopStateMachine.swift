@@ -9,6 +9,9 @@
 /// - Status goes to the controller after every pass that changed something, failed differently
 ///   or applied a new revision, and otherwise at least every `statusInterval`.
 /// - A failed pass is logged once per distinct error, and retried on the next wake-up.
+/// - A relay switch the prober scheduled (docs/failover.md) is applied at its instant by itself,
+///   before anything else: no pass starts within `switchLead` of it, the wait ends at it, and a
+///   switch that could not be applied falls back to a whole pass.
 /// - `once`: one pass, then exit (a failure ends the run).
 struct AgentLoopStateMachine {
     struct Configuration: Equatable {
@@ -19,6 +22,8 @@ struct AgentLoopStateMachine {
         var resyncInterval: Duration = .milliseconds(500)
         /// The pause after kernel events before the pass.
         var settle: Duration = .milliseconds(20)
+        /// No pass starts this close before a relay switch: one would still run at its instant.
+        var switchLead: Duration = .milliseconds(300)
     }
 
     enum Wakeup: Equatable {
@@ -41,6 +46,9 @@ struct AgentLoopStateMachine {
         case reportOnce(revision: Int64, actions: Int)
         /// End the loop; the data plane stays up.
         case exit
+        /// Wait until `at`, then apply the relay switches due and report how it went
+        /// (`relaySwitchApplied`).
+        case applyRelaySwitch(at: ContinuousClock.Instant)
     }
 
     let configuration: Configuration
@@ -50,6 +58,12 @@ struct AgentLoopStateMachine {
     private(set) var applied: Int64?
     private(set) var lastReport: ContinuousClock.Instant?
     private(set) var stopped = false
+    /// The next relay switch the prober scheduled, as the loop last read it.
+    private(set) var relaySwitchAt: ContinuousClock.Instant?
+    /// What woke the loop when a relay switch went first: it is handled after the switch.
+    private var deferredWakeup: Wakeup?
+    /// A relay switch was applied since the last status report.
+    private var switched = false
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -75,11 +89,36 @@ struct AgentLoopStateMachine {
         return (changed ? [.logFailure(error)] : []) + afterPass(changed: changed, now: now)
     }
 
-    mutating func woke(_ wakeup: Wakeup) -> [Action] {
+    /// The next relay switch scheduled (nil: none); read before each decision.
+    mutating func relaySwitch(at: ContinuousClock.Instant?) {
+        relaySwitchAt = at
+    }
+
+    mutating func woke(_ wakeup: Wakeup, now: ContinuousClock.Instant) -> [Action] {
         if stopped { return [] }
+        if let at = relaySwitchAt, at - now <= configuration.switchLead {
+            deferredWakeup = wakeup
+            return [.applyRelaySwitch(at: at)]
+        }
+        return Self.actions(for: wakeup, configuration)
+    }
+
+    /// After `applyRelaySwitch`: what woke the loop is handled now; a switch that could not be
+    /// applied is left to a whole pass.
+    mutating func relaySwitchApplied(_ succeeded: Bool) -> [Action] {
+        if stopped { return [] }
+        relaySwitchAt = nil
+        let wakeup = deferredWakeup ?? .timer
+        deferredWakeup = nil
+        guard succeeded else { return [.reconcile] }
+        switched = true
+        return Self.actions(for: wakeup, configuration)
+    }
+
+    private static func actions(for wakeup: Wakeup, _ configuration: Configuration) -> [Action] {
         switch wakeup {
-        case .kernelEvents: return [.settle(configuration.settle), .reconcile]
-        case .plan, .timer: return [.reconcile]
+        case .kernelEvents: [.settle(configuration.settle), .reconcile]
+        case .plan, .timer: [.reconcile]
         }
     }
 
@@ -96,12 +135,15 @@ struct AgentLoopStateMachine {
         var actions: [Action] = []
         if configuration.reportsStatus {
             let due = lastReport.map { now - $0 >= configuration.statusInterval } ?? true
-            if changed || due {
+            if changed || switched || due {
                 lastReport = now
                 actions.append(.sendStatus(applied: applied, error: lastError))
             }
         }
-        actions.append(.waitForWakeup(timeout: configuration.resyncInterval))
+        switched = false
+        var timeout = configuration.resyncInterval
+        if let at = relaySwitchAt { timeout = max(.zero, min(timeout, at - now)) }
+        actions.append(.waitForWakeup(timeout: timeout))
         return actions
     }
 }

@@ -12,7 +12,9 @@ import OverlayPlanner
 /// - A down hub goes out of service at once. Both out of service is `noRelay`: the plan's layout
 ///   stays, and the first hub that is up again comes back into service at once.
 /// - Otherwise a hub comes back into service only after `returnAfter` up without a single loss, so
-///   a flapping hub never pulls the routes back and forth.
+///   a flapping hub never pulls the routes back and forth. The return is applied at the middle of
+///   the probe interval after the hold ends: every member that saw the hub back on the same probe
+///   tick computes the same instant, and they switch together. A loss before it calls it off.
 /// - A hub with a detour (the other hub's forwarder) that shows no sign of life
 ///   for `suspectAfter` since its path was last set is *suspected*: its path flips (direct to
 ///   detour or back) and nothing else moves. A path that answers before `downAfter` keeps the
@@ -94,11 +96,22 @@ struct RelayFailoverStateMachine {
         case noRelay
     }
 
+    /// A change of the hubs in service and the instant it is applied.
+    struct Switch: Equatable {
+        var outOfService: [Int]
+        var at: Instant
+    }
+
     enum Action: Equatable {
         /// Send one probe through the tunnel to this hub's router address.
         case probe(hub: Int)
-        /// Program the peers as they are with these hubs (indexes, sorted) out of service.
-        case reroute(outOfService: [Int])
+        /// Program the peers as they are with these hubs (indexes, sorted) out of service, at `at`:
+        /// at once when it is not later than the tick's time (a hub lost), else at that instant (a
+        /// return after the hold) unless `cancelReroute` comes first.
+        case reroute(outOfService: [Int], at: Instant)
+        /// The return announced for a later instant is off (a loss came first): the hubs in
+        /// service stay as they are.
+        case cancelReroute
         /// Point this hub's peer at its detour (the other hub's forwarder) or back at the hub itself.
         case path(hub: Int, detour: Bool)
     }
@@ -112,6 +125,9 @@ struct RelayFailoverStateMachine {
 
     /// Times a path flipped.
     private(set) var pathChanges = 0
+
+    /// The return announced and not applied yet.
+    private(set) var scheduled: Switch?
 
     /// Starts trusting every hub, each on its direct path: a member that just joined routes as
     /// planned until a hub fails. Probes go at `firstProbe` and every interval after it (at once by
@@ -152,8 +168,13 @@ struct RelayFailoverStateMachine {
             } else if let since = h.aliveSince {
                 deadlines.append(since + thresholds.upAfter)
             }
-            if !h.inService, let since = h.aliveSince { deadlines.append(since + thresholds.returnAfter) }
         }
+        for h in hubs.indices where !hubs[h].inService {
+            // A return announced waits for its instant, not for the hold that ended.
+            if let scheduled, !scheduled.outOfService.contains(h) { continue }
+            if let since = hubs[h].aliveSince { deadlines.append(since + thresholds.returnAfter) }
+        }
+        if let scheduled { deadlines.append(scheduled.at) }
         for h in hubs.indices where mayFlip(h) {
             deadlines.append(max(hubs[h].lastAlive, hubs[h].pathSince) + thresholds.suspectAfter)
             if hubs[h].detoured { deadlines.append(hubs[h].pathSince + hubs[h].retryDirectAfter) }
@@ -252,23 +273,72 @@ struct RelayFailoverStateMachine {
                 if hubs[h].up { hubs[h].retriedAt = now }
             }
         }
+        actions += serviceChanges(at: now)
+        return actions
+    }
+
+    /// A hub that is down leaves service at once, and so does the first hub up again when none is
+    /// in service: the routes they leave carry nothing, and the sooner everyone moves the less
+    /// is lost. A return after the hold waits for the next middle of a probe interval.
+    private mutating func serviceChanges(at now: Instant) -> [Action] {
         let before = outOfService
         for h in hubs.indices where hubs[h].inService && !hubs[h].up {
             hubs[h].inService = false
         }
-        for h in hubs.indices where !hubs[h].inService && hubs[h].up {
-            let noneInService = !hubs.contains(where: \.inService)
-            if noneInService || hubs[h].aliveSince.map({ now - $0 >= thresholds.returnAfter }) ?? false {
-                hubs[h].inService = true
-            }
+        for h in hubs.indices where !hubs[h].inService && hubs[h].up && !hubs.contains(where: \.inService) {
+            hubs[h].inService = true
         }
         let after = outOfService
         if after != before {
             if after.count == 1 && !before.contains(after[0]) { failovers += 1 }
             returns += before.filter { !after.contains($0) }.count
-            actions.append(.reroute(outOfService: after))
+            scheduled = nil
+            return [.reroute(outOfService: after, at: now)]
         }
-        return actions
+        // Returns: hubs up for the hold without a loss.
+        var returning: [Int] = []
+        var holdEnds: Instant?
+        for h in hubs.indices where !hubs[h].inService && hubs[h].up {
+            guard let since = hubs[h].aliveSince, now - since >= thresholds.returnAfter else { continue }
+            returning.append(h)
+            holdEnds = max(holdEnds ?? since + thresholds.returnAfter, since + thresholds.returnAfter)
+        }
+        guard let holdEnds else {
+            guard scheduled != nil else { return [] }
+            scheduled = nil
+            return [.cancelReroute]
+        }
+        let target = after.filter { !returning.contains($0) }
+        let announced = scheduled?.outOfService == target
+        let at = announced ? scheduled!.at : middleOfInterval(atOrAfter: holdEnds)
+        if now >= at {
+            for h in returning { hubs[h].inService = true }
+            returns += returning.count
+            scheduled = nil
+            return announced ? [] : [.reroute(outOfService: target, at: at)]
+        }
+        if announced { return [] }
+        scheduled = Switch(outOfService: target, at: at)
+        return [.reroute(outOfService: target, at: at)]
+    }
+
+    /// The first middle of a probe interval at or after `t`, on the grid the probes follow. Every
+    /// member probes on the same wall-clock grid and ends the hold when the reply that started it
+    /// plus `returnAfter` has passed: members that saw that reply on the same tick (a round trip
+    /// under half an interval) get the same instant, and no probe of theirs is due then.
+    func middleOfInterval(atOrAfter t: Instant) -> Instant {
+        let interval = thresholds.probeInterval
+        guard let tick = hubs.map(\.nextProbe).min(), interval > .zero else { return t }
+        let middle = tick - interval / 2
+        // Whole intervals from that middle to `t`, rounded up (in nanoseconds: exact).
+        let step = Self.nanoseconds(interval)
+        let gap = Self.nanoseconds(t - middle)
+        let steps = gap >= 0 ? (gap + step - 1) / step : -(-gap / step)
+        return middle + interval * steps
+    }
+
+    private static func nanoseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
 
     private mutating func flip(_ h: Int, at now: Instant) -> Action {

@@ -9,8 +9,9 @@ import SystemCalls
 /// The data-path side of relay failover (docs/failover.md): one thread probes the relay hubs of
 /// every network whose plan has a failover entry (ICMPv6 echo from the network's namespace to each
 /// hub's router address, through the tunnel), feeds each network's `RelayFailoverStateMachine`, and
-/// publishes the hubs out of service. The agent's loop applies them when it reconciles
-/// (`FailoverPlan.peers`) and polls `fileDescriptor`, which turns readable when they change.
+/// publishes each change of the hubs out of service with the instant to apply it at. The agent's
+/// loop polls `fileDescriptor`, which turns readable when something changed, takes each change at
+/// its instant (`takeDueSwitches`) and applies it to the hubs' peers (`FailoverPlan.peers`).
 ///
 /// It also sends one probe on request (`kick`): a member that has just configured a peer starts
 /// the handshake itself instead of waiting for traffic.
@@ -40,12 +41,24 @@ final class RelayProber: Sendable {
         var failovers: Int
     }
 
+    /// A change of a network's hubs in service, to apply at `at`.
+    struct Switch: Equatable, Sendable {
+        var network: String
+        var outOfService: Set<WireGuardKey>
+        var at: ContinuousClock.Instant
+        /// The hubs out of service until then.
+        var before: Set<WireGuardKey> = []
+    }
+
     fileprivate struct Shared {
         var desired: [Target] = []
         /// Per network, when each hub's last handshake completed (as read from the device).
         var handshakes: [String: [WireGuardKey: ContinuousClock.Instant]] = [:]
         var kicks: [(namespace: String, address: IPv6Address)] = []
+        /// What passes apply; the loop moves a switch here at its instant.
         var outOfService: [String: Set<WireGuardKey>] = [:]
+        /// Switches decided and not taken yet, by network.
+        var scheduled: [String: Switch] = [:]
         /// Per network, the hubs reached through their detour now.
         var detoured: [String: Set<WireGuardKey>] = [:]
         /// Hubs whose path changed since the agent last took them: (network, hub).
@@ -111,6 +124,7 @@ final class RelayProber: Sendable {
             s.desired = targets
             let names = Set(targets.map(\.network))
             s.outOfService = s.outOfService.filter { names.contains($0.key) }
+            s.scheduled = s.scheduled.filter { names.contains($0.key) }
             s.detoured = s.detoured.filter { names.contains($0.key) }
             s.reports = s.reports.filter { names.contains($0.key) }
             guard !s.running, !s.stopping else { return (true, false) }
@@ -143,6 +157,26 @@ final class RelayProber: Sendable {
 
     func outOfService(_ network: String) -> Set<WireGuardKey> {
         shared.withLock { $0.outOfService[network] ?? [] }
+    }
+
+    /// When the next switch is due (it may be past: then at once).
+    var nextSwitch: ContinuousClock.Instant? {
+        shared.withLock { $0.scheduled.values.map(\.at).min() }
+    }
+
+    /// The switches due at `now`, taken: from here on passes apply them too.
+    func takeDueSwitches(now: ContinuousClock.Instant) -> [Switch] {
+        shared.withLock { s in
+            var due: [Switch] = []
+            for (network, change) in s.scheduled where change.at <= now {
+                s.scheduled[network] = nil
+                var change = change
+                change.before = s.outOfService[network] ?? []
+                s.outOfService[network] = change.outOfService
+                due.append(change)
+            }
+            return due.sorted { $0.network < $1.network }
+        }
     }
 
     func detoured(_ network: String) -> Set<WireGuardKey> {
@@ -195,17 +229,33 @@ final class RelayProber: Sendable {
         }
     }
 
-    fileprivate func publish(
-        network: String, outOfService: Set<WireGuardKey>?, detoured: Set<WireGuardKey>, report: Report
-    ) {
+    /// What the machine decided about a network's hubs in service this round.
+    fileprivate enum Decision {
+        /// To apply at that instant (at once when it has passed).
+        case scheduled(Switch)
+        /// The scheduled switch is off; these hubs are out of service (a switch the loop took
+        /// already is undone).
+        case cancelled(outOfService: Set<WireGuardKey>)
+    }
+
+    fileprivate func publish(network: String, decision: Decision?, detoured: Set<WireGuardKey>, report: Report) {
         let changed = shared.withLock { s -> Bool in
             s.reports[network] = report
             let flipped = (s.detoured[network] ?? []).symmetricDifference(detoured)
             s.detoured[network] = detoured
             s.pathChanges += flipped.map { (network, $0) }
-            guard let outOfService, s.outOfService[network] ?? [] != outOfService else { return !flipped.isEmpty }
-            s.outOfService[network] = outOfService
-            return true
+            switch decision {
+            case nil:
+                return !flipped.isEmpty
+            case .scheduled(let change):
+                s.scheduled[network] = change
+                return true
+            case .cancelled(let out):
+                s.scheduled[network] = nil
+                guard s.outOfService[network] ?? [] != out else { return !flipped.isEmpty }
+                s.outOfService[network] = out
+                return true
+            }
         }
         if changed { Self.signal(writeEnd, "relay failover wake-up") }
     }
@@ -284,18 +334,24 @@ private struct ProbeWorker: ~Copyable {
                 }
                 receive(n, now: now)
                 expire(n, now: now)
-                var rerouted = false
+                var decision: RelayProber.Decision?
+                let keys = { (hubs: [Int]) in Set(hubs.map { n.target.failover.hubs[$0].publicKey }) }
                 for action in n.machine.tick(at: now) {
                     switch action {
                     case .probe(let hub): send(n, hub: hub, now: now, prober)
-                    case .reroute(let out):
-                        rerouted = true
+                    case .reroute(let out, let at):
+                        decision = .scheduled(.init(network: n.target.network, outOfService: keys(out), at: at))
                         let names = out.map { n.target.failover.hubs[$0].name }
                         prober.note(
                             "network \(n.target.network): "
                                 + (names.isEmpty
                                     ? "every relay hub in service" : "out of service: \(names.joined(separator: ", "))")
-                                + " (\(Self.describe(n.machine.status, n.target.failover)))")
+                                + (at > now
+                                    ? " in \((at - now).wholeMilliseconds) ms, with every member"
+                                    : " (\(Self.describe(n.machine.status, n.target.failover)))"))
+                    case .cancelReroute:
+                        decision = .cancelled(outOfService: keys(n.machine.outOfService))
+                        prober.note("network \(n.target.network): return called off, a probe was lost")
                     case .path(let hub, let detour):
                         let plan = n.target.failover.hubs[hub]
                         prober.note(
@@ -306,9 +362,7 @@ private struct ProbeWorker: ~Copyable {
                     }
                 }
                 prober.publish(
-                    network: n.target.network,
-                    outOfService: rerouted
-                        ? Set(n.machine.outOfService.map { n.target.failover.hubs[$0].publicKey }) : nil,
+                    network: n.target.network, decision: decision,
                     detoured: Set(
                         n.machine.hubs.indices.filter { n.machine.hubs[$0].detoured }.map {
                             n.target.failover.hubs[$0].publicKey

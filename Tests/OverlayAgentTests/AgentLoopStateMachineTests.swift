@@ -102,9 +102,47 @@ import Testing
 
     @Test func kernelEventsSettleBeforeThePassPlansAndTimerDoNot() {
         var m = running()
-        #expect(m.woke(.kernelEvents) == [.settle(.milliseconds(20)), .reconcile])
-        #expect(m.woke(.plan) == [.reconcile])
-        #expect(m.woke(.timer) == [.reconcile])
+        #expect(m.woke(.kernelEvents, now: t0) == [.settle(.milliseconds(20)), .reconcile])
+        #expect(m.woke(.plan, now: t0) == [.reconcile])
+        #expect(m.woke(.timer, now: t0) == [.reconcile])
+    }
+
+    @Test func aRelaySwitchComesAtItsInstantWithNoPassJustBefore() {
+        var m = running()
+        _ = m.passSucceeded(revision: 3, actions: 0, now: t0)
+        let at = t0 + .milliseconds(450)
+        m.relaySwitch(at: at)
+        // A pass now ends well before the instant; the wait after it ends at the instant.
+        #expect(m.woke(.plan, now: t0) == [.reconcile])
+        #expect(
+            m.passSucceeded(revision: 3, actions: 0, now: t0 + .milliseconds(100)) == [
+                .waitForWakeup(timeout: .milliseconds(350))
+            ])
+        // Closer than the lead, kernel events wait for the switch and come after it.
+        #expect(m.woke(.kernelEvents, now: t0 + .milliseconds(200)) == [.applyRelaySwitch(at: at)])
+        #expect(m.relaySwitchApplied(true) == [.settle(.milliseconds(20)), .reconcile])
+        #expect(m.relaySwitchAt == nil)
+        // The switch is reported after the pass that follows it.
+        #expect(
+            m.passSucceeded(revision: 3, actions: 0, now: t0 + .milliseconds(500)) == [
+                .sendStatus(applied: 3, error: ""), .waitForWakeup(timeout: .milliseconds(500)),
+            ])
+    }
+
+    @Test func aRelaySwitchDueNowGoesFirstAndOneThatFailsFallsBackToAPass() {
+        var m = running()
+        _ = m.passSucceeded(revision: 3, actions: 0, now: t0)
+        // A failover is due at once: the wait after a pass does not wait.
+        m.relaySwitch(at: t0)
+        #expect(
+            m.passSucceeded(revision: 3, actions: 0, now: t0 + .milliseconds(80)) == [.waitForWakeup(timeout: .zero)])
+        #expect(m.woke(.timer, now: t0 + .milliseconds(80)) == [.applyRelaySwitch(at: t0)])
+        #expect(m.relaySwitchApplied(false) == [.reconcile])
+        // Far from the instant, nothing changes.
+        m.relaySwitch(at: t0 + .seconds(2))
+        #expect(m.woke(.timer, now: t0) == [.reconcile])
+        #expect(
+            m.passSucceeded(revision: 3, actions: 0, now: t0) == [.waitForWakeup(timeout: .milliseconds(500))])
     }
 
     @Test func aStopEndsTheLoopOnceAndNothingFollows() {
@@ -113,7 +151,7 @@ import Testing
         #expect(m.stopRequested() == [.exit])
         #expect(m.stopped)
         #expect(m.stopRequested().isEmpty)
-        #expect(m.woke(.plan).isEmpty)
+        #expect(m.woke(.plan, now: t0).isEmpty)
         #expect(m.start() == [.exit])
     }
 

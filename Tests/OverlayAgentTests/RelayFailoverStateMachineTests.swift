@@ -17,8 +17,12 @@ import Testing
         var now = t0
         var step = Duration.milliseconds(50)
         var pendingLosses: [(at: ContinuousClock.Instant, hub: Int)] = []
-        /// Each reroute: seconds since t0 and the hubs out of service.
+        /// Each reroute applied: seconds since t0 (its instant) and the hubs out of service.
         var reroutes: [(at: Double, out: [Int])] = []
+        /// A reroute announced for a later instant.
+        var announced: RelayFailoverStateMachine.Switch?
+        /// Returns announced and then called off.
+        var cancelled = 0
         /// Each path flip: seconds since t0, the hub, and whether it is now through the detour.
         var paths: [(at: Double, hub: Int, detour: Bool)] = []
         var probesSent = [0, 0]
@@ -41,6 +45,10 @@ import Testing
                 for l in due {
                     machine.observe(hub: l.hub, .lost(sent: l.at - machine.thresholds.probeInterval), at: now)
                 }
+                if let a = announced, a.at <= now {
+                    reroutes.append((Self.seconds(a.at - t0), a.outOfService))
+                    announced = nil
+                }
                 for a in machine.tick(at: now) {
                     switch a {
                     case .probe(let h):
@@ -50,8 +58,16 @@ import Testing
                         } else {
                             pendingLosses.append((now + machine.thresholds.probeInterval, h))
                         }
-                    case .reroute(let out):
-                        reroutes.append((seconds, out))
+                    case .reroute(let out, let at):
+                        if at <= now {
+                            reroutes.append((seconds, out))
+                            announced = nil
+                        } else {
+                            announced = .init(outOfService: out, at: at)
+                        }
+                    case .cancelReroute:
+                        announced = nil
+                        cancelled += 1
                     case .path(let h, let detour):
                         paths.append((seconds, h, detour))
                     }
@@ -95,8 +111,9 @@ import Testing
         n.run(until: 60) { h, t in h == 1 || t < 10 || t >= 20 }
         #expect(n.reroutes.map(\.out) == [[0], []])
         let back = n.reroutes[1].at
-        // Up again at 20 s; back in service 10 s later, not before.
-        #expect(back >= 30 && back <= 31, "returned at \(back)")
+        // Up again at 20 s (the reply to the probe sent then); back in service 10 s later, at the
+        // middle of that probe interval.
+        #expect(back == 30.5, "returned at \(back)")
         #expect(n.machine.status == .normal)
         #expect(n.machine.returns == 1)
     }
@@ -113,7 +130,7 @@ import Testing
         n.run(until: 120, reachable: flapping)
         #expect(n.reroutes.map(\.out) == [[0], []], "\(n.reroutes)")
         // The last drop ends at 76 s: back 10 s later, not before.
-        #expect(n.reroutes.last.map { $0.at >= 86 && $0.at < 87 } == true, "\(n.reroutes)")
+        #expect(n.reroutes.last.map { $0.at == 86.5 } == true, "\(n.reroutes)")
     }
 
     @Test func bothHubsDownIsNoRelayAndTheFirstOneBackServesAtOnce() throws {
@@ -131,7 +148,7 @@ import Testing
         // Then the primary: the hold applies again.
         n.run(until: 100) { h, t in h == 1 || t >= 75 }
         #expect(n.reroutes.map(\.out) == [[0], [0, 1], [0], []])
-        #expect(n.reroutes[3].at >= 85 && n.reroutes[3].at <= 86, "\(n.reroutes)")
+        #expect(n.reroutes[3].at == 85.5, "\(n.reroutes)")
     }
 
     @Test func aFreshHandshakeIsASignOfLifeAndAnOldOneIsNot() {
@@ -169,7 +186,7 @@ import Testing
         // Down: a handshake alone does not start the return.
         #expect(members[0].hubs[0].aliveSince == nil && members[0].hubs[0].handshakeAge == .zero)
         // Ticks every 100 ms, as deadlines may fall between probes.
-        var returned: [Int?] = [nil, nil]
+        var returned: [ContinuousClock.Instant?] = [nil, nil]
         for step in 401...700 {
             let t = Self.t0 + .milliseconds(step * 100)
             if step == 442 { members[1].observe(hub: 0, .handshake(age: .zero), at: t) }
@@ -178,10 +195,124 @@ import Testing
                     members[i].observe(hub: 0, .reply(rtt: .milliseconds(2 + i)), at: t)
                     members[i].observe(hub: 1, .reply(rtt: .milliseconds(1)), at: t)
                 }
-                if members[i].tick(at: t).contains(.reroute(outOfService: [])) { returned[i] = step }
+                for case .reroute([], let at) in members[i].tick(at: t) { returned[i] = at }
             }
         }
-        #expect(returned[0] != nil && returned[0] == returned[1], "\(returned)")
+        #expect(returned[0] == Self.t0 + .milliseconds(51_500), "\(returned)")
+        #expect(returned[0] == returned[1], "\(returned)")
+        #expect(members.allSatisfy { $0.outOfService.isEmpty && $0.returns == 1 })
+    }
+
+    /// Members with the primary out of service, probing on whole seconds; it answers again from
+    /// the probe sent at `back` s. Member i sees each reply `rtts[i]` after its probe.
+    static func returning(rtts: [Duration], back: Int = 20) -> [Machine] {
+        var members = rtts.map { _ in Machine(hubs: 2, thresholds: thresholds, now: t0) }
+        for i in members.indices {
+            for s in 1...back {
+                let t = t0 + .seconds(s)
+                _ = members[i].tick(at: t)
+                if s < back { members[i].observe(hub: 0, .lost(sent: t - .seconds(1)), at: t) }
+                members[i].observe(hub: 1, .reply(rtt: rtts[i]), at: t + rtts[i])
+            }
+            #expect(members[i].outOfService == [0])
+        }
+        return members
+    }
+
+    @Test func membersThatSeeTheReplyOnTheSameTickReturnAtTheSameInstant() {
+        // One member 2 ms from the hub, one 300 ms away whose loop also runs 40 ms late.
+        let rtts: [Duration] = [.milliseconds(2), .milliseconds(300)]
+        let lags: [Duration] = [.zero, .milliseconds(40)]
+        var members = Self.returning(rtts: rtts)
+        var announced: [[RelayFailoverStateMachine.Action]] = [[], []]
+        var applied: [ContinuousClock.Instant?] = [nil, nil]
+        for i in members.indices {
+            var delivered = 19
+            var t = Self.t0 + .seconds(20) + lags[i]
+            while t < Self.t0 + .seconds(40) {
+                t += .milliseconds(10)
+                // Replies to the probes of whole seconds, as they arrive.
+                while Self.t0 + .seconds(delivered + 1) + rtts[i] <= t {
+                    delivered += 1
+                    for h in 0..<2 {
+                        members[i].observe(hub: h, .reply(rtt: rtts[i]), at: Self.t0 + .seconds(delivered) + rtts[i])
+                    }
+                }
+                announced[i] += members[i].tick(at: t).filter { if case .probe = $0 { false } else { true } }
+                if applied[i] == nil && members[i].outOfService.isEmpty { applied[i] = t }
+            }
+        }
+        // Both announce the same instant: the middle of the probe interval after the hold.
+        let expected = Self.t0 + .milliseconds(30_500)
+        #expect(announced[0] == [.reroute(outOfService: [], at: expected)], "\(announced[0])")
+        #expect(announced[1] == announced[0], "\(announced[1])")
+        // Each machine counts the hub in service from its first tick at or after it.
+        #expect(applied[0] == expected)
+        #expect(applied[1].map { $0 >= expected && $0 - expected < .milliseconds(10) } == true)
+        #expect(members.allSatisfy { $0.returns == 1 && $0.scheduled == nil })
+    }
+
+    @Test func aLossBeforeTheInstantCancelsTheReturnAndTheHoldStartsAgain() {
+        var m = Self.returning(rtts: [.milliseconds(2)])[0]
+        var actions: [RelayFailoverStateMachine.Action] = []
+        for s in 20...30 {
+            let t = Self.t0 + .seconds(s)
+            actions += m.tick(at: t)
+            if s < 30 { m.observe(hub: 0, .reply(rtt: .milliseconds(2)), at: t + .milliseconds(2)) }
+            m.observe(hub: 1, .reply(rtt: .milliseconds(2)), at: t + .milliseconds(2))
+        }
+        // The hold ends at 30.002 s: the return is announced for 30.5 s.
+        actions += m.tick(at: Self.t0 + .milliseconds(30_002))
+        #expect(actions.contains(.reroute(outOfService: [], at: Self.t0 + .milliseconds(30_500))))
+        #expect(m.scheduled == .init(outOfService: [], at: Self.t0 + .milliseconds(30_500)))
+        #expect(m.nextDeadline == Self.t0 + .milliseconds(30_500))
+        // A probe sent at 29.4 s (off the grid: the loop fell behind) is lost before the instant:
+        // the return is off.
+        m.observe(hub: 0, .lost(sent: Self.t0 + .milliseconds(29_400)), at: Self.t0 + .milliseconds(30_400))
+        #expect(m.tick(at: Self.t0 + .milliseconds(30_400)) == [.cancelReroute])
+        #expect(m.tick(at: Self.t0 + .milliseconds(30_500)).isEmpty)
+        #expect(m.outOfService == [0] && m.scheduled == nil && m.returns == 0)
+        // Replies again from the probe of 31 s: back at 41.5 s.
+        var back: ContinuousClock.Instant?
+        for step in 305...450 {
+            let t = Self.t0 + .milliseconds(step * 100)
+            for a in m.tick(at: t) {
+                if case .probe(let h) = a, h == 1 || step >= 310 {
+                    m.observe(hub: h, .reply(rtt: .milliseconds(2)), at: t)
+                }
+                if case .reroute([], let at) = a { back = at }
+            }
+        }
+        #expect(back == Self.t0 + .milliseconds(41_500))
+        #expect(m.outOfService.isEmpty && m.returns == 1)
+    }
+
+    @Test func aFailoverIsAppliedAtOnceAndSupersedesAReturn() {
+        var m = Self.returning(rtts: [.milliseconds(2)])[0]
+        // The primary answers again from 20 s; the standby's last reply comes at 26.702 s.
+        for s in 20...26 {
+            let t = Self.t0 + .seconds(s)
+            _ = m.tick(at: t)
+            m.observe(hub: 0, .reply(rtt: .milliseconds(2)), at: t + .milliseconds(2))
+            m.observe(hub: 1, .reply(rtt: .milliseconds(2)), at: t + .milliseconds(s < 26 ? 2 : 702))
+        }
+        for s in 27...30 {
+            let t = Self.t0 + .seconds(s)
+            _ = m.tick(at: t)
+            m.observe(hub: 0, .reply(rtt: .milliseconds(2)), at: t + .milliseconds(2))
+        }
+        #expect(
+            m.tick(at: Self.t0 + .milliseconds(30_002)) == [
+                .reroute(outOfService: [], at: Self.t0 + .milliseconds(30_500))
+            ])
+        // The standby is down at 30.202 s, before that instant: it leaves at once, and the primary,
+        // the only hub left, comes back with it. Nothing waits for the instant any more.
+        #expect(
+            m.tick(at: Self.t0 + .milliseconds(30_202)) == [
+                .reroute(outOfService: [1], at: Self.t0 + .milliseconds(30_202))
+            ])
+        #expect(m.outOfService == [1] && m.scheduled == nil)
+        #expect(m.tick(at: Self.t0 + .milliseconds(30_500)).isEmpty)
     }
 
     @Test func aLossOfAnEarlierProbeTakenAfterALaterReplyDoesNotRestartTheHold() {
@@ -227,7 +358,7 @@ import Testing
         for t in [1300, 2300, 3300] { _ = m.tick(at: t0 + .milliseconds(t)) }
         m.observe(hub: 1, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(3300))
         #expect(m.nextDeadline == t0 + .milliseconds(3800))
-        #expect(m.tick(at: t0 + .milliseconds(3800)) == [.reroute(outOfService: [0])])
+        #expect(m.tick(at: t0 + .milliseconds(3800)) == [.reroute(outOfService: [0], at: t0 + .milliseconds(3800))])
         m.observe(hub: 0, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(3900))
         _ = m.tick(at: t0 + .milliseconds(4300))
         for h in 0..<2 { m.observe(hub: h, .reply(rtt: .milliseconds(1)), at: t0 + .milliseconds(4300)) }
