@@ -1,6 +1,7 @@
 import Foundation
 import OverlayModel
 import OverlayPlanner
+import Synchronization
 
 /// Renders the JSON plan documents of every member of a network without re-encoding the shared
 /// part N times: each member's full-mesh peer entry is encoded once, in key order, into one
@@ -17,6 +18,7 @@ struct PlanRenderer {
     /// Member index -> byte range of its entry (with its following comma, if any) in meshBytes.
     let meshRanges: [Int: Range<Int>]
     let encoder: JSONEncoder
+    let failovers = FailoverCache()
 
     init(_ planned: PlannedNetwork, revision: Int64) throws {
         self.planned = planned
@@ -56,14 +58,23 @@ struct PlanRenderer {
             out.append(contentsOf: try encoder.encode(plan))
             return
         }
-        // Encode with a marker peer list, then splice the shared bytes in its place.
+        // Encode with a marker peer list, then splice the shared bytes in its place. The failover
+        // entry (the relayed prefixes of every hidden member) is the same for every plain member:
+        // it is encoded once and spliced in after the peers (key order means nothing in JSON).
+        let failover = try resource.failover.map(failoverBytes)
         resource.peers = []
+        resource.failover = nil
         plan.networks = [resource]
-        let skeleton = try encoder.encode(plan)
+        let skeleton = [UInt8](try encoder.encode(plan))
         let marker = Array(#""peers":[]"#.utf8)
-        guard let at = skeleton.firstRange(of: marker) else {
+        // Searched in [UInt8], not with Data's `firstRange(of:)`: the skeleton carries the
+        // failover entry (the relayed prefixes of every hidden member) before the peer list, and
+        // Data's generic search compared it byte by byte through protocol witnesses, most of the
+        // whole render.
+        guard let offset = Self.firstOffset(of: marker, in: skeleton) else {
             throw TopologyError("renderer: no peer list in skeleton")
         }
+        let at = offset..<(offset + marker.count)
         out.append(contentsOf: skeleton[..<at.lowerBound])
         out.append(contentsOf: #""peers":["#.utf8)
         let own = meshRanges[i]!
@@ -75,6 +86,33 @@ struct PlanRenderer {
             out.append(contentsOf: meshBytes[own.upperBound...])
         }
         out.append(UInt8(ascii: "]"))
+        if let failover {
+            out.append(contentsOf: #","failover":"#.utf8)
+            out.append(contentsOf: failover)
+        }
         out.append(contentsOf: skeleton[at.upperBound...])
+    }
+
+    /// The encoded failover entry, from the cache when an equal one was encoded before.
+    private func failoverBytes(_ failover: FailoverPlan) throws -> [UInt8] {
+        if let hit = failovers.encoded.withLock({ $0.first { $0.plan == failover }?.bytes }) { return hit }
+        let bytes = [UInt8](try encoder.encode(failover))
+        failovers.encoded.withLock { $0.append((failover, bytes)) }
+        return bytes
+    }
+
+    /// The failover entries encoded so far (plain members share a handful).
+    final class FailoverCache: Sendable {
+        let encoded = Mutex<[(plan: FailoverPlan, bytes: [UInt8])]>([])
+    }
+
+    static func firstOffset(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard let first = needle.first, haystack.count >= needle.count else { return nil }
+        var i = 0
+        while let j = haystack[i...].firstIndex(of: first), j + needle.count <= haystack.count {
+            if haystack[j..<(j + needle.count)].elementsEqual(needle) { return j }
+            i = j + 1
+        }
+        return nil
     }
 }

@@ -48,6 +48,21 @@ func runPlansBenchmark(members: Int = 5000) throws {
                 }
             })
     }
+    // The spliced output decodes to the plan encoded whole, for a sample of members of each kind.
+    let planned = try PlannedNetwork(snapshot)
+    let renderer = try PlanRenderer(planned, revision: 1)
+    for n in nodes.enumerated().filter({ $0.offset % 97 == 0 }).map(\.element) {
+        var buffer: [UInt8] = []
+        try renderer.render(node: n, into: &buffer)
+        let i = planned.topology.indexByName[n.name]!
+        let resource = planned.resource(index: i, membership: planned.membershipByNode[n.name]!, peers: true)
+        let whole = NodePlan(
+            node: n.name, revision: 1, hostFirewall: HostFirewallPlan(wireguardPorts: [resource.listenPort]),
+            networks: [resource], gateway: nil)
+        guard try JSONDecoder().decode(NodePlan.self, from: Data(buffer)) == whole else {
+            throw BenchError("the rendered plan of \(n.name) differs from the plan encoded whole")
+        }
+    }
     let rss = Bench.peakRSSMB()
     let naive = try Bench.run([
         "/usr/bin/python3", Baselines.directory + "/mesh_naive.py", String(members), "naive-discard",
@@ -77,7 +92,7 @@ func runAddMemberBenchmark(members: Int) throws {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let controller = try Controller(databasePath: dir + "/bench.db")
-    try controller.createNetwork(name: "bench", prefix: "fd42:4242:4242::/48")
+    try controller.createNetwork(name: "bench", prefix: "fd42:4242:4242::/48", noIPv4: true)
     let identity = Ed25519Identity.generate()
     let setup = try Bench.time {
         try controller.store.write { tx in
@@ -137,7 +152,7 @@ func runSnapshotProbe() throws {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let controller = try Controller(databasePath: dir + "/p.db")
-    try controller.createNetwork(name: "bench", prefix: "fd42:4242:4242::/48")
+    try controller.createNetwork(name: "bench", prefix: "fd42:4242:4242::/48", noIPv4: true)
     let identity = Ed25519Identity.generate()
     try controller.store.write { tx in
         for i in 0..<5000 {
