@@ -1,3 +1,4 @@
+import OverlayModel
 import OverlayPlanner
 
 /// Which of a network's two relay hubs this member routes through, decided from what it saw of
@@ -331,14 +332,10 @@ struct RelayFailoverStateMachine {
         guard let tick = hubs.map(\.nextProbe).min(), interval > .zero else { return t }
         let middle = tick - interval / 2
         // Whole intervals from that middle to `t`, rounded up (in nanoseconds: exact).
-        let step = Self.nanoseconds(interval)
-        let gap = Self.nanoseconds(t - middle)
+        let step = interval.wholeNanoseconds
+        let gap = (t - middle).wholeNanoseconds
         let steps = gap >= 0 ? (gap + step - 1) / step : -(-gap / step)
         return middle + interval * steps
-    }
-
-    private static func nanoseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
 
     private mutating func flip(_ h: Int, at now: Instant) -> Action {

@@ -308,8 +308,7 @@ private struct ProbeWorker: ~Copyable {
         static func untilWallClockGrid(_ interval: Duration) -> Duration {
             var ts = timespec()
             clock_gettime(CLOCK_REALTIME, &ts)
-            let step = max(
-                1, interval.components.seconds * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000)
+            let step = max(1, interval.wholeNanoseconds)
             let nowNanoseconds = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
             return .nanoseconds(step - nowNanoseconds % step)
         }

@@ -10,9 +10,6 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses `192.0.2.1:51820` or `[2001:db8::1]:51820`. A zone (`%eth0`) is dropped: overlay
     /// endpoints are global addresses, never link-local.
-    /// The same, of a slice of a larger text.
-    public init?(_ text: Substring) { self.init(String(text)) }
-
     public init?(_ text: String) {
         let text = Substring(text)
         if text.hasPrefix("[") {

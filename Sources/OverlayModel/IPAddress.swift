@@ -3,9 +3,6 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     case v4(IPv4Address)
     case v6(IPv6Address)
 
-    /// The same, of a slice of a larger text.
-    public init?(_ text: Substring) { self.init(String(text)) }
-
     public init?(_ text: String) {
         // Only IPv6 text has a colon: parse once, in the right family.
         if text.utf8.contains(UInt8(ascii: ":")) {

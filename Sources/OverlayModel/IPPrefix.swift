@@ -12,9 +12,6 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses `ADDR/LEN`; a bare address means a host prefix (/32 or /128).
-    /// The same, of a slice of a larger text.
-    public init?(_ text: Substring) { self.init(String(text)) }
-
     public init?(_ text: String) {
         // By UTF-8 bytes: stored rows are parsed by the thousand, and `split` over a generic
         // `StringProtocol` walks characters.

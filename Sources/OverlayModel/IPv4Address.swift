@@ -12,9 +12,6 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
     }
 
     /// Dotted-quad only (inet_pton's strict form: no octal, no shorthand).
-    /// The same, of a slice of a larger text.
-    public init?(_ text: Substring) { self.init(String(text)) }
-
     public init?(_ text: String) {
         var raw = in_addr()
         guard text.withCString({ inet_pton(AF_INET, $0, &raw) }) == 1 else { return nil }

@@ -12,9 +12,6 @@ public struct IPv4Prefix: Hashable, Comparable, Sendable, CustomStringConvertibl
     }
 
     /// Parses `A.B.C.D/LEN` with host bits zero.
-    /// The same, of a slice of a larger text.
-    public init?(_ text: Substring) { self.init(String(text)) }
-
     public init?(_ text: String) {
         guard text.utf8.contains(UInt8(ascii: "/")), let p = IPPrefix(text), case .v4(let a) = p.address else {
             return nil

@@ -23,9 +23,6 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
     }
 
     /// Parses the textual forms of RFC 4291 (no zone, no brackets).
-    /// The same, of a slice of a larger text.
-    public init?(_ text: Substring) { self.init(String(text)) }
-
     public init?(_ text: String) {
         var raw = in6_addr()
         let ok = text.withCString { inet_pton(AF_INET6, $0, &raw) } == 1

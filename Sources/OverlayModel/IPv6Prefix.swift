@@ -13,9 +13,6 @@ public struct IPv6Prefix: Hashable, Comparable, Sendable, CustomStringConvertibl
     }
 
     /// Parses `ADDR/LEN` with host bits zero.
-    /// The same, of a slice of a larger text.
-    public init?(_ text: Substring) { self.init(String(text)) }
-
     public init?(_ text: String) {
         guard text.utf8.contains(UInt8(ascii: "/")), let p = IPPrefix(text), case .v6(let a) = p.address else {
             return nil

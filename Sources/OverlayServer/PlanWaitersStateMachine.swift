@@ -46,8 +46,8 @@ struct PlanWaitersStateMachine<Waiter, Instant: Comparable & Sendable> {
         case parked(TimerAction?)
     }
 
-    /// Waits parked now.
-    var count: Int { waiting.values.reduce(0) { $0 + $1.count } }
+    /// Waits parked now (kept as they come and go: the deadline queue checks it on every change).
+    private(set) var count = 0
 
     /// The nodes that have a waiter.
     var waitingNodes: [String] { Array(waiting.keys) }
@@ -73,6 +73,7 @@ struct PlanWaitersStateMachine<Waiter, Instant: Comparable & Sendable> {
         if isClosed || ended.contains(id) { return .resume(woken: false) }
         if generations[node, default: 0] != generation { return .resume(woken: true) }
         waiting[node, default: [:]][id] = Parked(waiter: waiter, deadline: deadline)
+        count += 1
         deadlines.insert(deadline, node: node, id: id)
         if let armed, armed.at <= deadline { return .parked(nil) }
         return .parked(arm(at: deadline))
@@ -112,7 +113,10 @@ struct PlanWaitersStateMachine<Waiter, Instant: Comparable & Sendable> {
         var woken: [Waiter] = []
         for node in nodes {
             generations[node, default: 0] &+= 1
-            if let w = waiting.removeValue(forKey: node) { woken += w.values.map(\.waiter) }
+            if let w = waiting.removeValue(forKey: node) {
+                woken += w.values.map(\.waiter)
+                count -= w.count
+            }
         }
         compact()
         return woken
@@ -123,6 +127,7 @@ struct PlanWaitersStateMachine<Waiter, Instant: Comparable & Sendable> {
         isClosed = true
         let all = waiting.values.flatMap { $0.values.map(\.waiter) }
         waiting = [:]
+        count = 0
         deadlines = DeadlineQueue()
         return all
     }
@@ -130,6 +135,7 @@ struct PlanWaitersStateMachine<Waiter, Instant: Comparable & Sendable> {
     private mutating func remove(node: String, id: UInt64) -> Parked? {
         guard let parked = waiting[node]?.removeValue(forKey: id) else { return nil }
         if waiting[node]?.isEmpty == true { waiting[node] = nil }
+        count -= 1
         return parked
     }
 
@@ -151,8 +157,7 @@ struct PlanWaitersStateMachine<Waiter, Instant: Comparable & Sendable> {
     /// Rebuilds the queue from the parked waits once resumed ones make up more than half of it,
     /// so that waits woken long before their deadline do not pile up.
     private mutating func compact() {
-        let parked = count
-        guard deadlines.count > 2 * parked + 64 else { return }
+        guard deadlines.count > 2 * count + 64 else { return }
         var queue = DeadlineQueue<Instant>()
         for (node, waits) in waiting {
             for (id, wait) in waits { queue.insert(wait.deadline, node: node, id: id) }
