@@ -5,7 +5,11 @@
 # - failover time, BENCH_FAILOVERS runs (default 5): from cutting P off (its only uplink down) to
 #   the first echo reply between c's and h's workloads (ping every 50 ms, stamped by ping -D);
 # - the return to P after its uplink is back: the time until c routes h through P again, and the
-#   pings lost in the 25 s after the uplink came back (one every 100 ms);
+#   pings lost of 250 sent in the 25 s after the uplink came back (one every 100 ms);
+# - the return after P restarts, BENCH_RESTARTS runs (default 3): P's agent stopped and its data
+#   plane wiped as by a reboot (WireGuard processes, namespaces, host table), then its agent
+#   started again: the time from that start until c routes h through P again, and the pings lost
+#   meanwhile (300, one every 100 ms, from before the start);
 # - probe and keepalive traffic per relay hub peer per second on c, idle, and the agents' CPU;
 # - join convergence, BENCH_JOINS runs (default 10): a new network with workloads on a and c;
 #   b's first workload in it (b joins) is timed from `workload add` returning to its first echo
@@ -16,6 +20,7 @@
 #   a plan file, with every failover entry removed (probing off) and as planned, alternately in
 #   four slots, BENCH_CPU_SECONDS (default 60) in each mode: the agent's CPU from /proc/PID/stat,
 #   and the WireGuard datagrams per peer per second counted by nft in c's namespace.
+# BENCH_KEEP_LOGS=DIR keeps the agents' logs and the ping trace of every return that lost a ping.
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck source=lib/sim.sh
@@ -23,10 +28,12 @@ cd "$(dirname "$0")"
 # shellcheck source=lib/overlay.sh
 . lib/overlay.sh
 FAILOVERS=${BENCH_FAILOVERS:-5}
+RESTARTS=${BENCH_RESTARTS:-3}
 JOINS=${BENCH_JOINS:-10}
 PEERS=${BENCH_PEERS:-100}
 CPU_SECONDS=${BENCH_CPU_SECONDS:-60}
-[[ $FAILOVERS =~ ^[0-9]{1,2}$ && $JOINS =~ ^[0-9]{1,2}$ ]] || { echo "BENCH_FAILOVERS, BENCH_JOINS: 0 (skip) to 99" >&2; exit 2; }
+[[ $FAILOVERS =~ ^[0-9]{1,2}$ && $JOINS =~ ^[0-9]{1,2}$ && $RESTARTS =~ ^[0-9]{1,2}$ ]] ||
+  { echo "BENCH_FAILOVERS, BENCH_JOINS, BENCH_RESTARTS: 0 (skip) to 99" >&2; exit 2; }
 [[ $PEERS =~ ^(0|[3-9]|[1-9][0-9]{1,2})$ ]] || { echo "BENCH_PEERS: 0 (skip) or 3 to 999" >&2; exit 2; }
 [[ $CPU_SECONDS =~ ^[1-9][0-9]{0,2}$ ]] || { echo "BENCH_CPU_SECONDS: 1 to 999" >&2; exit 2; }
 
@@ -77,7 +84,9 @@ for r in $(seq 1 "$FAILOVERS"); do
   ms=$(((t - t0 / 1000) / 1000))
   FO_MS+=("$ms")
   # Back: P's uplink up, pings every 100 ms for 25 s (the hold, the return and after).
-  sim_netns_exec c wl-wc ping -6 -n -i 0.1 -w 25 "$WH" >"$SIM_DIR/back" 2>&1 &
+  # A count, not a deadline: ping -w stops at the deadline, and the reply to the probe it sent
+  # just before would count as lost.
+  sim_netns_exec c wl-wc ping -6 -n -i 0.1 -c 250 -W 1 "$WH" >"$SIM_DIR/back" 2>&1 &
   ping_pid=$!
   uplink "$P" up
   t1=$(now_ns)
@@ -87,7 +96,49 @@ for r in $(seq 1 "$FAILOVERS"); do
   lost=$(awk '/packets transmitted/ { print $1 - $4 }' "$SIM_DIR/back")
   BACK_MS+=("$back") LOST+=("$lost")
   echo "run $r: failover $ms ms; back to $P after $back ms with $lost of $(awk '/packets transmitted/ { print $1 }' "$SIM_DIR/back") pings lost"
+  # A lossy return keeps the agents' logs and the ping trace for a look afterwards.
+  if [ "$lost" != 0 ] && [ -n "${BENCH_KEEP_LOGS:-}" ]; then
+    mkdir -p "$BENCH_KEEP_LOGS/run$r"
+    for n in "${NODES[@]}"; do cp "$(sim_log_dir "$n")/agent.log" "$BENCH_KEEP_LOGS/run$r/$n.log"; done
+    cp "$SIM_DIR/back" "$BENCH_KEEP_LOGS/run$r/ping"
+    echo "  logs kept in $BENCH_KEEP_LOGS/run$r"
+  fi
   # Let h return as well before the next run.
+  sleep 2
+done
+
+echo "# restart: P's data plane gone as after a reboot (agent stopped, WireGuard and namespaces gone), then P's agent started again"
+# What a reboot leaves of P's overlay: nothing. The host stays (its uplink, its state directory).
+wipe_p() {
+  local pid ns
+  agent_stop "$P"
+  for pid in $(sim_pids "$P"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = wireguard-go ] && kill -KILL "$pid" 2>/dev/null || true
+  done
+  for ns in $(sim_exec "$P" ip netns list | awk '{ print $1 }'); do sim_exec "$P" ip netns del "$ns"; done
+  sim_exec "$P" nft delete table inet overlay 2>/dev/null || true
+}
+RS_BACK_MS=() RS_LOST=()
+for r in $(seq 1 "$RESTARTS"); do
+  sleep "0.$((RANDOM % 10))"
+  wipe_p
+  sim_wait_until 30 c_to_h || { echo "bench: no failover after $P's restart began" >&2; exit 1; }
+  sleep 2
+  sim_netns_exec c wl-wc ping -6 -n -i 0.1 -c 300 -W 1 "$WH" >"$SIM_DIR/restart" 2>&1 &
+  ping_pid=$!
+  agent_start "$P" --controller "$CTL_URL" --join "$(rctl node join-token "$P" | tail -n1)"
+  t1=$(now_ns)
+  sim_wait_until 40 via_p || { echo "bench: never back to $P after its restart" >&2; exit 1; }
+  back=$((($(now_ns) - t1) / 1000000))
+  wait "$ping_pid" 2>/dev/null || true
+  lost=$(awk '/packets transmitted/ { print $1 - $4 }' "$SIM_DIR/restart")
+  RS_BACK_MS+=("$back") RS_LOST+=("$lost")
+  echo "restart $r: back to $P $back ms after its agent started, with $lost of 300 pings lost"
+  if [ "$lost" != 0 ] && [ -n "${BENCH_KEEP_LOGS:-}" ]; then
+    mkdir -p "$BENCH_KEEP_LOGS/restart$r"
+    for n in "${NODES[@]}"; do cp "$(sim_log_dir "$n")/agent.log" "$BENCH_KEEP_LOGS/restart$r/$n.log"; done
+    cp "$SIM_DIR/restart" "$BENCH_KEEP_LOGS/restart$r/ping"
+  fi
   sleep 2
 done
 
@@ -238,6 +289,13 @@ if [ "$FAILOVERS" -gt 0 ]; then
   printf '  %-52s median %6d      max %6d\n' "pings lost during the return (every 100 ms)" "$lm" "$lx"
   GOALS+=("failover max <= 10000 ms: $([ "$fx" -le 10000 ] && echo met || echo NOT met);")
   GOALS+=("no loss on return: $([ "$lx" = 0 ] && echo met || echo NOT met);")
+fi
+if [ "$RESTARTS" -gt 0 ]; then
+  read -r bm bx <<<"$(stats "${RS_BACK_MS[@]}")"
+  read -r lm lx <<<"$(stats "${RS_LOST[@]}")"
+  printf '  %-52s median %6d ms   max %6d ms\n' "back to P after its restart (agent start), $RESTARTS runs" "$bm" "$bx"
+  printf '  %-52s median %6d      max %6d\n' "pings lost during that return (every 100 ms)" "$lm" "$lx"
+  GOALS+=("no loss on return after a restart: $([ "$lx" = 0 ] && echo met || echo NOT met);")
 fi
 printf '  %-52s %s\n' "probe+keepalive traffic per relay hub peer on c" "${PER_PEER[*]}"
 printf '  %-52s %s\n' "agent CPU, idle with probes" "$CPU_LINE"

@@ -13,9 +13,11 @@ import OverlayPlanner
 /// - A down hub goes out of service at once. Both out of service is `noRelay`: the plan's layout
 ///   stays, and the first hub that is up again comes back into service at once.
 /// - Otherwise a hub comes back into service only after `returnAfter` up without a single loss, so
-///   a flapping hub never pulls the routes back and forth. The return is applied at the middle of
-///   the probe interval after the hold ends: every member that saw the hub back on the same probe
-///   tick computes the same instant, and they switch together. A loss before it calls it off.
+///   a flapping hub never pulls the routes back and forth. The return is applied at the first
+///   instant on the return grid (the middle of every `returnGrid / probeInterval`-th probe
+///   interval, on the wall clock) after the hold ends: every member that saw the hub back on the
+///   same probe tick computes the same instant, and so do most that saw it a tick apart; they
+///   switch together. A loss before it calls it off.
 /// - A hub with a detour (the other hub's forwarder) that shows no sign of life
 ///   for `suspectAfter` since its path was last set is *suspected*: its path flips (direct to
 ///   detour or back) and nothing else moves. A path that answers before `downAfter` keeps the
@@ -30,6 +32,12 @@ struct RelayFailoverStateMachine {
 
         /// One interval and a half: one probe lost, and the next one not sent yet.
         var suspectAfter: Duration { probeInterval * 3 / 2 }
+
+        /// Returns are applied only once every this many probe intervals, on the wall clock. Two
+        /// members that saw the hub back a tick apart then still return at the same instant
+        /// unless a grid point falls between their holds' ends: one time in five.
+        static let returnGridIntervals = 5
+        var returnGrid: Duration { probeInterval * Self.returnGridIntervals }
 
         init(probeInterval: Duration, downAfter: Duration, upAfter: Duration, returnAfter: Duration) {
             self.probeInterval = probeInterval
@@ -130,16 +138,21 @@ struct RelayFailoverStateMachine {
     /// The return announced and not applied yet.
     private(set) var scheduled: Switch?
 
+    /// A probe tick on the return grid: returns are applied half a probe interval after it, or a
+    /// whole number of `returnGrid` later.
+    let returnOrigin: Instant
+
     /// Starts trusting every hub, each on its direct path: a member that just joined routes as
     /// planned until a hub fails. Probes go at `firstProbe` and every interval after it (at once by
-    /// default). `detours` says which hubs have a detour (none by default); `detoured` which start
-    /// on it (a machine started again for a new plan keeps the paths that worked: such a hub
-    /// counts as seen).
+    /// default). `returnOrigin` is a tick on the return grid (`firstProbe` by default). `detours`
+    /// says which hubs have a detour (none by default); `detoured` which start on it (a machine
+    /// started again for a new plan keeps the paths that worked: such a hub counts as seen).
     init(
-        hubs count: Int, thresholds: Thresholds, now: Instant, firstProbe: Instant? = nil, detours: [Bool] = [],
-        detoured: [Bool] = []
+        hubs count: Int, thresholds: Thresholds, now: Instant, firstProbe: Instant? = nil,
+        returnOrigin: Instant? = nil, detours: [Bool] = [], detoured: [Bool] = []
     ) {
         self.thresholds = thresholds
+        self.returnOrigin = returnOrigin ?? firstProbe ?? now
         hubs = (0..<count).map { h in
             var hub = Hub(lastAlive: now, aliveSince: now, nextProbe: firstProbe ?? now, pathSince: now)
             hub.canDetour = h < detours.count && detours[h]
@@ -280,7 +293,7 @@ struct RelayFailoverStateMachine {
 
     /// A hub that is down leaves service at once, and so does the first hub up again when none is
     /// in service: the routes they leave carry nothing, and the sooner everyone moves the less
-    /// is lost. A return after the hold waits for the next middle of a probe interval.
+    /// is lost. A return after the hold waits for the next instant on the return grid.
     private mutating func serviceChanges(at now: Instant) -> [Action] {
         let before = outOfService
         for h in hubs.indices where hubs[h].inService && !hubs[h].up {
@@ -311,7 +324,7 @@ struct RelayFailoverStateMachine {
         }
         let target = after.filter { !returning.contains($0) }
         let announced = scheduled?.outOfService == target
-        let at = announced ? scheduled!.at : middleOfInterval(atOrAfter: holdEnds)
+        let at = announced ? scheduled!.at : returnInstant(atOrAfter: holdEnds)
         if now >= at {
             for h in returning { hubs[h].inService = true }
             returns += returning.count
@@ -323,19 +336,22 @@ struct RelayFailoverStateMachine {
         return [.reroute(outOfService: target, at: at)]
     }
 
-    /// The first middle of a probe interval at or after `t`, on the grid the probes follow. Every
-    /// member probes on the same wall-clock grid and ends the hold when the reply that started it
-    /// plus `returnAfter` has passed: members that saw that reply on the same tick (a round trip
-    /// under half an interval) get the same instant, and no probe of theirs is due then.
-    func middleOfInterval(atOrAfter t: Instant) -> Instant {
-        let interval = thresholds.probeInterval
-        guard let tick = hubs.map(\.nextProbe).min(), interval > .zero else { return t }
-        let middle = tick - interval / 2
-        // Whole intervals from that middle to `t`, rounded up (in nanoseconds: exact).
-        let step = interval.wholeNanoseconds
-        let gap = (t - middle).wholeNanoseconds
+    /// The first instant on the return grid at or after `t`: the middle of a probe interval, a
+    /// whole number of `returnGrid` after `returnOrigin`'s. Every member probes on the same
+    /// wall-clock grid and ends the hold when the reply that started it plus `returnAfter` has
+    /// passed: members that saw that reply on the same tick (a round trip under half an interval)
+    /// get the same instant, and no probe of theirs is due then. Members that saw it a tick apart
+    /// (a path that healed a moment later, a probe that left a moment earlier) get the same one
+    /// too, unless a grid instant falls between their holds' ends.
+    func returnInstant(atOrAfter t: Instant) -> Instant {
+        let grid = thresholds.returnGrid
+        guard grid > .zero else { return t }
+        let first = returnOrigin + thresholds.probeInterval / 2
+        // Whole grid steps from that instant to `t`, rounded up (in nanoseconds: exact).
+        let step = grid.wholeNanoseconds
+        let gap = (t - first).wholeNanoseconds
         let steps = gap >= 0 ? (gap + step - 1) / step : -(-gap / step)
-        return middle + interval * steps
+        return first + grid * steps
     }
 
     private mutating func flip(_ h: Int, at now: Instant) -> Action {

@@ -297,6 +297,7 @@ private struct ProbeWorker: ~Copyable {
             machine = Machine(
                 hubs: target.failover.hubs.count, thresholds: thresholds, now: now,
                 firstProbe: now + Self.untilWallClockGrid(thresholds.probeInterval),
+                returnOrigin: now + Self.untilWallClockGrid(thresholds.returnGrid),
                 detours: target.failover.hubs.map { $0.detour != nil },
                 detoured: target.failover.hubs.map { $0.detour != nil && detoured.contains($0.publicKey) })
             identifier = UInt16.random(in: 1...UInt16.max)
@@ -346,7 +347,7 @@ private struct ProbeWorker: ~Copyable {
                                 + (names.isEmpty
                                     ? "every relay hub in service" : "out of service: \(names.joined(separator: ", "))")
                                 + (at > now
-                                    ? " in \((at - now).wholeMilliseconds) ms, with every member"
+                                    ? " at \(Self.wallClock(at, now: now)) (in \((at - now).wholeMilliseconds) ms), with every member"
                                     : " (\(Self.describe(n.machine.status, n.target.failover)))"))
                     case .cancelReroute:
                         decision = .cancelled(outOfService: keys(n.machine.outOfService))
@@ -516,6 +517,21 @@ private struct ProbeWorker: ~Copyable {
             n.pending[sequence] = nil
             n.machine.observe(hub: p.hub, .lost(sent: p.sent), at: now)
         }
+    }
+
+    /// `at` on the wall clock, UTC, to the millisecond: members' logs show whether they switched
+    /// at the same instant.
+    static func wallClock(_ at: ContinuousClock.Instant, now: ContinuousClock.Instant) -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let nanoseconds = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec) + (at - now).wholeNanoseconds
+        var seconds = time_t(nanoseconds / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let ms = Int(nanoseconds % 1_000_000_000 / 1_000_000)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let millis = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
+        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis) UTC"
     }
 
     static func describe(_ status: Machine.Status, _ failover: FailoverPlan) -> String {

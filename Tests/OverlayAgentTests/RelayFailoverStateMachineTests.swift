@@ -112,7 +112,7 @@ import Testing
         #expect(n.reroutes.map(\.out) == [[0], []])
         let back = n.reroutes[1].at
         // Up again at 20 s (the reply to the probe sent then); back in service 10 s later, at the
-        // middle of that probe interval.
+        // middle of that probe interval (on the return grid: 0.5 s plus a multiple of 5 s).
         #expect(back == 30.5, "returned at \(back)")
         #expect(n.machine.status == .normal)
         #expect(n.machine.returns == 1)
@@ -129,8 +129,9 @@ import Testing
         }
         n.run(until: 120, reachable: flapping)
         #expect(n.reroutes.map(\.out) == [[0], []], "\(n.reroutes)")
-        // The last drop ends at 76 s: back 10 s later, not before.
-        #expect(n.reroutes.last.map { $0.at == 86.5 } == true, "\(n.reroutes)")
+        // The last drop ends at 76 s: the hold ends 10 s later, and the return waits for the
+        // grid (90.5 s).
+        #expect(n.reroutes.last.map { $0.at == 90.5 } == true, "\(n.reroutes)")
     }
 
     @Test func bothHubsDownIsNoRelayAndTheFirstOneBackServesAtOnce() throws {
@@ -198,7 +199,7 @@ import Testing
                 for case .reroute([], let at) in members[i].tick(at: t) { returned[i] = at }
             }
         }
-        #expect(returned[0] == Self.t0 + .milliseconds(51_500), "\(returned)")
+        #expect(returned[0] == Self.t0 + .milliseconds(55_500), "\(returned)")
         #expect(returned[0] == returned[1], "\(returned)")
         #expect(members.allSatisfy { $0.outOfService.isEmpty && $0.returns == 1 })
     }
@@ -252,6 +253,56 @@ import Testing
         #expect(members.allSatisfy { $0.returns == 1 && $0.scheduled == nil })
     }
 
+    /// The instant each of `members` applies the return at, replies coming back from the probe
+    /// of `backs[i]` s on (2 ms round trips), ticks every 10 ms.
+    static func returnInstants(backs: [Int]) -> [ContinuousClock.Instant?] {
+        let start = backs.min()! - 1
+        var members = Self.returning(rtts: backs.map { _ in .milliseconds(2) }, back: start)
+        var applied: [ContinuousClock.Instant?] = members.map { _ in nil }
+        for i in members.indices {
+            var t = Self.t0 + .seconds(start)
+            while t < Self.t0 + .seconds(50) {
+                t += .milliseconds(10)
+                for a in members[i].tick(at: t) {
+                    if case .probe(let h) = a {
+                        let sent = Self.t0 + .seconds(Int((Network.seconds(t - Self.t0)).rounded(.down)))
+                        if h == 1 || sent >= Self.t0 + .seconds(backs[i]) {
+                            members[i].observe(hub: h, .reply(rtt: .milliseconds(2)), at: t + .milliseconds(2))
+                        } else {
+                            members[i].observe(hub: h, .lost(sent: sent), at: t + .milliseconds(2))
+                        }
+                    }
+                }
+                if applied[i] == nil && members[i].outOfService.isEmpty { applied[i] = t }
+            }
+        }
+        return applied
+    }
+
+    @Test func membersThatSeeTheHubBackATickApartStillReturnAtTheSameInstant() {
+        // One member's first reply answers the probe of 21 s, the other's that of 22 s: the holds
+        // end at 31 and 32 s, and both return at the next instant of the grid, 35.5 s.
+        let apart = Self.returnInstants(backs: [21, 22])
+        #expect(apart[0].map { $0 - Self.t0 } == .milliseconds(35_500), "\(apart)")
+        #expect(apart[1] == apart[0], "\(apart)")
+        // One time in five a grid instant falls between the two: 20 and 21 s return 5 s apart.
+        let straddling = Self.returnInstants(backs: [20, 21])
+        #expect(straddling.map { $0.map { $0 - Self.t0 } } == [.milliseconds(30_500), .milliseconds(35_500)])
+    }
+
+    @Test func theReturnGridFollowsItsOriginNotTheFirstProbe() {
+        let t0 = Self.t0
+        let m = Machine(
+            hubs: 2, thresholds: Self.thresholds, now: t0, firstProbe: t0 + .milliseconds(300),
+            returnOrigin: t0 + .milliseconds(2300))
+        #expect(m.thresholds.returnGrid == .seconds(5))
+        #expect(m.returnInstant(atOrAfter: t0 + .seconds(10)) == t0 + .milliseconds(12_800))
+        #expect(m.returnInstant(atOrAfter: t0 + .milliseconds(12_800)) == t0 + .milliseconds(12_800))
+        #expect(m.returnInstant(atOrAfter: t0 + .milliseconds(12_801)) == t0 + .milliseconds(17_800))
+        #expect(m.returnInstant(atOrAfter: t0 + .seconds(1)) == t0 + .milliseconds(2800))
+        #expect(m.returnInstant(atOrAfter: t0 - .seconds(3)) == t0 - .milliseconds(2200))
+    }
+
     @Test func aLossBeforeTheInstantCancelsTheReturnAndTheHoldStartsAgain() {
         var m = Self.returning(rtts: [.milliseconds(2)])[0]
         var actions: [RelayFailoverStateMachine.Action] = []
@@ -272,9 +323,9 @@ import Testing
         #expect(m.tick(at: Self.t0 + .milliseconds(30_400)) == [.cancelReroute])
         #expect(m.tick(at: Self.t0 + .milliseconds(30_500)).isEmpty)
         #expect(m.outOfService == [0] && m.scheduled == nil && m.returns == 0)
-        // Replies again from the probe of 31 s: back at 41.5 s.
+        // Replies again from the probe of 31 s: the hold ends at 41 s, back at 45.5 s.
         var back: ContinuousClock.Instant?
-        for step in 305...450 {
+        for step in 305...470 {
             let t = Self.t0 + .milliseconds(step * 100)
             for a in m.tick(at: t) {
                 if case .probe(let h) = a, h == 1 || step >= 310 {
@@ -283,7 +334,7 @@ import Testing
                 if case .reroute([], let at) = a { back = at }
             }
         }
-        #expect(back == Self.t0 + .milliseconds(41_500))
+        #expect(back == Self.t0 + .milliseconds(45_500))
         #expect(m.outOfService.isEmpty && m.returns == 1)
     }
 
