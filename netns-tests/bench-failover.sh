@@ -20,9 +20,11 @@
 #   a plan file, with every failover entry removed (probing off) and as planned, alternately in
 #   four slots, BENCH_CPU_SECONDS (default 60) in each mode: the agent's CPU from /proc/PID/stat,
 #   and the WireGuard datagrams per peer per second counted by nft in c's namespace.
-# BENCH_KEEP_LOGS=DIR keeps the agents' logs and the ping trace of every return that lost a ping.
+# BENCH_KEEP_LOGS=DIR keeps the agents' logs (each line stamped with the time) and the ping trace
+# of every return that lost a ping.
 set -euo pipefail
 cd "$(dirname "$0")"
+if [ -n "${BENCH_KEEP_LOGS:-}" ]; then export OVERLAY_LOG_TIME=1; fi
 # shellcheck source=lib/sim.sh
 . lib/sim.sh
 # shellcheck source=lib/overlay.sh

@@ -91,6 +91,9 @@ public enum NFTMatch: Hashable, Sendable {
     /// `@th,OFFSET,LEN & MASK == VALUE` (bytes from the transport header, offset in bytes); the
     /// rule must also match the transport protocol.
     case transportBytes(offset: UInt32, mask: [UInt8], equals: [UInt8])
+    /// `meta time < INSTANT`: the packet arrived before that wall-clock time (nanoseconds since
+    /// the Unix epoch). A rule with it stops matching by itself.
+    case before(epochNanoseconds: UInt64)
 
     // The vocabulary, reading like nft.
     public static func iifname(_ name: String, negated: Bool = false) -> NFTMatch {
@@ -119,6 +122,8 @@ public enum NFTExpression: Hashable, Sendable {
         case nfproto = 15
         case iifname = 6
         case oifname = 7
+        /// Wall-clock time of the packet, nanoseconds since the epoch, 8 bytes in host order.
+        case timeNanoseconds = 30
     }
 
     public enum PayloadBase: UInt32, Sendable {
@@ -130,12 +135,17 @@ public enum NFTExpression: Hashable, Sendable {
     public enum CmpOp: UInt32, Sendable {
         case eq = 0
         case neq = 1
+        /// Byte-wise, so a number compares only once in network order (see `hostToNetwork`).
+        case lt = 2
     }
 
     case meta(MetaKey, register: UInt32)
     case payload(PayloadBase, offset: UInt32, length: UInt32, register: UInt32)
     case cmp(register: UInt32, CmpOp, [UInt8])
     case bitwise(register: UInt32, length: UInt32, mask: [UInt8], xor: [UInt8])
+    /// `byteorder reg = hton(reg, size, length)`: numbers of `size` bytes in host order to
+    /// network order, in place.
+    case hostToNetwork(register: UInt32, length: UInt32, size: UInt32)
     /// `ct load state`.
     case ctState(register: UInt32)
     /// `fib daddr type`: the route type of the destination address (RTN_*).
@@ -222,6 +232,11 @@ extension NFTRule {
                         register: 1, length: UInt32(mask.count), mask: mask,
                         xor: [UInt8](repeating: 0, count: mask.count)))
                 out.append(.cmp(register: 1, .eq, zip(value, mask).map { $0 & $1 }))
+            case .before(let instant):
+                // As nft does it: the kernel stores the time in host order, and cmp orders bytes.
+                out.append(.meta(.timeNanoseconds, register: 1))
+                out.append(.hostToNetwork(register: 1, length: 8, size: 8))
+                out.append(.cmp(register: 1, .lt, withUnsafeBytes(of: instant.bigEndian) { Array($0) }))
             }
         }
         if counter { out.append(.counter) }

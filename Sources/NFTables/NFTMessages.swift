@@ -269,6 +269,14 @@ extension NFTExpression {
             data(e, attr(NFTNL_EXPR_BITWISE_MASK), mask)
             data(e, attr(NFTNL_EXPR_BITWISE_XOR), xor)
             return e
+        case .hostToNetwork(let register, let length, let size):
+            let e = make("byteorder")
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BYTEORDER_SREG), register)
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BYTEORDER_DREG), register)
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BYTEORDER_OP), 1)  // NFT_BYTEORDER_HTON
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BYTEORDER_LEN), length)
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_BYTEORDER_SIZE), size)
+            return e
         case .ctState(let register):
             let e = make("ct")
             nftnl_expr_set_u32(e, attr(NFTNL_EXPR_CT_KEY), 0)  // NFT_CT_STATE

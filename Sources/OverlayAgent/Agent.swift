@@ -48,6 +48,9 @@ public final class Agent {
     /// A relay hub's forwarders to the other relay hub (docs/failover.md); none in `once` mode.
     let forwarders: UDPRelay?
     private let forwarderProblems = Mutex<[UInt16: String]>([:])
+    /// Per network this node relays for, when its probes are answered again after its tunnel was
+    /// made (`Reconciler.probeGates`).
+    private let probeGates = Mutex<[String: UInt64]>([:])
 
     public init(options: Options) throws {
         self.options = options
@@ -128,8 +131,19 @@ public final class Agent {
 
     func log(_ line: String) { Self.log(line) }
 
+    /// `OVERLAY_LOG_TIME=1` stamps each line with the wall-clock time (UTC, to the millisecond),
+    /// for logs that no journal stamps (the simulation's benches compare members' logs).
+    static let stampsLines = ProcessInfo.processInfo.environment["OVERLAY_LOG_TIME"] == "1"
+
     static func log(_ line: String) {
-        FileHandle.standardError.write(Data("overlay-agent: \(line)\n".utf8))
+        var stamp = ""
+        if stampsLines {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            stamp =
+                RelayProber.wallClock(epochNanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)) + " "
+        }
+        FileHandle.standardError.write(Data("\(stamp)overlay-agent: \(line)\n".utf8))
     }
 
     static var stopping: Bool { stopRequested != 0 }
@@ -147,9 +161,25 @@ public final class Agent {
         }
         let plan = loaded.plan.withRelaysOutOfService(
             { prober?.outOfService($0) ?? [] }, detoured: { prober?.detoured($0) ?? [] })
-        let actions = try kernel.reconcile(plan: plan, keys: loaded.keys) { [options] action in
-            if options.verbose { print("action: \(action)") }
-        }
+        let now = Date()
+        let actions = try kernel.reconcile(
+            plan: plan, keys: loaded.keys, now: now,
+            probeGates: { observed in
+                self.probeGates.withLock { gates in
+                    let next = Reconciler.probeGates(plan: plan, observed: observed, now: now, current: gates)
+                    for (network, open) in next.sorted(by: { $0.key < $1.key }) where gates[network] != open {
+                        Self.log(
+                            "network \(network): relay hub tunnel made; probes answered from "
+                                + "\(RelayProber.wallClock(epochNanoseconds: open)), after every member's handshake retry"
+                        )
+                    }
+                    gates = next
+                    return next
+                }
+            },
+            log: { [options] action in
+                if options.verbose { print("action: \(action)") }
+            })
         if let forwarders {
             forwarders.update(plan.relayForwarders)
             let problems = forwarders.currentProblems()
@@ -463,9 +493,11 @@ public final class Agent {
         var o = Options(stateDirectory: stateDirectory)
         o.once = true
         let kernel = try LinuxKernel(wireguard: try backend(o, state: state) { _ in }, state: state)
-        let actions = try kernel.reconcile(plan: nil, keys: [:]) { action in
-            if verbose { print("action: \(action)") }
-        }
+        let actions = try kernel.reconcile(
+            plan: nil, keys: [:],
+            log: { action in
+                if verbose { print("action: \(action)") }
+            })
         for line in Gateway(stateDirectory: stateDirectory, identity: nil, relayUDP: false).down() where verbose {
             print("gateway: \(line)")
         }

@@ -26,11 +26,15 @@ extension AgentKernel {
     /// could not be read get no actions; the pass applies the rest and then throws
     /// `UnreadableStateError` naming them, so the caller reports it and tries again.
     @discardableResult
+    /// `probeGates` turns what was observed into the pass's probe gates (the caller keeps them
+    /// from one pass to the next: `Reconciler.probeGates`).
     public func reconcile(
-        plan: NodePlan?, keys: [String: SecretKey], now: Date = Date(), log: ((AgentAction) -> Void)? = nil
+        plan: NodePlan?, keys: [String: SecretKey], now: Date = Date(),
+        probeGates: ((ObservedState) -> [String: UInt64])? = nil, log: ((AgentAction) -> Void)? = nil
     ) throws -> [AgentAction] {
         let observed = try observe(plan: plan)
-        let actions = Reconciler.actions(plan: plan, keys: keys, observed: observed, now: now)
+        let actions = Reconciler.actions(
+            plan: plan, keys: keys, observed: observed, now: now, probeGates: probeGates?(observed) ?? [:])
         for (i, action) in actions.enumerated() {
             log?(action)
             do {

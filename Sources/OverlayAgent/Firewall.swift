@@ -121,7 +121,12 @@ public enum Firewall {
     /// `hostRoutesIPv4`: the host routes the network's IPv4 prefix to the transfer link and
     /// masquerades it (`NetworkResourcePlan.hostRoutedIPv4`); otherwise the namespace masquerades
     /// its IPv4 egress to the transfer address first.
-    public static func networkTable(_ network: NetworkResourcePlan, hostRoutesIPv4: Bool = true) -> NFTable {
+    /// `probesAnsweredFrom`: on a relay hub whose tunnel was just made, the wall-clock instant
+    /// (nanoseconds since the epoch) before which pings from the tunnel go unanswered
+    /// (`Reconciler.probeGates`).
+    public static func networkTable(
+        _ network: NetworkResourcePlan, hostRoutesIPv4: Bool = true, probesAnsweredFrom: UInt64? = nil
+    ) -> NFTable {
         let fw = network.firewall
         let prefix = fw.prefix.asIPPrefix
         let exposed = Array(Set(fw.exposed)).sorted()
@@ -183,6 +188,16 @@ public enum Firewall {
                 NFTRule([.iifname($0), .ipSaddr(in: p4), .prefix(.ipDaddr, p4), .fibDaddrNotLocal], .notrack)
             }
         }
+        // Members' probes of a relay hub that has just come back get no answer until every
+        // member's WireGuard has had its retry to reach it: they all see it back on one tick.
+        let probeGate =
+            probesAnsweredFrom.map {
+                [
+                    NFTRule(
+                        [.iifname(network.interface), .icmpv6Type(.echoRequest), .before(epochNanoseconds: $0)],
+                        counter: true, .drop, comment: "probe-gate")
+                ]
+            } ?? []
         return sealed(
             NFTable(
                 name: tableName,
@@ -240,6 +255,7 @@ public enum Firewall {
                             NFTRule([.ctState([.established, .related])], .accept),
                             NFTRule([.iifname("lo")], .accept),
                             NFTRule([.inSet([.icmpv6Type], set: "icmpv6_needed")], .accept),
+                        ] + probeGate + [
                             // The router address answers pings from the network (a health check).
                             NFTRule([.ip6Saddr(in: prefix), .icmpv6Type(.echoRequest)], .accept),
                             NFTRule(counter: true, .drop, comment: "input-dropped"),

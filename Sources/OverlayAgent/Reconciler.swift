@@ -27,8 +27,11 @@ public enum Reconciler {
     /// - Parameters:
     ///   - plan: the desired state; nil tears everything down (`overlay-agent down`).
     ///   - keys: WireGuard private keys by interface name (opened from the plan's sealed keys).
+    ///   - probeGates: per network (name), the instant its relay hub starts answering probes
+    ///     (`probeGates(plan:observed:now:current:)`).
     public static func actions(
-        plan: NodePlan?, keys: [String: SecretKey], observed: ObservedState, now: Date
+        plan: NodePlan?, keys: [String: SecretKey], observed: ObservedState, now: Date,
+        probeGates: [String: UInt64] = [:]
     ) -> [AgentAction] {
         var out: [AgentAction] = []
         let networks = plan?.networks ?? []
@@ -86,7 +89,7 @@ public enum Reconciler {
         for network in networks where !observed.isUnreadable(.namespace(network.namespace)) {
             out += networkActions(
                 network, key: keys[network.interface], observed: observed, now: now,
-                hostRoutesIPv4: routed4[network.id] != nil)
+                hostRoutesIPv4: routed4[network.id] != nil, probeGate: probeGates[network.name])
         }
 
         // 4. Tear-down of the host table last, so the node stays closed while the rest goes; the
@@ -157,7 +160,8 @@ public enum Reconciler {
     }
 
     static func networkActions(
-        _ n: NetworkResourcePlan, key: SecretKey?, observed: ObservedState, now: Date, hostRoutesIPv4: Bool = true
+        _ n: NetworkResourcePlan, key: SecretKey?, observed: ObservedState, now: Date, hostRoutesIPv4: Bool = true,
+        probeGate: UInt64? = nil
     ) -> [AgentAction] {
         var out: [AgentAction] = []
         let ns = n.namespace
@@ -179,7 +183,7 @@ public enum Reconciler {
 
         // The table goes in before any workload is attached: conntrack starts tracking in a
         // namespace only once a rule uses it.
-        let table = Firewall.networkTable(n, hostRoutesIPv4: hostRoutesIPv4)
+        let table = Firewall.networkTable(n, hostRoutesIPv4: hostRoutesIPv4, probesAnsweredFrom: probeGate)
         if state.firewall != Firewall.expectedState(table) { out.append(.replaceFirewall(namespace: ns, table)) }
 
         // Bridge with the router addresses: ::1 of the /64, .1 of the /24.

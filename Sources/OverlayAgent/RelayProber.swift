@@ -196,6 +196,17 @@ final class RelayProber: Sendable {
         shared.withLock { $0.reports }
     }
 
+    /// A wall-clock instant as `HH:MM:SS.mmm UTC`.
+    static func wallClock(epochNanoseconds: UInt64) -> String {
+        var seconds = time_t(epochNanoseconds / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let ms = Int(epochNanoseconds % 1_000_000_000 / 1_000_000)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let millis = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
+        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis) UTC"
+    }
+
     /// Empties the wake-up pipe.
     func takeWakeUp() { Self.drain(fileDescriptor, "relay failover wake-up") }
 
@@ -332,8 +343,8 @@ private struct ProbeWorker: ~Copyable {
                         n.machine.observe(hub: i, .handshake(age: now - at), at: now)
                     }
                 }
-                receive(n, now: now)
-                expire(n, now: now)
+                receive(n, now: now, prober)
+                expire(n, now: now, prober)
                 var decision: RelayProber.Decision?
                 let keys = { (hubs: [Int]) in Set(hubs.map { n.target.failover.hubs[$0].publicKey }) }
                 for action in n.machine.tick(at: now) {
@@ -489,7 +500,7 @@ private struct ProbeWorker: ~Copyable {
     }
 
     /// Every echo reply waiting on the socket that answers one of this network's probes.
-    func receive(_ n: Network, now: ContinuousClock.Instant) {
+    func receive(_ n: Network, now: ContinuousClock.Instant, _ prober: RelayProber) {
         var buffer = [UInt8](repeating: 0, count: 256)
         while true {
             var from = sockaddr_in6()
@@ -506,16 +517,29 @@ private struct ProbeWorker: ~Copyable {
             guard let p = n.pending.removeValue(forKey: sequence) else { continue }
             let source = withUnsafeBytes(of: from.sin6_addr) { IPv6Address(bytes: Array($0)) }
             guard source == n.target.failover.hubs[p.hub].routerAddress else { continue }
+            let silent = n.machine.hubs[p.hub].aliveSince == nil
             n.machine.observe(hub: p.hub, .reply(rtt: now - p.sent), at: now)
+            // Where a return's hold starts: members' logs show whether they saw the hub on one tick.
+            if silent && !n.machine.hubs[p.hub].inService {
+                prober.note(
+                    "network \(n.target.network): relay hub \(n.target.failover.hubs[p.hub].name) answers again "
+                        + "(the probe of \(Self.wallClock(p.sent, now: now)))")
+            }
         }
     }
 
     /// Probes unanswered for one interval are lost.
-    func expire(_ n: Network, now: ContinuousClock.Instant) {
+    func expire(_ n: Network, now: ContinuousClock.Instant, _ prober: RelayProber) {
         let limit = n.machine.thresholds.probeInterval
         for (sequence, p) in n.pending where now - p.sent >= limit {
             n.pending[sequence] = nil
+            let holding = n.machine.hubs[p.hub].aliveSince != nil
             n.machine.observe(hub: p.hub, .lost(sent: p.sent), at: now)
+            if holding && n.machine.hubs[p.hub].aliveSince == nil && !n.machine.hubs[p.hub].inService {
+                prober.note(
+                    "network \(n.target.network): relay hub \(n.target.failover.hubs[p.hub].name) lost the probe of "
+                        + "\(Self.wallClock(p.sent, now: now)); its hold starts again")
+            }
         }
     }
 
@@ -525,13 +549,7 @@ private struct ProbeWorker: ~Copyable {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         let nanoseconds = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec) + (at - now).wholeNanoseconds
-        var seconds = time_t(nanoseconds / 1_000_000_000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        let ms = Int(nanoseconds % 1_000_000_000 / 1_000_000)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let millis = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
-        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis) UTC"
+        return RelayProber.wallClock(epochNanoseconds: UInt64(max(0, nanoseconds)))
     }
 
     static func describe(_ status: Machine.Status, _ failover: FailoverPlan) -> String {
