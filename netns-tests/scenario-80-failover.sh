@@ -11,6 +11,9 @@
 # - P back: everyone returns to P after the hold, and wc keeps reaching wh meanwhile;
 # - both hubs silent: the agents report "no relay"; when S comes back alone, wc reaches wh again
 #   without anyone intervening;
+# - P restarts (its data plane wiped as by a reboot, then its agent again): P holds its probes
+#   until every member's handshake retry (c's ping of P's router address unanswered, then
+#   answered), and everyone returns to P together (at most 5 pings lost);
 # - under the controller, only c's own path to P broken (the internet drops UDP between them): c
 #   detours through S's forwarder like h, keeps h's prefixes on P, and network status shows the
 #   detour; the rule removed, c returns to the direct path;
@@ -155,6 +158,41 @@ uplink "$S" up
 expect_ok "wc reaches wh again once $S is back, with nobody intervening" sim_wait_until 15 c_to_h
 uplink "$P" up
 expect_ok "on c, h's /64 returns to $P once it is back" sim_wait_until 25 wait_back
+
+# --- P restarts: its data plane gone as after a reboot, then its agent again -------------------
+# A hidden member reaches a restarted hub only at its own WireGuard retry, up to 5 s after the
+# others. P answers no probe from its tunnel until every member has had that retry, so all of
+# them see it back on one tick and return together.
+C_NS=$(jq -r '.networks[0].namespace' "$(sim_state_dir c)/plan.json")
+P_NS=$(jq -r '.networks[0].namespace' "$(sim_state_dir "$P")/plan.json")
+P_ROUTER=$(jq -r '.networks[0].routerAddress' "$(sim_state_dir "$P")/plan.json")
+agent_stop "$P"
+for pid in $(sim_pids "$P"); do
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = wireguard-go ] && kill -KILL "$pid" 2>/dev/null || true
+done
+for ns in $(sim_exec "$P" ip netns list | awk '{ print $1 }'); do sim_exec "$P" ip netns del "$ns"; done
+sim_exec "$P" nft delete table inet overlay 2>/dev/null || true
+expect_ok "wc reaches wh through $S while $P is gone" sim_wait_until 15 c_to_h
+sleep 1
+sim_exec_bg c ping-restart.log ip netns exec wl-wc ping -6 -n -i 0.2 -c 250 -W 1 "$WH"
+PING=$SIM_LAST_BG
+agent_start "$P" --plan "$(sim_state_dir "$P")/plan.json"
+expect_ok "$P's agent made the tunnel again and holds its probes" sim_wait_until 15 \
+  grep -q "relay hub tunnel made; probes answered from" "$(sim_log_dir "$P")/agent.log"
+p_router_from_c() { sim_exec c ip netns exec "$C_NS" ping -6 -c1 -W1 "$P_ROUTER"; }
+expect_fail "c's ping of $P's router address goes unanswered before then" p_router_from_c
+expect_ok "and is answered after" sim_wait_until 25 p_router_from_c
+gate_drops() { sim_exec "$P" ip netns exec "$P_NS" nft list chain inet overlay input | grep 'probe-gate' | grep -vq 'packets 0 '; }
+expect_ok "$P's probe gate dropped echo requests from the tunnel" gate_drops
+expect_ok "wc reaches wh meanwhile" c_to_h
+expect_ok "on c, h's /64 returns to the restarted $P" sim_wait_until 30 wait_back
+wait "$PING" 2>/dev/null || true
+lost=$(pings_lost ping-restart.log)
+expect_ok "at most one probe interval of pings (5) lost while returning to the restarted $P: $lost lost" \
+  test "$lost" -le 5
+for n in c h; do
+  expect_output "$n's agent saw $P answer again" "relay hub $P answers again" agent_log "$n"
+done
 
 # --- The same nodes under a controller: failover without it, visible through it ---------------
 controller_start ctl

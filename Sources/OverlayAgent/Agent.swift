@@ -49,8 +49,8 @@ public final class Agent {
     let forwarders: UDPRelay?
     private let forwarderProblems = Mutex<[UInt16: String]>([:])
     /// Per network this node relays for, when its probes are answered again after its tunnel was
-    /// made (`Reconciler.probeGates`).
-    private let probeGates = Mutex<[String: UInt64]>([:])
+    /// made again (`Reconciler.probeGates`), and the networks it carried before.
+    private let probeGates: Mutex<(gates: [String: UInt64], carried: Set<String>)>
 
     public init(options: Options) throws {
         self.options = options
@@ -64,6 +64,9 @@ public final class Agent {
         kernel = try LinuxKernel(wireguard: try Self.backend(options, state: state) { _ in }, state: state)
         gateway = Gateway(stateDirectory: options.stateDirectory, identity: identity, relayUDP: !options.once)
         prober = options.once ? nil : try RelayProber(log: { Agent.log($0) })
+        // What the node carried when this process started: a tunnel of these missing now was
+        // lost with the node (a reboot), not never made.
+        probeGates = Mutex(([:], Set(((try? state.cachedPlan())?.networks ?? []).map(\.name))))
         forwarders = options.once ? nil : UDPRelay()
     }
 
@@ -165,15 +168,17 @@ public final class Agent {
         let actions = try kernel.reconcile(
             plan: plan, keys: loaded.keys, now: now,
             probeGates: { observed in
-                self.probeGates.withLock { gates in
-                    let next = Reconciler.probeGates(plan: plan, observed: observed, now: now, current: gates)
-                    for (network, open) in next.sorted(by: { $0.key < $1.key }) where gates[network] != open {
+                self.probeGates.withLock { state in
+                    let next = Reconciler.probeGates(
+                        plan: plan, observed: observed, now: now, current: state.gates, carried: state.carried)
+                    for (network, open) in next.sorted(by: { $0.key < $1.key }) where state.gates[network] != open {
                         Self.log(
                             "network \(network): relay hub tunnel made; probes answered from "
                                 + "\(RelayProber.wallClock(epochNanoseconds: open)), after every member's handshake retry"
                         )
                     }
-                    gates = next
+                    state.gates = next
+                    for n in plan.networks where observed.wireguard[n.interface] != nil { state.carried.insert(n.name) }
                     return next
                 }
             },

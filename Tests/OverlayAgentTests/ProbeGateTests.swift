@@ -22,11 +22,16 @@ import WireGuard
 
     @Test func aRelayHubWhoseTunnelIsAboutToBeMadeGetsAGateOnTheMembersGrid() throws {
         let plan = Self.relayHubPlan()
-        let gates = Reconciler.probeGates(plan: plan, observed: ObservedState(), now: Self.now, current: [:])
-        // Only the network this node relays for; 6 s later, at the middle of a probe interval:
-        // 07:30:06.250 rounds up to 07:30:06.500.
-        #expect(gates == ["shop": Self.nowNanoseconds + 6_250_000_000])
-        #expect(RelayProber.wallClock(epochNanoseconds: gates["shop"]!) == "07:30:06.500 UTC")
+        let gates = Reconciler.probeGates(
+            plan: plan, observed: ObservedState(), now: Self.now, current: [:], carried: ["shop", "other"])
+        // Only the network this node relays for; 16 s later, at the middle of a probe interval:
+        // 07:30:16.250 rounds up to 07:30:16.500.
+        #expect(gates == ["shop": Self.nowNanoseconds + 16_250_000_000])
+        #expect(RelayProber.wallClock(epochNanoseconds: gates["shop"]!) == "07:30:16.500 UTC")
+        // A network the node did not carry before is new to it: its members wait for the hub.
+        #expect(
+            Reconciler.probeGates(plan: plan, observed: ObservedState(), now: Self.now, current: [:], carried: [])
+                .isEmpty)
     }
 
     @Test func aTunnelThatExistsOrCannotBeReadGetsNone() throws {
@@ -34,27 +39,40 @@ import WireGuard
         var kernel = FakeKernel()
         try kernel.reconcile(plan: plan, keys: Fixtures.keys(plan))
         #expect(kernel.state.wireguard["wg-0a0b0c0d"] != nil)
-        #expect(Reconciler.probeGates(plan: plan, observed: kernel.state, now: Self.now, current: [:]).isEmpty)
+        #expect(
+            Reconciler.probeGates(
+                plan: plan, observed: kernel.state, now: Self.now, current: [:], carried: ["shop", "other"]
+            ).isEmpty)
         kernel = FakeKernel()
         kernel.state.unreadable[.wireguard("wg-0a0b0c0d")] = "read failed"
-        #expect(Reconciler.probeGates(plan: plan, observed: kernel.state, now: Self.now, current: [:]).isEmpty)
+        #expect(
+            Reconciler.probeGates(
+                plan: plan, observed: kernel.state, now: Self.now, current: [:], carried: ["shop", "other"]
+            ).isEmpty)
     }
 
     @Test func aGateStaysForAMinuteAfterItOpensThenGoes() {
         let plan = Self.relayHubPlan()
-        let open = Self.nowNanoseconds + 6_250_000_000
+        let open = Self.nowNanoseconds + 16_250_000_000
         var observed = ObservedState()
         observed.wireguard["wg-0a0b0c0d"] = Device(name: "wg-0a0b0c0d")
-        let later = Self.now.addingTimeInterval(60)
+        let later = Self.now.addingTimeInterval(70)
         #expect(
-            Reconciler.probeGates(plan: plan, observed: observed, now: later, current: ["shop": open]) == ["shop": open]
+            Reconciler.probeGates(
+                plan: plan, observed: observed, now: later, current: ["shop": open], carried: ["shop"]) == [
+                    "shop": open
+                ]
         )
-        let gone = Self.now.addingTimeInterval(67)
-        #expect(Reconciler.probeGates(plan: plan, observed: observed, now: gone, current: ["shop": open]).isEmpty)
+        let gone = Self.now.addingTimeInterval(77)
+        #expect(
+            Reconciler.probeGates(plan: plan, observed: observed, now: gone, current: ["shop": open], carried: ["shop"])
+                .isEmpty)
         // A network this node no longer relays for loses its gate at once.
         #expect(
-            Reconciler.probeGates(plan: Fixtures.plan(), observed: observed, now: later, current: ["shop": open])
-                .isEmpty)
+            Reconciler.probeGates(
+                plan: Fixtures.plan(), observed: observed, now: later, current: ["shop": open], carried: ["shop"]
+            )
+            .isEmpty)
     }
 
     @Test func theGateDropsEchoRequestsFromTheTunnelBeforeTheRouterAnswersThem() throws {
@@ -82,7 +100,8 @@ import WireGuard
 
     @Test func aPassCarriesTheGateIntoTheNetworkTable() throws {
         let plan = Self.relayHubPlan()
-        let gates = Reconciler.probeGates(plan: plan, observed: ObservedState(), now: Self.now, current: [:])
+        let gates = Reconciler.probeGates(
+            plan: plan, observed: ObservedState(), now: Self.now, current: [:], carried: ["shop", "other"])
         let actions = Reconciler.actions(
             plan: plan, keys: Fixtures.keys(plan), observed: ObservedState(), now: Self.now, probeGates: gates)
         let tables = actions.compactMap { action -> NFTable? in
