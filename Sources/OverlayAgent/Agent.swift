@@ -139,13 +139,7 @@ public final class Agent {
     static let stampsLines = ProcessInfo.processInfo.environment["OVERLAY_LOG_TIME"] == "1"
 
     static func log(_ line: String) {
-        var stamp = ""
-        if stampsLines {
-            var ts = timespec()
-            clock_gettime(CLOCK_REALTIME, &ts)
-            stamp =
-                RelayProber.wallClock(epochNanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)) + " "
-        }
+        let stamp = stampsLines ? RelayProber.wallClock(epochNanoseconds: UInt64(RelayProber.wallClockNow())) + " " : ""
         FileHandle.standardError.write(Data("\(stamp)overlay-agent: \(line)\n".utf8))
     }
 

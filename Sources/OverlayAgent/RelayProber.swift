@@ -196,6 +196,13 @@ final class RelayProber: Sendable {
         shared.withLock { $0.reports }
     }
 
+    /// The wall clock, nanoseconds since the epoch.
+    static func wallClockNow() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
     /// A wall-clock instant as `HH:MM:SS.mmm UTC`.
     static func wallClock(epochNanoseconds: UInt64) -> String {
         var seconds = time_t(epochNanoseconds / 1_000_000_000)
@@ -318,11 +325,8 @@ private struct ProbeWorker: ~Copyable {
         /// Every member probes on the same wall-clock grid (whole seconds by default), so a hub
         /// that dies or returns is seen by all of them on the same tick and they move together.
         static func untilWallClockGrid(_ interval: Duration) -> Duration {
-            var ts = timespec()
-            clock_gettime(CLOCK_REALTIME, &ts)
             let step = max(1, interval.wholeNanoseconds)
-            let nowNanoseconds = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-            return .nanoseconds(step - nowNanoseconds % step)
+            return .nanoseconds(step - RelayProber.wallClockNow() % step)
         }
     }
 
@@ -546,10 +550,8 @@ private struct ProbeWorker: ~Copyable {
     /// `at` on the wall clock, UTC, to the millisecond: members' logs show whether they switched
     /// at the same instant.
     static func wallClock(_ at: ContinuousClock.Instant, now: ContinuousClock.Instant) -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let nanoseconds = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec) + (at - now).wholeNanoseconds
-        return RelayProber.wallClock(epochNanoseconds: UInt64(max(0, nanoseconds)))
+        RelayProber.wallClock(
+            epochNanoseconds: UInt64(max(0, RelayProber.wallClockNow() + (at - now).wholeNanoseconds)))
     }
 
     static func describe(_ status: Machine.Status, _ failover: FailoverPlan) -> String {
