@@ -42,17 +42,23 @@ public struct Topology: Sendable {
     /// Hub member index -> its access peers.
     public let accessByHub: [Int: [AccessPeer]]
     public let indexByName: [String: Int]
+    /// Member index -> its position in the snapshot's members.
+    let snapshotIndex: [Int]
 
     public static let hiddenKeepalive: UInt16 = 25
 
     public init(_ snapshot: NetworkSnapshot) throws {
         network = snapshot.network
-        let sorted = snapshot.members.sorted { $0.membership.subnetID < $1.membership.subnetID }
+        // The order of their indices, not sorted copies: copying a member retains each of its
+        // arrays, thousands of times per plan. The store reads them in this order already.
+        let input = snapshot.members
+        let order = Topology.bySubnetID(input)
         var entries: [Entry] = []
-        entries.reserveCapacity(sorted.count)
+        entries.reserveCapacity(input.count)
         var byName: [String: Int] = [:]
-        byName.reserveCapacity(sorted.count)
-        for (i, m) in sorted.enumerated() {
+        byName.reserveCapacity(input.count)
+        for (i, k) in order.enumerated() {
+            let m = input[k]
             let subnet = AddressPlan.subnet(network.prefix, m.membership.subnetID)
             var subnet4: IPv4Prefix?
             if let p4 = snapshot.network.ipv4Prefix {
@@ -76,6 +82,7 @@ public struct Topology: Sendable {
         }
         members = entries
         indexByName = byName
+        snapshotIndex = order
 
         let hubs = entries.filter(\.isHub).map(\.index)
         let hidden = entries.filter(\.isHidden).map(\.index)
@@ -90,7 +97,7 @@ public struct Topology: Sendable {
         var served: [Int: [IPPrefix]] = [:]
         for h in hubs { served[h] = entries[h].prefixes }
         for x in hidden {
-            let subnetID = snapshot.members.isEmpty ? 0 : Int(sorted[x].membership.subnetID)
+            let subnetID = Int(input[order[x]].membership.subnetID)
             let p = relayHubs.count == 2 ? relayHubs[subnetID % 2] : relayHubs[0]
             let s = relayHubs.count == 2 ? relayHubs[1 - subnetID % 2] : nil
             relays[x] = (p, s)
@@ -110,6 +117,20 @@ public struct Topology: Sendable {
         self.served = served
         self.accessPeers = access
         self.accessByHub = accessByHub
+    }
+
+    /// Indices of `members` in subnet ID order (stable: equal IDs keep their order).
+    static func bySubnetID(_ members: [NetworkSnapshot.Member]) -> [Int] {
+        var sorted = true
+        for k in members.indices.dropFirst() where members[k - 1].membership.subnetID > members[k].membership.subnetID {
+            sorted = false
+            break
+        }
+        if sorted { return Array(members.indices) }
+        return members.indices.sorted { a, b in
+            let (x, y) = (members[a].membership.subnetID, members[b].membership.subnetID)
+            return x < y || (x == y && a < b)
+        }
     }
 
     public var accessSubnet: IPv6Prefix { AddressPlan.subnet(network.prefix, AddressPlan.accessSubnetID) }

@@ -33,10 +33,14 @@ enum Columns {
     static func decodeList<T>(_ text: String, table: String, column: String, expected: String, _ parse: (String) -> T?)
         throws -> [T]
     {
-        try decodeList(text).map { item in
+        func item(_ item: String) throws -> T {
             guard let v = parse(item) else { throw StoredDataError(table, column, item, expected: expected) }
             return v
         }
+        // A list of one (most) is parsed without a list of strings in between.
+        if text.isEmpty { return [] }
+        if !text.utf8.contains(UInt8(ascii: " ")) { return [try item(text)] }
+        return try decodeList(text).map(item)
     }
 
     static func key(_ row: SQLRow, _ index: Int, table: String, column: String) throws -> WireGuardKey {
