@@ -51,34 +51,9 @@ public struct Topology: Sendable {
         network = snapshot.network
         // The order of their indices, not sorted copies: copying a member retains each of its
         // arrays, thousands of times per plan. The store reads them in this order already.
-        let input = snapshot.members
-        let order = Topology.bySubnetID(input)
-        var entries: [Entry] = []
-        entries.reserveCapacity(input.count)
-        var byName: [String: Int] = [:]
-        byName.reserveCapacity(input.count)
-        for (i, k) in order.enumerated() {
-            let m = input[k]
-            let subnet = AddressPlan.subnet(network.prefix, m.membership.subnetID)
-            var subnet4: IPv4Prefix?
-            if let p4 = snapshot.network.ipv4Prefix {
-                guard let s = AddressPlan.ipv4Subnet(p4, m.membership.subnetID) else {
-                    throw TopologyError(
-                        "member '\(m.node.name)' of network '\(snapshot.network.name)' has subnet \(m.membership.subnetID), beyond the \(AddressPlan.ipv4NodeCapacity(p4)) /24s of its IPv4 prefix \(p4)"
-                    )
-                }
-                subnet4 = s
-            }
-            let endpoint = m.node.publicAddresses.first.map { Endpoint(address: $0, port: m.membership.listenPort) }
-            entries.append(
-                Entry(
-                    index: i, name: m.node.name, publicKey: m.membership.publicKey, endpoint: endpoint,
-                    subnet: subnet, subnet4: subnet4, isHub: m.node.hub && !m.node.isHidden, isHidden: m.node.isHidden,
-                    isGateway: m.node.gateway, hasPublicIPv6: m.node.publicAddresses.contains { $0.isIPv6 },
-                    relayEndpoint: m.node.publicAddresses.first.flatMap { a in
-                        m.membership.relayPort.map { Endpoint(address: a, port: $0) }
-                    }))
-            byName[m.node.name] = i
+        let order = Topology.bySubnetID(snapshot.members)
+        let (entries, byName) = try snapshot.members.withUnsafeBufferPointer {
+            try Topology.entries($0, order: order, network: snapshot.network)
         }
         members = entries
         indexByName = byName
@@ -97,7 +72,7 @@ public struct Topology: Sendable {
         var served: [Int: [IPPrefix]] = [:]
         for h in hubs { served[h] = entries[h].prefixes }
         for x in hidden {
-            let subnetID = Int(input[order[x]].membership.subnetID)
+            let subnetID = Int(snapshot.members[order[x]].membership.subnetID)
             let p = relayHubs.count == 2 ? relayHubs[subnetID % 2] : relayHubs[0]
             let s = relayHubs.count == 2 ? relayHubs[1 - subnetID % 2] : nil
             relays[x] = (p, s)
@@ -117,6 +92,45 @@ public struct Topology: Sendable {
         self.served = served
         self.accessPeers = access
         self.accessByHub = accessByHub
+    }
+
+    /// The entries of `members` taken in `order`, and their indices by name. Fields are read in
+    /// place through the buffer: binding a member to a local copies (retains) all of it.
+    private static func entries(
+        _ members: UnsafeBufferPointer<NetworkSnapshot.Member>, order: [Int], network: Network
+    ) throws -> ([Entry], [String: Int]) {
+        var entries: [Entry] = []
+        entries.reserveCapacity(members.count)
+        var byName: [String: Int] = [:]
+        byName.reserveCapacity(members.count)
+        for (i, k) in order.enumerated() {
+            let subnetID = members[k].membership.subnetID
+            let subnet = AddressPlan.subnet(network.prefix, subnetID)
+            var subnet4: IPv4Prefix?
+            if let p4 = network.ipv4Prefix {
+                guard let s = AddressPlan.ipv4Subnet(p4, subnetID) else {
+                    throw TopologyError(
+                        "member '\(members[k].node.name)' of network '\(network.name)' has subnet \(subnetID), beyond the \(AddressPlan.ipv4NodeCapacity(p4)) /24s of its IPv4 prefix \(p4)"
+                    )
+                }
+                subnet4 = s
+            }
+            let address = members[k].node.publicAddresses.first
+            let name = members[k].node.name
+            let isHidden = members[k].node.isHidden
+            entries.append(
+                Entry(
+                    index: i, name: name, publicKey: members[k].membership.publicKey,
+                    endpoint: address.map { Endpoint(address: $0, port: members[k].membership.listenPort) },
+                    subnet: subnet, subnet4: subnet4, isHub: members[k].node.hub && !isHidden, isHidden: isHidden,
+                    isGateway: members[k].node.gateway,
+                    hasPublicIPv6: members[k].node.publicAddresses.contains { $0.isIPv6 },
+                    relayEndpoint: address.flatMap { a in
+                        members[k].membership.relayPort.map { Endpoint(address: a, port: $0) }
+                    }))
+            byName[name] = i
+        }
+        return (entries, byName)
     }
 
     /// Indices of `members` in subnet ID order (stable: equal IDs keep their order).
