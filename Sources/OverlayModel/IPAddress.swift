@@ -5,7 +5,10 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     public init?(_ text: String) {
         // Only IPv6 text has a colon: parse once, in the right family.
-        if text.utf8.contains(UInt8(ascii: ":")) {
+        // Searched in the contiguous bytes: `utf8.contains` walks a view's iterator, and stored
+        // addresses are parsed by the thousand.
+        let colon = UInt8(ascii: ":")
+        if text.utf8.withContiguousStorageIfAvailable({ $0.contains(colon) }) ?? text.utf8.contains(colon) {
             guard let a = IPv6Address(text) else { return nil }
             self = .v6(a)
         } else {

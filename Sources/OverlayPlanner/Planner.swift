@@ -8,7 +8,6 @@ public struct PlannedNetwork: Sendable {
     /// Node name -> its workloads in this network, sorted by name.
     let workloadsByNode: [String: [Workload]]
     let gatewaySources: [IPv6Address]
-    public let membershipByNode: [String: Membership]
 
     public init(_ snapshot: NetworkSnapshot) throws {
         self.snapshot = snapshot
@@ -16,12 +15,20 @@ public struct PlannedNetwork: Sendable {
         var byNode: [String: [Workload]] = [:]
         for w in snapshot.workloads.sorted(by: { $0.name < $1.name }) { byNode[w.node, default: []].append(w) }
         workloadsByNode = byNode
-        membershipByNode = Dictionary(
-            snapshot.members.map { ($0.node.name, $0.membership) }, uniquingKeysWith: { a, _ in a })
         gatewaySources = topology.members.filter(\.isGateway).map { AddressPlan.routerAddress($0.subnet) }.sorted()
     }
 
     public var network: Network { snapshot.network }
+
+    /// The membership of member `i` (a topology index).
+    public func membership(index i: Int) -> Membership {
+        snapshot.members[topology.snapshotIndex[i]].membership
+    }
+
+    /// The membership of `node`, nil when it is not a member.
+    public func membership(of node: String) -> Membership? {
+        topology.indexByName[node].map(membership(index:))
+    }
 
     /// The address of a workload of this network.
     public func address(of w: Workload) -> IPv6Address? {
@@ -32,7 +39,7 @@ public struct PlannedNetwork: Sendable {
     /// What member `node` builds for this network; nil when it is not a member.
     public func resource(for node: String) -> NetworkResourcePlan? {
         guard let i = topology.indexByName[node] else { return nil }
-        return resource(index: i, membership: membershipByNode[node]!)
+        return resource(index: i, membership: membership(index: i))
     }
 
     /// Member `i`'s part; `withPeers: false` leaves its peer list empty (for renderers that add
@@ -137,6 +144,6 @@ extension PlannedNetwork {
 
     /// Whether `node`'s own part (its membership and workloads) is the same in `other`.
     public func sameLocalPlan(_ other: PlannedNetwork, node: String) -> Bool {
-        membershipByNode[node] == other.membershipByNode[node] && workloadsByNode[node] == other.workloadsByNode[node]
+        membership(of: node) == other.membership(of: node) && workloadsByNode[node] == other.workloadsByNode[node]
     }
 }

@@ -42,40 +42,22 @@ public struct Topology: Sendable {
     /// Hub member index -> its access peers.
     public let accessByHub: [Int: [AccessPeer]]
     public let indexByName: [String: Int]
+    /// Member index -> its position in the snapshot's members.
+    let snapshotIndex: [Int]
 
     public static let hiddenKeepalive: UInt16 = 25
 
     public init(_ snapshot: NetworkSnapshot) throws {
         network = snapshot.network
-        let sorted = snapshot.members.sorted { $0.membership.subnetID < $1.membership.subnetID }
-        var entries: [Entry] = []
-        entries.reserveCapacity(sorted.count)
-        var byName: [String: Int] = [:]
-        byName.reserveCapacity(sorted.count)
-        for (i, m) in sorted.enumerated() {
-            let subnet = AddressPlan.subnet(network.prefix, m.membership.subnetID)
-            var subnet4: IPv4Prefix?
-            if let p4 = snapshot.network.ipv4Prefix {
-                guard let s = AddressPlan.ipv4Subnet(p4, m.membership.subnetID) else {
-                    throw TopologyError(
-                        "member '\(m.node.name)' of network '\(snapshot.network.name)' has subnet \(m.membership.subnetID), beyond the \(AddressPlan.ipv4NodeCapacity(p4)) /24s of its IPv4 prefix \(p4)"
-                    )
-                }
-                subnet4 = s
-            }
-            let endpoint = m.node.publicAddresses.first.map { Endpoint(address: $0, port: m.membership.listenPort) }
-            entries.append(
-                Entry(
-                    index: i, name: m.node.name, publicKey: m.membership.publicKey, endpoint: endpoint,
-                    subnet: subnet, subnet4: subnet4, isHub: m.node.hub && !m.node.isHidden, isHidden: m.node.isHidden,
-                    isGateway: m.node.gateway, hasPublicIPv6: m.node.publicAddresses.contains { $0.isIPv6 },
-                    relayEndpoint: m.node.publicAddresses.first.flatMap { a in
-                        m.membership.relayPort.map { Endpoint(address: a, port: $0) }
-                    }))
-            byName[m.node.name] = i
+        // The order of their indices, not sorted copies: copying a member retains each of its
+        // arrays, thousands of times per plan. The store reads them in this order already.
+        let order = Topology.bySubnetID(snapshot.members)
+        let (entries, byName) = try snapshot.members.withUnsafeBufferPointer {
+            try Topology.entries($0, order: order, network: snapshot.network)
         }
         members = entries
         indexByName = byName
+        snapshotIndex = order
 
         let hubs = entries.filter(\.isHub).map(\.index)
         let hidden = entries.filter(\.isHidden).map(\.index)
@@ -90,7 +72,7 @@ public struct Topology: Sendable {
         var served: [Int: [IPPrefix]] = [:]
         for h in hubs { served[h] = entries[h].prefixes }
         for x in hidden {
-            let subnetID = snapshot.members.isEmpty ? 0 : Int(sorted[x].membership.subnetID)
+            let subnetID = Int(snapshot.members[order[x]].membership.subnetID)
             let p = relayHubs.count == 2 ? relayHubs[subnetID % 2] : relayHubs[0]
             let s = relayHubs.count == 2 ? relayHubs[1 - subnetID % 2] : nil
             relays[x] = (p, s)
@@ -110,6 +92,59 @@ public struct Topology: Sendable {
         self.served = served
         self.accessPeers = access
         self.accessByHub = accessByHub
+    }
+
+    /// The entries of `members` taken in `order`, and their indices by name. Fields are read in
+    /// place through the buffer: binding a member to a local copies (retains) all of it.
+    private static func entries(
+        _ members: UnsafeBufferPointer<NetworkSnapshot.Member>, order: [Int], network: Network
+    ) throws -> ([Entry], [String: Int]) {
+        var entries: [Entry] = []
+        entries.reserveCapacity(members.count)
+        var byName: [String: Int] = [:]
+        byName.reserveCapacity(members.count)
+        for (i, k) in order.enumerated() {
+            let subnetID = members[k].membership.subnetID
+            let subnet = AddressPlan.subnet(network.prefix, subnetID)
+            var subnet4: IPv4Prefix?
+            if let p4 = network.ipv4Prefix {
+                guard let s = AddressPlan.ipv4Subnet(p4, subnetID) else {
+                    throw TopologyError(
+                        "member '\(members[k].node.name)' of network '\(network.name)' has subnet \(subnetID), beyond the \(AddressPlan.ipv4NodeCapacity(p4)) /24s of its IPv4 prefix \(p4)"
+                    )
+                }
+                subnet4 = s
+            }
+            let address = members[k].node.publicAddresses.first
+            let name = members[k].node.name
+            let isHidden = members[k].node.isHidden
+            entries.append(
+                Entry(
+                    index: i, name: name, publicKey: members[k].membership.publicKey,
+                    endpoint: address.map { Endpoint(address: $0, port: members[k].membership.listenPort) },
+                    subnet: subnet, subnet4: subnet4, isHub: members[k].node.hub && !isHidden, isHidden: isHidden,
+                    isGateway: members[k].node.gateway,
+                    hasPublicIPv6: members[k].node.publicAddresses.contains { $0.isIPv6 },
+                    relayEndpoint: address.flatMap { a in
+                        members[k].membership.relayPort.map { Endpoint(address: a, port: $0) }
+                    }))
+            byName[name] = i
+        }
+        return (entries, byName)
+    }
+
+    /// Indices of `members` in subnet ID order (stable: equal IDs keep their order).
+    static func bySubnetID(_ members: [NetworkSnapshot.Member]) -> [Int] {
+        var sorted = true
+        for k in members.indices.dropFirst() where members[k - 1].membership.subnetID > members[k].membership.subnetID {
+            sorted = false
+            break
+        }
+        if sorted { return Array(members.indices) }
+        return members.indices.sorted { a, b in
+            let (x, y) = (members[a].membership.subnetID, members[b].membership.subnetID)
+            return x < y || (x == y && a < b)
+        }
     }
 
     public var accessSubnet: IPv6Prefix { AddressPlan.subnet(network.prefix, AddressPlan.accessSubnetID) }

@@ -29,31 +29,45 @@ extension Optional: SQLBindable where Wrapped: SQLBindable {
 /// One result row: its values by position, and the column names (for the dump and the copy).
 struct SQLRow: Sendable {
     var columns: [String]
-    var values: [SQLValue]
+    /// A slice of one array holding every row of the result: one allocation per result rather
+    /// than one per row (a network's snapshot reads thousands of rows).
+    var values: ArraySlice<SQLValue>
+
+    init(columns: [String], values: ArraySlice<SQLValue>) {
+        self.columns = columns
+        self.values = values
+    }
+
+    init(columns: [String], values: [SQLValue]) {
+        self.init(columns: columns, values: values[...])
+    }
+
+    /// The value in column `i` of this row.
+    private subscript(_ i: Int) -> SQLValue { values[values.startIndex + i] }
 
     private func mismatch(_ index: Int, _ expected: String) -> StoredDataError {
         StoredDataError(
             inconsistent: "column \(columns.indices.contains(index) ? columns[index] : String(index)) holds "
-                + "\(values.indices.contains(index) ? "\(values[index])" : "nothing"), expected \(expected)")
+                + "\(index >= 0 && index < values.count ? "\(self[index])" : "nothing"), expected \(expected)")
     }
 
     func string(_ i: Int) throws -> String {
-        guard case .text(let s) = values[i] else { throw mismatch(i, "text") }
+        guard case .text(let s) = self[i] else { throw mismatch(i, "text") }
         return s
     }
 
     func optionalString(_ i: Int) throws -> String? {
-        if case .null = values[i] { return nil }
+        if case .null = self[i] { return nil }
         return try string(i)
     }
 
     func int64(_ i: Int) throws -> Int64 {
-        guard case .integer(let v) = values[i] else { throw mismatch(i, "an integer") }
+        guard case .integer(let v) = self[i] else { throw mismatch(i, "an integer") }
         return v
     }
 
     func optionalInt64(_ i: Int) throws -> Int64? {
-        if case .null = values[i] { return nil }
+        if case .null = self[i] { return nil }
         return try int64(i)
     }
 
@@ -69,7 +83,7 @@ struct SQLRow: Sendable {
     /// that PostgreSQL sent as JSON (`fetchBatch`) hold them as its hex text, `\x` and two digits
     /// a byte.
     func bytes(_ i: Int) throws -> [UInt8] {
-        switch values[i] {
+        switch self[i] {
         case .null: return []
         case .blob(let b): return b
         case .text(let t): if let b = Self.postgresHex(t) { return b }
@@ -99,7 +113,7 @@ struct SQLRow: Sendable {
     }
 
     func optionalBytes(_ i: Int) throws -> [UInt8]? {
-        if case .null = values[i] { return nil }
+        if case .null = self[i] { return nil }
         return try bytes(i)
     }
 }

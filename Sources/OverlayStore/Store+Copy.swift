@@ -40,7 +40,8 @@ extension Store {
                 for row in tableRows {
                     let marks = Array(repeating: "?", count: row.values.count).joined(separator: ", ")
                     try tx.conn.execute(
-                        "INSERT INTO \(table) (\(row.columns.joined(separator: ", "))) VALUES (\(marks))", row.values)
+                        "INSERT INTO \(table) (\(row.columns.joined(separator: ", "))) VALUES (\(marks))",
+                        Array(row.values))
                 }
                 // Rows copied with their ids: the next id PostgreSQL hands out must follow them.
                 if tx.conn.dialect == .postgres, tableRows.first?.columns.first == "id" {

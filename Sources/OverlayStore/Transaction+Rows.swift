@@ -11,8 +11,14 @@ enum Columns {
     static func decodeList(_ text: String) -> [String] {
         if text.isEmpty { return [] }
         // Most lists hold one item; splitting by bytes avoids Character iteration.
-        if !text.utf8.contains(UInt8(ascii: " ")) { return [text] }
+        if !hasSpace(text) { return [text] }
         return text.utf8.split(separator: UInt8(ascii: " ")).map { String(Substring($0)) }
+    }
+
+    /// Searched in the string's contiguous bytes: `utf8.contains` walks a view's iterator.
+    private static func hasSpace(_ text: String) -> Bool {
+        text.utf8.withContiguousStorageIfAvailable { $0.contains(UInt8(ascii: " ")) }
+            ?? text.utf8.contains(UInt8(ascii: " "))
     }
 
     /// A JSON array of validated names, for `json_each`.
@@ -33,10 +39,14 @@ enum Columns {
     static func decodeList<T>(_ text: String, table: String, column: String, expected: String, _ parse: (String) -> T?)
         throws -> [T]
     {
-        try decodeList(text).map { item in
+        func item(_ item: String) throws -> T {
             guard let v = parse(item) else { throw StoredDataError(table, column, item, expected: expected) }
             return v
         }
+        // A list of one (most) is parsed without a list of strings in between.
+        if text.isEmpty { return [] }
+        if !hasSpace(text) { return [try item(text)] }
+        return try decodeList(text).map(item)
     }
 
     static func key(_ row: SQLRow, _ index: Int, table: String, column: String) throws -> WireGuardKey {

@@ -49,7 +49,7 @@ struct PlanRenderer {
     /// The JSON plan of the member `node` for this network alone, appended to `out`.
     func render(node: Node, into out: inout [UInt8]) throws {
         guard let i = planned.topology.indexByName[node.name] else { return }
-        var resource = planned.resource(index: i, membership: planned.membershipByNode[node.name]!, peers: !isPlain(i))
+        var resource = planned.resource(index: i, membership: planned.membership(index: i), peers: !isPlain(i))
         var plan = NodePlan(
             node: node.name, revision: revision,
             hostFirewall: HostFirewallPlan(wireguardPorts: [resource.listenPort]),

@@ -8,6 +8,10 @@ import OverlayStore
 /// Issue figures: full plans for a 5,000-member network (10 % hidden, 4 hubs) against the naive
 /// full-mesh generator, and adding one member to that network through the store.
 func runPlansBenchmark(members: Int = 5000) throws {
+    // For quick iterations on the store and the re-plan: only the second part.
+    if ProcessInfo.processInfo.environment["OVERLAY_BENCH_ADD_ONLY"] == "1" {
+        return try runAddMemberBenchmark(members: members)
+    }
     print("== plans: one network of \(members) members (10% hidden, 4 hubs)")
     let network = Network(name: "bench", id: "0badcafe", prefix: IPv6Prefix("fd42:4242:4242::/48")!)
     let identity = Ed25519Identity.generate()
@@ -55,7 +59,7 @@ func runPlansBenchmark(members: Int = 5000) throws {
         var buffer: [UInt8] = []
         try renderer.render(node: n, into: &buffer)
         let i = planned.topology.indexByName[n.name]!
-        let resource = planned.resource(index: i, membership: planned.membershipByNode[n.name]!, peers: true)
+        let resource = planned.resource(index: i, membership: planned.membership(index: i), peers: true)
         let whole = NodePlan(
             node: n.name, revision: 1, hostFirewall: HostFirewallPlan(wireguardPorts: [resource.listenPort]),
             networks: [resource], gateway: nil)
