@@ -287,7 +287,7 @@ if [ "$FAILOVERS" -gt 0 ]; then
   read -r bm bx <<<"$(stats "${BACK_MS[@]}")"
   read -r lm lx <<<"$(stats "${LOST[@]}")"
   printf '  %-52s median %6d ms   max %6d ms\n' "failover (P cut off -> first reply wc->wh), $FAILOVERS runs" "$fm" "$fx"
-  printf '  %-52s median %6d ms   max %6d ms\n' "back to P after it returns (hold 10 s)" "$bm" "$bx"
+  printf '  %-52s median %6d ms   max %6d ms\n' "back to P after it returns (hold 10 s, 5 s grid)" "$bm" "$bx"
   printf '  %-52s median %6d      max %6d\n' "pings lost during the return (every 100 ms)" "$lm" "$lx"
   GOALS+=("failover max <= 10000 ms: $([ "$fx" -le 10000 ] && echo met || echo NOT met);")
   GOALS+=("no loss on return: $([ "$lx" = 0 ] && echo met || echo NOT met);")
