@@ -63,7 +63,11 @@ struct SQLiteConnection: SQLConnection {
         switch sqlite3_column_type(statement, i) {
         case SQLITE_INTEGER: return .integer(sqlite3_column_int64(statement, i))
         case SQLITE_FLOAT: return .real(sqlite3_column_double(statement, i))
-        case SQLITE_TEXT: return .text(String(cString: sqlite3_column_text(statement, i)))
+        case SQLITE_TEXT:
+            // By its length, not up to a NUL: a text holding one is read whole.
+            guard let text = sqlite3_column_text(statement, i) else { return .text("") }
+            let length = Int(sqlite3_column_bytes(statement, i))
+            return .text(String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self))
         case SQLITE_BLOB:
             // A zero-length blob has no pointer.
             guard let bytes = sqlite3_column_blob(statement, i) else { return .blob([]) }
