@@ -64,6 +64,15 @@ longest_gap() {
        /packets transmitted/ { if ($1 - p > g) g = $1 - p }
        END { print g + 0 }' "$1"
 }
+# keep_logs NAME PINGLOG: with BENCH_KEEP_LOGS, the agents' logs and the ping trace of a lossy
+# return, for a look afterwards.
+keep_logs() {
+  [ -n "${BENCH_KEEP_LOGS:-}" ] || return 0
+  mkdir -p "$BENCH_KEEP_LOGS/$1"
+  for n in "${NODES[@]}"; do cp "$(sim_log_dir "$n")/agent.log" "$BENCH_KEEP_LOGS/$1/$n.log"; done
+  cp "$2" "$BENCH_KEEP_LOGS/$1/ping"
+  echo "  logs kept in $BENCH_KEEP_LOGS/$1"
+}
 stats() {  # stats MS... -> "median max"
   printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%d %d\n", m, v[NR]}'
 }
@@ -106,32 +115,16 @@ for r in $(seq 1 "$FAILOVERS"); do
   gap=$(longest_gap "$SIM_DIR/back")
   BACK_MS+=("$back") LOST+=("$lost") GAP+=("$gap")
   echo "run $r: failover $ms ms; back to $P after $back ms with $lost of $(awk '/packets transmitted/ { print $1 }' "$SIM_DIR/back") pings lost ($gap in a row at most)"
-  # A lossy return keeps the agents' logs and the ping trace for a look afterwards.
-  if [ "$lost" != 0 ] && [ -n "${BENCH_KEEP_LOGS:-}" ]; then
-    mkdir -p "$BENCH_KEEP_LOGS/run$r"
-    for n in "${NODES[@]}"; do cp "$(sim_log_dir "$n")/agent.log" "$BENCH_KEEP_LOGS/run$r/$n.log"; done
-    cp "$SIM_DIR/back" "$BENCH_KEEP_LOGS/run$r/ping"
-    echo "  logs kept in $BENCH_KEEP_LOGS/run$r"
-  fi
+  [ "$lost" = 0 ] || keep_logs "run$r" "$SIM_DIR/back"
   # Let h return as well before the next run.
   sleep 2
 done
 
 echo "# restart: P's data plane gone as after a reboot (agent stopped, WireGuard and namespaces gone), then P's agent started again"
-# What a reboot leaves of P's overlay: nothing. The host stays (its uplink, its state directory).
-wipe_p() {
-  local pid ns
-  agent_stop "$P"
-  for pid in $(sim_pids "$P"); do
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = wireguard-go ] && kill -KILL "$pid" 2>/dev/null || true
-  done
-  for ns in $(sim_exec "$P" ip netns list | awk '{ print $1 }'); do sim_exec "$P" ip netns del "$ns"; done
-  sim_exec "$P" nft delete table inet overlay 2>/dev/null || true
-}
 RS_BACK_MS=() RS_LOST=() RS_GAP=()
 for r in $(seq 1 "$RESTARTS"); do
   sleep "0.$((RANDOM % 10))"
-  wipe_p
+  node_reboot "$P"
   sim_wait_until 30 c_to_h || { echo "bench: no failover after $P's restart began" >&2; exit 1; }
   sleep 2
   sim_netns_exec c wl-wc ping -6 -n -i 0.1 -c 300 -W 1 "$WH" >"$SIM_DIR/restart" 2>&1 &
@@ -145,11 +138,7 @@ for r in $(seq 1 "$RESTARTS"); do
   gap=$(longest_gap "$SIM_DIR/restart")
   RS_BACK_MS+=("$back") RS_LOST+=("$lost") RS_GAP+=("$gap")
   echo "restart $r: back to $P $back ms after its agent started, with $lost of 300 pings lost ($gap in a row at most)"
-  if [ "$lost" != 0 ] && [ -n "${BENCH_KEEP_LOGS:-}" ]; then
-    mkdir -p "$BENCH_KEEP_LOGS/restart$r"
-    for n in "${NODES[@]}"; do cp "$(sim_log_dir "$n")/agent.log" "$BENCH_KEEP_LOGS/restart$r/$n.log"; done
-    cp "$SIM_DIR/restart" "$BENCH_KEEP_LOGS/restart$r/ping"
-  fi
+  [ "$lost" = 0 ] || keep_logs "restart$r" "$SIM_DIR/restart"
   sleep 2
 done
 

@@ -56,6 +56,18 @@ agent_start() {
 }
 # agent_stop NODE: SIGTERM to NODE's agent (the data plane stays up).
 agent_stop() { sim_bg_stop "${AGENT_PID[$1]}"; unset "AGENT_PID[$1]"; }
+# node_reboot NODE: what a reboot leaves of NODE's overlay: nothing. Its agent stopped, its
+# wireguard-go processes killed, its namespaces and host table deleted; the host itself (uplink,
+# state directory) stays.
+node_reboot() {
+  local n=$1 pid ns
+  agent_stop "$n"
+  for pid in $(sim_pids "$n"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = wireguard-go ] && kill -KILL "$pid" 2>/dev/null || true
+  done
+  for ns in $(sim_exec "$n" ip netns list | awk '{ print $1 }'); do sim_exec "$n" ip netns del "$ns"; done
+  sim_exec "$n" nft delete table inet overlay 2>/dev/null || true
+}
 # agent_log NODE: what NODE's agent logged.
 agent_log() { cat "$(sim_log_dir "$1")/agent.log"; }
 
